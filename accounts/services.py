@@ -1,0 +1,202 @@
+"""Every write to accounts: profiles, the follow graph, blocks, notifications, messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from accounts.models import Block, DirectMessage, Follow, Notification, User
+from spaces_project import events
+from spaces_project.errors import Forbidden, ValidationFailed
+
+NOTIFICATION_BATCH = 1000
+
+
+def user_update_profile(
+    *,
+    user: User,
+    display_name: str | None = None,
+    bio: str | None = None,
+    email_notifications: bool | None = None,
+) -> User:
+    changed: list[str] = []
+    if display_name is not None:
+        user.display_name = display_name.strip()
+        changed.append("display_name")
+    if bio is not None:
+        user.bio = bio.strip()
+        changed.append("bio")
+    if email_notifications is not None:
+        user.email_notifications = email_notifications
+        changed.append("email_notifications")
+    if changed:
+        user.full_clean(validate_unique=False, exclude=["password"])
+        user.save(update_fields=changed)
+    return user
+
+
+def is_blocked_between(a_id: int, b_id: int) -> bool:
+    """True when either user blocked the other."""
+    return Block.objects.filter(
+        Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
+    ).exists()
+
+
+def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
+    return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
+
+
+@transaction.atomic
+def follow_create(*, follower: User, followee: User) -> tuple[Follow, bool]:
+    """Follow `followee`. Idempotent: following twice returns the existing row, created=False."""
+    if follower.pk == followee.pk:
+        raise ValidationFailed("You cannot follow yourself.", code="cannot_follow_self")
+    if has_blocked(blocker_id=followee.pk, blocked_id=follower.pk):
+        raise Forbidden("This user has blocked you.", code="blocked")
+    if has_blocked(blocker_id=follower.pk, blocked_id=followee.pk):
+        raise Forbidden("Unblock this user before following them.", code="you_blocked")
+    existing = Follow.objects.filter(follower=follower, followee=followee).first()
+    if existing:
+        return existing, False
+    try:
+        # A savepoint, so a concurrent double-click that loses the race does not poison the
+        # outer transaction; the unique constraint decides the winner.
+        with transaction.atomic():
+            follow = Follow.objects.create(follower=follower, followee=followee)
+    except IntegrityError:
+        return Follow.objects.get(follower=follower, followee=followee), False
+    notification_create(
+        recipient=followee,
+        kind=Notification.Kind.FOLLOW,
+        payload={"user": follower.username, "name": follower.name},
+    )
+    return follow, True
+
+
+@transaction.atomic
+def follow_delete(*, follower: User, followee: User) -> bool:
+    """Stop following. Idempotent: returns whether a follow existed."""
+    deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+    return deleted > 0
+
+
+@transaction.atomic
+def block_create(*, blocker: User, blocked: User) -> tuple[Block, bool]:
+    """Block `blocked`: removes follows both ways. Idempotent."""
+    if blocker.pk == blocked.pk:
+        raise ValidationFailed("You cannot block yourself.", code="cannot_block_self")
+    Follow.objects.filter(
+        Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
+    ).delete()
+    try:
+        with transaction.atomic():
+            return Block.objects.create(blocker=blocker, blocked=blocked), True
+    except IntegrityError:
+        return Block.objects.get(blocker=blocker, blocked=blocked), False
+
+
+@transaction.atomic
+def block_delete(*, blocker: User, blocked: User) -> bool:
+    deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    return deleted > 0
+
+
+def _notification_event(notification: Notification) -> dict[str, Any]:
+    return {
+        "type": "notification.created",
+        "notification": {
+            "id": notification.pk,
+            "kind": notification.kind,
+            "payload": notification.payload,
+            "created_at": notification.created_at.isoformat() if notification.created_at else None,
+        },
+    }
+
+
+def notification_create(
+    *, recipient: User, kind: str, payload: dict[str, Any] | None = None
+) -> Notification:
+    """Write one notification and push it to the recipient's home socket after commit."""
+    notification = Notification.objects.create(
+        recipient=recipient, kind=kind, payload=payload or {}
+    )
+    events.publish(events.user_group(recipient.pk), _notification_event(notification))
+    return notification
+
+
+def notifications_create_bulk(
+    *, recipient_ids: Iterable[int], kind: str, payload: dict[str, Any] | None = None
+) -> int:
+    """Write the same notification to many users in batches (one INSERT per 1000).
+
+    Pushes one event per recipient after commit; the home socket groups are per user.
+    """
+    payload = payload or {}
+    total = 0
+    batch: list[Notification] = []
+    pushed: list[int] = []
+    for recipient_id in recipient_ids:
+        batch.append(Notification(recipient_id=recipient_id, kind=kind, payload=payload))
+        if len(batch) >= NOTIFICATION_BATCH:
+            Notification.objects.bulk_create(batch)
+            pushed.extend(n.recipient_id for n in batch)
+            total += len(batch)
+            batch = []
+    if batch:
+        Notification.objects.bulk_create(batch)
+        pushed.extend(n.recipient_id for n in batch)
+        total += len(batch)
+    event = {"type": "notification.created", "notification": {"kind": kind, "payload": payload}}
+    transaction.on_commit(lambda: [events.deliver(events.user_group(uid), event) for uid in pushed])
+    return total
+
+
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read: the given ids (others' ids are ignored), or all."""
+    qs = Notification.objects.filter(recipient=user, is_read=False)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(is_read=True)
+
+
+@transaction.atomic
+def direct_message_send(
+    *, sender: User, recipient: User, body: str, attachment: dict[str, Any] | None = None
+) -> DirectMessage:
+    if sender.pk == recipient.pk:
+        raise ValidationFailed("You cannot message yourself.", code="cannot_message_self")
+    if is_blocked_between(sender.pk, recipient.pk):
+        raise Forbidden("You cannot message this user.", code="blocked")
+    body = body.strip()
+    if not body:
+        raise ValidationFailed(
+            "A message needs text.", fields={"body": ["This field is required."]}
+        )
+    message = DirectMessage.objects.create(
+        sender=sender, recipient=recipient, body=body, attachment=attachment or {}
+    )
+    notification_create(
+        recipient=recipient,
+        kind=Notification.Kind.MESSAGE,
+        payload={"from": sender.username, "message_id": message.pk, **(attachment or {})},
+    )
+    return message
+
+
+def user_ban(*, user: User) -> None:
+    """Deactivate the account and end every session it has (site and app tokens)."""
+    from django.contrib.sessions.models import Session
+
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+    # Sessions store the user id inside the encoded data, so they are scanned; bans are rare.
+    doomed = [
+        s.pk
+        for s in Session.objects.iterator()
+        if str(s.get_decoded().get("_auth_user_id")) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=doomed).delete()

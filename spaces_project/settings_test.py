@@ -1,0 +1,21 @@
+"""Test settings: the same shape as the environment asks for, made fast and deterministic."""
+
+import os
+
+from .settings import *  # noqa: F403
+from .settings import CACHES, REST_FRAMEWORK
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Each test run gets its own cache namespace, so rate-limit counters of one run (or of a
+# developer's server on the same Redis) never leak into another.
+CACHES["default"]["KEY_PREFIX"] = f"spaces-test-{os.getpid()}"
+# Rate limits stay on but generous; the tests of the limits themselves lower them locally.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "write": "10000/min",
+}

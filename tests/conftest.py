@@ -1,0 +1,127 @@
+"""Fixtures shared by every test, and the rule for tests that need a real service.
+
+A test marked `postgres`, `redis`, `browser` or `media` needs that part. When it is missing the
+test is skipped with a message saying how to enable it, except under CI=true, where a missing
+service is a failure: CI must never pass by skipping what it was meant to check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from spaces_project import events
+from tests.factories import UserFactory, make_followers
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _redis_answers() -> bool:
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _service_missing(name: str) -> str | None:
+    """None when the service is there, else how to enable it."""
+    if name == "postgres" and not settings.IS_POSTGRES:
+        return "needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+    if name == "redis" and not _redis_answers():
+        return "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0 with redis-server running"
+    if name == "browser" and not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        return "needs Chromium: apt-get install chromium (or set CHROMIUM_PATH)"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for name in ("postgres", "redis", "browser"):
+        if item.get_closest_marker(name) is None:
+            continue
+        missing = _service_missing(name)
+        if missing:
+            if IN_CI:
+                pytest.fail(f"CI=true and this test {missing}", pytrace=False)
+            pytest.skip(missing)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    """Rate-limit counters and cached reads must not leak from one test into the next."""
+    _clear_cache()
+    return
+
+
+def _clear_cache() -> None:
+    if settings.REDIS_URL:
+        # Never FLUSHDB a shared Redis: delete only this run's own prefix.
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return UserFactory(username="alice", display_name="Alice")
+
+
+@pytest.fixture
+def other_user(db: None) -> User:
+    return UserFactory(username="bob", display_name="Bob")
+
+
+@pytest.fixture
+def host(db: None) -> User:
+    """A user with exactly enough followers to host a Space."""
+    host = UserFactory(username="hostess", display_name="The Host")
+    make_followers(host, settings.SPACES_HOST_MIN_FOLLOWERS)
+    return host
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    def make(u: User) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(u)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def published() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every realtime event delivered (after commit) while the test runs."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with events.subscribe(lambda group, event: seen.append((group, event))):
+        yield seen
