@@ -147,7 +147,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "spaces:asgi"},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env("SPACES_CHANNEL_PREFIX", default="spaces:asgi"),
+            },
         }
     }
     CACHES = {

@@ -3,7 +3,7 @@
 import os
 
 from .settings import *  # noqa: F403
-from .settings import CACHES, REST_FRAMEWORK
+from .settings import CACHES, CHANNEL_LAYERS, REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -19,3 +19,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
     "write": "10000/min",
 }
+# Likewise for channel-layer groups, unless a test hands one prefix to the servers it starts.
+if "prefix" in CHANNEL_LAYERS["default"].get("CONFIG", {}):
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get(
+        "SPACES_CHANNEL_PREFIX", f"spaces-test-{os.getpid()}"
+    )

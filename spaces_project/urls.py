@@ -6,6 +6,7 @@ from spaces_project.api import api_not_found
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("spaces.urls")),
 ]
 
 urlpatterns = [
