@@ -8,17 +8,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
 # Django must be set up before anything imports models (consumers, auth middleware).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from spaces_project import ticker  # noqa: E402
 from spaces_project.routing import websocket_urlpatterns  # noqa: E402
+from spaces_project.ws_auth import websocket_stack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Embedded shape only: no Celery beat, so the periodic sweeps tick inside this process.
+ticker.start()

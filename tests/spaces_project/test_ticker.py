@@ -1,0 +1,61 @@
+import threading
+from datetime import timedelta
+from unittest import mock
+
+from celery import shared_task
+from celery.schedules import schedule
+
+from spaces_project import ticker
+
+calls: list[str] = []
+
+
+@shared_task(name="tests.ticker_probe")
+def ticker_probe() -> None:
+    calls.append("ran")
+
+
+def test_due_entries_keep_fixed_intervals_and_skip_crontabs():
+    from celery.schedules import crontab
+
+    entries = ticker.due_entries(
+        {
+            "seconds": {"task": "a", "schedule": 5},
+            "delta": {"task": "b", "schedule": timedelta(minutes=1)},
+            "celery": {"task": "c", "schedule": schedule(timedelta(seconds=30))},
+            "cron": {"task": "d", "schedule": crontab(minute="*/5")},
+        }
+    )
+    assert entries == [("seconds", "a", 5.0), ("delta", "b", 60.0), ("celery", "c", 30.0)]
+
+
+def test_the_loop_runs_each_task_repeatedly_until_stopped():
+    calls.clear()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=ticker._loop, args=([("probe", "tests.ticker_probe", 0.05)], stop), daemon=True
+    )
+    thread.start()
+    # Counting runs, not timing them: wait (bounded) until the task ran three times.
+    for _ in range(200):
+        if len(calls) >= 3:
+            break
+        stop.wait(0.05)
+    stop.set()
+    thread.join(timeout=5)
+    assert len(calls) >= 3
+    assert not thread.is_alive()
+
+
+def test_a_failing_task_is_logged_and_does_not_stop_the_ticker():
+    calls.clear()
+    with mock.patch.object(ticker.logger, "exception") as logged:
+        ticker.run_task("tests.no_such_task")
+        ticker.run_task("tests.ticker_probe")
+    logged.assert_called_once_with("ticker: %s failed", "tests.no_such_task")
+    assert calls == ["ran"]
+
+
+def test_ticker_stays_off_when_a_real_broker_is_configured(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    assert ticker.start() is None
