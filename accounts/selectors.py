@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Value
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Follow, Notification, User
+from accounts.models import Block, Follow, Notification, User
+from spaces_project.errors import Forbidden
 
 
 def user_get_profile(*, username: str, viewer: User | None) -> User:
+    """An active user by case-insensitive username, with counts and how `viewer` relates to
+    them, including `blocks_you` (they blocked the viewer). One query; 404 when missing."""
+    blocks_you: Exists | Value = Value(False)
+    if viewer is not None and viewer.is_authenticated:
+        blocks_you = Exists(Block.objects.filter(blocker=OuterRef("pk"), blocked=viewer))
     return get_object_or_404(
-        User.objects.filter(is_active=True).with_follow_counts().with_viewer_flags(viewer),
+        User.objects.filter(is_active=True)
+        .with_follow_counts()
+        .with_viewer_flags(viewer)
+        .annotate(blocks_you=blocks_you),
         username__iexact=username,
     )
+
+
+def user_get_for_follow_lists(*, username: str, viewer: User | None) -> User:
+    """The user whose followers or following `viewer` asks to see: 404 when missing, 403
+    (code `blocked`) when they blocked the viewer, as on any social network."""
+    user = user_get_profile(username=username, viewer=viewer)
+    if user.blocks_you:  # type: ignore[attr-defined]  # annotated by user_get_profile
+        raise Forbidden("This user has blocked you.", code="blocked")
+    return user
 
 
 def user_get_active(*, username: str) -> User:
@@ -46,6 +64,14 @@ def follower_ids(*, user_id: int) -> QuerySet[Follow, int]:
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user)
+
+
+def notification_list(*, user: User, unread: bool | None = None) -> QuerySet[Notification]:
+    """The user's inbox, newest first; `unread` True/False keeps only unread/read ones."""
+    qs = Notification.objects.filter(recipient=user)
+    if unread is not None:
+        qs = qs.filter(is_read=not unread)
+    return qs.order_by("-created_at", "-id")
 
 
 def notifications_unread_count(*, user: User) -> int:

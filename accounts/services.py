@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from accounts.models import Block, DirectMessage, Follow, Notification, User
@@ -33,7 +35,15 @@ def user_update_profile(
         user.email_notifications = email_notifications
         changed.append("email_notifications")
     if changed:
-        user.full_clean(validate_unique=False, exclude=["password"])
+        # Only the fields being changed are validated: an old row's odd e-mail or username must
+        # not block someone from editing their bio.
+        untouched = [f.name for f in User._meta.concrete_fields if f.name not in changed]
+        try:
+            user.full_clean(validate_unique=False, exclude=untouched)
+        except DjangoValidationError as exc:
+            raise ValidationFailed(
+                "The profile has invalid fields.", fields=exc.message_dict
+            ) from exc
         user.save(update_fields=changed)
     return user
 
@@ -49,11 +59,31 @@ def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
     return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
 
 
+def _lock_pair(a_id: int, b_id: int) -> None:
+    """Serialise every follow and block write between the same two people.
+
+    Caller is inside a transaction. Without this, a follow and a block racing under READ
+    COMMITTED can both commit: the block deletes the follows it can see, the follow checks for
+    a block it cannot see yet. The lock is a transaction-scoped advisory lock on the unordered
+    pair rather than the two user rows, so a crowd following one host does not queue on the
+    host's row. SQLite needs nothing: its writers already queue at BEGIN IMMEDIATE (settings).
+    """
+    if connection.vendor != "postgresql":
+        return
+    low, high = sorted((a_id, b_id))
+    digest = hashlib.blake2b(f"accounts.pair:{low}:{high}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+        )
+
+
 @transaction.atomic
 def follow_create(*, follower: User, followee: User) -> tuple[Follow, bool]:
     """Follow `followee`. Idempotent: following twice returns the existing row, created=False."""
     if follower.pk == followee.pk:
         raise ValidationFailed("You cannot follow yourself.", code="cannot_follow_self")
+    _lock_pair(follower.pk, followee.pk)
     if has_blocked(blocker_id=followee.pk, blocked_id=follower.pk):
         raise Forbidden("This user has blocked you.", code="blocked")
     if has_blocked(blocker_id=follower.pk, blocked_id=followee.pk):
@@ -88,6 +118,7 @@ def block_create(*, blocker: User, blocked: User) -> tuple[Block, bool]:
     """Block `blocked`: removes follows both ways. Idempotent."""
     if blocker.pk == blocked.pk:
         raise ValidationFailed("You cannot block yourself.", code="cannot_block_self")
+    _lock_pair(blocker.pk, blocked.pk)
     Follow.objects.filter(
         Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
     ).delete()
@@ -150,7 +181,12 @@ def notifications_create_bulk(
         pushed.extend(n.recipient_id for n in batch)
         total += len(batch)
     event = {"type": "notification.created", "notification": {"kind": kind, "payload": payload}}
-    transaction.on_commit(lambda: [events.deliver(events.user_group(uid), event) for uid in pushed])
+
+    def push() -> None:
+        for uid in pushed:
+            events.deliver(events.user_group(uid), event)
+
+    transaction.on_commit(push)
     return total
 
 

@@ -1,19 +1,26 @@
-"""The API's shared pieces: the one error shape and pagination.
+"""The API's shared pieces: the one error shape, its schema, strict input fields, pagination.
 
-Authentication and throttling live in `api_auth.py`: DRF imports those while `rest_framework.views`
-is still loading, so they must not import it back.
+Authentication, throttling and parsing live in `drf.py`: DRF imports those while
+`rest_framework.views` is still loading, so they must not import it back.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from spaces_project.errors import ApplicationError, RateLimited
@@ -65,6 +72,11 @@ def _flatten_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE when DRF reads it, with an
+        # exception DRF would leave to Django's HTML 400 page.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     if isinstance(exc, ApplicationError):
         response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         if exc.extra:
@@ -98,3 +110,132 @@ def json_error(code: str, message: str, status_code: int) -> JsonResponse:
 
 def api_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
     return json_error("not_found", "No such endpoint.", status.HTTP_404_NOT_FOUND)
+
+
+class SessionTokenScheme(OpenApiAuthenticationExtension):
+    """Documents `X-Session-Token` under the scheme name the SPECTACULAR_SETTINGS use."""
+
+    target_class = "spaces_project.drf.SessionTokenAuthentication"
+    name = "sessionToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Session-Token",
+            "description": "`meta.session_token` from the headless API under /_allauth/app/v1/.",
+        }
+
+
+class PayloadTooLarge(ApplicationError):
+    status = 413
+    default_code = "request_too_large"
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField would quietly turn 5 or 1.5 into "5" or "1.5"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true/false only: DRF's BooleanField would accept "yes", "on", 1 or "0"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: not "12", 12.0 or true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Fields not listed here are refused (400, `invalid`), so a typo is never silently lost."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown: dict[str, list[str]] = {}
+        if isinstance(data, Mapping):
+            unknown = {
+                str(name): ["Unknown or read-only field."]
+                for name in data
+                if name not in self.fields
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every 4xx answer."""
+
+    # Built inline: a declared attribute named `fields` would shadow Serializer.fields.
+    error = inline_serializer(
+        name="ErrorDetail",
+        fields={
+            "code": serializers.CharField(help_text="Stable, machine-readable reason."),
+            "message": serializers.CharField(help_text="For people; may change."),
+            "fields": serializers.DictField(
+                child=serializers.ListField(child=serializers.CharField()),
+                help_text=(
+                    "Invalid input by field path (`ids.0`); `non_field_errors` for the whole "
+                    "body. Empty when the error is not about fields."
+                ),
+            ),
+        },
+    )
+
+
+_ERROR_DEFAULTS = {
+    400: "`invalid`: see `fields`; `malformed_request`: the body is not valid JSON.",
+    401: "`not_authenticated` (no credentials) or `authentication_failed` (stale token).",
+    403: "`forbidden`: a write with the site session but without the CSRF token.",
+    404: "`not_found`: no such active user (usernames match case-insensitively).",
+    413: "`request_too_large`: the body exceeds 256 KiB.",
+    415: "`unsupported_media_type`: send `Content-Type: application/json`.",
+    429: "`rate_limited`: too many writes; see the `Retry-After` header.",
+}
+
+
+def errors(*codes: int, **described: str) -> dict[int, OpenApiResponse]:
+    """Schema entries for error answers, by status: the usual description for each of `codes`,
+    or an endpoint's own for its codes, passed by name (`errors(401, e403="`blocked`")`)."""
+    out = {code: OpenApiResponse(ErrorSerializer, _ERROR_DEFAULTS[code]) for code in codes}
+    for name, description in described.items():
+        out[int(name.removeprefix("e"))] = OpenApiResponse(ErrorSerializer, description)
+    return out
+
+
+WRITE_ERRORS = (400, 401, 403, 413, 415, 429)
+
+
+def paginated_response(
+    *,
+    paginator: CreatedCursorPagination,
+    queryset: QuerySet[Any],
+    request: Request,
+    view: APIView,
+    serialize: Callable[[list[Any]], Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """One cursor page: `serialize(rows)` renders the page's rows, `extra` joins the body."""
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    response = paginator.get_paginated_response(serialize(page or []))
+    if extra:
+        response.data.update(extra)
+    return response

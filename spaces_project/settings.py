@@ -198,15 +198,15 @@ DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Spaces <noreply@l
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "spaces_project.api_auth.SessionTokenAuthentication",
+        "spaces_project.drf.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["spaces_project.drf.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "spaces_project.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["spaces_project.api_auth.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["spaces_project.drf.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "write": env("SPACES_WRITE_RATE", default="120/min"),
         "reaction": env("SPACES_REACTION_RATE", default="10/sec"),
@@ -227,12 +227,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "sessionToken": {"type": "apiKey", "in": "header", "name": "X-Session-Token"}
-        }
-    },
-    "SECURITY": [{"sessionToken": []}],
     # Swagger UI is served from our own static files: nothing is fetched from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

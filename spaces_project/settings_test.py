@@ -24,3 +24,5 @@ if "prefix" in CHANNEL_LAYERS["default"].get("CONFIG", {}):
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get(
         "SPACES_CHANNEL_PREFIX", f"spaces-test-{os.getpid()}"
     )
+# Serve static files straight from the app folders: no collectstatic before tests.
+SERVESTATIC_AUTOREFRESH = True

@@ -2,6 +2,7 @@ import threading
 from datetime import timedelta
 from unittest import mock
 
+import pytest
 from celery import shared_task
 from celery.schedules import schedule
 
@@ -47,6 +48,7 @@ def test_the_loop_runs_each_task_repeatedly_until_stopped():
     assert not thread.is_alive()
 
 
+@pytest.mark.django_db
 def test_a_failing_task_is_logged_and_does_not_stop_the_ticker():
     calls.clear()
     with mock.patch.object(ticker.logger, "exception") as logged:

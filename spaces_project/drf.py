@@ -1,4 +1,7 @@
-"""Authentication and throttling classes named in REST_FRAMEWORK settings."""
+"""The classes the REST_FRAMEWORK setting names: authentication, throttling, parsing.
+
+DRF imports these while `rest_framework.views` is still loading, so nothing here may import it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from typing import Any
 
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
 from rest_framework import exceptions
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
 
@@ -35,3 +40,13 @@ class WriteRateThrottle(UserRateThrottle):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
         return super().allow_request(request, view)
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, answering 400 instead of crashing on pathologically nested JSON."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply.") from exc

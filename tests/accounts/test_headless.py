@@ -1,0 +1,113 @@
+"""Mobile sign-up and login through allauth's headless API, then our API with the token."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Follow, User
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+APP = "/_allauth/app/v1"
+
+
+def assert_error(response, status_code: int, code: str) -> dict:
+    assert response.status_code == status_code, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["error"]
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert isinstance(body["error"]["fields"], dict)
+    return body["error"]
+
+
+def signup(client: APIClient, username: str, password: str = "a-long-enough-passphrase") -> str:
+    response = client.post(
+        f"{APP}/auth/signup",
+        {"email": f"{username}@example.com", "username": username, "password": password},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["meta"]["is_authenticated"] is True
+    return response.json()["meta"]["session_token"]
+
+
+def test_sign_up_then_use_the_session_token_on_the_api(api_client):
+    token = signup(api_client, "newbie")
+
+    response = APIClient().get("/api/v1/me", HTTP_X_SESSION_TOKEN=token)
+
+    assert response.status_code == 200
+    assert response.json()["username"] == "newbie"
+    assert response.json()["email"] == "newbie@example.com"
+    assert User.objects.filter(username="newbie").exists()
+
+
+def test_log_in_with_username_then_follow_with_the_token_and_no_csrf(other_user):
+    UserFactory(username="alice")
+    client = APIClient(enforce_csrf_checks=True)
+
+    login = client.post(
+        f"{APP}/auth/login", {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    assert login.status_code == 200, login.content
+    token = login.json()["meta"]["session_token"]
+
+    app = APIClient(enforce_csrf_checks=True)
+    assert app.get("/api/v1/me", HTTP_X_SESSION_TOKEN=token).json()["username"] == "alice"
+    follow = app.post("/api/v1/users/bob/follow", HTTP_X_SESSION_TOKEN=token)
+    assert follow.status_code == 201
+    assert Follow.objects.filter(follower__username="alice", followee=other_user).exists()
+
+
+def test_log_in_with_email_works_too():
+    UserFactory(username="alice")
+
+    login = APIClient().post(
+        f"{APP}/auth/login", {"email": "alice@example.com", "password": PASSWORD}, format="json"
+    )
+
+    assert login.status_code == 200, login.content
+    token = login.json()["meta"]["session_token"]
+    assert APIClient().get("/api/v1/me", HTTP_X_SESSION_TOKEN=token).status_code == 200
+
+
+def test_a_wrong_password_gives_no_token():
+    UserFactory(username="alice")
+
+    login = APIClient().post(
+        f"{APP}/auth/login", {"username": "alice", "password": "wrong-password"}, format="json"
+    )
+
+    assert login.status_code == 400
+    assert "session_token" not in login.json().get("meta", {})
+
+
+def test_an_invalid_session_token_is_401_in_the_error_shape(api_client):
+    response = api_client.get("/api/v1/me", HTTP_X_SESSION_TOKEN="not-a-real-token")
+
+    assert_error(response, 401, "authentication_failed")
+    assert response["WWW-Authenticate"]
+
+
+def test_a_token_stops_working_after_logout(api_client):
+    token = signup(api_client, "newbie")
+
+    logout = APIClient().delete(f"{APP}/auth/session", HTTP_X_SESSION_TOKEN=token)
+    assert logout.status_code == 401  # allauth answers "now logged out" with 401
+
+    assert_error(
+        APIClient().get("/api/v1/me", HTTP_X_SESSION_TOKEN=token), 401, "authentication_failed"
+    )
+
+
+def test_a_deactivated_users_token_is_refused(api_client):
+    token = signup(api_client, "newbie")
+    User.objects.filter(username="newbie").update(is_active=False)
+
+    assert_error(
+        APIClient().get("/api/v1/me", HTTP_X_SESSION_TOKEN=token), 401, "authentication_failed"
+    )

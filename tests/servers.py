@@ -1,0 +1,106 @@
+"""Real server processes for tests that cross process boundaries (sockets, browsers).
+
+`running_daphne()` starts `daphne` in a subprocess on a free loopback port, pointed at the same
+database the test uses (the test must use `django_db(transaction=True)` so its rows are committed
+and visible to the server) and, in the distributed shape, at the same Redis and channel-layer
+prefix. Only 127.0.0.1 is ever used.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        user = db.get("USER") or "postgres"
+        auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else f"{user}@"
+        host = db.get("HOST") or "127.0.0.1"
+        return f"postgres://{auth}{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    name = str(db["NAME"])
+    if name == ":memory:" or "mode=memory" in name:
+        raise RuntimeError("a server process cannot share an in-memory SQLite database")
+    return f"sqlite:///{name}"
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
+        "DATABASE_URL": _database_url(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+        env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+        env["SPACES_CHANNEL_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    env.update(extra)
+    return env
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"server did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+@contextmanager
+def running_daphne(*, log_path: Path | None = None, **env: str) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) of a daphne serving this project."""
+    port = free_port()
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "spaces_project.asgi:application",
+        ],
+        cwd=ROOT,
+        env=server_env(**env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
