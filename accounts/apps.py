@@ -3,3 +3,5 @@ from django.apps import AppConfig
 
 class AccountsConfig(AppConfig):
     name = "accounts"
+    # allauth also has an "Accounts" section in the admin; ours holds people and their graph.
+    verbose_name = "People"
