@@ -1,0 +1,481 @@
+"""Live Spaces: the room, who is in it and in which role, and what happens in it.
+
+Rules live in `services.py`; these models hold data and the constraints that are the last line of
+defence when a rule in a service is ever bypassed (STYLE.md, habit 6):
+
+- one live Space per host (partial unique index),
+- one host per Space, and speakers / co-hosts are always present participants,
+- stage and co-host capacity and the number of pins, as denormalised counters on the Space row
+  with CheckConstraints; the counters are only written under the Space row lock, with F().
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+MAX_TOPICS = 3
+TOPIC_MAX_LENGTH = 30
+TITLE_MAX_LENGTH = 70
+MAX_PINS = 3
+PIN_TEXT_MAX_LENGTH = 280
+
+
+class UnicodeJSONEncoder(json.JSONEncoder):
+    """Stores non-ASCII text as typed, so a topic search matches the same text on SQLite (which
+    keeps JSON as text) as on PostgreSQL (whose jsonb normalises escapes away)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ensure_ascii"] = False
+        super().__init__(*args, **kwargs)
+
+
+class Reaction(models.TextChoices):
+    """The fixed reaction set: a short code (stable, in the API) and the emoji (its label)."""
+
+    HUNDRED = "100", "💯"
+    WAVE = "wave", "👋"
+    RAISED_HAND = "raised_hand", "✋"
+    JOY = "joy", "😂"
+    HEART = "heart", "❤️"
+    CLAP = "clap", "👏"
+    PRAY = "pray", "🙏"
+    FIRE = "fire", "🔥"
+
+
+class Space(models.Model):
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class SpeakingPolicy(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        FOLLOWED_BY_HOST = "followed_by_host", "People the host follows"
+        INVITED_ONLY = "invited_only", "Only people invited to speak"
+
+    host = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_spaces"
+    )
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    # At most MAX_TOPICS short strings. A JSON list rather than a Topic table: topics are free
+    # text, always read with their Space (no join or prefetch in the pinned-count lists) and
+    # searched by substring together with the title, which a list in the row serves as well.
+    topics = models.JSONField(default=list, blank=True, encoder=UnicodeJSONEncoder)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.LIVE)
+    speaking_policy = models.CharField(
+        max_length=24, choices=SpeakingPolicy.choices, default=SpeakingPolicy.EVERYONE
+    )
+    captions_enabled = models.BooleanField(default=False)
+    # Used by the scheduling and ticketing issues; a live Space started on the spot has neither.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    is_ticketed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    # Capacity is copied from settings when the Space starts: a CheckConstraint cannot read
+    # settings, and a changed setting must not shrink a stage that is already full.
+    max_speakers = models.PositiveSmallIntegerField()
+    max_cohosts = models.PositiveSmallIntegerField()
+
+    # Counters, written only under the Space row lock (services._bump). Present participants
+    # by role; the host is counted in none of them.
+    listener_count = models.PositiveIntegerField(default=0)
+    speaker_count = models.PositiveSmallIntegerField(default=0)
+    cohost_count = models.PositiveSmallIntegerField(default=0)
+    peak_listener_count = models.PositiveIntegerField(default=0)
+    total_joined_count = models.PositiveIntegerField(default=0)
+    pin_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host"], condition=Q(state="live"), name="space_one_live_per_host"
+            ),
+            models.CheckConstraint(
+                condition=Q(speaker_count__lte=F("max_speakers")), name="space_stage_capacity"
+            ),
+            models.CheckConstraint(
+                condition=Q(cohost_count__lte=F("max_cohosts")), name="space_cohost_capacity"
+            ),
+            models.CheckConstraint(condition=Q(pin_count__lte=MAX_PINS), name="space_max_pins"),
+            models.CheckConstraint(
+                condition=Q(peak_listener_count__gte=F("listener_count")),
+                name="space_peak_not_below_current",
+            ),
+            models.CheckConstraint(condition=~Q(title=""), name="space_title_not_empty"),
+            models.CheckConstraint(
+                condition=Q(state__in=["scheduled", "live", "ended", "cancelled"]),
+                name="space_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="live") | Q(started_at__isnull=False),
+                name="space_live_has_started_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="ended") | Q(ended_at__isnull=False),
+                name="space_ended_has_ended_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-listener_count"], name="space_state_listeners"),
+            models.Index(fields=["host", "state", "-ended_at"], name="space_host_state_ended"),
+            models.Index(fields=["state", "-ended_at"], name="space_state_ended"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == self.State.LIVE
+
+
+class Participant(models.Model):
+    """One row per (Space, user) who ever joined: their role and presence in this Space."""
+
+    class Role(models.TextChoices):
+        HOST = "host", "Host"
+        COHOST = "cohost", "Co-host"
+        SPEAKER = "speaker", "Speaker"
+        LISTENER = "listener", "Listener"
+
+    class State(models.TextChoices):
+        PRESENT = "present", "Present"
+        LEFT = "left", "Left"
+        REMOVED = "removed", "Removed"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_participations"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.LISTENER)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PRESENT)
+    # Speakers come on stage muted. Anyone may mute; the host or a co-host may mute a speaker
+    # (muted_by_host); only the speaker can unmute (as on X).
+    is_muted = models.BooleanField(default=True)
+    muted_by_host = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)  # first join
+    joined_at = models.DateTimeField()  # latest join
+    left_at = models.DateTimeField(null=True, blank=True)
+    # Presence heartbeat (the realtime issue sweeps participants not seen for a while).
+    last_seen_at = models.DateTimeField()
+    role_since = models.DateTimeField()
+    # Order of seniority among co-hosts, for the host handover (issue 9).
+    cohost_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "user"], name="participant_unique"),
+            models.UniqueConstraint(
+                fields=["space"], condition=Q(role="host"), name="participant_one_host"
+            ),
+            # Leaving or being removed always returns a speaker or co-host to the audience,
+            # which is what frees their slot.
+            models.CheckConstraint(
+                condition=Q(role__in=["host", "listener"]) | Q(state="present"),
+                name="participant_stage_is_present",
+            ),
+            models.CheckConstraint(
+                condition=(Q(role="cohost") & Q(cohost_since__isnull=False))
+                | (~Q(role="cohost") & Q(cohost_since__isnull=True)),
+                name="participant_cohost_since",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["host", "cohost", "speaker", "listener"]),
+                name="participant_role_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["present", "left", "removed"]),
+                name="participant_state_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["space", "role", "state", "-joined_at"], name="participant_space_role"
+            ),
+            models.Index(fields=["user", "role"], name="participant_user_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.space_id} as {self.role} ({self.state})"
+
+    @property
+    def is_present(self) -> bool:
+        return self.state == self.State.PRESENT
+
+    @property
+    def on_stage(self) -> bool:
+        return self.is_present and self.role in STAGE_ROLES
+
+
+STAGE_ROLES = (Participant.Role.HOST, Participant.Role.COHOST, Participant.Role.SPEAKER)
+MODERATOR_ROLES = (Participant.Role.HOST, Participant.Role.COHOST)
+
+
+class SpeakerRequest(models.Model):
+    """A raised hand: the queue hosts work through, and a record of how it was answered."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        # Overtaken by events: the requester left, was removed, got on stage another way, or
+        # the Space ended.
+        CANCELLED = "cancelled", "Cancelled"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="speaker_requests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="speaker_requests"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space", "user"],
+                condition=Q(state="pending"),
+                name="speaker_request_one_pending",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["space", "state", "created_at"], name="speaker_request_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hand of {self.user_id} in {self.space_id} ({self.state})"
+
+
+class Invitation(models.Model):
+    """The host or a co-host asks a participant to speak, or the host asks one to co-host."""
+
+    class Kind(models.TextChoices):
+        SPEAKER = "speaker", "Speak"
+        COHOST = "cohost", "Co-host"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="invitations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_invitations"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space", "invitee", "kind"],
+                condition=Q(state="pending"),
+                name="invitation_one_pending",
+            ),
+            models.CheckConstraint(condition=~Q(inviter=F("invitee")), name="invitation_not_self"),
+        ]
+        indexes = [models.Index(fields=["space", "invitee", "state"], name="invitation_inbox")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} invitation for {self.invitee_id} in {self.space_id} ({self.state})"
+
+
+class ReactionCount(models.Model):
+    """Reactions per Space and emoji. Taps are counted in the cache and added here in batches
+    (services.reaction_counts_flush): one UPDATE per emoji per flush, never a row per tap."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reaction_counts")
+    code = models.CharField(max_length=16, choices=Reaction.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "code"], name="reaction_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} x{self.count} in {self.space_id}"
+
+
+class Pin(models.Model):
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="pins")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_pins"
+    )
+    text = models.CharField(max_length=PIN_TEXT_MAX_LENGTH)
+    url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    unpinned_at = models.DateTimeField(null=True, blank=True)
+    unpinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="pin_text_not_empty"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["space", "created_at"],
+                condition=Q(unpinned_at__isnull=True),
+                name="pin_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+    @property
+    def is_active(self) -> bool:
+        return self.unpinned_at is None
+
+
+class CaptionLine(models.Model):
+    """One line of the transcript, appended by the media worker (services.caption_append)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="caption_lines")
+    speaker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    text = models.CharField(max_length=1000)
+    started_at = models.DateTimeField()  # when the words were spoken
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "created_at", "id"], name="caption_transcript")]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class Report(models.Model):
+    class Reason(models.TextChoices):
+        SPAM = "spam", "Spam"
+        HARASSMENT = "harassment", "Abuse or harassment"
+        HATE = "hate", "Hateful conduct"
+        VIOLENCE = "violence", "Violent speech"
+        SEXUAL = "sexual", "Sexual content"
+        MISINFORMATION = "misinformation", "Misleading information"
+        IMPERSONATION = "impersonation", "Impersonation"
+        OTHER = "other", "Something else"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_reports_made"
+    )
+    # Null: the Space itself is reported.
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="space_reports_received",
+    )
+    reason = models.CharField(max_length=24, choices=Reason.choices)
+    details = models.CharField(max_length=1000, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolution_note = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reporter=F("target")), name="report_not_self"),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="report_queue")]
+
+    def __str__(self) -> str:
+        return f"report #{self.pk} on {self.space_id} ({self.status})"
+
+
+class ModerationAction(models.Model):
+    """The moderation log: every host, co-host and staff action on a Space."""
+
+    class Action(models.TextChoices):
+        REQUEST_APPROVED = "request_approved", "Approved a request to speak"
+        REQUEST_DENIED = "request_denied", "Denied a request to speak"
+        SPEAKER_INVITED = "speaker_invited", "Invited to speak"
+        COHOST_INVITED = "cohost_invited", "Invited to co-host"
+        INVITATION_CANCELLED = "invitation_cancelled", "Took back an invitation"
+        COHOST_ADDED = "cohost_added", "Became co-host"
+        COHOST_REMOVED = "cohost_removed", "Co-host removed"
+        COHOST_STEPPED_DOWN = "cohost_stepped_down", "Co-host stepped down"
+        SPEAKER_DEMOTED = "speaker_demoted", "Moved to the audience"
+        PARTICIPANT_MUTED = "participant_muted", "Muted"
+        PARTICIPANT_REMOVED = "participant_removed", "Removed"
+        USER_BLOCKED = "user_blocked", "Blocked"
+        CAPTIONS_TOGGLED = "captions_toggled", "Captions turned on or off"
+        PIN_REMOVED = "pin_removed", "Removed a pin"
+        SPACE_ENDED = "space_ended", "Ended the Space"
+        HOST_BANNED = "host_banned", "Host banned"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="moderation_actions")
+    # Null: the system (or a deleted account).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["space", "-created_at", "-id"], name="moderation_log_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id} in {self.space_id}"

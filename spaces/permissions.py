@@ -1,0 +1,301 @@
+"""Who may do what in a Space, in one place.
+
+Each `check_*` returns the refusal the service raises (Forbidden 403 for a role that may not act,
+Conflict 409 for a state that refuses it), or None when the action is allowed. Services raise it
+(`ensure`); `space_permissions_for` turns the same checks into the `can` map of the Space detail,
+so a button on the site or in an app is enabled exactly when the server would accept the action.
+
+Order inside a check: the Space's state first (an ended Space refuses everything with 409), then
+the actor's role (403), then the actor's own state (409).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import User
+from spaces.models import Participant, Space
+from spaces_project.errors import ApplicationError, Conflict, Forbidden, NotFound, ValidationFailed
+
+Refusal = ApplicationError | None
+
+Role = Participant.Role
+STAGE = (Role.HOST, Role.COHOST, Role.SPEAKER)
+MODERATORS = (Role.HOST, Role.COHOST)
+
+
+def ensure(refusal: Refusal) -> None:
+    if refusal is not None:
+        raise refusal
+
+
+def _present(participant: Participant | None) -> bool:
+    return participant is not None and participant.state == Participant.State.PRESENT
+
+
+def check_live(space: Space) -> Refusal:
+    if space.state == Space.State.LIVE:
+        return None
+    if space.state == Space.State.ENDED:
+        return Conflict("This Space has ended.", code="space_ended")
+    if space.state == Space.State.CANCELLED:
+        return Conflict("This Space was cancelled.", code="space_cancelled")
+    return Conflict("This Space has not started yet.", code="space_not_started")
+
+
+def _not_in_space() -> ApplicationError:
+    return Forbidden("Join the Space first.", code="not_in_space")
+
+
+def _not_moderator() -> ApplicationError:
+    return Forbidden("Only the host or a co-host can do this.", code="not_moderator")
+
+
+def check_view(space: Space, *, blocked_by_host: bool) -> Refusal:
+    if blocked_by_host:
+        return Forbidden("The host has blocked you.", code="blocked")
+    return None
+
+
+def check_join(space: Space, participant: Participant | None, *, blocked_by_host: bool) -> Refusal:
+    """Joining twice is allowed (and changes nothing)."""
+    if refusal := check_live(space):
+        return refusal
+    if participant is not None and participant.state == Participant.State.REMOVED:
+        return Forbidden("You were removed from this Space.", code="removed")
+    if blocked_by_host:
+        return Forbidden("The host has blocked you.", code="blocked")
+    return None
+
+
+def check_leave(space: Space, participant: Participant | None) -> Refusal:
+    """Leaving when not in the Space is allowed (and changes nothing)."""
+    if _present(participant) and participant.role == Role.HOST:  # type: ignore[union-attr]
+        return Conflict(
+            "The host cannot leave a live Space; end it instead.", code="host_cannot_leave"
+        )
+    return None
+
+
+def check_raise_hand(
+    space: Space, participant: Participant | None, *, host_follows_viewer: bool
+) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    assert participant is not None
+    if participant.role in STAGE:
+        return Conflict("You are already on stage.", code="already_speaker")
+    if space.speaking_policy == Space.SpeakingPolicy.INVITED_ONLY:
+        return Forbidden(
+            "Only people the host invites can speak in this Space.", code="speaking_invite_only"
+        )
+    if space.speaking_policy == Space.SpeakingPolicy.FOLLOWED_BY_HOST and not host_follows_viewer:
+        return Forbidden(
+            "Only people the host follows can ask to speak in this Space.",
+            code="speaking_followed_only",
+        )
+    return None
+
+
+def check_withdraw_hand(space: Space, participant: Participant | None) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    return None
+
+
+def check_moderate(space: Space, participant: Participant | None) -> Refusal:
+    """Approve or deny requests, invite speakers, move speakers to the audience, mute, remove,
+    turn captions on or off, unpin anyone's pin: the host and co-hosts."""
+    if refusal := check_live(space):
+        return refusal
+    if participant is None or participant.role not in MODERATORS:
+        return _not_moderator()
+    return None
+
+
+def check_host_only(space: Space, participant: Participant | None, *, what: str) -> Refusal:
+    """Manage co-hosts and block account-wide: the host only."""
+    if refusal := check_live(space):
+        return refusal
+    if participant is None or participant.role != Role.HOST:
+        return Forbidden(f"Only the host can {what}.", code="host_only")
+    return None
+
+
+def check_end(space: Space, participant: Participant | None, *, user: User) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    is_host = participant is not None and participant.role == Role.HOST
+    if not is_host and not user.is_staff:
+        return Forbidden("Only the host can end the Space.", code="host_only")
+    return None
+
+
+def check_act_on(actor: Participant, target: Participant | None) -> Refusal:
+    """Whether moderator `actor` may act on `target` (demote, mute, remove, block)."""
+    if target is None:
+        return NotFound("This user is not in the Space.", code="participant_not_found")
+    if target.user_id == actor.user_id:
+        return ValidationFailed("You cannot do this to yourself.", code="cannot_target_self")
+    if target.role == Role.HOST:
+        return Forbidden("Nobody can do this to the host.", code="cannot_target_host")
+    if target.role == Role.COHOST and actor.role != Role.HOST:
+        return Forbidden("Only the host can do this to a co-host.", code="host_only")
+    return None
+
+
+def check_react(space: Space, participant: Participant | None) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    return None
+
+
+def check_pin(space: Space, participant: Participant | None) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    assert participant is not None
+    if participant.role not in STAGE:
+        return Forbidden("Only the host, co-hosts and speakers can pin.", code="not_on_stage")
+    return None
+
+
+def check_unpin(space: Space, participant: Participant | None, *, author_id: int) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    if participant is not None and participant.role in MODERATORS:
+        return None
+    if _present(participant) and participant.user_id == author_id:  # type: ignore[union-attr]
+        return None
+    return Forbidden(
+        "Only the author, the host or a co-host can remove this pin.", code="not_pin_author"
+    )
+
+
+def check_self_audio(space: Space, participant: Participant | None) -> Refusal:
+    """Mute or unmute yourself: anyone on stage."""
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    assert participant is not None
+    if participant.role not in STAGE:
+        return Conflict("You are not on stage.", code="not_on_stage")
+    return None
+
+
+def check_step_down(space: Space, participant: Participant | None) -> Refusal:
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    assert participant is not None
+    if participant.role == Role.HOST:
+        return Conflict(
+            "The host cannot step down; end the Space instead.", code="host_cannot_step_down"
+        )
+    if participant.role not in STAGE:
+        return Conflict("You are not on stage.", code="not_on_stage")
+    return None
+
+
+def check_share(space: Space, *, blocked_by_host: bool) -> Refusal:
+    if space.state not in (Space.State.LIVE, Space.State.SCHEDULED):
+        return check_live(space)
+    if blocked_by_host:
+        return Forbidden("The host has blocked you.", code="blocked")
+    return None
+
+
+def check_report(space: Space, participant: Participant | None) -> Refusal:
+    """Anyone who was in the Space (also after leaving, being removed, or the end)."""
+    if participant is None:
+        return Forbidden("Only people in the Space can report it.", code="not_in_space")
+    return None
+
+
+def check_view_moderation_log(
+    space: Space, participant: Participant | None, *, user: User
+) -> Refusal:
+    if user.is_staff or (participant is not None and participant.role in MODERATORS):
+        return None
+    return _not_moderator()
+
+
+def check_toggle_captions(space: Space, participant: Participant | None) -> Refusal:
+    return check_moderate(space, participant)
+
+
+@dataclass(frozen=True)
+class ViewerFacts:
+    """What the checks need to know about the viewer beyond their participant row."""
+
+    blocked_by_host: bool = False
+    host_follows_viewer: bool = False
+    has_pending_request: bool = False
+
+
+CAN_KEYS = (
+    "join",
+    "leave",
+    "raise_hand",
+    "withdraw_hand",
+    "react",
+    "pin",
+    "moderate",
+    "manage_cohosts",
+    "block",
+    "toggle_captions",
+    "end",
+    "mute_self",
+    "unmute_self",
+    "step_down",
+    "share",
+    "report",
+    "view_moderation_log",
+)
+
+
+def space_permissions_for(
+    *, viewer: User, space: Space, participant: Participant | None, facts: ViewerFacts
+) -> dict[str, bool]:
+    """The `can` map: for each action, whether the server would accept it now and it would
+    change something (joining while present is accepted but is not offered, and so on).
+
+    `moderate` covers approve/deny, inviting speakers, moving speakers to the audience, muting,
+    removing and unpinning others' pins; `manage_cohosts` covers inviting and revoking
+    co-hosts."""
+    present = _present(participant)
+    muted = participant is not None and participant.is_muted
+    return {
+        "join": check_join(space, participant, blocked_by_host=facts.blocked_by_host) is None
+        and not present,
+        "leave": check_leave(space, participant) is None and present,
+        "raise_hand": check_raise_hand(
+            space, participant, host_follows_viewer=facts.host_follows_viewer
+        )
+        is None
+        and not facts.has_pending_request,
+        "withdraw_hand": check_withdraw_hand(space, participant) is None
+        and facts.has_pending_request,
+        "react": check_react(space, participant) is None,
+        "pin": check_pin(space, participant) is None,
+        "moderate": check_moderate(space, participant) is None,
+        "manage_cohosts": check_host_only(space, participant, what="manage co-hosts") is None,
+        "block": check_host_only(space, participant, what="block") is None,
+        "toggle_captions": check_toggle_captions(space, participant) is None,
+        "end": check_end(space, participant, user=viewer) is None,
+        "mute_self": check_self_audio(space, participant) is None and not muted,
+        "unmute_self": check_self_audio(space, participant) is None and muted,
+        "step_down": check_step_down(space, participant) is None,
+        "share": check_share(space, blocked_by_host=facts.blocked_by_host) is None,
+        "report": check_report(space, participant) is None,
+        "view_moderation_log": check_view_moderation_log(space, participant, user=viewer) is None,
+    }

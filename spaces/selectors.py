@@ -1,0 +1,252 @@
+"""Reads of Spaces. Each list is a fixed number of queries whatever its length (pinned in
+tests/spaces/test_selectors.py): the live list and the ended list one per page, the bubble two,
+the detail seven.
+
+Lists hide Spaces whose host blocked the viewer or whom the viewer blocked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
+
+from accounts.models import Block, Follow, User
+from spaces.access import access_space
+from spaces.models import (
+    CaptionLine,
+    Invitation,
+    ModerationAction,
+    Participant,
+    Pin,
+    Reaction,
+    ReactionCount,
+    Space,
+    SpeakerRequest,
+)
+from spaces.permissions import (
+    STAGE,
+    ViewerFacts,
+    check_moderate,
+    check_view,
+    check_view_moderation_log,
+    ensure,
+    space_permissions_for,
+)
+from spaces.reactions import pending_counts
+from spaces_project.errors import NotFound
+
+Role = Participant.Role
+LISTENER_SAMPLE_SIZE = 12
+
+
+def _visible_to(qs: QuerySet[Space], viewer: User) -> QuerySet[Space]:
+    """Without Spaces of hosts who blocked the viewer or whom the viewer blocked."""
+    return qs.exclude(host__in=Block.objects.filter(blocked=viewer).values("blocker_id")).exclude(
+        host__in=Block.objects.filter(blocker=viewer).values("blocked_id")
+    )
+
+
+def space_list_live(*, viewer: User, query: str | None = None) -> QuerySet[Space]:
+    """All live Spaces, most listeners first; `query` matches the title or a topic."""
+    qs = _visible_to(Space.objects.filter(state=Space.State.LIVE), viewer).select_related("host")
+    query = (query or "").strip()
+    if query:
+        qs = qs.annotate(topics_text=Cast("topics", TextField())).filter(
+            Q(title__icontains=query) | Q(topics_text__icontains=query)
+        )
+    return qs.order_by("-listener_count", "-started_at", "-id")
+
+
+def space_list_following(*, viewer: User) -> QuerySet[Space]:
+    """The bubble: live Spaces hosted, co-hosted or spoken in by people the viewer follows.
+
+    Most relevant first: how many people the viewer follows are on stage, then listeners.
+    Each Space carries `followed_on_stage_count` and, prefetched, `followed_on_stage` (the
+    participants the viewer follows, host first). Two queries.
+    """
+    followed = Follow.objects.filter(follower=viewer).values("followee_id")
+    on_stage = Participant.objects.filter(role__in=STAGE, user_id__in=followed)
+    count = (
+        on_stage.filter(space=OuterRef("pk"))
+        .order_by()
+        .values("space")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    qs = (
+        _visible_to(Space.objects.filter(state=Space.State.LIVE), viewer)
+        .annotate(followed_on_stage_count=Subquery(count, output_field=IntegerField()))
+        .filter(followed_on_stage_count__gt=0)
+        .select_related("host")
+        .prefetch_related(
+            Prefetch(
+                "participants",
+                queryset=on_stage.select_related("user").order_by(_stage_rank(), "role_since"),
+                to_attr="followed_on_stage",
+            )
+        )
+    )
+    return qs.order_by("-followed_on_stage_count", "-listener_count", "-started_at", "-id")
+
+
+def space_list_ended(*, viewer: User, host_id: int | None = None) -> QuerySet[Space]:
+    """Ended Spaces, most recently ended first; of one host when `host_id` is given."""
+    qs = _visible_to(Space.objects.filter(state=Space.State.ENDED), viewer)
+    if host_id is not None:
+        qs = qs.filter(host_id=host_id)
+    return qs.select_related("host").order_by("-ended_at", "-id")
+
+
+def _stage_rank() -> Case:
+    return Case(
+        When(role=Role.HOST, then=Value(0)),
+        When(role=Role.COHOST, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def reaction_counts_for(*, space_id: int) -> dict[str, int]:
+    """Reactions per code: flushed counts plus the taps still pending in the cache. One query."""
+    totals = dict.fromkeys(Reaction.values, 0)
+    for code, n in ReactionCount.objects.filter(space_id=space_id).values_list("code", "count"):
+        totals[code] += n
+    for code, n in pending_counts(space_id).items():
+        totals[code] += n
+    return totals
+
+
+@dataclass
+class SpaceDetail:
+    space: Space
+    me: Participant | None
+    pending_request_id: int | None
+    invitations: list[Invitation]
+    stage: list[Participant]
+    listeners_sample: list[Participant]
+    pins: list[Pin]
+    reaction_counts: dict[str, int]
+    can: dict[str, bool]
+
+
+def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
+    """Everything a client needs to draw a Space for `viewer`, in seven queries.
+
+    404 for an unknown Space; 403 `blocked` when the host blocked the viewer.
+    """
+    my_request = SpeakerRequest.objects.filter(
+        space=OuterRef("pk"), user=viewer, state=SpeakerRequest.State.PENDING
+    ).values("pk")[:1]
+    space = (
+        Space.objects.filter(pk=space_id)
+        .select_related("host")
+        .annotate(
+            viewer_blocked=Exists(Block.objects.filter(blocker=OuterRef("host"), blocked=viewer)),
+            host_follows_viewer=Exists(
+                Follow.objects.filter(follower=OuterRef("host"), followee=viewer)
+            ),
+            my_pending_request_id=Subquery(my_request, output_field=IntegerField()),
+        )
+        .first()
+    )
+    if space is None:
+        raise NotFound("No such Space.", code="space_not_found")
+    blocked = bool(space.viewer_blocked) and space.host_id != viewer.pk
+    ensure(check_view(space, blocked_by_host=blocked))
+    me = Participant.objects.filter(space=space, user=viewer).select_related("user").first()
+    invitations = list(
+        Invitation.objects.filter(
+            space=space, invitee=viewer, state=Invitation.State.PENDING
+        ).select_related("inviter", "invitee")
+    )
+    stage = list(
+        Participant.objects.filter(space=space, role__in=STAGE)
+        .select_related("user")
+        .order_by(_stage_rank(), "role_since", "id")
+    )
+    listeners = list(
+        Participant.objects.filter(space=space, role=Role.LISTENER, state=Participant.State.PRESENT)
+        .select_related("user")
+        .order_by("-joined_at", "-id")[:LISTENER_SAMPLE_SIZE]
+    )
+    pins = list(
+        Pin.objects.filter(space=space, unpinned_at__isnull=True)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+    facts = ViewerFacts(
+        blocked_by_host=blocked,
+        host_follows_viewer=bool(space.host_follows_viewer),
+        has_pending_request=space.my_pending_request_id is not None,
+    )
+    return SpaceDetail(
+        space=space,
+        me=me,
+        pending_request_id=space.my_pending_request_id,
+        invitations=invitations,
+        stage=stage,
+        listeners_sample=listeners,
+        pins=pins,
+        reaction_counts=reaction_counts_for(space_id=space.pk),
+        can=space_permissions_for(viewer=viewer, space=space, participant=me, facts=facts),
+    )
+
+
+def _viewable(viewer: User, space_id: int) -> Space:
+    space, _ = access_space(user=None, space_id=space_id)
+    blocked = (
+        space.host_id != viewer.pk
+        and Block.objects.filter(blocker_id=space.host_id, blocked=viewer).exists()
+    )
+    ensure(check_view(space, blocked_by_host=blocked))
+    return space
+
+
+def space_participants(
+    *, viewer: User, space_id: int, role: str | None = None
+) -> QuerySet[Participant]:
+    """Who is in the Space now, newest first; of one role when given."""
+    space = _viewable(viewer, space_id)
+    qs = Participant.objects.filter(space=space, state=Participant.State.PRESENT)
+    if role:
+        qs = qs.filter(role=role)
+    return qs.select_related("user")
+
+
+def speaker_requests_pending(*, viewer: User, space_id: int) -> QuerySet[SpeakerRequest]:
+    """The raised hands, oldest first: for the host and co-hosts."""
+    space, me = access_space(user=viewer, space_id=space_id)
+    ensure(check_moderate(space, me))
+    return (
+        SpeakerRequest.objects.filter(space=space, state=SpeakerRequest.State.PENDING)
+        .select_related("user")
+        .order_by("created_at", "id")
+    )
+
+
+def moderation_log_for(*, viewer: User, space_id: int) -> QuerySet[ModerationAction]:
+    """The Space's moderation log: for its host and co-hosts, and staff."""
+    space, me = access_space(user=viewer, space_id=space_id)
+    ensure(check_view_moderation_log(space, me, user=viewer))
+    return ModerationAction.objects.filter(space=space).select_related("actor", "target")
+
+
+def caption_transcript(*, viewer: User, space_id: int) -> QuerySet[CaptionLine]:
+    """The captions so far, in the order they were spoken, for anyone who can see the Space."""
+    space = _viewable(viewer, space_id)
+    return CaptionLine.objects.filter(space=space).select_related("speaker")

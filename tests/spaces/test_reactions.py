@@ -1,0 +1,152 @@
+"""Reactions: a fixed set, rate-limited per user, broadcast, counted without a row per tap."""
+
+from __future__ import annotations
+
+import pytest
+
+from spaces import selectors, services
+from spaces.models import ReactionCount
+from spaces_project import events as bus
+from spaces_project.errors import Conflict, Forbidden, RateLimited, ValidationFailed
+from tests.spaces.factories import SpaceFactory, ended_space, listener
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate(settings):
+    settings.SPACES_REACTION_RATE = "1000/hour"
+
+
+def test_a_listener_reacts_and_the_room_hears_it(space, committed, published):
+    who = listener(space)
+    published.clear()
+    with committed():
+        code = services.reaction_send(user=who, space_id=space.pk, emoji="clap")
+
+    assert code == "clap"
+    assert len(published) == 1
+    group, event = published[0]
+    assert group == bus.space_group(space.pk)
+    assert (event["type"], event["code"], event["emoji"]) == ("reaction.sent", "clap", "👏")
+    assert event["user"]["id"] == who.pk
+
+
+@pytest.mark.parametrize(("given", "code"), [("🔥", "fire"), ("❤️", "heart"), ("❤", "heart")])
+def test_the_emoji_itself_is_accepted_as_well_as_its_code(space, given, code):
+    who = listener(space)
+    assert services.reaction_send(user=who, space_id=space.pk, emoji=given) == code
+
+
+def test_an_emoji_outside_the_set_is_refused(space):
+    who = listener(space)
+    with pytest.raises(ValidationFailed) as exc:
+        services.reaction_send(user=who, space_id=space.pk, emoji="🍕")
+    assert "emoji" in exc.value.fields
+
+
+def test_someone_not_in_the_space_cannot_react(space, user):
+    with pytest.raises(Forbidden):
+        services.reaction_send(user=user, space_id=space.pk, emoji="clap")
+
+
+def test_nobody_reacts_in_an_ended_space(user):
+    space = ended_space()
+    with pytest.raises(Conflict):
+        services.reaction_send(user=user, space_id=space.pk, emoji="clap")
+
+
+def test_reactions_beyond_the_rate_are_refused_with_a_retry_time(settings, space):
+    settings.SPACES_REACTION_RATE = "3/hour"
+    who = listener(space)
+    for _ in range(3):
+        services.reaction_send(user=who, space_id=space.pk, emoji="clap")
+
+    with pytest.raises(RateLimited) as exc:
+        services.reaction_send(user=who, space_id=space.pk, emoji="fire")
+
+    assert exc.value.code == "rate_limited"
+    assert 0 < exc.value.retry_after <= 3600
+
+
+def test_the_rate_is_per_user_and_per_space(settings, space):
+    settings.SPACES_REACTION_RATE = "1/hour"
+    alice, bob = listener(space), listener(space)
+    services.reaction_send(user=alice, space_id=space.pk, emoji="clap")
+
+    services.reaction_send(user=bob, space_id=space.pk, emoji="clap")
+    with pytest.raises(RateLimited):
+        services.reaction_send(user=alice, space_id=space.pk, emoji="clap")
+    elsewhere = SpaceFactory()
+    listener(elsewhere, alice)
+    services.reaction_send(user=alice, space_id=elsewhere.pk, emoji="clap")
+
+
+def test_without_a_space_setting_the_reaction_throttle_rate_applies(settings, space):
+    settings.SPACES_REACTION_RATE = None
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"reaction": "2/min"},
+    }
+    who = listener(space)
+    services.reaction_send(user=who, space_id=space.pk, emoji="clap")
+    services.reaction_send(user=who, space_id=space.pk, emoji="clap")
+    with pytest.raises(RateLimited):
+        services.reaction_send(user=who, space_id=space.pk, emoji="clap")
+
+
+def test_taps_are_counted_per_space_without_a_row_per_tap(settings, space):
+    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
+    crowd = [listener(space) for _ in range(4)]
+    for who in crowd:
+        for emoji in ("clap", "clap", "fire"):
+            services.reaction_send(user=who, space_id=space.pk, emoji=emoji)
+
+    counts = selectors.reaction_counts_for(space_id=space.pk)
+
+    assert (counts["clap"], counts["fire"], counts["heart"]) == (8, 4, 0)
+    # The first tap flushed itself; the other eleven wait in the cache for the next flush.
+    rows = dict(ReactionCount.objects.filter(space=space).values_list("code", "count"))
+    assert rows == {"clap": 1}
+
+
+def test_a_flush_moves_pending_taps_into_one_row_per_emoji(
+    settings, space, django_assert_max_num_queries
+):
+    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
+    who = listener(space)
+    for emoji in ["clap"] * 5 + ["fire"] * 2:
+        services.reaction_send(user=who, space_id=space.pk, emoji=emoji)
+
+    with django_assert_max_num_queries(5):
+        services.reaction_counts_flush(space_id=space.pk)
+
+    rows = dict(ReactionCount.objects.filter(space=space).values_list("code", "count"))
+    assert rows == {"clap": 5, "fire": 2}
+    assert services.reaction_counts_pending(space_id=space.pk) == {}
+    assert services.reaction_counts_flush(space_id=space.pk) == 0
+
+
+def test_two_flushes_never_count_the_same_taps_twice(settings, space):
+    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
+    who = listener(space)
+    for _ in range(6):
+        services.reaction_send(user=who, space_id=space.pk, emoji="pray")
+
+    services.reaction_counts_flush(space_id=space.pk)
+    services.reaction_counts_flush(space_id=space.pk)
+
+    assert selectors.reaction_counts_for(space_id=space.pk)["pray"] == 6
+
+
+def test_ending_the_space_flushes_the_pending_taps(settings, space, space_host, committed):
+    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
+    who = listener(space)
+    for _ in range(3):
+        services.reaction_send(user=who, space_id=space.pk, emoji="wave")
+
+    with committed():
+        services.space_end(actor=space_host, space_id=space.pk)
+
+    assert ReactionCount.objects.get(space=space, code="wave").count == 3
+    assert services.reaction_counts_pending(space_id=space.pk) == {}
