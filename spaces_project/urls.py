@@ -7,6 +7,7 @@ from spaces_project.api import api_not_found
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("spaces.urls")),
+    path("", include("scheduling.urls")),
 ]
 
 urlpatterns = [
@@ -20,4 +21,6 @@ urlpatterns = [
     # Anything else under /api/ answers in the API's error shape, not with an HTML page.
     re_path(r"^api/", api_not_found),
     path("", include("accounts.site_urls")),
+    path("", include("spaces.site_urls")),
+    path("", include("scheduling.site_urls")),
 ]
