@@ -930,10 +930,7 @@ def _parse_rate(rate: str) -> tuple[int, int]:
 
 
 def _reaction_rate() -> tuple[int, int]:
-    rate = getattr(settings, "SPACES_REACTION_RATE", None) or settings.REST_FRAMEWORK.get(
-        "DEFAULT_THROTTLE_RATES", {}
-    ).get("reaction", "10/sec")
-    return _parse_rate(rate)
+    return _parse_rate(settings.SPACES_REACTION_RATE)
 
 
 def _rate_limit(key: str, *, limit: int, period: int, message: str) -> None:
@@ -1000,7 +997,7 @@ def reaction_send(*, user: User, space_id: int, emoji: str) -> str:
         code=code,
         emoji=Reaction(code).label,
     )
-    interval = getattr(settings, "SPACES_REACTION_FLUSH_SECONDS", 5)
+    interval = settings.SPACES_REACTION_FLUSH_SECONDS
     if cache.add(f"spaces:reactions:flushed:{space.pk}", 1, timeout=interval):
         reaction_counts_flush(space_id=space.pk)
     return code

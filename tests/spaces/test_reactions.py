@@ -82,19 +82,6 @@ def test_the_rate_is_per_user_and_per_space(settings, space):
     services.reaction_send(user=alice, space_id=elsewhere.pk, emoji="clap")
 
 
-def test_without_a_space_setting_the_reaction_throttle_rate_applies(settings, space):
-    settings.SPACES_REACTION_RATE = None
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"reaction": "2/min"},
-    }
-    who = listener(space)
-    services.reaction_send(user=who, space_id=space.pk, emoji="clap")
-    services.reaction_send(user=who, space_id=space.pk, emoji="clap")
-    with pytest.raises(RateLimited):
-        services.reaction_send(user=who, space_id=space.pk, emoji="clap")
-
-
 def test_taps_are_counted_per_space_without_a_row_per_tap(settings, space):
     settings.SPACES_REACTION_FLUSH_SECONDS = 3600
     crowd = [listener(space) for _ in range(4)]
