@@ -209,7 +209,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["spaces_project.drf.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "write": env("SPACES_WRITE_RATE", default="120/min"),
-        "reaction": env("SPACES_REACTION_RATE", default="10/sec"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -240,6 +239,9 @@ SPACES_TICKETED_MIN_FOLLOWERS = env.int("SPACES_TICKETED_MIN_FOLLOWERS", default
 SPACES_MAX_SPEAKERS = env.int("SPACES_MAX_SPEAKERS", default=10)
 SPACES_MAX_COHOSTS = env.int("SPACES_MAX_COHOSTS", default=2)
 SPACES_HOST_GRACE_SECONDS = env.int("SPACES_HOST_GRACE_SECONDS", default=30)
+# Reactions: how often one user may tap (per Space), and how often taps are written to the DB.
+SPACES_REACTION_RATE = env("SPACES_REACTION_RATE", default="10/sec")
+SPACES_REACTION_FLUSH_SECONDS = env.int("SPACES_REACTION_FLUSH_SECONDS", default=5)
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
