@@ -111,3 +111,27 @@ def test_a_deactivated_users_token_is_refused(api_client):
     assert_error(
         APIClient().get("/api/v1/me", HTTP_X_SESSION_TOKEN=token), 401, "authentication_failed"
     )
+
+
+def error_codes(response) -> list[str]:
+    return [error["code"] for error in response.json().get("errors", [])]
+
+
+def test_repeated_failed_logins_lock_the_account_out_even_for_the_right_password(api_client):
+    UserFactory(username="target")
+    attempts = [
+        api_client.post(
+            f"{APP}/auth/login", {"username": "target", "password": "wrong"}, format="json"
+        )
+        for _ in range(7)
+    ]
+    codes = [error_codes(r) for r in attempts]
+    # allauth's login_failed limit (5 per account per 5 minutes) answers in its own flow shape.
+    assert codes[:5] == [["username_password_mismatch"]] * 5
+    assert codes[5:] == [["too_many_login_attempts"]] * 2
+    locked_out = api_client.post(
+        f"{APP}/auth/login", {"username": "target", "password": PASSWORD}, format="json"
+    )
+    assert locked_out.status_code == 400
+    assert error_codes(locked_out) == ["too_many_login_attempts"]
+    assert "session_token" not in locked_out.json().get("meta", {})
