@@ -67,9 +67,17 @@ def test_signed_in_home_shows_live_placeholder_and_who_to_follow(alice_client, u
 
 
 def test_home_reads_a_fixed_number_of_queries(alice_client, django_assert_max_num_queries, host):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     make_followers(UserFactory(username="another"), 5, prefix="a-")
-    with django_assert_max_num_queries(6):
+    with CaptureQueriesContext(connection) as small:
         alice_client.get("/")
+    make_followers(UserFactory(username="more"), 40, prefix="m-")
+    # Session, user, unread badge, who-to-follow, the live section and the upcoming section.
+    with django_assert_max_num_queries(9), CaptureQueriesContext(connection) as large:
+        alice_client.get("/")
+    assert len(large) == len(small)
 
 
 def test_favicon_ico_points_at_the_svg_icon(client):

@@ -1,0 +1,696 @@
+// The Space page, enhanced. Without this script every control is a plain POST form that works;
+// with it, the forms are sent with fetch (or over the room socket) and the page is redrawn from
+// a `space.state` snapshot instead of reloading.
+//
+// Pieces:
+//   Room        the state (shaped like `space.state`, docs/realtime.md) and `render(state)`,
+//               which draws every dynamic region; `apply(event)` folds one room event into it.
+//   RoomClient  (room-client.js) the socket: events in, actions out, heartbeat, reconnect with
+//               backoff, snapshot on a gap in `seq`.
+//   forms       submit interception: the same URLs the forms post to, asked for JSON.
+//
+// The first render happens at load from the snapshot the server embedded in the page
+// (json_script "space-state"), so the page and later updates are drawn by one code path.
+// Audio (WebRTC) plugs in through `room.setTalking(ids)` and `client.onSignal`.
+
+import { avatar, compact, esc, getJSON, icon, intcomma, postJSON, profileUrl, toast } from "./lib.js";
+import { RoomClient } from "./room-client.js";
+
+const STAGE = ["host", "cohost", "speaker"];
+const ROLE_LABEL = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
+const LISTENER_SAMPLE = 12;
+const MAX_FLOATING = 24;
+
+// Form actions that can go over the socket, and the arguments the socket wants.
+const SOCKET_ACTIONS = {
+  react: (f, submitter) => ({ emoji: submitter?.value || f.get("emoji") }),
+  raise_hand: () => ({}),
+  withdraw_hand: () => ({}),
+  mute_self: () => ({}),
+  unmute_self: () => ({}),
+  step_down: () => ({}),
+  approve: (f, s, form) => ({ request_id: Number(form.dataset.requestId) }),
+  deny: (f, s, form) => ({ request_id: Number(form.dataset.requestId) }),
+  mute: (f, s, form) => ({ user_id: Number(form.dataset.userId) }),
+  demote: (f, s, form) => ({ user_id: Number(form.dataset.userId) }),
+  remove: (f, s, form) => ({ user_id: Number(form.dataset.userId) }),
+  block: (f, s, form) => ({ user_id: Number(form.dataset.userId) }),
+  cohost_revoke: (f, s, form) => ({ user_id: Number(form.dataset.userId) }),
+  accept_invitation: (f, s, form) => ({ invitation_id: Number(form.dataset.invitationId) }),
+  decline_invitation: (f, s, form) => ({ invitation_id: Number(form.dataset.invitationId) }),
+  unpin: (f, s, form) => ({ pin_id: Number(form.dataset.pinId) }),
+  captions: (f) => ({ enabled: f.get("enabled") === "1" }),
+};
+// After these, the page needs a fresh view of the viewer (role, `can`): the socket sends one by
+// itself for events about the viewer; these are the ones it would not.
+const NEEDS_OWN_REFRESH = new Set(["unpin", "captions"]);
+// Counterparts, to keep keyboard focus on the button that replaced the one just pressed.
+const FOCUS_TWIN = {
+  raise_hand: "withdraw_hand", withdraw_hand: "raise_hand",
+  mute_self: "unmute_self", unmute_self: "mute_self",
+  join: "leave", leave: "join", step_down: "raise_hand", accept_invitation: "unmute_self",
+};
+
+export class Room {
+  constructor(root, state, reactions) {
+    this.root = root;
+    this.base = root.dataset.base;
+    this.csrf = root.dataset.csrf;
+    this.viewerId = Number(root.dataset.viewerId);
+    this.reactions = reactions;
+    this.emoji = Object.fromEntries(reactions.map((r) => [r.code, r.emoji]));
+    this.state = state;
+    this.seq = Number(state.seq) || 0;
+    this.drawn = new Map();
+    this.talking = new Set();
+    this.floating = 0;
+    this.ended = false;
+  }
+
+  // --- state ---------------------------------------------------------------------------------
+
+  get space() {
+    return this.state.space;
+  }
+
+  get me() {
+    return this.state.me;
+  }
+
+  get can() {
+    return this.state.can || {};
+  }
+
+  get present() {
+    return !!this.me && this.me.state === "present";
+  }
+
+  /** A snapshot from the socket or an action's answer. Older than what we hold: keep only the
+   * viewer's own part, which the action that returned it has just changed. */
+  snapshot(state) {
+    if (!state) return;
+    const seq = Number(state.seq) || 0;
+    if (seq >= this.seq) {
+      this.seq = seq;
+      this.render(state);
+    } else {
+      const own = ["me", "can", "pending_request_id", "invitations"];
+      this.render({ ...this.state, ...Object.fromEntries(own.map((k) => [k, state[k]])) });
+    }
+  }
+
+  /** Fold one room event into the state and redraw. Returns false when the event needs a
+   * snapshot instead (the caller asks for one). */
+  apply(ev) {
+    const s = structuredClone(this.state);
+    const uid = (u) => (u && typeof u === "object" ? u.id : u);
+    const drop = (list, id) => list.filter((p) => p.user.id !== id);
+    const counts = () => {
+      const c = ev.counts;
+      if (!c) return;
+      s.space.listener_count = c.listeners;
+      s.space.speaker_count = c.speakers;
+      s.space.cohost_count = c.cohosts;
+      s.space.peak_listener_count = c.peak_listeners;
+      s.space.total_joined_count = c.total_joined;
+    };
+    const seat = (p) => {
+      s.stage = drop(s.stage, p.user.id);
+      s.listeners_sample = drop(s.listeners_sample, p.user.id);
+      if (p.state !== "present") return;
+      if (STAGE.includes(p.role)) {
+        const rank = (r) => STAGE.indexOf(r);
+        const at = s.stage.findIndex((q) => rank(q.role) > rank(p.role));
+        s.stage.splice(at < 0 ? s.stage.length : at, 0, p);
+      } else {
+        s.listeners_sample.unshift(p);
+        s.listeners_sample = s.listeners_sample.slice(0, LISTENER_SAMPLE);
+      }
+    };
+    const mine = (p) => {
+      if (s.me && p.user.id === this.viewerId) s.me = { ...s.me, ...p };
+    };
+    switch (ev.type) {
+      case "participant.joined":
+        seat(ev.participant);
+        counts();
+        break;
+      case "participant.left":
+      case "participant.removed": {
+        const id = uid(ev.user);
+        s.stage = drop(s.stage, id);
+        s.listeners_sample = drop(s.listeners_sample, id);
+        if (s.requests) s.requests = s.requests.filter((r) => r.user.id !== id);
+        counts();
+        if (id === this.viewerId) return false;
+        break;
+      }
+      case "role.changed":
+        seat(ev.participant);
+        mine(ev.participant);
+        counts();
+        break;
+      case "participant.muted":
+      case "participant.unmuted":
+        s.stage = s.stage.map((p) => (p.user.id === ev.participant.user.id ? { ...p, ...ev.participant } : p));
+        mine(ev.participant);
+        if (ev.type === "participant.muted" && ev.participant.user.id === this.viewerId
+            && ev.by && ev.by.id !== this.viewerId) {
+          toast(`${ev.by.name} muted you.`, "info");
+        }
+        break;
+      case "hand.raised":
+        if (s.requests && !s.requests.some((r) => r.id === ev.request.id)) s.requests.push(ev.request);
+        break;
+      case "hand.withdrawn":
+      case "request.approved":
+      case "request.denied":
+        if (s.requests) s.requests = s.requests.filter((r) => r.id !== ev.request.id);
+        if (ev.type === "request.denied" && ev.request.user.id === this.viewerId) {
+          toast("The host didn’t bring you up this time.", "info");
+        }
+        break;
+      case "pin.added":
+        if (!s.pins.some((p) => p.id === ev.pin.id)) s.pins.push(ev.pin);
+        s.space.pin_count = s.pins.length;
+        break;
+      case "pin.removed":
+        s.pins = s.pins.filter((p) => p.id !== ev.pin_id);
+        s.space.pin_count = s.pins.length;
+        break;
+      case "captions.toggled":
+        s.space.captions_enabled = ev.enabled;
+        break;
+      case "caption.added":
+        this.caption(ev.line);
+        return true;
+      case "reactions":
+        this.burst(ev);
+        if (ev.totals) this.state.reaction_counts = ev.totals;
+        return true;
+      case "space.ended":
+        s.space.state = "ended";
+        break;
+      case "speaker.invited":
+      case "cohost.invited":
+      case "invitation.declined":
+      case "invitation.cancelled":
+      case "cohost.added":
+      case "cohost.removed":
+        // About the invitee or the co-host: their own view is refreshed by the server, and
+        // the role change arrives as role.changed.
+        return true;
+      default:
+        // An event this page does not know (a newer server): redraw from a snapshot.
+        return false;
+    }
+    this.render(s);
+    return true;
+  }
+
+  // --- drawing -------------------------------------------------------------------------------
+
+  /** Draw the room from `state`. Each region is replaced only when its markup changed, so an
+   * open menu or a half-typed field elsewhere survives a stranger joining. */
+  render(state) {
+    this.state = state;
+    const { space } = state;
+    if (space.state !== "live") {
+      this.end();
+      return;
+    }
+    const focus = this.focusKey();
+    const openMenus = this.openMenus();
+    document.querySelectorAll('[data-count="listeners"]').forEach((el) => {
+      el.textContent = intcomma(space.listener_count);
+    });
+    const chip = document.getElementById("captions-chip");
+    if (chip) chip.hidden = !space.captions_enabled;
+    this.put("invitations-region", this.invitationsHtml());
+    this.put("pin-list", this.pinsHtml());
+    this.put("pin-form-slot", this.pinFormHtml());
+    const pins = document.getElementById("pins-region");
+    if (pins) pins.hidden = !state.pins.length && !this.can.pin;
+    this.put("stage-grid", state.stage.map((p) => this.seatHtml(p, true)).join(""));
+    this.text("stage-count", String(state.stage.length));
+    const more = Math.max(0, space.listener_count - state.listeners_sample.length);
+    this.put(
+      "listener-grid",
+      state.listeners_sample.map((p) => this.seatHtml(p, false)).join("")
+        + (more ? `<li class="seat more-seat"><span class="avatar more-avatar">+${esc(compact(more))}</span><span class="seat-name">more</span></li>` : ""),
+    );
+    const none = document.getElementById("no-listeners");
+    if (none) none.hidden = state.listeners_sample.length > 0;
+    this.put("captions-toggle", this.captionsToggleHtml());
+    const lines = document.getElementById("caption-lines");
+    if (lines) lines.hidden = !space.captions_enabled;
+    this.text(
+      "captions-note",
+      space.captions_enabled
+        ? (lines && lines.children.length ? "" : "Captions appear here as people speak.")
+        : "Captions are off.",
+    );
+    this.put("bar-start", this.barStartHtml());
+    this.put("bar-pre", this.barPreHtml());
+    this.put("bar-post", this.barPostHtml());
+    this.put("mod-tools", this.modToolsHtml());
+    this.reportTargets();
+    this.restoreMenus(openMenus);
+    this.restoreFocus(focus);
+    this.paintTalking();
+  }
+
+  put(id, html) {
+    const el = document.getElementById(id);
+    if (!el || this.drawn.get(id) === html) return;
+    this.drawn.set(id, html);
+    el.innerHTML = html;
+  }
+
+  text(id, value) {
+    const el = document.getElementById(id);
+    if (el && el.textContent !== value) el.textContent = value;
+  }
+
+  form(action, path, inner, { hidden = {}, data = {}, cls = "" } = {}) {
+    const fields = Object.entries(hidden)
+      .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join("");
+    const attrs = Object.entries(data).map(([k, v]) => ` data-${k}="${esc(v)}"`).join("");
+    return `<form method="post" action="${esc(this.base + path)}" data-action="${action}"${attrs}${cls ? ` class="${cls}"` : ""}>`
+      + `<input type="hidden" name="csrfmiddlewaretoken" value="${esc(this.csrf)}">${fields}${inner}</form>`;
+  }
+
+  /** What the viewer may do to `p`: the mirror of spaces.views._seat_actions (and so of
+   * permissions.check_act_on and the services' capacity checks). */
+  seatActions(p) {
+    const actions = new Set();
+    const me = this.me;
+    const can = this.can;
+    const space = this.space;
+    if (p.user.id === this.viewerId) return actions;
+    if (can.report) actions.add("report");
+    const actsOn = me && p.role !== "host" && (p.role !== "cohost" || me.role === "host")
+      && p.state === "present";
+    if (!actsOn) return actions;
+    const onStage = STAGE.includes(p.role);
+    if (can.moderate) {
+      actions.add("remove");
+      if (onStage) {
+        actions.add("demote");
+        if (!p.is_muted) actions.add("mute");
+      } else if (space.speaker_count < space.max_speakers) {
+        actions.add("invite");
+      }
+    }
+    if (can.block) actions.add("block");
+    if (can.manage_cohosts) {
+      if (p.role === "cohost") actions.add("cohost_revoke");
+      else if (space.cohost_count < space.max_cohosts) actions.add("cohost_invite");
+    }
+    return actions;
+  }
+
+  seatHtml(p, stage) {
+    const u = p.user;
+    const isMe = u.id === this.viewerId;
+    const label = ROLE_LABEL[p.role] || "Listener";
+    const muted = stage && p.is_muted;
+    const a = this.seatActions(p);
+    const who = { user_id: u.id };
+    const item = (name, iconName, text, extra = "") => `<button type="submit"${extra}>${icon(iconName)}${text}</button>`;
+    let menu = `<a href="${esc(profileUrl(u))}">${icon("user")}View profile</a>`;
+    if (a.has("invite")) menu += this.form("invite", "invite/", item("invite", "mic", "Invite to speak"), { hidden: who, data: { "user-id": u.id } });
+    if (a.has("cohost_invite")) menu += this.form("cohost_invite", "cohosts/invite/", item("c", "star", "Invite to co-host"), { hidden: who, data: { "user-id": u.id } });
+    if (a.has("cohost_revoke")) menu += this.form("cohost_revoke", `people/${u.id}/cohost-revoke/`, item("r", "star", "Remove as co-host"), { data: { "user-id": u.id } });
+    if (a.has("mute")) menu += this.form("mute", `people/${u.id}/mute/`, item("m", "mic-off", "Mute"), { data: { "user-id": u.id } });
+    if (a.has("demote")) menu += this.form("demote", `people/${u.id}/demote/`, item("d", "arrow-down", "Move to audience"), { data: { "user-id": u.id } });
+    if (a.has("remove")) menu += this.form("remove", `people/${u.id}/remove/`, item("x", "x", "Remove from Space", ' class="danger"'), { data: { "user-id": u.id } });
+    if (a.has("block")) menu += this.form("block", `people/${u.id}/block/`, item("b", "block", "Remove and block", ' class="danger"'), { data: { "user-id": u.id } });
+    if (a.has("report")) menu += `<a href="?report=${u.id}#report" data-report="${u.id}">${icon("flag")}Report @${esc(u.username)}</a>`;
+    const cls = ["seat", stage ? "seat-stage" : "", muted ? "is-muted" : "", isMe ? "is-me" : "",
+      this.talking.has(u.id) ? "talking" : ""].filter(Boolean).join(" ");
+    const aria = `${u.name}${isMe ? " (you)" : ""}, ${label}${muted ? ", muted" : ""}: options`;
+    const star = p.role === "host" || p.role === "cohost" ? icon("star") : "";
+    return `<li class="${cls}" data-user-id="${u.id}" data-role="${esc(p.role)}">`
+      + `<details class="menu seat-menu"><summary aria-label="${esc(aria)}">`
+      + `<span class="seat-avatar"><span class="ring" aria-hidden="true"></span>${avatar(u, stage ? "lg" : "")}`
+      + (muted ? `<span class="mic-badge" aria-hidden="true">${icon("mic-off")}</span>` : "")
+      + `</span><span class="seat-name" aria-hidden="true">${esc(u.name)}</span>`
+      + (stage ? `<span class="seat-role seat-role-${esc(p.role)}" aria-hidden="true">${star}${label}</span>` : "")
+      + `</summary><div class="menu-pop seat-pop"><div class="menu-head"><strong>${esc(u.name)}</strong>`
+      + `<div class="handle">@${esc(u.username)} · ${label}${muted ? " · muted" : ""}</div></div>${menu}</div></details></li>`;
+  }
+
+  invitationsHtml() {
+    const { space } = this;
+    const stageFull = space.speaker_count >= space.max_speakers;
+    const cohostsFull = space.cohost_count >= space.max_cohosts;
+    return (this.state.invitations || []).filter((i) => i.state === "pending").map((inv) => {
+      const cohost = inv.kind === "cohost";
+      const full = cohost ? cohostsFull : stageFull;
+      const note = full ? `<span class="small">${cohost ? "There’s no co-host spot free right now." : "The stage is full right now."}</span>` : "";
+      const data = { "invitation-id": inv.id };
+      return `<div class="invite-banner" role="status">${icon("mic")}<p><strong>${esc(inv.inviter ? inv.inviter.name : "The host")}</strong> invited you ${cohost ? "to co-host" : "to speak"}. ${note}</p>`
+        + `<div class="actions">${this.form("accept_invitation", `invitations/${inv.id}/accept/`, `<button type="submit" class="btn btn-primary btn-sm"${full ? " disabled" : ""}>Accept</button>`, { data })}`
+        + `${this.form("decline_invitation", `invitations/${inv.id}/decline/`, '<button type="submit" class="btn btn-outline btn-sm">Not now</button>', { data })}</div></div>`;
+    }).join("");
+  }
+
+  pinsHtml() {
+    return this.state.pins.map((pin) => {
+      const mayUnpin = this.can.moderate || (pin.author.id === this.viewerId && this.present);
+      const link = pin.url
+        ? `<a class="pin-link" href="${esc(pin.url)}" rel="noopener nofollow ugc" target="_blank">${icon("link")}${esc(pin.url.length > 60 ? `${pin.url.slice(0, 59)}…` : pin.url)}</a>`
+        : "";
+      const unpin = mayUnpin
+        ? this.form("unpin", `pins/${pin.id}/remove/`, `<button type="submit" class="btn btn-link btn-sm">Unpin<span class="visually-hidden"> “${esc(pin.text.slice(0, 30))}”</span></button>`, { data: { "pin-id": pin.id } })
+        : "";
+      return `<li class="pin"><p>${esc(pin.text)}</p>${link}<div class="pin-meta small muted">Pinned by ${esc(pin.author.name)} ${unpin}</div></li>`;
+    }).join("");
+  }
+
+  pinFormHtml() {
+    if (!this.can.pin) return "";
+    const full = this.state.pins.length >= 3;
+    return `<details class="pin-new"><summary class="btn btn-outline btn-sm">${icon("plus")}Pin a post</summary>`
+      + this.form("pin", "pins/", `<div class="field"><label for="js-pin-text">Text</label><textarea id="js-pin-text" name="text" rows="2" maxlength="280" required placeholder="Share a link or a note"></textarea></div>`
+        + `<div class="field"><label for="js-pin-url">Link <span class="optional">(optional)</span></label><input id="js-pin-url" type="url" name="url" maxlength="500"></div>`
+        + `<button type="submit" class="btn btn-primary btn-sm"${full ? " disabled" : ""}>Pin</button>${full ? ' <span class="small muted">Three posts are pinned: unpin one first.</span>' : ""}`,
+      { cls: "form" }) + "</details>";
+  }
+
+  captionsToggleHtml() {
+    if (!this.can.toggle_captions) return "";
+    const on = this.space.captions_enabled;
+    return this.form("captions", "captions/", `<button type="submit" class="btn btn-outline btn-sm" aria-pressed="${on}">${on ? "Turn off" : "Turn on"}<span class="visually-hidden"> captions</span></button>`, { hidden: { enabled: on ? "0" : "1" } });
+  }
+
+  barStartHtml() {
+    const { can } = this;
+    let html = "";
+    if (can.join) {
+      html += this.form("join", "join/", `<button type="submit" class="btn btn-primary btn-lg">${icon("mic")}${this.me ? "Join again" : "Start listening"}</button>`);
+    }
+    if (can.leave) {
+      html += this.form("leave", "leave/", `<button type="submit" class="btn btn-leave">${icon("leave")}Leave</button>`);
+    }
+    if (can.end) {
+      html += `<details class="menu confirm" id="end-confirm"><summary class="btn btn-leave">${icon("power")}End</summary>`
+        + '<div class="menu-pop bar-pop confirm-pop" role="group" aria-labelledby="end-q"><p id="end-q"><strong>End this Space?</strong><br><span class="muted small">Everyone leaves, and it can’t be restarted.</span></p>'
+        + this.form("end", "end/", '<button type="submit" class="btn btn-danger btn-block">End for everyone</button>') + "</div></details>";
+    }
+    return html;
+  }
+
+  barPreHtml() {
+    const { can } = this;
+    let html = "";
+    if (can.step_down) {
+      html += this.form("step_down", "me/step-down/", `<button type="submit" class="btn btn-ghost bar-text" aria-label="Go to audience" title="Go to audience">${icon("arrow-down")}<span>Go to audience</span></button>`);
+    }
+    if (can.react) {
+      const buttons = this.reactions.map((r) => `<button type="submit" name="emoji" value="${esc(r.code)}" aria-label="React with ${esc(r.emoji)}">${esc(r.emoji)}</button>`).join("");
+      html += `<details class="menu react-menu"><summary class="btn bar-btn" aria-label="React" title="React">${icon("smile")}<span class="bar-label">React</span></summary>`
+        + this.form("react", "react/", buttons, { cls: "menu-pop bar-pop react-pop" }) + "</details>";
+    }
+    return html;
+  }
+
+  barPostHtml() {
+    const { can, me } = this;
+    let html = "";
+    if (can.raise_hand) {
+      html += this.form("raise_hand", "hand/", `<button type="submit" class="btn bar-btn bar-primary" aria-label="Request to speak" title="Request to speak">${icon("hand")}<span class="bar-label">Request to speak</span></button>`);
+    } else if (can.withdraw_hand) {
+      html += this.form("withdraw_hand", "hand/withdraw/", `<button type="submit" class="btn bar-btn bar-pressed" aria-pressed="true" aria-label="Requested to speak: withdraw" title="Withdraw your request">${icon("hand")}<span class="bar-label">Requested · Withdraw</span></button>`);
+    }
+    if (can.unmute_self) {
+      const note = me && me.muted_by_host ? " (muted by the host)" : "";
+      html += this.form("unmute_self", "me/unmute/", `<button type="submit" class="btn mic-btn is-off" aria-pressed="false" aria-label="Microphone off${esc(note)}: turn it on">${icon("mic-off")}<span class="bar-label">Mic off</span></button>`);
+    } else if (can.mute_self) {
+      html += this.form("mute_self", "me/mute/", `<button type="submit" class="btn mic-btn is-on" aria-pressed="true" aria-label="Microphone on: turn it off">${icon("mic")}<span class="bar-label">Mic on</span></button>`);
+    }
+    return html;
+  }
+
+  modToolsHtml() {
+    const { state, space, can } = this;
+    if (!Array.isArray(state.requests) || !can.moderate) return "";
+    const stageFull = space.speaker_count >= space.max_speakers;
+    const cohostsFull = space.cohost_count >= space.max_cohosts;
+    const rows = state.requests.map((r) => {
+      const data = { "request-id": r.id };
+      return `<li class="request-row" data-request-id="${r.id}">${avatar(r.user, "sm")}<div class="who"><div class="who-name"><a href="${esc(profileUrl(r.user))}">${esc(r.user.name)}</a></div><div class="handle">@${esc(r.user.username)}</div></div><div class="actions">`
+        + this.form("approve", `requests/${r.id}/approve/`, `<button type="submit" class="btn btn-primary btn-sm"${stageFull ? " disabled" : ""}>Approve<span class="visually-hidden"> ${esc(r.user.name)}</span></button>`, { data })
+        + this.form("deny", `requests/${r.id}/deny/`, `<button type="submit" class="btn btn-outline btn-sm">Deny<span class="visually-hidden"> ${esc(r.user.name)}</span></button>`, { data })
+        + "</div></li>";
+    }).join("");
+    const dis = (full) => (full ? " disabled" : "");
+    let html = '<section class="card" id="requests" aria-labelledby="requests-title">'
+      + `<div class="card-head"><h2 id="requests-title">Requests to speak <span class="count-pill" id="requests-count">${state.requests.length}</span></h2></div>`
+      + (stageFull ? `<p class="side-note small" id="stage-full-note">${icon("info")}The stage is full (${space.max_speakers} speakers). Move someone to the audience to approve more.</p>` : "")
+      + `<ul class="list" id="request-list">${rows}</ul>`
+      + (state.requests.length ? "" : '<p class="side-empty muted small" id="requests-empty">No raised hands right now.</p>')
+      + "</section>";
+    html += '<section class="card card-pad" aria-labelledby="manage-title"><h2 class="section-title" id="manage-title">Bring people up</h2>'
+      + this.form("invite", "invite/", `<label for="invite-username">Invite a listener to speak</label><div class="inline-row"><input id="invite-username" name="username" type="text" placeholder="@username" autocomplete="off" required${dis(stageFull)}><button type="submit" class="btn btn-outline btn-sm"${dis(stageFull)}>Invite</button></div>`, { cls: "inline-form" });
+    if (can.manage_cohosts) {
+      html += this.form("cohost_invite", "cohosts/invite/", `<label for="cohost-username">Add a co-host <span class="muted small">(${space.cohost_count} of ${space.max_cohosts})</span></label><div class="inline-row"><input id="cohost-username" name="username" type="text" placeholder="@username" autocomplete="off" required${dis(cohostsFull)}><button type="submit" class="btn btn-outline btn-sm"${dis(cohostsFull)}>Invite</button></div>`, { cls: "inline-form" });
+    }
+    html += '<p class="small muted" style="margin:10px 0 0">Tap someone in the room for more: mute, move to the audience, remove.</p></section>';
+    return html;
+  }
+
+  reportTargets() {
+    const select = document.getElementById("report-target");
+    if (!select) return;
+    const people = [...this.state.stage, ...this.state.listeners_sample]
+      .filter((p) => this.seatActions(p).has("report"));
+    const html = '<option value="">This Space</option>'
+      + people.map((p) => `<option value="${p.user.id}">${esc(p.user.name)} (@${esc(p.user.username)})</option>`).join("");
+    if (this.drawn.get("report-target") === html) return;
+    const chosen = select.value;
+    this.drawn.set("report-target", html);
+    select.innerHTML = html;
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  }
+
+  // --- focus and open menus survive a redraw -------------------------------------------------
+
+  focusKey() {
+    const el = document.activeElement;
+    const form = el && el.closest && el.closest("form[data-action]");
+    if (!form || !this.root.contains(form)) return null;
+    return { action: form.dataset.action, user: form.dataset.userId };
+  }
+
+  restoreFocus(key) {
+    if (!key || (document.activeElement && document.activeElement !== document.body
+        && this.root.contains(document.activeElement))) return;
+    const pick = (action) => this.root.querySelector(
+      `form[data-action="${action}"]${key.user ? `[data-user-id="${key.user}"]` : ""} button`,
+    ) || this.root.querySelector(`form[data-action="${action}"] button`);
+    const target = pick(key.action) || (FOCUS_TWIN[key.action] && pick(FOCUS_TWIN[key.action]))
+      || this.root.querySelector("#room-bar button, #room-bar summary");
+    target?.focus();
+  }
+
+  openMenus() {
+    return [...this.root.querySelectorAll("details[open]")].map((d) => {
+      const seat = d.closest("[data-user-id]");
+      return seat ? `seat:${seat.dataset.userId}` : d.id || d.className;
+    });
+  }
+
+  restoreMenus(keys) {
+    for (const key of keys) {
+      let d = null;
+      if (key.startsWith("seat:")) {
+        d = this.root.querySelector(`[data-user-id="${key.slice(5)}"] details`);
+      } else {
+        d = document.getElementById(key) || this.root.querySelector(`details[class="${key}"]`);
+      }
+      if (d) d.open = true;
+    }
+  }
+
+  // --- live bits -----------------------------------------------------------------------------
+
+  /** Light the rings of the people talking now (the audio client calls this with levels). */
+  setTalking(ids) {
+    this.talking = new Set(ids);
+    this.paintTalking();
+  }
+
+  paintTalking() {
+    this.root.querySelectorAll(".seat-stage").forEach((el) => {
+      el.classList.toggle("talking", this.talking.has(Number(el.dataset.userId)));
+    });
+  }
+
+  caption(line) {
+    const list = document.getElementById("caption-lines");
+    if (!list || list.querySelector(`[data-line-id="${line.id}"]`)) return;
+    const speaker = this.state.stage.find((p) => p.user.id === line.speaker_id);
+    const li = document.createElement("li");
+    li.dataset.lineId = line.id;
+    li.innerHTML = `<strong>${esc(speaker ? speaker.user.name : "Someone")}</strong> ${esc(line.text)}`;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    list.append(li);
+    while (list.children.length > 200) list.firstElementChild.remove();
+    if (atBottom) list.scrollTop = list.scrollHeight;
+    this.text("captions-note", "");
+  }
+
+  /** Floating emoji for a `reactions` event (counts per code in the last window). */
+  burst(ev) {
+    // Our own taps already floated when we tapped.
+    const counts = { ...(ev.counts || {}) };
+    for (const tap of ev.recent || []) {
+      if (tap.user && tap.user.id === this.viewerId && counts[tap.code] > 0) counts[tap.code] -= 1;
+    }
+    for (const [code, n] of Object.entries(counts)) {
+      for (let i = 0; i < Math.min(n, 5); i += 1) setTimeout(() => this.float(code), i * 120);
+    }
+  }
+
+  float(code) {
+    const layer = document.getElementById("reaction-layer");
+    const emoji = this.emoji[code] || code;
+    if (!layer || this.floating >= MAX_FLOATING) return;
+    const el = document.createElement("span");
+    el.className = "float-emoji";
+    el.textContent = emoji;
+    el.style.left = `${10 + Math.random() * 60}%`;
+    el.style.setProperty("--drift", `${Math.round((Math.random() - 0.5) * 60)}px`);
+    this.floating += 1;
+    layer.append(el);
+    setTimeout(() => {
+      el.remove();
+      this.floating -= 1;
+    }, 2700);
+  }
+
+  end() {
+    if (this.ended) return;
+    this.ended = true;
+    toast("This Space has ended.", "info");
+    setTimeout(() => window.location.reload(), 1200);
+  }
+}
+
+// --- Wiring ----------------------------------------------------------------------------------
+
+function readJSON(id) {
+  const el = document.getElementById(id);
+  return el ? JSON.parse(el.textContent) : null;
+}
+
+function closeMenus(form) {
+  const details = form.closest("details");
+  if (details) details.open = false;
+}
+
+function start() {
+  const root = document.getElementById("space-root");
+  const state = readJSON("space-state");
+  if (!root || !state || root.dataset.live !== "true") return;
+  const room = new Room(root, state, readJSON("space-reactions") || []);
+  const status = document.getElementById("conn-status");
+  const client = new RoomClient(root.dataset.ws, {
+    seq: () => room.seq,
+    setSeq: (seq) => { room.seq = seq; },
+    onState: (s) => room.snapshot(s),
+    onEvent: (ev) => room.apply(ev),
+    onStatus: (text) => {
+      if (!status) return;
+      status.textContent = text || "";
+      status.classList.toggle("show", !!text);
+    },
+    onGone: async (code, message) => {
+      // Not in the Space any more (left elsewhere, removed, timed out): show what is true now.
+      if (message) toast(message, code === 4403 ? "error" : "info");
+      try {
+        room.snapshot(await getJSON(room.base));
+      } catch {
+        window.location.reload();
+      }
+    },
+  });
+  const connect = () => {
+    if (room.present && room.space.state === "live" && !client.open) client.connect();
+  };
+
+  root.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.action) return;
+    event.preventDefault();
+    const action = form.dataset.action;
+    const submitter = event.submitter;
+    const data = new FormData(form, submitter);
+    const buttons = [...form.querySelectorAll("button")];
+    if (action === "react") {
+      room.float(data.get("emoji"));
+      closeMenus(form);
+    }
+    const toSocket = SOCKET_ACTIONS[action] && client.connected;
+    if (action !== "react") buttons.forEach((b) => { b.disabled = true; });
+    try {
+      if (toSocket) {
+        await client.act(action, SOCKET_ACTIONS[action](data, submitter, form));
+        if (NEEDS_OWN_REFRESH.has(action)) client.resync();
+        closeMenus(form);
+        return;
+      }
+      const answer = await postJSON(form.action, data, room.csrf);
+      if (!answer.ok) throw answer.error;
+      if (answer.message && action !== "react") toast(answer.message);
+      if (answer.state) room.snapshot(answer.state);
+      if (["share", "report", "pin", "invite", "cohost_invite"].includes(action)) form.reset();
+      closeMenus(form);
+      if (action === "join") connect();
+      if (action === "leave") client.close();
+    } catch (error) {
+      toast(error?.message || "Something went wrong. Try again.", "error");
+    } finally {
+      buttons.forEach((b) => { if (b.isConnected) b.disabled = false; });
+    }
+  });
+
+  // "Report @someone" in a seat menu: open the report form with them chosen, no reload.
+  root.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a[data-report]");
+    if (!link) return;
+    const report = document.getElementById("report");
+    const select = document.getElementById("report-target");
+    if (!report || !select) return;
+    event.preventDefault();
+    closeMenus(link);
+    report.open = true;
+    select.value = link.dataset.report;
+    report.scrollIntoView({ behavior: "smooth", block: "center" });
+    select.focus();
+  });
+
+  // Escape closes an open menu and returns focus to its button.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    const open = event.target.closest && event.target.closest("details[open]");
+    if (open) {
+      open.open = false;
+      open.querySelector("summary")?.focus();
+    }
+  });
+  // One open menu at a time.
+  root.addEventListener("toggle", (event) => {
+    const d = event.target;
+    if (!(d instanceof HTMLDetailsElement) || !d.open || !d.classList.contains("menu")) return;
+    root.querySelectorAll("details.menu[open]").forEach((o) => { if (o !== d) o.open = false; });
+  }, true);
+
+  room.render(state);
+  connect();
+  window.spaces = { room, client };
+}
+
+start();
