@@ -298,41 +298,65 @@ def space_start(
     now = timezone.now()
     with transaction.atomic():
         lock_rows(User.objects.filter(pk=host.pk)).first()
-        if Space.objects.filter(host=host, state=Space.State.LIVE).exists():
-            raise Conflict("You already have a live Space.", code="already_live")
-        try:
-            with transaction.atomic():
-                space = Space.objects.create(
-                    host=host,
-                    title=title,
-                    topics=topics,
-                    speaking_policy=speaking_policy,
-                    captions_enabled=captions_enabled,
-                    state=Space.State.LIVE,
-                    started_at=now,
-                    max_speakers=settings.SPACES_MAX_SPEAKERS,
-                    max_cohosts=settings.SPACES_MAX_COHOSTS,
-                    total_joined_count=1,
-                )
-        except IntegrityError as exc:
-            raise Conflict("You already have a live Space.", code="already_live") from exc
-        Participant.objects.create(
-            space=space,
-            user=host,
-            role=Role.HOST,
-            state=Participant.State.PRESENT,
-            joined_at=now,
-            last_seen_at=now,
-            role_since=now,
+        space = Space(
+            host=host,
+            title=title,
+            topics=topics,
+            speaking_policy=speaking_policy,
+            captions_enabled=captions_enabled,
         )
-        events.publish(
-            space,
-            events.SPACE_STARTED,
-            title=space.title,
-            topics=space.topics,
-            host=events.user_brief(host),
-        )
+        space_go_live(host=host, space=space, now=now)
     return space
+
+
+def space_go_live(*, host: User, space: Space, now: datetime) -> None:
+    """Make `space` the host's live Space: a new, unsaved one (`space_start`), or a scheduled
+    one, which keeps its id (`scheduling.services.scheduled_space_start`).
+
+    Caller is inside `transaction.atomic` and holds the lock on the host's User row (and, for a
+    saved Space, then on the Space row: lock order in spaces/access.py), and has checked that
+    the host may start it. One live Space per host: checked here under the host lock, with the
+    partial unique index `space_one_live_per_host` behind it.
+    """
+    if Space.objects.filter(host=host, state=Space.State.LIVE).exists():
+        raise Conflict("You already have a live Space.", code="already_live")
+    space.state = Space.State.LIVE
+    space.started_at = now
+    space.max_speakers = settings.SPACES_MAX_SPEAKERS
+    space.max_cohosts = settings.SPACES_MAX_COHOSTS
+    space.total_joined_count = 1
+    try:
+        with transaction.atomic():
+            if space.pk is None:
+                space.save(force_insert=True)
+            else:
+                space.save(
+                    update_fields=[
+                        "state",
+                        "started_at",
+                        "max_speakers",
+                        "max_cohosts",
+                        "total_joined_count",
+                    ]
+                )
+    except IntegrityError as exc:
+        raise Conflict("You already have a live Space.", code="already_live") from exc
+    Participant.objects.create(
+        space=space,
+        user=host,
+        role=Role.HOST,
+        state=Participant.State.PRESENT,
+        joined_at=now,
+        last_seen_at=now,
+        role_since=now,
+    )
+    events.publish(
+        space,
+        events.SPACE_STARTED,
+        title=space.title,
+        topics=space.topics,
+        host=events.user_brief(host),
+    )
 
 
 def _end(space: Space, *, actor: User | None, now: datetime, **details: Any) -> None:

@@ -176,6 +176,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Scheduled Spaces (scheduling/services.py): one sweep claims due reminders in batches and
+# expires Spaces not started SPACES_SCHEDULED_EXPIRE_HOURS after their time. Each run does at
+# most SPACES_SCHEDULING_MAX_BATCHES batches; the next run goes on where it stopped.
+SPACES_SCHEDULE_MIN_LEAD_MINUTES = env.int("SPACES_SCHEDULE_MIN_LEAD_MINUTES", default=15)
+SPACES_SCHEDULE_MAX_DAYS = env.int("SPACES_SCHEDULE_MAX_DAYS", default=14)
+SPACES_MAX_UPCOMING_PER_HOST = env.int("SPACES_MAX_UPCOMING_PER_HOST", default=10)
+SPACES_SCHEDULED_EXPIRE_HOURS = env.int("SPACES_SCHEDULED_EXPIRE_HOURS", default=4)
+SPACES_SCHEDULING_SWEEP_SECONDS = env.float("SPACES_SCHEDULING_SWEEP_SECONDS", default=10.0)
+SPACES_SCHEDULING_BATCH_SIZE = env.int("SPACES_SCHEDULING_BATCH_SIZE", default=500)
+SPACES_SCHEDULING_MAX_BATCHES = env.int("SPACES_SCHEDULING_MAX_BATCHES", default=20)
+SPACES_SCHEDULING_MAX_ATTEMPTS = env.int("SPACES_SCHEDULING_MAX_ATTEMPTS", default=5)
+# Tests only: seconds each batch waits before it commits, so a test can kill a worker mid-batch.
+SPACES_SCHEDULING_TEST_BATCH_DELAY = env.float("SPACES_SCHEDULING_TEST_BATCH_DELAY", default=0.0)
+CELERY_BEAT_SCHEDULE["scheduling-sweep"] = {
+    "task": "scheduling.tasks.scheduling_sweep",
+    "schedule": SPACES_SCHEDULING_SWEEP_SECONDS,
+}
 
 # --- Accounts (django-allauth) ------------------------------------------------------------------
 

@@ -1,0 +1,198 @@
+"""The scheduling pages of the site. Thin: reads through scheduling.selectors, writes through
+scheduling.services; a service's refusal becomes a message (or form errors) on the page the
+user came from. Every action is a plain POST form: no JavaScript needed.
+
+Partials for pages owned elsewhere (see templatetags/scheduling_site.py):
+`scheduling/_upcoming.html` on the home page, `scheduling/_host_upcoming.html` on a profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from scheduling import selectors, services
+from scheduling.forms import ScheduleForm, initial_for
+from spaces.models import Space
+from spaces_project.errors import ApplicationError, NotFound
+
+
+def _me(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _detail(space_id: int) -> str:
+    return reverse("scheduled_detail", args=[space_id])
+
+
+def _live_url(space_id: int) -> str:
+    """The live room's page (the Spaces site), or ours if it is not routed."""
+    try:
+        return reverse("space_detail", args=[space_id])
+    except NoReverseMatch:
+        return _detail(space_id)
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = fallback
+    return redirect(target)
+
+
+def _form_errors(form: ScheduleForm, error: ApplicationError) -> None:
+    for name, errors in error.fields.items():
+        form.add_error(name if name in form.fields else None, errors)
+    if not error.fields:
+        form.add_error(None, error.message)
+
+
+@login_required
+def scheduled_list(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    following = list(selectors.scheduled_list_following(viewer=me)[:50])
+    mine = list(selectors.scheduled_list_for_host(viewer=me, host=me)[:50])
+    return render(
+        request,
+        "scheduling/list.html",
+        {"following": following, "mine": mine, "can_host": me.can_host},
+    )
+
+
+@login_required
+def scheduled_new(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    form = ScheduleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            space = services.scheduled_space_create(host=me, **form.service_kwargs())
+        except ApplicationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, "Your Space is scheduled. Your followers can set a reminder.")
+            return redirect("scheduled_detail", space_id=space.pk)
+    return render(
+        request,
+        "scheduling/form.html",
+        {
+            "form": form,
+            "space": None,
+            "can_host": me.can_host,
+            "host_min_followers": settings.SPACES_HOST_MIN_FOLLOWERS,
+        },
+    )
+
+
+def _load(request: HttpRequest, space_id: int) -> Space | HttpResponse:
+    try:
+        return selectors.scheduled_detail(viewer=_me(request), space_id=space_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("scheduled_list")
+
+
+@login_required
+def scheduled_detail(request: HttpRequest, space_id: int) -> HttpResponse:
+    space = _load(request, space_id)
+    if isinstance(space, HttpResponse):
+        return space
+    if space.state in (Space.State.LIVE, Space.State.ENDED):
+        return redirect(_live_url(space.pk))
+    return render(
+        request,
+        "scheduling/detail.html",
+        {
+            "space": space,
+            "is_host": space.host_id == request.user.pk,
+            "cancel_reason": selectors.cancel_reason_of(space),
+        },
+    )
+
+
+@login_required
+def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
+    space = _load(request, space_id)
+    if isinstance(space, HttpResponse):
+        return space
+    me = _me(request)
+    if space.host_id != me.pk or space.state != Space.State.SCHEDULED:
+        messages.error(request, "Only the host can edit a Space that has not started.")
+        return redirect("scheduled_detail", space_id=space.pk)
+    form = ScheduleForm(request.POST or None, initial=initial_for(space))
+    if request.method == "POST" and form.is_valid():
+        kwargs = form.service_kwargs()
+        if kwargs["scheduled_for"] == space.scheduled_for:
+            kwargs.pop("scheduled_for")
+        try:
+            services.scheduled_space_update(actor=me, space_id=space.pk, **kwargs)
+        except ApplicationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, "Your Space is updated.")
+            return redirect("scheduled_detail", space_id=space.pk)
+    return render(request, "scheduling/form.html", {"form": form, "space": space, "can_host": True})
+
+
+def _act(
+    request: HttpRequest, space_id: int, run: Callable[[User], str | None], fallback: str
+) -> HttpResponse:
+    try:
+        text = run(_me(request))
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return _back(request, _detail(space_id))
+    if text:
+        messages.success(request, text)
+    return _back(request, fallback)
+
+
+@require_POST
+@login_required
+def scheduled_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.scheduled_space_cancel(actor=user, space_id=space_id)
+        return "Your Space is cancelled. Everyone with a reminder is told."
+
+    return _act(request, space_id, run, _detail(space_id))
+
+
+@require_POST
+@login_required
+def scheduled_start(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        services.scheduled_space_start(actor=_me(request), space_id=space_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("scheduled_detail", space_id=space_id)
+    messages.success(request, "You are live. Everyone with a reminder is told.")
+    return redirect(_live_url(space_id))
+
+
+@require_POST
+@login_required
+def scheduled_reminder(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str | None:
+        if request.POST.get("action") == "unset":
+            removed = services.reminder_unset(user=user, space_id=space_id)
+            return "Reminder removed." if removed else None
+        _, created = services.reminder_set(user=user, space_id=space_id)
+        if not created:
+            return None
+        return "Reminder set: we will tell you 15 minutes before and when it starts."
+
+    return _act(request, space_id, run, _detail(space_id))
