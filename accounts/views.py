@@ -328,12 +328,15 @@ def _line(n: Notification) -> NotificationLine:
         return NotificationLine(n, "mail", text, actor, name, space or _profile_url(actor))
     scheduled = f"The scheduled Space {_title(p)}" if p.get("title") else "A scheduled Space"
     yours = f"your Space {_title(p)}" if p.get("title") else "your scheduled Space"
+    # The sender's own sentence wins (e.g. "starts in 30 minutes" vs "time to start"); the
+    # defaults cover payloads that carry only a title.
+    message = p.get("message")
     texts = {
-        kind.SPACE_REMINDER: ("calendar", f"Reminder: {_title(p)} is starting."),
-        kind.SPACE_CHANGED: ("calendar", f"{scheduled} was rescheduled or changed."),
-        kind.SPACE_CANCELLED: ("calendar", f"{scheduled} was cancelled."),
-        kind.HOST_REMINDER: ("mic", f"Time to start {yours}."),
-        kind.TICKET: ("ticket", str(p.get("message") or f"Your ticket for {_title(p)} changed.")),
+        kind.SPACE_REMINDER: ("calendar", message or f"Reminder: {_title(p)} is starting."),
+        kind.SPACE_CHANGED: ("calendar", message or f"{scheduled} was rescheduled or changed."),
+        kind.SPACE_CANCELLED: ("calendar", message or f"{scheduled} was cancelled."),
+        kind.HOST_REMINDER: ("mic", message or f"Time to start {yours}."),
+        kind.TICKET: ("ticket", message or f"Your ticket for {_title(p)} changed."),
     }
     icon, text = texts.get(n.kind, ("bell", str(p.get("message") or n.get_kind_display())))
     return NotificationLine(n, icon, text, url=space)
