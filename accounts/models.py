@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -54,7 +56,7 @@ class User(AbstractUser):
     # Users may turn e-mail off for reminders and other notifications.
     email_notifications = models.BooleanField(default=True)
 
-    objects = SpacesUserManager()
+    objects: ClassVar[SpacesUserManager] = SpacesUserManager()
 
     class Meta:
         ordering = ("username",)

@@ -1,0 +1,250 @@
+"""Live captions: word error rate and CPU cost of recognition, 1 and 3 simultaneous speakers.
+
+    .venv/bin/python -m bench.captions            # both pocketsphinx presets, ~3 minutes
+    .venv/bin/python -m bench.captions --json --presets pocketsphinx
+
+Ten fixed sentences (below) are spoken by espeak-ng (en-us voice) at run time. Each run feeds the
+production ``CaptionRecognizer`` the way the media worker's tap does: an asyncio loop ticking
+every 20 ms hands each speaker's 48 kHz int16 frame to ``feed_frame`` in real time. A speaker
+says the ten sentences one after the other with 1.2 s pauses; with 3 speakers each starts at a
+different sentence, so three different sentences are always being spoken at once.
+
+Reported per run:
+- the hypothesis of each sentence (the finals whose middle falls in its time window) and the
+  word error rate: (substitutions + deletions + insertions) / reference words, over all sentences;
+- ``rtf_cpu``: CPU seconds of the recognition process (or, in thread mode, of this whole process)
+  per second of audio fed to it, i.e. per second of wall time. Below 1.0, one core keeps up;
+- ``parent_cpu_share``: CPU of this process (the loop feeding frames, the pump) per wall second;
+- ``loop_late_ms``: how late the 20 ms ticks of the feeding loop woke (p50/p99/max): the cost
+  recognition imposes on a media loop sharing its process;
+- ``final_latency_s``: from the end of the speech (the ``ended_at`` of a final) to the callback;
+- ``dropped``: frames dropped because recognition fell behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from media.captions import Caption, CaptionRecognizer
+
+SENTENCES = [
+    "the weather today is sunny and warm",
+    "please open the door for me",
+    "we will meet again next week",
+    "the children are playing in the garden",
+    "i would like a cup of coffee",
+    "this book is very interesting",
+    "she bought a new car last year",
+    "turn on the lights in the kitchen",
+    "the train leaves at seven o'clock",
+    "thank you for coming to the meeting",
+]
+FRAME = 960
+RATE = 48_000
+GAP_SECONDS = 1.2
+LEAD_SECONDS = 0.5
+
+
+def synthesize(espeak: str, text: str, tmp: Path) -> npt.NDArray[np.int16]:
+    path = tmp / "speech.wav"
+    subprocess.run([espeak, "-v", "en-us", "-w", str(path), text], check=True)
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    parts = [
+        f.to_ndarray().reshape(-1) for f in [*resampler.resample(frame), *resampler.resample(None)]
+    ]
+    return np.concatenate(parts).astype(np.int16)
+
+
+def normalise(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def word_error_rate(pairs: list[tuple[str, str]]) -> float:
+    errors = sum(edit_distance(normalise(ref), normalise(hyp)) for ref, hyp in pairs)
+    words = sum(len(normalise(ref)) for ref, _ in pairs)
+    return errors / words if words else 0.0
+
+
+def schedule(
+    speech: list[npt.NDArray[np.int16]], first: int
+) -> tuple[npt.NDArray[np.int16], list[tuple[int, float, float]]]:
+    """One speaker's track starting at sentence ``first``: (audio, [(sentence, start, end) s])."""
+    parts = [np.zeros(int(LEAD_SECONDS * RATE), dtype=np.int16)]
+    windows = []
+    t = LEAD_SECONDS
+    for k in range(len(speech)):
+        idx = (first + k) % len(speech)
+        pcm = speech[idx]
+        windows.append((idx, t, t + len(pcm) / RATE))
+        t += len(pcm) / RATE + GAP_SECONDS
+        parts += [pcm, np.zeros(int(GAP_SECONDS * RATE), dtype=np.int16)]
+    track = np.concatenate(parts)
+    return track[: len(track) - len(track) % FRAME], windows
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    arr = np.asarray(values)
+    return {
+        "p50": round(float(np.percentile(arr, 50)), 2),
+        "p99": round(float(np.percentile(arr, 99)), 2),
+        "max": round(float(arr.max()), 2),
+    }
+
+
+async def run(
+    speech: list[npt.NDArray[np.int16]], *, engine: str, speakers: int, mode: str
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    captions: list[tuple[float, Caption]] = []
+    recognizer = CaptionRecognizer(
+        lambda c: captions.append((time.time(), c)),
+        loop=loop,
+        engine=engine,
+        mode=mode,  # type: ignore[arg-type]
+    )
+    await asyncio.to_thread(recognizer.start)
+    tracks = [schedule(speech, first=3 * k) for k in range(speakers)]
+    n_frames = max(len(track) for track, _ in tracks) // FRAME
+    recognizer.set_enabled("bench", True)
+    await asyncio.to_thread(recognizer.flush)
+    cpu_before = recognizer.stats().get("cpu_seconds", 0.0)
+    parent_before = time.process_time()
+    wall0 = time.time()
+    mono0 = loop.time()
+    late: list[float] = []
+    for i in range(n_frames):
+        deadline = mono0 + i * FRAME / RATE
+        delay = deadline - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        late.append((loop.time() - deadline) * 1000)
+        for k, (track, _) in enumerate(tracks):
+            frame = track[i * FRAME : (i + 1) * FRAME]
+            if len(frame) == FRAME:
+                recognizer.feed_frame("bench", f"speaker-{k}", frame)
+    wall = time.time() - wall0
+    parent_cpu = time.process_time() - parent_before
+    await asyncio.to_thread(recognizer.flush, within=120)
+    await asyncio.sleep(0.2)
+    stats = recognizer.stats()
+    await asyncio.to_thread(recognizer.close)
+
+    finals = [(arrived, c) for arrived, c in captions if c.is_final and c.text]
+    sentences: list[dict[str, Any]] = []
+    for k, (_, windows) in enumerate(tracks):
+        for idx, start, end in windows:
+            texts = [
+                c.text
+                for _, c in sorted(finals, key=lambda ac: ac[1].started_at)
+                if c.speaker_id == f"speaker-{k}"
+                and start - 0.3 <= (c.started_at + c.ended_at) / 2 - wall0 <= end + 0.6
+            ]
+            sentences.append(
+                {"speaker": k, "ref": SENTENCES[idx], "hyp": " ".join(texts), "start": start}
+            )
+    latency = [arrived - c.ended_at for arrived, c in finals]
+    audio_seconds = n_frames * FRAME / RATE
+    engine_cpu = stats.get("cpu_seconds", 0.0) - cpu_before
+    if mode == "thread":  # one process: its CPU is the loop's and the recogniser's together
+        engine_cpu = parent_cpu
+    return {
+        "engine": engine,
+        "mode": mode,
+        "speakers": speakers,
+        "audio_seconds_per_speaker": round(audio_seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "wer": round(word_error_rate([(s["ref"], s["hyp"]) for s in sentences]), 3),
+        "rtf_cpu": round(engine_cpu / wall, 3),
+        "rtf_cpu_per_speaker": round(engine_cpu / wall / speakers, 3),
+        "parent_cpu_share": round(parent_cpu / wall, 3),
+        "loop_late_ms": percentiles(late),
+        "final_latency_s": percentiles(latency),
+        "decoded_seconds": round(float(stats.get("decoded_seconds", 0.0)), 2),
+        "finals": len(finals),
+        "dropped": stats["frames_dropped"],
+        "sentences": sentences,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=["pocketsphinx", "pocketsphinx-accurate"],
+        help="engine names to measure",
+    )
+    parser.add_argument("--speakers", nargs="+", type=int, default=[1, 3])
+    parser.add_argument(
+        "--thread-mode", action="store_true", help="also run 3 speakers with mode='thread'"
+    )
+    args = parser.parse_args()
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        sys.exit("espeak-ng is not installed (apt-get install espeak-ng)")
+    with tempfile.TemporaryDirectory() as tmp:
+        speech = [synthesize(espeak, text, Path(tmp)) for text in SENTENCES]
+
+    plan = [(engine, n, "process") for engine in args.presets for n in args.speakers]
+    if args.thread_mode:
+        plan.append((args.presets[0], max(args.speakers), "thread"))
+    results = []
+    for engine, n, mode in plan:
+        if not args.json:
+            print(f"== {engine}, {n} speaker(s), mode={mode} ...", flush=True)
+        result = asyncio.run(run(speech, engine=engine, speakers=n, mode=mode))
+        results.append(result)
+        if not args.json:
+            if n == 1:
+                for s in result["sentences"]:
+                    print(f"   REF {s['ref']}\n   HYP {s['hyp']}")
+            summary = {k: v for k, v in result.items() if k != "sentences"}
+            print("  ", json.dumps(summary))
+    machine = {
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "loadavg_after": os.getloadavg(),
+    }
+    if args.json:
+        print(json.dumps({"machine": machine, "runs": results}, indent=2))
+    else:
+        print("machine:", json.dumps(machine))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Media worker settings: plain values, so the Django glue builds them from settings once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiortc import RTCIceServer
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    """The worker's own STUN/TURN servers. Empty (the default) contacts none."""
+    host_addresses: tuple[str, ...] | None = None
+    """Gather host candidates only on these addresses (process-wide); None: every interface."""
+    bitrate: int = 32_000
+    """Opus bit rate of every stream the worker encodes (mono voice)."""
+    opus_fec: bool = False
+    opus_complexity: int = 5
+    """libopus complexity 0..10: 5 costs about half of 10, voice quality stays good."""
+    max_stage: int = 13
+    """Host + 2 co-hosts + 10 speakers. The services layer enforces the real limits."""
+    levels_interval: float = 0.25
+    speaking_threshold_dbov: float = -50.0
+    connect_timeout: float = 20.0
+    """A peer not connected this long after its answer is dropped."""
+    gc_freeze: bool = True
+    """Move long-lived objects out of the cyclic GC's reach after joins (see media.gcpolicy)."""
+    max_late_ticks: int = 5
+    """When the loop falls this many 20 ms ticks behind, skip ahead instead of bursting."""

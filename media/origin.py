@@ -1,0 +1,393 @@
+"""The origin of one live Space: decode each stage member once, mix, encode once, fan out.
+
+Everything here runs on the worker's event loop, driven by one 20 ms clock per Space. A tick takes
+whatever each stage member's FIFO holds (a late or silent speaker is simply absent from that tick),
+mixes with numpy, encodes one Opus packet for all listeners and one mix-minus packet per stage
+member, and writes them with the direct loop of ``media.fanout``. Permission changes are plain
+attribute writes between ticks, so they take effect on the next tick (at most 20 ms later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from aiortc import clock
+from aiortc.mediastreams import MediaStreamError
+
+from media.config import MediaConfig
+from media.dsp import (
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    MIN_DBOV,
+    JitterFifo,
+    OpusEncoder,
+    Pcm,
+    dbov,
+    dbov_one,
+    frame_to_mono,
+    to_int16,
+)
+from media.fanout import Outbound, fan_out
+from media.peer import Peer
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["speaker", "listener"]
+ROLES: frozenset[str] = frozenset(("speaker", "listener"))
+Key = Hashable
+
+
+@dataclass(frozen=True)
+class LevelsEvent:
+    """Active-speaker levels of one Space, about four times a second."""
+
+    space_id: Key
+    levels: dict[Key, float]
+    """Peak RMS level (dBov, -127 silence .. 0 full scale) of each stage member in the window."""
+    speaking: list[Key]
+    """Stage members above the speaking threshold, loudest first."""
+    at: float = field(default_factory=time.time)
+
+
+LevelsCallback = Callable[[LevelsEvent], None]
+AudioTap = Callable[[Key, Key, npt.NDArray[np.int16]], None]
+"""(space_id, user_id, 20 ms of 48 kHz mono int16) for each stage member heard in a tick."""
+
+
+class Member:
+    def __init__(self, user_id: Key, role: Role, muted: bool, peer: Peer) -> None:
+        self.user_id = user_id
+        self.role: Role = role
+        self.muted = muted
+        self.peer = peer
+        self.fifo = JitterFifo()
+        self.encoder: OpusEncoder | None = None
+        self.level_peak = MIN_DBOV
+        self.reader: asyncio.Task[None] | None = None
+
+    @property
+    def mixable(self) -> bool:
+        return self.role == "speaker" and not self.muted
+
+
+class OriginStats:
+    """Counters since the last reset, and delays in bounded rings (the most recent samples).
+
+    ``delays``: from a tick's scheduled time to the ``sendto`` of a sample of its listener
+    packets (every 50th and the last), i.e. the delay the worker adds to a listener packet.
+    ``tick_last``: the same for the last packet of each tick (the worst one).
+    """
+
+    RING = 32_768
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.ticks = 0
+        self.skipped_ticks = 0
+        self.listener_packets = 0
+        self.stage_packets = 0
+        self.dropped = 0
+        self.delays = np.zeros(self.RING, dtype=np.float64)
+        self.n_delays = 0
+        self.tick_last = np.zeros(self.RING, dtype=np.float64)
+        self.tick_start = np.zeros(self.RING, dtype=np.float64)
+        self.n_ticks_timed = 0
+
+    def record_tick(
+        self, deadline: float, started: float, marks: list[float], finished: float
+    ) -> None:
+        for mark in marks or (finished,):
+            self.delays[self.n_delays % self.RING] = mark - deadline
+            self.n_delays += 1
+        slot = self.n_ticks_timed % self.RING
+        self.tick_last[slot] = (marks[-1] if marks else finished) - deadline
+        self.tick_start[slot] = started - deadline
+        self.n_ticks_timed += 1
+
+    @staticmethod
+    def _percentiles(ring: npt.NDArray[np.float64], count: int) -> dict[str, float]:
+        n = min(count, len(ring))
+        if not n:
+            return {"p50": math.nan, "p99": math.nan, "max": math.nan}
+        d = ring[:n] * 1000.0
+        return {
+            "p50": float(np.percentile(d, 50)),
+            "p99": float(np.percentile(d, 99)),
+            "max": float(d.max()),
+        }
+
+    def delay_percentiles_ms(self) -> dict[str, float]:
+        return self._percentiles(self.delays, self.n_delays)
+
+    def tick_last_percentiles_ms(self) -> dict[str, float]:
+        return self._percentiles(self.tick_last, self.n_ticks_timed)
+
+    def tick_start_percentiles_ms(self) -> dict[str, float]:
+        """How late the loop woke up for a tick: the part of the delay that is not our work."""
+        return self._percentiles(self.tick_start, self.n_ticks_timed)
+
+
+class Origin:
+    def __init__(
+        self,
+        space_id: Key,
+        config: MediaConfig,
+        *,
+        on_levels: LevelsCallback,
+        taps: list[AudioTap],
+    ) -> None:
+        self.space_id = space_id
+        self.config = config
+        self.members: dict[Key, Member] = {}
+        self.pending: dict[Key, Peer] = {}
+        self.stats = OriginStats()
+        self.index = 0
+        self._on_levels = on_levels
+        self._taps = taps
+        self._encoder = self._new_encoder()
+        self._listener_outs: list[Outbound] = []
+        self._stage: list[Member] = []
+        self._all_outs: list[Outbound] = []
+        self._rtcp_cursor = 0
+        self._levels_every = max(1, round(config.levels_interval / FRAME_SECONDS))
+        self._next_levels = 0
+        self._silence: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        self._task: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def _new_encoder(self) -> OpusEncoder:
+        c = self.config
+        return OpusEncoder(bitrate=c.bitrate, fec=c.opus_fec, complexity=c.opus_complexity)
+
+    # -- membership, all synchronous: effective from the next tick --
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    def add(self, member: Member) -> None:
+        if member.role == "speaker":
+            self._check_stage_room(member.user_id)
+            member.encoder = self._new_encoder()
+        self.members[member.user_id] = member
+        if member.peer.track is not None:
+            member.reader = asyncio.ensure_future(self._read(member))
+        self._rebuild()
+
+    def remove(self, user_id: Key) -> Member | None:
+        member = self.members.pop(user_id, None)
+        if member is not None:
+            if member.reader is not None:
+                member.reader.cancel()
+            if member.peer.outbound is not None:
+                member.peer.outbound.ready = False  # the peer's close() releases the socket
+            self._rebuild()
+        return member
+
+    def set_role(self, user_id: Key, role: Role) -> bool:
+        member = self.members.get(user_id)
+        if member is None:
+            return False
+        if role == member.role:
+            return True
+        if role == "speaker":
+            self._check_stage_room(user_id)
+            member.encoder = self._new_encoder()
+        else:
+            member.encoder = None
+        member.role = role
+        member.fifo.clear()
+        member.level_peak = MIN_DBOV
+        self._rebuild()
+        return True
+
+    def set_muted(self, user_id: Key, muted: bool) -> bool:
+        member = self.members.get(user_id)
+        if member is None:
+            return False
+        member.muted = muted
+        member.fifo.clear()
+        member.level_peak = MIN_DBOV  # the next levels event must not show them speaking
+        return True
+
+    def _check_stage_room(self, user_id: Key) -> None:
+        others = sum(
+            1 for m in self.members.values() if m.role == "speaker" and m.user_id != user_id
+        )
+        if others >= self.config.max_stage:
+            raise StageFull(f"at most {self.config.max_stage} stage members per Space")
+
+    def _rebuild(self) -> None:
+        members = list(self.members.values())
+        self._stage = [m for m in members if m.role == "speaker"]
+        self._listener_outs = [
+            m.peer.outbound for m in members if m.role == "listener" and m.peer.outbound
+        ]
+        self._all_outs = [m.peer.outbound for m in members if m.peer.outbound]
+
+    async def _read(self, member: Member) -> None:
+        """Drain one member's decoded track; keep the audio only while the member is mixable."""
+        track = member.peer.track
+        assert track is not None
+        try:
+            while True:
+                frame = await track.recv()
+                if member.mixable:
+                    member.fifo.push(frame_to_mono(frame))  # type: ignore[arg-type]
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    # -- the clock --
+
+    async def _run(self) -> None:
+        loop = self._loop
+        deadline = loop.time()
+        try:
+            while True:
+                now = loop.time()
+                if now < deadline:
+                    await asyncio.sleep(deadline - now)
+                late_ticks = int((loop.time() - deadline) / FRAME_SECONDS)
+                if late_ticks >= self.config.max_late_ticks:
+                    # Never burst to catch up: skipped ticks are lost packets, which every
+                    # receiver conceals, rather than a delay that would grow for everyone.
+                    self.index += late_ticks
+                    deadline += late_ticks * FRAME_SECONDS
+                    self.stats.skipped_ticks += late_ticks
+                try:
+                    self._tick(deadline)
+                except Exception:
+                    logger.exception("space %s: mix tick %d failed", self.space_id, self.index)
+                self.index += 1
+                deadline += FRAME_SECONDS
+        except asyncio.CancelledError:
+            pass
+
+    def _tick(self, deadline: float) -> None:
+        started = self._loop.time()
+        index = self.index
+        rtp_ts = index * FRAME_SAMPLES
+        stats = self.stats
+
+        heard: list[Member] = []
+        frames: list[Pcm] = []
+        for member in self._stage:
+            if member.mixable:
+                pcm = member.fifo.pop()
+                if pcm is not None:
+                    heard.append(member)
+                    frames.append(pcm)
+        own: dict[Key, Pcm] = {}
+        if frames:
+            stacked = np.stack(frames)
+            total: Pcm = stacked.sum(axis=0)
+            for member, pcm, level in zip(heard, frames, dbov(stacked), strict=True):
+                own[member.user_id] = pcm
+                member.level_peak = max(member.level_peak, float(level))
+        else:
+            total = self._silence
+
+        # One encode for everyone who hears the plain mix: listeners, and stage members who
+        # added nothing to this tick (their mix-minus is the mix). An encode per talker only.
+        payloads = self._encoder.encode(to_int16(total))
+        shared = payloads[0] if payloads else None
+        mix_level = int(-dbov_one(total)) if frames else 127
+
+        # Stage members first: the conversation is theirs, and there are at most 13.
+        for member in self._stage:
+            out = member.peer.outbound
+            if out is None or not out.ready or member.encoder is None:
+                continue
+            mine = own.get(member.user_id)
+            if mine is None:
+                payload, level = shared, mix_level
+            else:
+                minus = total - mine
+                encoded = member.encoder.encode(to_int16(minus))
+                payload = encoded[0] if encoded else None
+                level = int(-dbov_one(minus))
+            if payload is not None:
+                sent, dropped = fan_out((out,), index, rtp_ts, payload, level)
+                stats.stage_packets += sent
+                stats.dropped += dropped
+
+        marks: list[float] = []
+        if shared is not None:
+            sent, dropped = fan_out(
+                self._listener_outs, index, rtp_ts, shared, mix_level, marks=marks
+            )
+            stats.listener_packets += sent
+            stats.dropped += dropped
+        stats.ticks += 1
+        now = self._loop.time()
+        stats.record_tick(deadline, started, marks, now)
+
+        if self._taps and heard:
+            for member in heard:
+                pcm16 = to_int16(own[member.user_id])
+                for tap in self._taps:
+                    try:
+                        tap(self.space_id, member.user_id, pcm16)
+                    except Exception:
+                        logger.exception("audio tap failed")
+
+        self._sender_reports(rtp_ts + round((now - deadline) * 48_000))
+        if index >= self._next_levels:
+            # Not "index % n": skipped ticks must not skip an emission.
+            self._next_levels = index + self._levels_every
+            self._emit_levels()
+
+    def _sender_reports(self, rtp_now: int) -> None:
+        """One RTCP SR per peer about every second, spread evenly over the ticks."""
+        outs = self._all_outs
+        if not outs:
+            return
+        per_tick = -(-len(outs) // 50)
+        start = self._rtcp_cursor % len(outs)
+        self._rtcp_cursor = start + per_tick
+        ntp = 0
+        for out in outs[start : start + per_tick]:
+            if out.ready and self.index >= out.next_report:
+                out.next_report = self.index + 50
+                ntp = ntp or clock.current_ntp_time()
+                out.sender_report(rtp_now, ntp)
+
+    def _emit_levels(self) -> None:
+        levels = {m.user_id: m.level_peak for m in self._stage}
+        for m in self._stage:
+            m.level_peak = MIN_DBOV
+        if not levels:
+            return
+        threshold = self.config.speaking_threshold_dbov
+        speaking = sorted(
+            (m.user_id for m in self._stage if m.mixable and levels[m.user_id] > threshold),
+            key=lambda u: -levels[u],
+        )
+        try:
+            self._on_levels(LevelsEvent(self.space_id, levels, speaking))
+        except Exception:
+            logger.exception("levels callback failed")
+
+    async def stop(self) -> list[Peer]:
+        """Stop the clock and detach every peer (the caller closes them)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        peers = [m.peer for m in self.members.values()] + list(self.pending.values())
+        for user_id in list(self.members):
+            self.remove(user_id)
+        self.pending.clear()
+        return peers
+
+
+class StageFull(RuntimeError):
+    pass

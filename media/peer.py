@@ -1,0 +1,150 @@
+"""One participant's RTCPeerConnection on the worker side.
+
+The worker answers the client's offer with a single Opus-only audio transceiver. Its sender never
+runs aiortc's encode loop (``RTCRtpSender.send`` is replaced): the negotiated parameters are
+handed to an :class:`~media.fanout.Outbound` and the origin writes packets itself. Incoming RTP is
+gated before the jitter buffer, so a participant who may not speak costs no decode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
+
+from media.fanout import Outbound
+from media.ice import rtc_configuration
+
+logger = logging.getLogger(__name__)
+
+
+class OfferError(ValueError):
+    """The client's offer cannot be answered (malformed, no audio, no Opus)."""
+
+
+def _opus_only() -> list[Any]:
+    return [
+        c
+        for c in RTCRtpSender.getCapabilities("audio").codecs
+        if c.mimeType.lower() == "audio/opus"
+    ]
+
+
+class Peer:
+    def __init__(
+        self,
+        *,
+        label: str,
+        ice_servers: list[Any],
+        accept_media: Callable[[], bool],
+        on_gone: Callable[[Peer, str], None],
+        connect_timeout: float,
+        on_connected: Callable[[], None] | None = None,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
+        self.label = label
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.outbound: Outbound | None = None
+        self.track: MediaStreamTrack | None = None
+        self.connected = asyncio.Event()
+        """Set once ICE and DTLS are up and the outbound stream is configured."""
+        self.closed = False
+        self._accept_media = accept_media
+        self._on_gone = on_gone
+        self._on_connected = on_connected
+        self._on_closed = on_closed
+        self._connect_timeout = connect_timeout
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._transceiver: RTCRtpTransceiver | None = None
+
+    async def answer(self, offer_sdp: str) -> str:
+        pc = self.pc
+        transceiver = pc.addTransceiver("audio", direction="sendrecv")
+        transceiver.setCodecPreferences(_opus_only())
+        self._transceiver = transceiver
+        sender = transceiver.sender
+        self.outbound = Outbound(sender._ssrc)
+        # aiortc would start an encode task per peer here; the origin sends instead.
+        sender.send = self._start_sending  # type: ignore[method-assign]
+        receiver = transceiver.receiver
+        handle_rtp = receiver._handle_rtp_packet
+
+        async def gated(packet: RtpPacket, arrival_time_ms: int) -> None:
+            if self._accept_media():
+                await handle_rtp(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = gated  # type: ignore[method-assign]
+        pc.on("connectionstatechange", self._on_connection_state)
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:
+            raise OfferError(f"cannot use this offer: {exc}") from exc
+        if transceiver.mid is None:
+            raise OfferError("the offer has no audio section")
+        for other in pc.getTransceivers():
+            if other is not transceiver:
+                other.direction = "inactive"
+        # aiortc creates the remote track only when the offer can send to us.
+        self.track = receiver.track
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._timeout_handle = asyncio.get_running_loop().call_later(
+            self._connect_timeout, self._connect_timed_out
+        )
+        return pc.localDescription.sdp
+
+    async def _start_sending(self, parameters: RTCRtpSendParameters) -> None:
+        """Stands in for RTCRtpSender.send, called by aiortc once DTLS is connected."""
+        assert self._transceiver is not None
+        assert self.outbound is not None
+        dtls = self._transceiver.sender.transport
+        pair = dtls.transport._connection._nominated.get(1)
+        srtp = dtls._tx_srtp
+        if pair is None or srtp is None:
+            logger.warning("%s connected without a nominated pair or SRTP session", self.label)
+            return
+        self.outbound.configure(
+            parameters,
+            srtp=srtp,
+            transport=pair.protocol.transport,
+            addr=pair.remote_addr,
+        )
+        self.connected.set()
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        if self._on_connected is not None:
+            self._on_connected()
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        logger.debug("%s connection %s", self.label, state)
+        if state in ("failed", "closed") and not self.closed:
+            self._on_gone(self, state)
+
+    def _connect_timed_out(self) -> None:
+        if not self.connected.is_set() and not self.closed:
+            self._on_gone(self, "timeout")
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        if self.connected.is_set() and self._on_closed is not None:
+            self._on_closed()
+        if self.outbound is not None:
+            self.outbound.ready = False
+            self.outbound.bye()
+            self.outbound.close()
+        try:
+            await self.pc.close()
+        except Exception:
+            logger.warning("%s close failed", self.label, exc_info=True)

@@ -1,0 +1,332 @@
+"""MediaWorker: the asyncio API the signaling glue calls. No Django, no ORM, no I/O but media.
+
+    worker = MediaWorker(MediaConfig(), on_levels=..., on_peer_gone=...)
+    answer_sdp = await worker.join(space_id, user_id, "speaker" | "listener", offer_sdp)
+    await worker.set_role(space_id, user_id, role)      # next 20 ms tick
+    await worker.set_muted(space_id, user_id, muted)    # next 20 ms tick
+    await worker.kick(space_id, user_id)                # stops at once, then closes the peer
+    await worker.end_space(space_id)
+    await worker.close()
+
+Every method must be called on the worker's event loop. Permission changes are applied
+synchronously before the method awaits anything, so they are in force from the next mix tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from media.compat import check_aiortc_internals
+from media.config import MediaConfig
+from media.gcpolicy import GcFreezer
+from media.ice import restrict_host_addresses
+from media.origin import ROLES, AudioTap, Key, LevelsEvent, Member, Origin, Role, StageFull
+from media.peer import OfferError, Peer
+
+logger = logging.getLogger(__name__)
+
+PeerGoneCallback = Callable[[Key, Key, str], None]
+"""(space_id, user_id, reason): a peer dropped by itself ("failed", "closed", "timeout")."""
+
+
+class MediaError(Exception):
+    """A media request that cannot be served; the message is safe to show to the client."""
+
+
+class JoinAborted(MediaError):
+    """The participant was removed, or the Space ended, while the join was in progress."""
+
+
+__all__ = [
+    "AudioTap",
+    "JoinAborted",
+    "LevelsEvent",
+    "MediaConfig",
+    "MediaError",
+    "MediaWorker",
+    "OfferError",
+    "Role",
+    "StageFull",
+]
+
+
+def _check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {sorted(ROLES)}, not {role!r}")
+    return role  # type: ignore[return-value]
+
+
+class MediaWorker:
+    def __init__(
+        self,
+        config: MediaConfig | None = None,
+        *,
+        on_levels: Callable[[LevelsEvent], None] | None = None,
+        on_peer_gone: PeerGoneCallback | None = None,
+    ) -> None:
+        check_aiortc_internals()
+        self.config = config or MediaConfig()
+        if self.config.host_addresses is not None:
+            restrict_host_addresses(self.config.host_addresses)
+        self._origins: dict[Key, Origin] = {}
+        self._taps: list[AudioTap] = []
+        self._on_levels = on_levels
+        self._on_peer_gone = on_peer_gone
+        self._level_queues: set[asyncio.Queue[LevelsEvent]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._gc = GcFreezer() if self.config.gc_freeze else None
+
+    # -- signaling --
+
+    async def join(
+        self, space_id: Key, user_id: Key, role: str, offer_sdp: str, *, muted: bool = False
+    ) -> str:
+        """Answer a participant's offer; a second join replaces the first connection.
+
+        Clients should offer one ``sendrecv`` audio section (listeners without a track) so that a
+        promotion needs no renegotiation; a ``recvonly`` offer can listen but never be heard.
+        """
+        if self._closed:
+            raise MediaError("the media worker is shutting down")
+        checked_role = _check_role(role)
+        origin = self._origins.get(space_id)
+        if origin is None:
+            origin = Origin(space_id, self.config, on_levels=self._levels, taps=self._taps)
+            self._origins[space_id] = origin
+            origin.start()
+        await self.kick(space_id, user_id, reason="replaced")
+
+        member_ref: list[Member] = []
+        peer = Peer(
+            label=f"space {space_id} user {user_id}",
+            ice_servers=list(self.config.ice_servers),
+            accept_media=lambda: bool(member_ref) and member_ref[0].mixable,
+            on_gone=lambda p, reason: self._peer_gone(space_id, user_id, p, reason),
+            connect_timeout=self.config.connect_timeout,
+            on_connected=self._gc.peer_connected if self._gc else None,
+            on_closed=self._gc.peer_closed if self._gc else None,
+        )
+        origin.pending[user_id] = peer
+        try:
+            answer = await peer.answer(offer_sdp)
+        except OfferError as exc:
+            origin.pending.pop(user_id, None)
+            await peer.close()
+            await self._drop_if_empty(space_id)
+            raise MediaError(str(exc)) from exc
+        except Exception as exc:
+            origin.pending.pop(user_id, None)
+            aborted = peer.closed
+            await peer.close()
+            await self._drop_if_empty(space_id)
+            if aborted:
+                raise JoinAborted("removed while joining") from exc
+            raise
+        except BaseException:
+            origin.pending.pop(user_id, None)
+            await peer.close()
+            raise
+        if origin.pending.get(user_id) is not peer or self._origins.get(space_id) is not origin:
+            await peer.close()
+            raise JoinAborted("removed while joining")
+        del origin.pending[user_id]
+        member = Member(user_id, checked_role, muted, peer)
+        member_ref.append(member)
+        try:
+            origin.add(member)
+        except StageFull as exc:
+            await peer.close()
+            await self._drop_if_empty(space_id)
+            raise MediaError(str(exc)) from exc
+        return answer
+
+    # -- permissions: applied before the first await --
+
+    async def set_role(self, space_id: Key, user_id: Key, role: str) -> bool:
+        """Move a participant on or off the stage; False if they have no media connection."""
+        origin = self._origins.get(space_id)
+        if origin is None:
+            return False
+        try:
+            return origin.set_role(user_id, _check_role(role))
+        except StageFull as exc:
+            raise MediaError(str(exc)) from exc
+
+    async def set_muted(self, space_id: Key, user_id: Key, muted: bool) -> bool:
+        """Host mute: the participant's audio leaves the mix from the next tick."""
+        origin = self._origins.get(space_id)
+        return origin.set_muted(user_id, muted) if origin is not None else False
+
+    async def kick(self, space_id: Key, user_id: Key, *, reason: str = "removed") -> bool:
+        """Stop mixing and sending at once, then close the participant's connection."""
+        origin = self._origins.get(space_id)
+        if origin is None:
+            return False
+        member = origin.remove(user_id)
+        pending = origin.pending.pop(user_id, None)
+        peers = [p for p in (member.peer if member else None, pending) if p is not None]
+        for peer in peers:
+            await peer.close()
+        if reason != "replaced":
+            await self._drop_if_empty(space_id)
+        return bool(peers)
+
+    async def leave(self, space_id: Key, user_id: Key) -> bool:
+        return await self.kick(space_id, user_id, reason="left")
+
+    async def end_space(self, space_id: Key) -> None:
+        origin = self._origins.pop(space_id, None)
+        if origin is None:
+            return
+        peers = await origin.stop()
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+
+    async def close(self) -> None:
+        self._closed = True
+        await asyncio.gather(
+            *(self.end_space(s) for s in list(self._origins)), return_exceptions=True
+        )
+        while self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
+        if self._gc is not None:
+            self._gc.cancel()
+
+    # -- taps and levels --
+
+    def add_audio_tap(self, tap: AudioTap) -> Callable[[], None]:
+        """Call ``tap(space_id, user_id, pcm)`` with each stage member's 20 ms frame as mixed.
+
+        Runs on the media loop every tick: hand the frame to a thread or queue, never block.
+        Returns a function that removes the tap.
+        """
+        self._taps.append(tap)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._taps.remove(tap)
+
+        return remove
+
+    async def levels(self, maxsize: int = 64) -> AsyncIterator[LevelsEvent]:
+        """Every Space's active-speaker levels (~4 Hz each); a slow reader loses the oldest."""
+        queue: asyncio.Queue[LevelsEvent] = asyncio.Queue(maxsize)
+        self._level_queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._level_queues.discard(queue)
+
+    def _levels(self, event: LevelsEvent) -> None:
+        if self._on_levels is not None:
+            self._on_levels(event)
+        for queue in self._level_queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    # -- introspection (tests, benchmarks, health) --
+
+    def spaces(self) -> list[Key]:
+        return list(self._origins)
+
+    def participants(self, space_id: Key) -> dict[Key, dict[str, Any]]:
+        origin = self._origins.get(space_id)
+        if origin is None:
+            return {}
+        return {
+            m.user_id: {
+                "role": m.role,
+                "muted": m.muted,
+                "connected": m.peer.connected.is_set(),
+                "can_send": m.peer.track is not None,
+            }
+            for m in origin.members.values()
+        }
+
+    async def wait_connected(self, space_id: Key, user_id: Key, within: float = 10.0) -> bool:
+        """Wait until the participant's media flows (ICE + DTLS up); False on timeout or gone."""
+        origin = self._origins.get(space_id)
+        member = origin.members.get(user_id) if origin is not None else None
+        if member is None:
+            return False
+        try:
+            await asyncio.wait_for(member.peer.connected.wait(), within)
+        except TimeoutError:
+            return False
+        return not member.peer.closed
+
+    def connection(self, space_id: Key, user_id: Key) -> Any:
+        """The participant's RTCPeerConnection (diagnostics and tests), or None."""
+        origin = self._origins.get(space_id)
+        member = origin.members.get(user_id) if origin is not None else None
+        return member.peer.pc if member is not None else None
+
+    def stats(self) -> dict[str, Any]:
+        totals: dict[str, Any] = {
+            "spaces": len(self._origins),
+            "peers": 0,
+            "ticks": 0,
+            "skipped_ticks": 0,
+            "listener_packets": 0,
+            "stage_packets": 0,
+            "dropped": 0,
+            "cpu_seconds": time.process_time(),
+        }
+        per_space: dict[str, Any] = {}
+        for space_id, origin in self._origins.items():
+            s = origin.stats
+            totals["peers"] += len(origin.members)
+            for name in ("ticks", "skipped_ticks", "listener_packets", "stage_packets", "dropped"):
+                totals[name] += getattr(s, name)
+            per_space[str(space_id)] = {
+                "delay_ms": s.delay_percentiles_ms(),
+                "tick_last_ms": s.tick_last_percentiles_ms(),
+                "tick_start_ms": s.tick_start_percentiles_ms(),
+                "index": origin.index,
+            }
+        totals["per_space"] = per_space
+        return totals
+
+    def reset_stats(self) -> None:
+        for origin in self._origins.values():
+            origin.stats.reset()
+
+    # -- internals --
+
+    def _peer_gone(self, space_id: Key, user_id: Key, peer: Peer, reason: str) -> None:
+        origin = self._origins.get(space_id)
+        member = origin.members.get(user_id) if origin is not None else None
+        if origin is None or member is None or member.peer is not peer:
+            if not peer.closed:
+                self._spawn_close(peer)
+            return
+        origin.remove(user_id)
+        self._spawn_close(peer)
+        logger.info("space %s user %s: media connection %s", space_id, user_id, reason)
+        if self._on_peer_gone is not None:
+            try:
+                self._on_peer_gone(space_id, user_id, reason)
+            except Exception:
+                logger.exception("peer-gone callback failed")
+        if not origin.members and not origin.pending:
+            task = asyncio.ensure_future(self._drop_if_empty(space_id))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def _spawn_close(self, peer: Peer) -> None:
+        task = asyncio.ensure_future(peer.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _drop_if_empty(self, space_id: Key) -> None:
+        """An origin lives while it has participants; the next join starts a fresh one."""
+        origin = self._origins.get(space_id)
+        if origin is not None and not origin.members and not origin.pending:
+            await self.end_space(space_id)

@@ -1,0 +1,337 @@
+"""Live captions with real synthesised speech (espeak-ng) and the real pocketsphinx engine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from media.captions import (
+    Caption,
+    CaptionRecognizer,
+    EngineUnavailable,
+    create_engine,
+    engine_factory,
+    transcript_text,
+    transcript_webvtt,
+)
+from media.captions.engine import FasterWhisperEngine
+
+pytestmark = pytest.mark.media
+
+FRAME = 960  # 20 ms at 48 kHz
+
+ALICE_SAYS = "i would like a cup of coffee"
+ALICE_WORDS = {"coffee", "cup", "like"}
+BOB_SAYS = "the children are playing in the garden"
+BOB_WORDS = {"garden", "playing", "children"}
+
+
+@pytest.fixture(scope="module")
+def espeak() -> str:
+    path = shutil.which("espeak-ng")
+    if path is None:
+        message = "espeak-ng is not installed (apt-get install espeak-ng): no speech to recognise"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def speak(espeak: str, tmp: Path, text: str) -> npt.NDArray[np.int16]:
+    """``text`` spoken by espeak-ng, as 48 kHz mono int16 with 0.3 s before and 1 s after."""
+    path = tmp / f"{abs(hash(text))}.wav"
+    subprocess.run([espeak, "-v", "en-us", "-w", str(path), text], check=True)
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    out = [
+        f.to_ndarray().reshape(-1) for f in [*resampler.resample(frame), *resampler.resample(None)]
+    ]
+    silence_before = np.zeros(int(0.3 * 48_000), dtype=np.int16)
+    silence_after = np.zeros(48_000, dtype=np.int16)
+    return np.concatenate([silence_before, *out, silence_after]).astype(np.int16)
+
+
+def frames(pcm: npt.NDArray[np.int16]) -> list[npt.NDArray[np.int16]]:
+    usable = len(pcm) - len(pcm) % FRAME
+    return list(pcm[:usable].reshape(-1, FRAME))
+
+
+def feed_interleaved(
+    recognizer: CaptionRecognizer,
+    space: str,
+    speakers: dict[str, list[npt.NDArray[np.int16]] | list[npt.NDArray[np.float32]]],
+) -> None:
+    """One 20 ms frame per speaker per tick, as the media loop's tap does (without the pacing)."""
+    longest = max(len(f) for f in speakers.values())
+    for i in range(longest):
+        for speaker, speaker_frames in speakers.items():
+            if i < len(speaker_frames):
+                recognizer.feed_frame(space, speaker, speaker_frames[i], at=100.0 + (i + 1) * 0.02)
+
+
+def words(text: str) -> set[str]:
+    return set(text.lower().split())
+
+
+@pytest.fixture(scope="module")
+def voices(espeak: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("speech")
+    return {"alice": speak(espeak, tmp, ALICE_SAYS), "bob": speak(espeak, tmp, BOB_SAYS)}
+
+
+@pytest.mark.asyncio
+async def test_two_interleaved_speakers_get_final_captions_with_their_own_words(
+    voices: dict[str, npt.NDArray[np.int16]],
+) -> None:
+    loop = asyncio.get_running_loop()
+    captions: list[Caption] = []
+    on_loop: list[bool] = []
+
+    def on_caption(caption: Caption) -> None:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        captions.append(caption)
+
+    recognizer = CaptionRecognizer(on_caption, loop=loop, mode="process", max_queue_frames=10_000)
+    await asyncio.to_thread(recognizer.start)
+    try:
+        recognizer.set_enabled("space-1", True)
+        bob_float = [f.astype(np.float32) / 32768.0 for f in frames(voices["bob"])]
+        feed_interleaved(
+            recognizer, "space-1", {"alice": frames(voices["alice"]), "bob": bob_float}
+        )
+        assert await asyncio.to_thread(recognizer.flush, within=60)
+        await asyncio.sleep(0.1)  # the last call_soon_threadsafe callbacks
+    finally:
+        await asyncio.to_thread(recognizer.close)
+
+    finals = {c.speaker_id: c for c in captions if c.is_final}
+    assert set(finals) == {"alice", "bob"}, captions
+    assert words(finals["alice"].text) & ALICE_WORDS, finals["alice"]
+    assert words(finals["bob"].text) & BOB_WORDS, finals["bob"]
+    for caption in finals.values():
+        assert caption.space_id == "space-1"
+        # Speech starts 0.3 s into the audio; the clock of the frames started at 100.0.
+        assert 100.1 < caption.started_at < caption.ended_at < 100.0 + 4.0
+    assert all(on_loop), "captions must be delivered on the event loop's thread"
+    assert recognizer.stats()["frames_dropped"] == 0
+
+
+def test_thread_mode_recognises_the_same_speech(
+    voices: dict[str, npt.NDArray[np.int16]],
+) -> None:
+    captions: list[Caption] = []
+    with CaptionRecognizer(captions.append, mode="thread", max_queue_frames=10_000) as rec:
+        rec.set_enabled(7, True)
+        feed_interleaved(rec, 7, {"alice": frames(voices["alice"])})  # type: ignore[arg-type]
+        assert rec.flush(within=60)
+    finals = [c for c in captions if c.is_final]
+    assert len(finals) == 1
+    assert finals[0].speaker_id == "alice"
+    assert finals[0].space_id == 7
+    assert words(finals[0].text) & ALICE_WORDS, finals
+
+
+def test_no_captions_while_captions_are_off(voices: dict[str, npt.NDArray[np.int16]]) -> None:
+    captions: list[Caption] = []
+    with CaptionRecognizer(captions.append, mode="thread", max_queue_frames=10_000) as rec:
+        # Off for the Space (the default): nothing is even queued.
+        assert not rec.feed_frame("space-1", "alice", frames(voices["alice"])[20])
+        feed_interleaved(rec, "space-1", {"alice": frames(voices["alice"])})
+        assert rec.flush(within=60)
+        assert rec.stats()["frames_fed"] == 0
+
+        # On for the Space but off for one speaker: only the other one is captioned.
+        rec.set_enabled("space-1", True)
+        rec.set_enabled("space-1", False, speaker_id="bob")
+        feed_interleaved(
+            rec, "space-1", {"alice": frames(voices["alice"]), "bob": frames(voices["bob"])}
+        )
+        assert rec.flush(within=60)
+        assert {c.speaker_id for c in captions} == {"alice"}
+
+        # Switched off mid-sentence: the open utterance is dropped, no final arrives.
+        captions.clear()
+        half = frames(voices["bob"])[:60]
+        rec.set_enabled("space-1", True, speaker_id="bob")
+        feed_interleaved(rec, "space-1", {"bob": half})
+        rec.set_enabled("space-1", False)
+        feed_interleaved(rec, "space-1", {"bob": frames(voices["bob"])[60:]})
+        assert rec.flush(within=60)
+        assert [c for c in captions if c.is_final] == []
+
+
+class StalledEngine:
+    """A deliberately slow engine: every chunk of audio takes half a second."""
+
+    name = "stalled"
+
+    def start_utterance(self) -> None:
+        pass
+
+    def feed(self, pcm16k: bytes) -> str | None:
+        time.sleep(0.5)
+        return None
+
+    def end_utterance(self) -> str:
+        return "stalled"
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "engine"),
+    [("thread", StalledEngine), ("process", "tests.media.test_captions:StalledEngine")],
+)
+def test_a_stalled_engine_never_blocks_feed_frame(mode: str, engine: Any) -> None:
+    tone = (8000 * np.sin(2 * np.pi * 220 * np.arange(FRAME * 250) / 48_000)).astype(np.int16)
+    rec = CaptionRecognizer(lambda c: None, mode=mode, engine=engine, max_queue_frames=50)  # type: ignore[arg-type]
+    rec.start()
+    try:
+        rec.set_enabled("s", True)
+        slowest = 0.0
+        started = time.perf_counter()
+        for tick, frame in enumerate(frames(tone)):
+            for speaker in ("a", "b", "c"):
+                t0 = time.perf_counter()
+                assert rec.feed_frame("s", speaker, frame, at=tick * 0.02)
+                slowest = max(slowest, time.perf_counter() - t0)
+        elapsed = time.perf_counter() - started
+        stats = rec.stats()
+    finally:
+        rec.close()
+    assert stats["frames_fed"] == 750
+    assert stats["frames_dropped"] > 500, stats  # 5 s of audio for 3 speakers, ~1 s decoded
+    assert stats["queued"] <= 50
+    # A deque append; the margin is for a busy shared box (GIL hand-over, preemption).
+    assert slowest < 0.05, f"feed_frame took {slowest * 1000:.1f} ms"
+    assert elapsed < 2.0, f"750 frames took {elapsed:.2f} s"
+
+
+class BrokenEngine(StalledEngine):
+    """Fails on every chunk of audio."""
+
+    def feed(self, pcm16k: bytes) -> str | None:
+        raise RuntimeError("engine exploded")
+
+
+def test_a_failing_engine_does_not_stop_the_recognizer(
+    voices: dict[str, npt.NDArray[np.int16]],
+) -> None:
+    captions: list[Caption] = []
+    with CaptionRecognizer(
+        captions.append, mode="thread", engine=BrokenEngine, max_queue_frames=10_000
+    ) as rec:
+        rec.set_enabled("s", True)
+        feed_interleaved(rec, "s", {"alice": frames(voices["alice"])})
+        assert rec.flush(within=60)
+        feed_interleaved(rec, "s", {"alice": frames(voices["alice"])})
+        assert rec.flush(within=60), "the pump must survive the engine's errors"
+    assert captions == []
+
+
+def test_unknown_and_uninstalled_engines_fail_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(EngineUnavailable, match="unknown captions engine 'nope'"):
+        engine_factory("nope")
+    with pytest.raises(EngineUnavailable, match="cannot be imported"):
+        engine_factory("no_such_module:Engine")
+    monkeypatch.setenv("CAPTIONS_WHISPER_MODEL", "/nonexistent/model")
+    with pytest.raises(EngineUnavailable, match="nothing is downloaded"):
+        FasterWhisperEngine()
+    with pytest.raises(EngineUnavailable, match="faster-whisper"):
+        CaptionRecognizer(lambda c: None, mode="process", engine="faster-whisper").start(within=60)
+
+
+def test_pocketsphinx_engine_loads_offline_and_decodes_silence_to_nothing() -> None:
+    engine = create_engine("pocketsphinx")
+    engine.start_utterance()
+    engine.feed(bytes(16_000 * 2))
+    assert engine.end_utterance() == ""
+    engine.close()
+
+
+# -- transcripts ------------------------------------------------------------------------------
+
+CUE_TIMING = re.compile(
+    r"^(\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3}) --> (\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3})$"
+)
+
+
+def parse_webvtt(text: str) -> list[tuple[float, float, str]]:
+    """A strict reader of the subset written: header, blank line, cues of id/timing/one line."""
+    assert text.startswith("WEBVTT\n\n"), text[:20]
+    cues = []
+    for block in text[len("WEBVTT\n\n") :].split("\n\n"):
+        if not block.strip():
+            continue
+        lines = block.rstrip("\n").split("\n")
+        assert len(lines) == 3, block
+        assert "-->" not in lines[0]
+        match = CUE_TIMING.match(lines[1])
+        assert match, lines[1]
+        g = [int(x) for x in match.groups()]
+        start = g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 1000
+        end = g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 1000
+        assert end > start
+        assert "-->" not in lines[2]
+        cues.append((start, end, lines[2]))
+    return cues
+
+
+def test_webvtt_has_header_cue_timings_and_escapes_markup() -> None:
+    vtt = transcript_webvtt(
+        [
+            ("Bob <admin>", "a --> b & <i>c</i>", 3725.5, 3727.25),
+            ("Alice", "hello\n\nworld", 1000.0, 1001.0),
+            ("Carol", "   ", 1002.0, 1003.0),
+        ],
+        origin=1000.0,
+    )
+    cues = parse_webvtt(vtt)
+    assert [(s, e) for s, e, _ in cues] == [(0.0, 1.0), (2725.5, 2727.25)]
+    assert cues[0][2] == "<v Alice>hello world</v>"
+    assert cues[1][2] == "<v Bob &lt;admin&gt;>a --&gt; b &amp; &lt;i&gt;c&lt;/i&gt;</v>"
+    assert "00:45:25.500 --> 00:45:27.250" in vtt
+    assert transcript_webvtt([]) == "WEBVTT\n\n"
+
+
+def test_plain_text_transcript_lists_speaker_and_time() -> None:
+    text = transcript_text([("Alice", "hi there", 65.2, 66.0), ("Bob", "yo", 3.0, 3.0)])
+    assert text == "[00:00:03] Bob: yo\n[00:01:05] Alice: hi there\n"
+    assert transcript_text([]) == ""
+
+
+def test_recognised_captions_render_as_valid_webvtt(
+    voices: dict[str, npt.NDArray[np.int16]],
+) -> None:
+    captions: list[Caption] = []
+    with CaptionRecognizer(captions.append, mode="thread", max_queue_frames=10_000) as rec:
+        rec.set_enabled("s", True)
+        feed_interleaved(rec, "s", {"bob": frames(voices["bob"])})
+        assert rec.flush(within=60)
+    finals = [c for c in captions if c.is_final]
+    vtt = transcript_webvtt(
+        [(str(c.speaker_id), c.text, c.started_at, c.ended_at) for c in finals], origin=100.0
+    )
+    cues = parse_webvtt(vtt)
+    assert len(cues) == 1
+    assert cues[0][2].startswith("<v bob>")

@@ -1,0 +1,107 @@
+"""Active-speaker levels (~4 Hz) and the decoded-audio tap that captions will read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection
+
+from media.client import ToneTrack, tone_amplitude
+from media.config import MediaConfig
+from media.ice import rtc_configuration
+from media.origin import LevelsEvent
+from media.worker import MediaError, MediaWorker
+from tests.media.conftest import ClientFactory
+
+pytestmark = [pytest.mark.media, pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+
+async def collect_levels(worker: MediaWorker, seconds: float) -> list[LevelsEvent]:
+    events: list[LevelsEvent] = []
+
+    async def read() -> None:
+        async for event in worker.levels():
+            events.append(event)
+
+    task = asyncio.ensure_future(read())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    return events
+
+
+async def test_levels_name_the_active_speakers_loudest_first_four_times_a_second(
+    join: ClientFactory, worker: MediaWorker, space: str
+) -> None:
+    await join("loud", "speaker", send=ToneTrack(440, amplitude=0.5), receive="none")
+    await join("soft", "speaker", send=ToneTrack(660, amplitude=0.05), receive="none")
+    await join("quiet", "speaker", send=ToneTrack(0), receive="none")
+    await join("listener", "listener", sendrecv=False, receive="count")
+    await asyncio.sleep(0.5)
+
+    started = time.monotonic()
+    events = await collect_levels(worker, 2.0)
+    rate = len(events) / (time.monotonic() - started)
+    assert 3.0 <= rate <= 5.0
+    last = events[-1]
+    assert last.space_id == space
+    assert last.speaking == ["loud", "soft"]
+    assert set(last.levels) == {"loud", "soft", "quiet"}  # listeners have no level
+    assert last.levels["loud"] == pytest.approx(-9.0, abs=3.0)  # 0.5 FS sine, less a -3 dB upmix
+    assert last.levels["quiet"] == -127
+
+    await worker.set_muted(space, "loud", True)
+    events = await collect_levels(worker, 0.6)
+    assert events[-1].speaking == ["soft"]
+
+
+async def test_the_audio_tap_gets_each_heard_speakers_20_ms_frames(
+    join: ClientFactory, worker: MediaWorker, space: str
+) -> None:
+    frames: dict[object, list[np.ndarray]] = {}
+
+    def tap(space_id: object, user_id: object, pcm: np.ndarray) -> None:
+        assert space_id == space
+        frames.setdefault(user_id, []).append(pcm)
+
+    remove = worker.add_audio_tap(tap)
+    await join("one", "speaker", send=ToneTrack(440), receive="none")
+    await join("two", "speaker", send=ToneTrack(660), receive="none")
+    await join("listener", "listener", sendrecv=False, receive="count")
+    await asyncio.sleep(1.5)
+    remove()
+
+    assert set(frames) == {"one", "two"}
+    for user_id, freq, other in (("one", 440, 660), ("two", 660, 440)):
+        chunk = frames[user_id][-20:]
+        assert all(f.dtype == np.int16 and f.shape == (960,) for f in chunk)
+        audio = np.concatenate(chunk).astype(np.float32)
+        assert tone_amplitude(audio, freq) > 0.05
+        assert tone_amplitude(audio, other) < 0.01  # each speaker's own audio, not the mix
+
+
+async def test_an_offer_without_audio_or_garbage_is_refused(worker: MediaWorker) -> None:
+    pc = RTCPeerConnection(rtc_configuration())
+    pc.createDataChannel("chat")
+    await pc.setLocalDescription(await pc.createOffer())
+    with pytest.raises(MediaError, match="no audio"):
+        await worker.join("s", "u", "listener", pc.localDescription.sdp)
+    await pc.close()
+    with pytest.raises(MediaError):
+        await worker.join("s", "u", "listener", "v=0\r\nnot sdp\r\n")
+    with pytest.raises(ValueError, match="role"):
+        await worker.join("s", "u", "host", "v=0")
+    assert worker.spaces() == []
+
+
+async def test_the_worker_refuses_a_stage_beyond_its_limit_too(
+    join: ClientFactory, worker: MediaWorker, space: str
+) -> None:
+    worker.config = MediaConfig(host_addresses=("127.0.0.1",), max_stage=1)
+    await join("host", "speaker", receive="none")
+    await join("guest", "listener", sendrecv=True, receive="count")
+    with pytest.raises(MediaError, match="at most 1"):
+        await worker.set_role(space, "guest", "speaker")
+    assert worker.participants(space)["guest"]["role"] == "listener"
