@@ -26,3 +26,5 @@ if "prefix" in CHANNEL_LAYERS["default"].get("CONFIG", {}):
     )
 # Serve static files straight from the app folders: no collectstatic before tests.
 SERVESTATIC_AUTOREFRESH = True
+# Importing asgi.py must not start sweeps against the test database; tests call them directly.
+SPACES_TICKER = False

@@ -70,7 +70,7 @@ def _loop(entries: list[tuple[str, str, float]], stop: threading.Event) -> None:
 
 def start(stop: threading.Event | None = None) -> threading.Thread | None:
     """Start the ticker once per process, only when there is no real Celery broker."""
-    if not settings.CELERY_TASK_ALWAYS_EAGER or _started.is_set():
+    if not settings.SPACES_TICKER or not settings.CELERY_TASK_ALWAYS_EAGER or _started.is_set():
         return None
     entries = due_entries(settings.CELERY_BEAT_SCHEDULE)
     if not entries:

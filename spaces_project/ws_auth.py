@@ -13,11 +13,12 @@ from typing import Any
 
 from allauth.headless.internal.sessionkit import authenticate_by_x_session_token
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+
+from spaces_project.events import socket_db
 
 Scope = dict[str, Any]
 
@@ -44,7 +45,7 @@ class BrowserOriginOrNativeApp(OriginValidator):
         return bool(self.validate_origin(parsed_origin))
 
 
-@database_sync_to_async
+@socket_db
 def _user_for_token(token: str) -> Any:
     result = authenticate_by_x_session_token(token)
     if result is None or not result[0].is_active:

@@ -1,0 +1,200 @@
+"""The home feed socket, /ws/feed/: new notifications, and the live bubbles of people you follow.
+
+Subscribe-side fan-out: on connect the socket joins `user.<id>` (its notifications),
+`following.<id>` for up to `SPACES_FEED_MAX_FOLLOWED` people it follows (hosts first, then the
+most recently followed), and `bubble.space.<id>` for each Space its bubble shows. When a Space
+starts or ends, or someone goes on or off a stage, spaces_project.events sends a small
+`bubbles.changed` hint to those groups; the socket then re-reads the viewer's bubble (two
+queries, at most once per `SPACES_FEED_DEBOUNCE_MS`) and sends `bubbles` only if it changed. A
+periodic refresh (`SPACES_FEED_REFRESH_SECONDS`) catches what hints cannot: follows made since
+connecting, followed people beyond the cap, and listener counts.
+
+Why not publish-side fan-out (one message per follower when a host goes live)? A host with
+100,000 followers would cost 100,000 group sends per stage change, mostly to people who are not
+online; here the cost is one hint per group, reaching only the feed sockets that are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+
+from accounts.models import Follow, User
+from spaces import realtime
+from spaces.consumers import peek_id, socket_user
+from spaces.models import Space
+from spaces.realtime import Close, ProtocolError
+from spaces_project import events as bus
+from spaces_project.events import socket_db
+
+logger = logging.getLogger(__name__)
+
+MAX_BUBBLES = 50
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+class FeedConsumer(AsyncJsonWebsocketConsumer):
+    user: User
+
+    async def connect(self) -> None:
+        self.joined: set[str] = set()
+        self.last_bubbles: str | None = None
+        self.pending: asyncio.Task[None] | None = None
+        self.refresher: asyncio.Task[None] | None = None
+        self.bucket = realtime.bucket()
+        self.closing = False
+        await self.accept()
+        user = socket_user(self.scope)
+        if user is None:
+            self.closing = True
+            await self.send_json(realtime.error_message("not_authenticated", "Sign in first."))
+            await self.close(Close.NOT_AUTHENTICATED)
+            return
+        self.user = user
+        await self.join(bus.user_group(user.pk))
+        await self.sync_groups(await self.followed_ids())
+        await self.send_bubbles(force=True)
+        self.refresher = asyncio.get_running_loop().create_task(self.refresh_forever())
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        for task in (self.pending, self.refresher):
+            if task is not None:
+                task.cancel()
+        for group in list(self.joined):
+            await self.leave(group)
+
+    async def join(self, group: str) -> None:
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)
+
+    async def leave(self, group: str) -> None:
+        if group in self.joined:
+            self.joined.discard(group)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                logger.warning("feed: could not leave %s", group, exc_info=True)
+
+    async def sync_groups(self, followed: list[int], space_ids: list[int] | None = None) -> None:
+        wanted = {bus.following_group(uid) for uid in followed}
+        current = {g for g in self.joined if g.startswith("following.")}
+        if space_ids is not None:
+            wanted |= {bus.bubble_space_group(sid) for sid in space_ids}
+            current |= {g for g in self.joined if g.startswith("bubble.space.")}
+        for group in sorted(current - wanted):
+            await self.leave(group)
+        for group in sorted(wanted - current):
+            await self.join(group)
+
+    # -- database -----------------------------------------------------------------------------
+
+    @socket_db
+    def followed_ids(self) -> list[int]:
+        hosted = Exists(Space.objects.filter(host=OuterRef("followee")))
+        cap = int(_setting("SPACES_FEED_MAX_FOLLOWED", 500))
+        return list(
+            Follow.objects.filter(follower=self.user, followee__is_active=True)
+            .annotate(hosted=hosted)
+            .order_by("-hosted", "-created_at", "-id")
+            .values_list("followee_id", flat=True)[:cap]
+        )
+
+    @socket_db
+    def bubbles(self) -> tuple[list[dict[str, Any]], list[int]]:
+        from spaces.apis import BubbleSpaceSerializer
+        from spaces.selectors import space_list_following
+
+        spaces = list(space_list_following(viewer=self.user)[:MAX_BUBBLES])
+        data = json.loads(json.dumps(BubbleSpaceSerializer(spaces, many=True).data, default=str))
+        return data, [s.pk for s in spaces]
+
+    # -- bubbles ------------------------------------------------------------------------------
+
+    async def send_bubbles(self, *, force: bool = False) -> None:
+        data, space_ids = await self.bubbles()
+        await self.sync_groups(
+            [int(g.split(".")[1]) for g in self.joined if g.startswith("following.")], space_ids
+        )
+        text = json.dumps(data, sort_keys=True)
+        if force or text != self.last_bubbles:
+            self.last_bubbles = text
+            if not self.closing:
+                await self.send_json({"type": "bubbles", "spaces": data})
+
+    async def bubbles_changed(self, message: dict[str, Any]) -> None:
+        if self.pending is None or self.pending.done():
+            self.pending = asyncio.get_running_loop().create_task(self._debounced())
+
+    async def _debounced(self) -> None:
+        await asyncio.sleep(_setting("SPACES_FEED_DEBOUNCE_MS", 300) / 1000.0)
+        try:
+            await self.send_bubbles()
+        except Exception:
+            logger.exception("feed: could not refresh the bubbles of %s", self.user.pk)
+
+    async def refresh_forever(self) -> None:
+        interval = _setting("SPACES_FEED_REFRESH_SECONDS", 60)
+        while not self.closing:
+            await asyncio.sleep(interval)
+            try:
+                await self.sync_groups(await self.followed_ids())
+                await self.send_bubbles()
+            except Exception:
+                logger.exception("feed: periodic refresh failed for %s", self.user.pk)
+
+    # -- events and messages ------------------------------------------------------------------
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is not None:
+            await handler(message)
+        elif "text" in message:
+            await self.forward(message)  # anything else addressed to this user
+        else:
+            logger.warning("feed: no handler for %s", message.get("type"))
+
+    async def forward(self, message: dict[str, Any]) -> None:
+        if not self.closing:
+            await self.send(text_data=message["text"])
+
+    async def notification_created(self, message: dict[str, Any]) -> None:
+        await self.forward(message)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        wait = self.bucket.take()
+        if wait:
+            await self.send_json(
+                realtime.error_message(
+                    "rate_limited",
+                    "Too many messages; slow down.",
+                    request_id=peek_id(text_data),
+                    retry_after=wait,
+                )
+            )
+            return
+        try:
+            incoming = realtime.parse(text_data, bytes_data, realtime.FEED_SCHEMAS)
+        except ProtocolError as exc:
+            await self.send_json(
+                realtime.error_message(
+                    exc.code, exc.message, request_id=exc.request_id, fields=exc.fields
+                )
+            )
+            return
+        if incoming.action == "bubbles":
+            await self.send_bubbles(force=True)
+        await self.send_json(realtime.ack_message(incoming.request_id, incoming.action, {}))

@@ -1,0 +1,609 @@
+"""Room events end to end: N real WebSocket listeners in one Space, the host acts K times.
+
+For every event: the time from the host sending the action to the moment the *last* listener
+has the event (p50, p99 over the K events), and the delivered ratio over all (listener, event)
+pairs. Everything is real: daphne processes serving this project, Redis as the channel layer,
+a database with a live Space, `websockets` clients authenticated with session tokens (the
+native-app way: no Origin, `X-Session-Token`). 127.0.0.1 only; bounded in count and time.
+
+    .venv/bin/python bench/room_events.py --listeners 100 1000 --json
+    .venv/bin/python bench/room_events.py --listeners 1000 --layers pubsub --fanouts hub group
+
+Each run is a (layer, fan-out, N) triple:
+- layer: `core` (channels_redis.core.RedisChannelLayer) or `pubsub`
+  (channels_redis.pubsub.RedisPubSubChannelLayer);
+- fan-out: `hub` (the project: one group member per process, spaces/hub.py) or `group` (the stock
+  Channels pattern: every socket a group member, dispatched through Channels' stock `dispatch`,
+  which closes old DB connections in a thread per message), for comparison.
+
+The database is a temporary SQLite file unless `--database-url` is given (e.g. the local
+PostgreSQL database `spaces_bench`). Users, sessions and the participants are written directly
+with the ORM: the listeners are already in the Space, so opening a socket attaches (no join
+storm before the measurement). Listeners are spread over `--client-procs` processes and over
+`--servers` daphne processes. Timestamps are CLOCK_MONOTONIC, comparable across processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECT_CONCURRENCY = 32
+CONNECT_TIMEOUT = 120.0
+DRAIN_TIMEOUT = 10.0
+EVENT_TYPE = "captions.toggled"
+# How daphne is started; ROOM_EVENTS_DAPHNE names a script to run instead (e.g. under a profiler).
+DAPHNE = (
+    [sys.executable, os.environ["ROOM_EVENTS_DAPHNE"]]
+    if os.environ.get("ROOM_EVENTS_DAPHNE")
+    else [sys.executable, "-m", "daphne"]
+)
+
+
+# --- The stock-Channels baseline, served by daphne as bench.room_events:baseline_application ------
+
+
+class _BaselineApplication:
+    """Built on first use, inside the daphne process (Django is set up by then)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.app is None:
+            self.app = _build_baseline()
+        await self.app(scope, receive, send)
+
+
+def _build_baseline() -> Any:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings")
+    from django.core.asgi import get_asgi_application
+
+    django_app = get_asgi_application()
+    from channels.db import aclose_old_connections
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.urls import re_path
+
+    from spaces.consumers import SpaceConsumer
+    from spaces_project.events import space_group
+    from spaces_project.ws_auth import websocket_stack
+
+    class PerSocketGroupConsumer(SpaceConsumer):
+        """Every socket joins the Space's group itself, as in the Channels tutorial."""
+
+        async def subscribe(self) -> None:
+            await self.channel_layer.group_add(space_group(self.space_id), self.channel_name)
+            self.subscribed = True
+
+        async def unsubscribe(self) -> None:
+            if self.subscribed:
+                self.subscribed = False
+                await self.channel_layer.group_discard(
+                    space_group(self.space_id), self.channel_name
+                )
+
+        async def dispatch(self, message: dict[str, Any]) -> None:
+            await aclose_old_connections()  # what AsyncConsumer.dispatch does per message
+            await super().dispatch(message)
+
+    return ProtocolTypeRouter(
+        {
+            "http": django_app,
+            "websocket": websocket_stack(
+                URLRouter(
+                    [
+                        re_path(
+                            r"^ws/spaces/(?P<space_id>[0-9]+)/$", PerSocketGroupConsumer.as_asgi()
+                        )
+                    ]
+                )
+            ),
+        }
+    )
+
+
+baseline_application = _BaselineApplication()
+
+
+# --- Set-up: database, users, tokens --------------------------------------------------------------
+
+
+@dataclass
+class Fixture:
+    space_id: int
+    host_token: str
+    listener_tokens: list[str]
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def make_fixture(listeners: int) -> Fixture:
+    """A live Space with its host and `listeners` present listeners, and a session token each."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts.models import User
+    from spaces.models import Participant, Space
+
+    run = secrets.token_hex(3)
+    password = make_password(None)
+    with transaction.atomic():
+        users = User.objects.bulk_create(
+            [User(username=f"bench-{run}-{i}", password=password) for i in range(listeners + 1)]
+        )
+        users = list(User.objects.filter(username__startswith=f"bench-{run}-").order_by("pk"))
+        host, crowd = users[0], users[1:]
+        now = timezone.now()
+        space = Space.objects.create(
+            host=host,
+            title=f"Bench {run}",
+            state=Space.State.LIVE,
+            started_at=now,
+            max_speakers=10,
+            max_cohosts=2,
+            listener_count=len(crowd),
+            peak_listener_count=len(crowd),
+            total_joined_count=len(crowd) + 1,
+        )
+        Participant.objects.bulk_create(
+            [
+                Participant(
+                    space=space,
+                    user=u,
+                    role=Participant.Role.HOST if u is host else Participant.Role.LISTENER,
+                    state=Participant.State.PRESENT,
+                    joined_at=now,
+                    last_seen_at=now,
+                    role_since=now,
+                )
+                for u in users
+            ]
+        )
+        store = SessionStore()
+        sessions = []
+        keys = []
+        for u in users:
+            key = secrets.token_hex(16)
+            data = {
+                SESSION_KEY: str(u.pk),
+                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                HASH_SESSION_KEY: u.get_session_auth_hash(),
+            }
+            sessions.append(
+                Session(
+                    session_key=key,
+                    session_data=store.encode(data),
+                    expire_date=now + timedelta(days=1),
+                )
+            )
+            keys.append(key)
+        Session.objects.bulk_create(sessions)
+    return Fixture(space.pk, keys[0], keys[1:])
+
+
+# --- Servers ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def daphnes(
+    count: int, *, layer: str, fanout: str, env: dict[str, str], log_dir: Path
+) -> Iterator[tuple[list[str], list[int]]]:
+    app = (
+        "spaces_project.asgi:application"
+        if fanout == "hub"
+        else "bench.room_events:baseline_application"
+    )
+    # One prefix for all the processes of a run (they must hear each other), new for each run.
+    prefix = f"bench{os.getpid()}x{secrets.token_hex(3)}"
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    logs = []
+    try:
+        for index in range(count):
+            port = free_port()
+            log = open(log_dir / f"daphne-{layer}-{fanout}-{index}.log", "wb")  # noqa: SIM115
+            logs.append(log)
+            procs.append(
+                subprocess.Popen(
+                    [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), app],
+                    cwd=ROOT,
+                    env={
+                        **env,
+                        "SPACES_CHANNEL_LAYER": layer,
+                        "SPACES_CHANNEL_PREFIX": prefix,
+                        "DJANGO_LOG_LEVEL": "WARNING",
+                    },
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"ws://127.0.0.1:{port}")
+        for url, proc in zip(urls, procs, strict=True):
+            _wait_for_port(int(url.rsplit(":", 1)[1]), proc)
+        yield urls, [proc.pid for proc in procs]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs:
+            log.close()
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"daphne did not listen on {port}")
+
+
+# --- Listener processes -------------------------------------------------------------------------
+
+
+def listener_process(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
+    asyncio.run(_listen(urls, path, tokens, conn))
+
+
+async def _listen(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
+    import websockets
+
+    received: list[dict[int, int]] = [{} for _ in tokens]
+    sockets: list[Any] = [None] * len(tokens)
+    errors: list[str] = []
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    loop = asyncio.get_running_loop()
+
+    async def open_one(i: int) -> None:
+        async with gate:
+            try:
+                ws = await websockets.connect(
+                    urls[i % len(urls)] + path,
+                    additional_headers={"X-Session-Token": tokens[i]},
+                    compression=None,
+                    ping_interval=None,
+                    max_queue=None,
+                    open_timeout=CONNECT_TIMEOUT,
+                )
+                first = json.loads(await ws.recv())
+                if first.get("type") != "space.state":
+                    errors.append(str(first)[:200])
+                    await ws.close()
+                    return
+                sockets[i] = ws
+            except Exception as exc:
+                errors.append(repr(exc)[:200])
+
+    async def read(i: int, ws: Any) -> None:
+        mine = received[i]
+        with contextlib.suppress(Exception):
+            async for text in ws:
+                now = time.monotonic_ns()
+                if EVENT_TYPE in text:
+                    mine[json.loads(text)["seq"]] = now
+
+    await asyncio.gather(*(open_one(i) for i in range(len(tokens))))
+    readers = [loop.create_task(read(i, ws)) for i, ws in enumerate(sockets) if ws is not None]
+    conn.send(("ready", sum(ws is not None for ws in sockets), errors[:5]))
+    expected: list[int] = await loop.run_in_executor(None, conn.recv)
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        if all(
+            all(seq in received[i] for seq in expected)
+            for i, ws in enumerate(sockets)
+            if ws is not None
+        ):
+            break
+        await asyncio.sleep(0.05)
+    results = {seq: [received[i].get(seq) for i in range(len(tokens))] for seq in expected}
+    conn.send(("results", results))
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*(ws.close() for ws in sockets if ws is not None), return_exceptions=True)
+
+
+# --- One measured run -----------------------------------------------------------------------------
+
+
+async def _host_acts(
+    url: str, path: str, token: str, events: int, gap: float
+) -> tuple[list[tuple[int, int]], list[float]]:
+    """The host toggles captions `events` times. Returns (seq, sent_at_ns) per event, and the
+    milliseconds until the host's own socket had each event (the floor: service, commit,
+    Redis, one hop back)."""
+    import websockets
+
+    sent: list[tuple[int, int]] = []
+    own: list[float] = []
+    async with websockets.connect(
+        url + path, additional_headers={"X-Session-Token": token}, compression=None
+    ) as ws:
+        state = json.loads(await ws.recv())
+        enabled = bool(state["space"]["captions_enabled"])
+        for k in range(events):
+            enabled = not enabled
+            t0 = time.monotonic_ns()
+            await ws.send(json.dumps({"action": "captions", "enabled": enabled, "id": k}))
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if message["type"] == EVENT_TYPE:
+                    own.append((time.monotonic_ns() - t0) / 1e6)
+                    sent.append((message["seq"], t0))
+                    break
+                if message["type"] == "error":
+                    raise RuntimeError(f"host action refused: {message}")
+            await asyncio.sleep(gap)
+    return sent, own
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def schedstat(pids: list[int]) -> tuple[int, int]:
+    """(ns on a CPU, ns runnable but waiting for one) summed over every thread of `pids`."""
+    on_cpu = waiting = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                fields = (task / "schedstat").read_text().split()
+                on_cpu += int(fields[0])
+                waiting += int(fields[1])
+    return on_cpu, waiting
+
+
+def run_one(
+    urls: list[str],
+    pids: list[int],
+    fixture: Fixture,
+    *,
+    listeners: int,
+    events: int,
+    gap: float,
+    client_procs: int,
+    layer: str,
+    fanout: str,
+) -> dict[str, Any]:
+    path = f"/ws/spaces/{fixture.space_id}/"
+    tokens = fixture.listener_tokens[:listeners]
+    chunks = [tokens[i::client_procs] for i in range(client_procs)]
+    # Listener i of a chunk goes to server (i % servers): spread the chunk's offset too.
+    ctx = multiprocessing.get_context("spawn")
+    pipes, procs = [], []
+    started = time.monotonic()
+    for index, chunk in enumerate(chunks):
+        parent, child = ctx.Pipe()
+        rotated = urls[index % len(urls) :] + urls[: index % len(urls)]
+        proc = ctx.Process(target=listener_process, args=(rotated, path, chunk, child), daemon=True)
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        return _measure(
+            pipes,
+            procs,
+            urls,
+            pids,
+            path,
+            fixture,
+            started,
+            listeners=listeners,
+            events=events,
+            gap=gap,
+            layer=layer,
+            fanout=fanout,
+        )
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _measure(
+    pipes: list[Connection],
+    procs: list[Any],
+    urls: list[str],
+    pids: list[int],
+    path: str,
+    fixture: Fixture,
+    started: float,
+    *,
+    listeners: int,
+    events: int,
+    gap: float,
+    layer: str,
+    fanout: str,
+) -> dict[str, Any]:
+    connected, errors = 0, []
+    for pipe in pipes:
+        if not pipe.poll(CONNECT_TIMEOUT * 2):
+            raise TimeoutError("listeners did not connect in time")
+        _, ok, errs = pipe.recv()
+        connected += ok
+        errors += errs
+    connect_seconds = time.monotonic() - started
+    cpu0, wait0 = schedstat(pids)
+    sent, host_ms = asyncio.run(_host_acts(urls[0], path, fixture.host_token, events, gap))
+    cpu1, wait1 = schedstat(pids)
+    seqs = [seq for seq, _ in sent]
+    for pipe in pipes:
+        pipe.send(seqs)
+    arrivals: dict[int, list[int | None]] = {seq: [] for seq in seqs}
+    for pipe in pipes:
+        if not pipe.poll(DRAIN_TIMEOUT + 60):
+            raise TimeoutError("listeners did not report")
+        _, results = pipe.recv()
+        for seq, times in results.items():
+            arrivals[seq].extend(times)
+
+    last_ms, every_ms = [], []
+    delivered = 0
+    for seq, t0 in sent:
+        times = [t for t in arrivals[seq] if t is not None]
+        delivered += len(times)
+        every_ms += [(t - t0) / 1e6 for t in times]
+        if times:
+            last_ms.append((max(times) - t0) / 1e6)
+    # Over the sockets that connected: a failed connect is reported apart, not as a lost event.
+    expected = connected * len(sent)
+    return {
+        "layer": layer,
+        "fanout": fanout,
+        "servers": len(urls),
+        "listeners": listeners,
+        "connected": connected,
+        "events": len(sent),
+        "p50_ms": round(percentile(last_ms, 50), 1),
+        "p99_ms": round(percentile(last_ms, 99), 1),
+        "max_ms": round(max(last_ms, default=float("nan")), 1),
+        "delivery_p50_ms": round(percentile(every_ms, 50), 1),
+        "delivery_p99_ms": round(percentile(every_ms, 99), 1),
+        "delivered_ratio": round(delivered / expected, 5) if expected else 0.0,
+        "host_event_p50_ms": round(percentile(host_ms, 50), 1),
+        # Server CPU per delivered event copy, and how long the servers were runnable but
+        # waiting for a core (other processes on this box): contention, not our cost.
+        "server_cpu_us_per_delivery": round((cpu1 - cpu0) / 1e3 / max(1, delivered), 1),
+        "server_runqueue_wait_share": round(
+            (wait1 - wait0) / max(1, cpu1 - cpu0 + wait1 - wait0), 3
+        ),
+        "connect_seconds": round(connect_seconds, 1),
+        "connect_errors": errors[:3],
+    }
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listeners", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--layers", nargs="+", default=["core", "pubsub"])
+    parser.add_argument("--fanouts", nargs="+", default=["hub"], choices=["hub", "group"])
+    parser.add_argument("--events", type=int, default=40, help="host actions per run")
+    parser.add_argument("--gap", type=float, default=0.1, help="seconds between host actions")
+    parser.add_argument("--servers", type=int, default=1, help="daphne processes")
+    parser.add_argument("--client-procs", type=int, default=2, help="listener processes")
+    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    )
+    parser.add_argument("--log-dir", default="", help="keep the daphne logs here")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    if max(args.listeners) > 5000 or args.events > 500 or args.servers > 8:
+        parser.error("bounded: at most 5000 listeners, 500 events, 8 servers")
+
+    with tempfile.TemporaryDirectory(prefix="room-events-") as tmp:
+        database_url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "spaces_project.settings",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": args.redis_url,
+            "CELERY_BROKER_URL": args.redis_url,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # The host acts faster than a person would; the limit is not what is measured.
+            "SPACES_WS_RATE": "1000",
+            "SPACES_WS_BURST": "1000",
+            "PYTHONUNBUFFERED": "1",
+        }
+        os.environ.update(env)
+        migrate(env)
+        import django
+
+        django.setup()
+        fixture = make_fixture(max(args.listeners))
+        from django.db import connections
+
+        connections.close_all()
+        results = []
+        for layer in args.layers:
+            for fanout in args.fanouts:
+                log_dir = Path(args.log_dir or tmp)
+                log_dir.mkdir(parents=True, exist_ok=True)
+                with daphnes(
+                    args.servers, layer=layer, fanout=fanout, env=env, log_dir=log_dir
+                ) as (urls, pids):
+                    for listeners in args.listeners:
+                        result = run_one(
+                            urls,
+                            pids,
+                            fixture,
+                            listeners=listeners,
+                            events=args.events,
+                            gap=args.gap,
+                            client_procs=args.client_procs,
+                            layer=layer,
+                            fanout=fanout,
+                        )
+                        results.append(result)
+                        if not args.json:
+                            print(_row(result), flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+def _row(r: dict[str, Any]) -> str:
+    return (
+        f"{r['layer']:>6} {r['fanout']:>5} servers={r['servers']} N={r['listeners']:>5} "
+        f"host-own p50={r['host_event_p50_ms']:>5.1f} ms "
+        f"events={r['events']:>3} last-listener p50={r['p50_ms']:>7.1f} ms "
+        f"p99={r['p99_ms']:>7.1f} ms max={r['max_ms']:>7.1f} ms | per-delivery "
+        f"p50={r['delivery_p50_ms']:>6.1f} p99={r['delivery_p99_ms']:>6.1f} ms | "
+        f"delivered={r['delivered_ratio']:.4f} connected={r['connected']} "
+        f"server {r['server_cpu_us_per_delivery']} us/delivery, "
+        f"runqueue wait {r['server_runqueue_wait_share']:.0%} | "
+        f"in {r['connect_seconds']}s"
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

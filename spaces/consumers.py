@@ -1,0 +1,427 @@
+"""The Space socket, /ws/spaces/<id>/: room events out, room actions and signaling in.
+
+Opening the socket joins the Space (as a listener, or back into the role the user still holds),
+then the server sends `space.state`. Closing it does not leave: presence is a heartbeat timestamp
+that the server refreshes while a socket is open (spaces/hub.py), so a reload or a network blip
+keeps a speaker on stage, and the presence sweep (spaces/presence.py) lets go of people whose
+sockets are gone. Leaving is the `leave` action (docs/realtime.md).
+
+ORM work happens only in the small `database_sync_to_async` methods; room events reach the socket
+through the process's hub, never through a database call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from accounts.models import User
+from spaces import realtime
+from spaces.hub import hub
+from spaces.realtime import Close, Incoming, ProtocolError, SignalContext
+from spaces_project.errors import ApplicationError
+from spaces_project.events import socket_db
+
+logger = logging.getLogger(__name__)
+
+FLOOD_LIMIT = 50  # rate-limited messages in a row before the socket is closed
+SELF_REFRESH_DELAY = 0.05
+
+# Events after which the subject's own view (role, `can`, open hand or invitation) is re-sent.
+REFRESHES_SUBJECT = frozenset(
+    {
+        "role.changed",
+        "cohost.added",
+        "cohost.removed",
+        "hand.raised",
+        "hand.withdrawn",
+        "request.approved",
+        "request.denied",
+        "speaker.invited",
+        "cohost.invited",
+        "invitation.declined",
+        "participant.muted",
+        "participant.unmuted",
+    }
+)
+
+
+def socket_user(scope: dict[str, Any]) -> User | None:
+    user: Any = scope.get("user")
+    user = getattr(user, "_wrapped", user)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
+def subject_id(event: dict[str, Any]) -> int | None:
+    """The user an event is about, if any."""
+    for path in (
+        ("participant", "user", "id"),
+        ("user", "id"),
+        ("request", "user", "id"),
+        ("invitation", "invitee", "id"),
+    ):
+        value: Any = event
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int):
+            return value
+    return None
+
+
+class SpaceConsumer(AsyncJsonWebsocketConsumer):
+    # Room events that need more than forwarding, by event type (the rest: `forward`).
+    room_handlers = {
+        "participant.removed": "participant_removed",
+        "participant.left": "participant_left",
+        "space.ended": "space_ended",
+    }
+
+    user: User
+    user_id: int
+    space_id: int
+
+    async def connect(self) -> None:
+        self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
+        self.user_id = 0
+        self.bucket = realtime.bucket()
+        self.flooding = 0
+        self.floor = 0  # seq of the newest snapshot sent: older events are in it
+        self.building = 0  # snapshots being built: events wait in `held` meanwhile
+        self.held: list[dict[str, Any]] = []
+        self.subscribed = False
+        self.closing = False
+        self.leaving = False
+        self.in_action = False
+        self.deferred_close: tuple[dict[str, Any], int] | None = None
+        self.refresh_task: asyncio.Task[None] | None = None
+        self.refresh_wanted = False
+        await self.accept()
+        user = socket_user(self.scope)
+        if user is None:
+            await self.refuse(
+                realtime.error_message("not_authenticated", "Sign in first."),
+                Close.NOT_AUTHENTICATED,
+            )
+            return
+        self.user, self.user_id = user, user.pk
+        # Subscribe before reading seq and the database: nothing can fall between the two.
+        self.building += 1
+        await self.subscribe()
+        try:
+            state = await self.join_and_snapshot()
+        except ApplicationError as exc:
+            self.building -= 1
+            await self.refuse(realtime.error_from(exc), realtime.close_code_for(exc))
+            return
+        except Exception:
+            # Never leave a socket in the hub that no `disconnect` will take out (its presence
+            # would be refreshed for ever).
+            logger.exception("space %s: could not open a socket for %s", self.space_id, user.pk)
+            self.building -= 1
+            await self.refuse(
+                realtime.error_message("internal", "Something went wrong; reconnect."), 1011
+            )
+            return
+        await self.send_state(state)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        if self.refresh_task is not None:
+            self.refresh_task.cancel()
+        await self.unsubscribe()
+
+    async def subscribe(self) -> None:
+        await hub().join(self.space_id, self)
+        self.subscribed = True
+
+    async def unsubscribe(self) -> None:
+        if self.subscribed:
+            self.subscribed = False
+            await hub().leave(self.space_id, self)
+
+    async def refuse(self, error: dict[str, Any], code: int) -> None:
+        await self.unsubscribe()
+        await self.close_with(error, code)
+
+    async def close_with(self, error: dict[str, Any] | None, code: int) -> None:
+        """Say why, then close; after the reply if an action of this socket is running."""
+        if self.in_action:
+            self.deferred_close = (error or {}, code)
+            return
+        if self.closing:
+            return
+        self.closing = True
+        if error:
+            await self.send_json(error)
+        await self.close(code)
+
+    # -- database ---------------------------------------------------------------------------
+
+    @socket_db
+    def join_and_snapshot(self) -> dict[str, Any]:
+        return realtime.join_and_snapshot(user=self.user, space_id=self.space_id)
+
+    @socket_db
+    def snapshot(self) -> dict[str, Any]:
+        return realtime.space_state(viewer=self.user, space_id=self.space_id)
+
+    @socket_db
+    def act(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        return realtime.ACTIONS[action](self.user, self.space_id, args)
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    async def send_state(self, state: dict[str, Any], request_id: Any = None) -> None:
+        if request_id is not None:
+            state = {**state, "id": request_id}
+        await self.send_json(state)
+        self.floor = max(self.floor, int(state["seq"]))
+        self.building -= 1
+        if self.building == 0:
+            held, self.held = self.held, []
+            for message in sorted(held, key=lambda m: m["event"].get("seq", 0)):
+                await self.deliver(message)
+
+    async def resync(self, request_id: Any = None) -> bool:
+        """Send a fresh `space.state`; events that arrive meanwhile follow it, older ones are
+        dropped. False when the user may no longer see the Space (the socket is closed)."""
+        self.building += 1
+        try:
+            state = await self.snapshot()
+        except ApplicationError as exc:
+            self.building -= 1
+            await self.close_with(
+                realtime.error_from(exc, request_id), realtime.close_code_for(exc)
+            )
+            return False
+        except BaseException:
+            self.building -= 1
+            raise
+        await self.send_state(state, request_id)
+        return True
+
+    async def refresh_later(self) -> None:
+        """Re-send this user's own view soon; coalesced, and re-run if asked again while a
+        refresh is being read (it may have read the database before the latest change)."""
+        self.refresh_wanted = True
+        if self.refresh_task is None or self.refresh_task.done():
+            self.refresh_task = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        while self.refresh_wanted and not self.closing:
+            self.refresh_wanted = False
+            await asyncio.sleep(SELF_REFRESH_DELAY)
+            if not self.closing and not await self.resync():
+                return
+
+    # -- room events --------------------------------------------------------------------------
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Layer messages carrying an event go through `room_message`; no per-message thread
+        hop to close database connections (the database methods do that themselves)."""
+        if "event" in message and "text" in message:
+            await self.room_message(message)
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def room_message(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        if self.building:
+            self.held.append(message)
+            return
+        await self.deliver(message)
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        seq = event.get("seq")
+        if isinstance(seq, int) and seq <= self.floor:
+            return
+        name = self.room_handlers.get(message["type"])
+        await (getattr(self, name) if name else self.forward)(message)
+
+    async def forward(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=message["text"])
+        event = message["event"]
+        if event.get("type") in REFRESHES_SUBJECT and subject_id(event) == self.user_id:
+            await self.refresh_later()
+
+    async def participant_removed(self, message: dict[str, Any]) -> None:
+        await self.forward(message)
+        if subject_id(message["event"]) == self.user_id:
+            await self.close_with(
+                realtime.error_message("removed", "You were removed from this Space."),
+                Close.FORBIDDEN,
+            )
+
+    async def participant_left(self, message: dict[str, Any]) -> None:
+        await self.forward(message)
+        if subject_id(message["event"]) == self.user_id and not self.leaving:
+            await self.close_with(
+                realtime.error_message(
+                    "not_in_space",
+                    "You are no longer in this Space (you left elsewhere, or your connection "
+                    "timed out). Reconnect to join again.",
+                ),
+                Close.GONE,
+            )
+
+    async def space_ended(self, message: dict[str, Any]) -> None:
+        await self.forward(message)
+        await self.close_with(
+            realtime.error_message("space_ended", "This Space has ended."), Close.NOT_LIVE
+        )
+
+    async def signal_relay(self, message: dict[str, Any]) -> None:
+        """A media worker answers this socket through its channel (realtime.SignalContext)."""
+        payload = message.get("payload")
+        if isinstance(payload, dict) and not self.closing:
+            await self.send_json({**payload, "type": "signal"})
+
+    # -- client messages ----------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        wait = self.bucket.take()
+        if wait:
+            self.flooding += 1
+            if self.flooding > FLOOD_LIMIT:
+                await self.close_with(
+                    realtime.error_message("rate_limited", "Too many messages."),
+                    Close.TOO_MANY_MESSAGES,
+                )
+                return
+            await self.send_json(
+                realtime.error_message(
+                    "rate_limited",
+                    "Too many messages; slow down.",
+                    request_id=peek_id(text_data),
+                    retry_after=wait,
+                )
+            )
+            return
+        self.flooding = 0
+        try:
+            incoming = realtime.parse(text_data, bytes_data, realtime.SCHEMAS)
+        except ProtocolError as exc:
+            await self.send_json(
+                realtime.error_message(
+                    exc.code, exc.message, request_id=exc.request_id, fields=exc.fields
+                )
+            )
+            return
+        try:
+            await self.handle(incoming)
+        except Exception:
+            logger.exception("space %s: action %s failed", self.space_id, incoming.action)
+            await self.send_json(
+                realtime.error_message(
+                    "internal", "Something went wrong; try again.", request_id=incoming.request_id
+                )
+            )
+
+    async def handle(self, incoming: Incoming) -> None:
+        rid = incoming.request_id
+        if incoming.action == "snapshot":
+            if await self.resync(rid):
+                await self.send_json(realtime.ack_message(rid, "snapshot", {"seq": self.floor}))
+            return
+        if incoming.action == "signal":
+            await self.signal(incoming)
+            return
+        self.leaving = incoming.action == "leave"
+        self.in_action = True
+        try:
+            result = await self.act(incoming.action, incoming.args)
+        except ApplicationError as exc:
+            self.leaving = False
+            self.in_action = False
+            await self.send_json(realtime.error_from(exc, rid))
+            if incoming.action == "heartbeat" and exc.code == "not_in_space":
+                await self.close_with(None, Close.GONE)
+            await self.after_action()
+            return
+        finally:
+            self.in_action = False
+        await self.send_json(realtime.ack_message(rid, incoming.action, result))
+        if incoming.action == "leave":
+            await self.close_with(None, 1000)
+        await self.after_action()
+
+    async def after_action(self) -> None:
+        if self.deferred_close is not None:
+            error, code = self.deferred_close
+            self.deferred_close = None
+            await self.close_with(error or None, code)
+
+    async def signal(self, incoming: Incoming) -> None:
+        rid, args = incoming.request_id, incoming.args
+        kind = args["kind"]
+        if kind in ("offer", "answer") and not args.get("sdp"):
+            await self.send_json(
+                realtime.error_message(
+                    "invalid",
+                    "An offer or answer carries its SDP.",
+                    request_id=rid,
+                    fields={"sdp": ["Required."]},
+                )
+            )
+            return
+        if kind == "ice" and "candidate" not in args:
+            await self.send_json(
+                realtime.error_message(
+                    "invalid",
+                    "An ICE message carries a candidate (null: end of candidates).",
+                    request_id=rid,
+                    fields={"candidate": ["Required."]},
+                )
+            )
+            return
+        handler = realtime.signal_handler()
+        if handler is None:
+            await self.send_json(
+                realtime.error_message(
+                    "media_unavailable",
+                    "Audio is not available on this server yet.",
+                    request_id=rid,
+                )
+            )
+            return
+        context = SignalContext(self.user_id, self.space_id, self.channel_name, self.send_json)
+        try:
+            result = await handler(context, dict(args))
+        except ApplicationError as exc:
+            await self.send_json(realtime.error_from(exc, rid))
+            return
+        await self.send_json(realtime.ack_message(rid, "signal", result or {}))
+
+
+def peek_id(text: str | None) -> Any:
+    """The request id of a message we will not process, if it is cheap to read."""
+    if not text or len(text) > realtime.MAX_MESSAGE_BYTES:
+        return None
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return realtime.request_id_of(message) if isinstance(message, dict) else None
+
+
+class NotFoundConsumer(AsyncJsonWebsocketConsumer):
+    """Any other socket path: accepted only to say 4404, so clients get a code, not a 500."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send_json(realtime.error_message("not_found", "No such socket."))
+        await self.close(Close.NOT_FOUND)

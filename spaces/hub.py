@@ -1,0 +1,252 @@
+"""Per-process fan-out of room events: the process, not each socket, is the group member.
+
+The stock Channels pattern makes every socket a member of the Space's group. With
+channels-redis that makes a `group_send` cost O(sockets): `RedisChannelLayer` looks up and
+writes one message per member (NOTES.md: 182 ms p99 at 1000 members), and every socket then
+wakes its own receive task and, in `AsyncConsumer.dispatch`, hops to a thread to close old
+database connections. Here each process joins a Space's group once, through one channel of its
+own, and hands each event to its local sockets in a plain loop (one pre-encoded text each). A
+`group_send` then costs O(processes) on every layer, and the per-socket cost is one WebSocket
+frame (bench/RESULTS.md, "Room events").
+
+The hub also:
+- puts events back in `seq` order when two processes delivered them out of order, holding a
+  later event at most `SPACES_WS_REORDER_MS` for the missing one (a real gap then reaches the
+  clients, who resync);
+- refreshes `last_seen_at` of every user with an open socket in a Space, one UPDATE per Space
+  per `SPACES_PRESENCE_TOUCH_SECONDS`: presence means "a live process holds a socket of yours",
+  so a server that dies stops vouching for its users and the sweep frees their slots;
+- re-joins its groups every `SPACES_WS_GROUP_REFRESH_SECONDS`, so a Redis restart (which forgets
+  `RedisChannelLayer` memberships) or a group expiry heals by itself.
+
+One hub per event loop; it stops, and leaves nothing running, when its last socket leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from spaces.models import Participant
+from spaces_project import events as bus
+
+logger = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    user_id: int
+
+    async def room_message(self, message: dict[str, Any]) -> None: ...
+
+
+@dataclass(eq=False)
+class Room:
+    space_id: int
+    members: set[Member] = field(default_factory=set)
+    users: Counter[int] = field(default_factory=Counter)
+    next_seq: int | None = None
+    held: dict[int, dict[str, Any]] = field(default_factory=dict)
+    release: asyncio.TimerHandle | None = None
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+@bus.socket_db
+def touch_presence(space_id: int, user_ids: list[int]) -> int:
+    return Participant.objects.filter(
+        space_id=space_id, user_id__in=user_ids, state=Participant.State.PRESENT
+    ).update(last_seen_at=timezone.now())
+
+
+class SpaceHub:
+    def __init__(self, layer: BaseChannelLayer, loop: asyncio.AbstractEventLoop) -> None:
+        self.layer = layer
+        self.loop = loop
+        self.channel: str | None = None
+        self.rooms: dict[str, Room] = {}
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._draining: set[asyncio.Task[None]] = set()
+
+    # -- membership ---------------------------------------------------------------------------
+
+    async def join(self, space_id: int, member: Member) -> None:
+        group = bus.space_group(space_id)
+        async with self._lock:
+            if self.channel is None:
+                await self._start()
+            assert self.channel is not None
+            room = self.rooms.get(group)
+            if room is None:
+                room = self.rooms[group] = Room(space_id)
+                await self.layer.group_add(group, self.channel)
+            room.members.add(member)
+            room.users[member.user_id] += 1
+
+    async def leave(self, space_id: int, member: Member) -> None:
+        group = bus.space_group(space_id)
+        async with self._lock:
+            room = self.rooms.get(group)
+            if room is None or member not in room.members:
+                return
+            room.members.discard(member)
+            room.users[member.user_id] -= 1
+            if room.users[member.user_id] <= 0:
+                del room.users[member.user_id]
+            if room.members:
+                return
+            del self.rooms[group]
+            if room.release is not None:
+                room.release.cancel()
+            if self.channel is not None:
+                try:
+                    await self.layer.group_discard(group, self.channel)
+                except Exception:
+                    logger.warning("hub: could not leave %s", group, exc_info=True)
+            if not self.rooms:
+                await self._stop()
+
+    def local_users(self, space_id: int) -> list[int]:
+        room = self.rooms.get(bus.space_group(space_id))
+        return sorted(room.users) if room else []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        # The default prefix: RedisChannelLayer serves all of a process's channels from one
+        # queue with one receive loop, which only works if they share the prefix.
+        self.channel = await self.layer.new_channel()
+        self._tasks = [
+            self.loop.create_task(self._read(), name="spaces-hub-read"),
+            self.loop.create_task(self._touch(), name="spaces-hub-presence"),
+            self.loop.create_task(self._refresh(), name="spaces-hub-refresh"),
+        ]
+
+    async def _stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.channel = None
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self.channel is not None
+        channel = self.channel
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("hub: receive failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.route(message)
+            except Exception:
+                logger.exception("hub: could not route %s", message.get("type"))
+
+    async def route(self, message: dict[str, Any]) -> None:
+        room = self.rooms.get(message.get("group", ""))
+        if room is None:
+            return
+        seq = message.get("event", {}).get("seq")
+        if not isinstance(seq, int):
+            await self._fan_out(room, message)
+        elif room.next_seq is None or seq < room.next_seq:
+            # The first event this process sees for the Space, or one that comes after its
+            # successors were released: sent as is (sockets drop what their snapshot covers).
+            if room.next_seq is None:
+                room.next_seq = seq + 1
+            await self._fan_out(room, message)
+        elif seq == room.next_seq:
+            room.next_seq = seq + 1
+            await self._fan_out(room, message)
+            await self._drain(room)
+        else:
+            room.held[seq] = message
+            if room.release is None:
+                room.release = self.loop.call_later(
+                    _seconds("SPACES_WS_REORDER_MS", 100) / 1000.0, self._release_held, room
+                )
+
+    async def _drain(self, room: Room) -> None:
+        while room.next_seq in room.held:
+            message = room.held.pop(room.next_seq)
+            room.next_seq += 1
+            await self._fan_out(room, message)
+        if not room.held and room.release is not None:
+            room.release.cancel()
+            room.release = None
+
+    def _release_held(self, room: Room) -> None:
+        """The missing seq never came: send what is held, in order; clients see the gap."""
+        room.release = None
+        if room.held:
+            room.next_seq = min(room.held)
+            task = self.loop.create_task(self._drain(room))
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
+
+    async def _fan_out(self, room: Room, message: dict[str, Any]) -> None:
+        for member in list(room.members):
+            try:
+                await member.room_message(message)
+            except Exception:
+                logger.exception("hub: a socket failed on %s", message.get("type"))
+
+    # -- presence and group upkeep ------------------------------------------------------------
+
+    async def _touch(self) -> None:
+        interval = _seconds("SPACES_PRESENCE_TOUCH_SECONDS", 15)
+        while True:
+            await asyncio.sleep(interval)
+            for room in list(self.rooms.values()):
+                users = sorted(room.users)
+                if not users:
+                    continue
+                try:
+                    await touch_presence(room.space_id, users)
+                except Exception:
+                    logger.warning("hub: presence refresh failed", exc_info=True)
+
+    async def _refresh(self) -> None:
+        interval = _seconds("SPACES_WS_GROUP_REFRESH_SECONDS", 30)
+        while True:
+            await asyncio.sleep(interval)
+            for group in list(self.rooms):
+                if self.channel is None:
+                    return
+                try:
+                    await self.layer.group_add(group, self.channel)
+                except Exception:
+                    logger.warning("hub: could not refresh %s", group, exc_info=True)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, SpaceHub] = {}
+
+
+def hub() -> SpaceHub:
+    """This loop's hub (one per server process)."""
+    loop = asyncio.get_running_loop()
+    found = _hubs.get(loop)
+    if found is None:
+        for old in [lp for lp in _hubs if lp.is_closed()]:
+            del _hubs[old]
+        found = _hubs[loop] = SpaceHub(get_channel_layer(), loop)
+        bus.bind_server_loop(loop)
+    return found

@@ -1,0 +1,15 @@
+"""Periodic work for Spaces (CELERY_BEAT_SCHEDULE; the in-process ticker in the embedded shape).
+
+Every task re-reads the state it acts on, so a late, doubled or concurrent run is harmless.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from spaces.presence import presence_sweep
+
+
+@shared_task(name="spaces.tasks.presence_sweep", ignore_result=True)
+def presence_sweep_task() -> int:
+    return presence_sweep()
