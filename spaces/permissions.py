@@ -57,14 +57,24 @@ def check_view(space: Space, *, blocked_by_host: bool) -> Refusal:
     return None
 
 
-def check_join(space: Space, participant: Participant | None, *, blocked_by_host: bool) -> Refusal:
-    """Joining twice is allowed (and changes nothing)."""
+def check_join(
+    space: Space,
+    participant: Participant | None,
+    *,
+    blocked_by_host: bool,
+    lacks_ticket: bool = False,
+) -> Refusal:
+    """Joining twice is allowed (and changes nothing). `lacks_ticket`: a ticketed Space and
+    the user is none of host, co-host, speaker (invited or on stage) or ticket holder
+    (ticketing.selectors.ticket_admits)."""
     if refusal := check_live(space):
         return refusal
     if participant is not None and participant.state == Participant.State.REMOVED:
         return Forbidden("You were removed from this Space.", code="removed")
     if blocked_by_host:
         return Forbidden("The host has blocked you.", code="blocked")
+    if lacks_ticket:
+        return Forbidden("This Space is ticketed: buy a ticket to join.", code="ticket_required")
     return None
 
 
@@ -240,6 +250,8 @@ class ViewerFacts:
     blocked_by_host: bool = False
     host_follows_viewer: bool = False
     has_pending_request: bool = False
+    # A ticketed Space and the viewer has no ticket or stage pass (ticketing.selectors).
+    lacks_ticket: bool = False
 
 
 CAN_KEYS = (
@@ -275,7 +287,13 @@ def space_permissions_for(
     present = _present(participant)
     muted = participant is not None and participant.is_muted
     return {
-        "join": check_join(space, participant, blocked_by_host=facts.blocked_by_host) is None
+        "join": check_join(
+            space,
+            participant,
+            blocked_by_host=facts.blocked_by_host,
+            lacks_ticket=facts.lacks_ticket,
+        )
+        is None
         and not present,
         "leave": check_leave(space, participant) is None and present,
         "raise_hand": check_raise_hand(

@@ -49,6 +49,7 @@ from spaces.permissions import (
 )
 from spaces.reactions import pending_counts
 from spaces_project.errors import NotFound
+from ticketing.selectors import ticket_admits
 
 Role = Participant.Role
 LISTENER_SAMPLE_SIZE = 12
@@ -193,6 +194,10 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         blocked_by_host=blocked,
         host_follows_viewer=bool(space.host_follows_viewer),
         has_pending_request=space.my_pending_request_id is not None,
+        # Costs queries only for a ticketed Space the viewer is not already in.
+        lacks_ticket=space.is_ticketed
+        and not (me is not None and me.is_present)
+        and not ticket_admits(user=viewer, space=space, participant=me),
     )
     return SpaceDetail(
         space=space,

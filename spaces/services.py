@@ -73,6 +73,7 @@ from spaces.permissions import (
     ensure,
 )
 from spaces_project.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from ticketing.selectors import ticket_admits
 
 Role = Participant.Role
 Action = ModerationAction.Action
@@ -427,7 +428,14 @@ def space_join(*, user: User, space_id: int) -> Participant:
     """
     with transaction.atomic():
         space, participant = access_space(user=user, space_id=space_id, lock=True)
-        ensure(check_join(space, participant, blocked_by_host=_blocked_by_host(space, user)))
+        ensure(
+            check_join(
+                space,
+                participant,
+                blocked_by_host=_blocked_by_host(space, user),
+                lacks_ticket=not ticket_admits(user=user, space=space, participant=participant),
+            )
+        )
         now = timezone.now()
         if participant is not None and participant.is_present:
             return participant

@@ -143,16 +143,53 @@ else:
 
 REDIS_URL = env("REDIS_URL", default="")
 
+# Channel layer (docs/realtime.md, bench/RESULTS.md "Room events"). Each server process joins a
+# Space's group once and fans out to its own sockets (spaces/hub.py), so a group send costs
+# O(processes). In the distributed shape the pub/sub layer is the default: one PUBLISH per event
+# whatever the number of processes, no per-member Lua writes; SPACES_CHANNEL_LAYER=core selects
+# RedisChannelLayer. Capacity is raised for both in-memory and core layers: one hub channel
+# carries every Space of its process (and RedisChannelLayer counts all of a process's channels
+# in one queue), and a full channel drops messages with only an INFO log.
+SPACES_CHANNEL_LAYER = env("SPACES_CHANNEL_LAYER", default="pubsub")
+_LAYER_CAPACITY = env.int("SPACES_WS_LAYER_CAPACITY", default=10000)
 if REDIS_URL:
+    _prefix = env("SPACES_CHANNEL_PREFIX", default="spaces:asgi")
+    # redis-py 8 reads with a 5 s socket timeout by default, exactly RedisChannelLayer's
+    # blocking-pop time: an idle socket's receive then fails with TimeoutError (close 1011).
+    _hosts = [{"address": REDIS_URL, "socket_timeout": 30}]
+    if SPACES_CHANNEL_LAYER == "core":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": _hosts, "prefix": _prefix, "capacity": _LAYER_CAPACITY},
+            }
+        }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": _hosts, "prefix": _prefix},
+            }
+        }
+else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env("SPACES_CHANNEL_PREFIX", default="spaces:asgi"),
-            },
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": _LAYER_CAPACITY},
         }
     }
+# Sockets: per-connection message rate (token bucket), reaction windows, hub upkeep, feed.
+SPACES_WS_RATE = env.float("SPACES_WS_RATE", default=10.0)
+SPACES_WS_DB_THREADS = env.int("SPACES_WS_DB_THREADS", default=-1)  # -1: 8 on PostgreSQL, else 0
+SPACES_WS_BURST = env.int("SPACES_WS_BURST", default=20)
+SPACES_REACTIONS_WINDOW_MS = env.int("SPACES_REACTIONS_WINDOW_MS", default=250)
+SPACES_WS_REORDER_MS = env.int("SPACES_WS_REORDER_MS", default=100)
+SPACES_WS_GROUP_REFRESH_SECONDS = env.int("SPACES_WS_GROUP_REFRESH_SECONDS", default=30)
+SPACES_FEED_MAX_FOLLOWED = env.int("SPACES_FEED_MAX_FOLLOWED", default=500)
+SPACES_FEED_DEBOUNCE_MS = env.int("SPACES_FEED_DEBOUNCE_MS", default=300)
+SPACES_FEED_REFRESH_SECONDS = env.int("SPACES_FEED_REFRESH_SECONDS", default=60)
+
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -161,7 +198,6 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -175,7 +211,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# The in-process stand-in for beat (embedded shape only); tests drive the sweeps themselves.
+SPACES_TICKER = env.bool("SPACES_TICKER", default=True)
+# Presence (spaces/presence.py): participants not seen for SPACES_PRESENCE_TIMEOUT seconds are
+# marked gone by a sweep every SPACES_PRESENCE_SWEEP_SECONDS; open sockets refresh their users
+# every SPACES_PRESENCE_TOUCH_SECONDS (keep it well under the timeout).
+SPACES_PRESENCE_TIMEOUT = env.int("SPACES_PRESENCE_TIMEOUT", default=45)
+SPACES_PRESENCE_SWEEP_SECONDS = env.int("SPACES_PRESENCE_SWEEP_SECONDS", default=15)
+SPACES_PRESENCE_TOUCH_SECONDS = env.int("SPACES_PRESENCE_TOUCH_SECONDS", default=15)
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "spaces-presence-sweep": {
+        "task": "spaces.tasks.presence_sweep",
+        "schedule": SPACES_PRESENCE_SWEEP_SECONDS,
+    },
+}
 # Scheduled Spaces (scheduling/services.py): one sweep claims due reminders in batches and
 # expires Spaces not started SPACES_SCHEDULED_EXPIRE_HOURS after their time. Each run does at
 # most SPACES_SCHEDULING_MAX_BATCHES batches; the next run goes on where it stopped.
@@ -262,6 +311,20 @@ SPACES_REACTION_FLUSH_SECONDS = env.int("SPACES_REACTION_FLUSH_SECONDS", default
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Ticketed Spaces (ticketing/): money in integer minor units of TICKET_CURRENCY.
+TICKET_CURRENCY = env("TICKET_CURRENCY", default="usd")
+TICKET_PRICE_MIN = env.int("TICKET_PRICE_MIN", default=100)
+TICKET_PRICE_MAX = env.int("TICKET_PRICE_MAX", default=99900)
+TICKET_CAPACITY_MAX = env.int("TICKET_CAPACITY_MAX", default=100000)
+TICKET_RESERVATION_MINUTES = env.int("TICKET_RESERVATION_MINUTES", default=15)
+PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)  # 10 %
+# Enabled payment providers (ticketing/providers.py); `offline` confirms on the spot.
+PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["offline", "stripe"])
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["ticketing-reservations-expire"] = {
+    "task": "ticketing.tasks.reservations_expire",
+    "schedule": 60.0,
+}
 TURN_URL = env("TURN_URL", default="")
 TURN_SECRET = env("TURN_SECRET", default="")
 MEDIA_WORKER_ID = env("MEDIA_WORKER_ID", default="embedded")

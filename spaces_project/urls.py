@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("spaces.urls")),
     path("", include("scheduling.urls")),
+    path("", include("ticketing.urls")),
 ]
 
 urlpatterns = [
@@ -23,4 +24,5 @@ urlpatterns = [
     path("", include("accounts.site_urls")),
     path("", include("spaces.site_urls")),
     path("", include("scheduling.site_urls")),
+    path("", include("ticketing.site_urls")),
 ]

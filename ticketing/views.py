@@ -1,0 +1,89 @@
+"""The ticketing pages of the site: buy a ticket, my tickets, the offline checkout page, the
+host's report. Thin: reads through ticketing.selectors, writes through ticketing.services; a
+refusal becomes a message on the page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.models import User
+from spaces_project.errors import ApplicationError, NotFound
+from ticketing import selectors, services
+from ticketing.models import Order
+from ticketing.providers import providers_enabled
+
+
+def _me(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+@login_required
+def tickets_mine(request: HttpRequest) -> HttpResponse:
+    orders = list(selectors.tickets_of(user=_me(request))[:100])
+    return render(request, "ticketing/mine.html", {"orders": orders})
+
+
+@login_required
+def ticket_buy(request: HttpRequest, space_id: int) -> HttpResponse:
+    me = _me(request)
+    try:
+        view = selectors.offer_detail(viewer=me, space_id=space_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    if request.method == "POST":
+        try:
+            order, _ = services.ticket_checkout_start(
+                buyer=me,
+                space_id=space_id,
+                provider=request.POST.get("provider", ""),
+                return_url=request.build_absolute_uri("/tickets/"),
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("ticket_buy", space_id=space_id)
+        return redirect(order.checkout_url)
+    return render(
+        request,
+        "ticketing/buy.html",
+        {"view": view, "providers": providers_enabled(), "is_host": view.space.host_id == me.pk},
+    )
+
+
+@login_required
+def ticket_checkout_offline(request: HttpRequest, order_id: int) -> HttpResponse:
+    me = _me(request)
+    try:
+        order = selectors.order_get_for(buyer=me, order_id=order_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    if request.method == "POST":
+        try:
+            order = services.order_offline_settle(
+                buyer=me, order_id=order_id, outcome=request.POST.get("outcome", "")
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("ticket_checkout_offline", order_id=order_id)
+        if order.state == Order.State.PAID:
+            messages.success(request, "Payment confirmed: you have a ticket.")
+        else:
+            messages.error(request, "The payment did not go through.")
+        return redirect("tickets_mine")
+    return render(request, "ticketing/checkout_offline.html", {"order": order})
+
+
+@login_required
+def ticket_report(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        report = selectors.sales_report(actor=_me(request), space_id=space_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("tickets_mine")
+    return render(request, "ticketing/report.html", {"report": report})
