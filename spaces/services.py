@@ -88,7 +88,8 @@ REACTION_PENDING_TTL = 2 * 24 * 3600
 # --- Small shared pieces ----------------------------------------------------------------------
 
 
-_COUNTER = {
+# Which Space counter a present participant of each role counts towards (keys are role values).
+_COUNTER: dict[str, str] = {
     Role.LISTENER: "listener_count",
     Role.SPEAKER: "speaker_count",
     Role.COHOST: "cohost_count",

@@ -78,12 +78,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     if isinstance(exc, ApplicationError):
-        response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        refusal = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         if exc.extra:
-            response.data["error"].update(exc.extra)
+            refusal.data["error"].update(exc.extra)
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            response["Retry-After"] = str(math.ceil(exc.retry_after))
-        return response
+            refusal["Retry-After"] = str(math.ceil(exc.retry_after))
+        return refusal
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -328,6 +328,11 @@ CELERY_BEAT_SCHEDULE["ticketing-reservations-expire"] = {
 TURN_URL = env("TURN_URL", default="")
 TURN_SECRET = env("TURN_SECRET", default="")
 MEDIA_WORKER_ID = env("MEDIA_WORKER_ID", default="embedded")
+# This process answers WebRTC offers with its own media worker (the embedded shape). Addresses
+# the worker offers as ICE candidates (default: every local one); TURN credentials' lifetime.
+MEDIA_EMBEDDED = env.bool("MEDIA_EMBEDDED", default=True)
+MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
+TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
 
 # --- Production hardening -----------------------------------------------------------------------
 

@@ -28,3 +28,5 @@ if "prefix" in CHANNEL_LAYERS["default"].get("CONFIG", {}):
 SERVESTATIC_AUTOREFRESH = True
 # Importing asgi.py must not start sweeps against the test database; tests call them directly.
 SPACES_TICKER = False
+# Socket tests expect `media_unavailable` unless they install the media bridge themselves.
+MEDIA_EMBEDDED = False

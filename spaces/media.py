@@ -1,0 +1,440 @@
+"""The Django side of the media worker: the Space socket's `signal` handler, room events turned
+into worker calls, and `active_speakers` events from the worker's levels (embedded shape).
+
+One :class:`~media.worker.MediaWorker` per process, created on the event loop of the first
+`signal` (Daphne's loop; a test's loop). The domain decides who may send audio: on an offer the
+participant row is read through ``socket_db`` (a database thread, never the media loop) and the
+worker is told "speaker" (host, co-host, speaker; with the row's mute) or "listener". After that,
+permission changes reach the worker only as messages: every room event this process delivers
+(``spaces_project.events.subscribe``) is hopped onto the worker's loop with
+``call_soon_threadsafe`` and applied there, in delivery order.
+
+Events are absolute state (a role, a mute flag, gone), so applying one twice is harmless. That is
+what makes a join safe against a change that lands while the offer is being answered: events for
+a participant whose join is in progress are also recorded and replayed once the join returns.
+
+Limitation (distributed shape): only events delivered by this process reach its worker, and a
+Space's media lives in the process that got its first offer. With several ASGI processes the
+media of one Space must be served by one process that hears every event of it: that is the
+`manage.py media_worker` listener on the channel layer, not built yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from media.config import MediaConfig
+from media.ice import client_ice_servers
+from media.origin import LevelsEvent
+from media.worker import JoinAborted, MediaError, MediaWorker
+from spaces.models import Participant, Space
+from spaces.realtime import SignalContext, set_signal_handler, signal_handler
+from spaces_project import events as bus
+from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_SPEAKERS = "active_speakers"
+STAGE_ROLES = frozenset((Participant.Role.HOST, Participant.Role.COHOST, Participant.Role.SPEAKER))
+HANDLED_EVENTS = frozenset(
+    (
+        "role.changed",
+        "cohost.added",
+        "participant.muted",
+        "participant.unmuted",
+        "participant.removed",
+        "participant.left",
+        "space.ended",
+    )
+)
+
+Key = tuple[int, int]  # (space_id, user_id)
+SHUTDOWN_SECONDS = 5.0
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+# --- The domain's answer: what this user may do with audio --------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaStanding:
+    role: str  # the worker's role: "speaker" or "listener"
+    muted: bool
+
+
+def media_role(role: str) -> str:
+    return "speaker" if role in STAGE_ROLES else "listener"
+
+
+def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
+    """How `user_id` joins the Space's audio: refused unless present in a live Space."""
+    space = Space.objects.filter(pk=space_id).only("state").first()
+    if space is None:
+        raise NotFound("No such Space.", code="space_not_found")
+    if space.state != Space.State.LIVE:
+        raise Conflict("This Space is not live.", code="space_ended")
+    row = (
+        Participant.objects.filter(
+            space_id=space_id, user_id=user_id, state=Participant.State.PRESENT
+        )
+        .only("role", "is_muted")
+        .first()
+    )
+    if row is None:
+        raise Forbidden("Join the Space first.", code="not_in_space")
+    role = media_role(row.role)
+    return MediaStanding(role, row.is_muted if role == "speaker" else False)
+
+
+_standing = bus.socket_db(participant_media_standing)
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+def media_config() -> MediaConfig:
+    """The worker's settings. No STUN or TURN for the worker itself: it has a reachable address;
+    clients behind strict NATs get TURN (``ice_servers_for``)."""
+    hosts = settings.MEDIA_HOST_ADDRESSES
+    return MediaConfig(host_addresses=tuple(hosts) if hosts else None)
+
+
+def ice_servers_for(user_id: int) -> list[dict[str, Any]]:
+    """The browser's ``iceServers``: empty unless TURN_URL and TURN_SECRET are set."""
+    urls = [u.strip() for u in settings.TURN_URL.split(",") if u.strip()]
+    return client_ice_servers(
+        user_id,
+        turn_urls=urls,
+        turn_secret=settings.TURN_SECRET,
+        ttl=settings.TURN_TTL_SECONDS,
+    )
+
+
+# --- Updates from room events -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Update:
+    """One participant's new media state: a role (with mute), a mute, or gone."""
+
+    user_id: int
+    role: str | None = None
+    muted: bool | None = None
+    gone: str = ""  # "removed" or "left"
+
+
+def _user_of(event: dict[str, Any]) -> int | None:
+    for holder in (event.get("participant"), event):
+        user = holder.get("user") if isinstance(holder, dict) else None
+        if isinstance(user, dict) and isinstance(user.get("id"), int):
+            return int(user["id"])
+    return None
+
+
+def update_for(event: dict[str, Any]) -> Update | None:
+    """The worker call a room event implies, if any (`space.ended` is handled on its own)."""
+    kind = event.get("type")
+    user_id = _user_of(event)
+    if user_id is None:
+        return None
+    participant = event.get("participant") or {}
+    if kind in ("role.changed", "cohost.added"):
+        return Update(
+            user_id,
+            role=media_role(str(participant.get("role"))),
+            muted=participant.get("is_muted"),
+        )
+    if kind in ("participant.muted", "participant.unmuted"):
+        return Update(user_id, muted=bool(participant.get("is_muted", kind == "participant.muted")))
+    if kind == "participant.removed":
+        return Update(user_id, gone="removed")
+    if kind == "participant.left":
+        return Update(user_id, gone="left")
+    return None
+
+
+# --- The bridge ---------------------------------------------------------------------------------
+
+
+class MediaBridge:
+    """Everything here runs on the worker's loop, except ``on_event`` (any thread)."""
+
+    def __init__(self) -> None:
+        self.worker: MediaWorker | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._joining: dict[Key, list[list[Update]]] = {}
+        self._sockets: dict[Key, Send] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._speakers_sent: dict[int, frozenset[int]] = {}
+        self._levels_latest: dict[int, LevelsEvent] = {}
+        self._levels_sending: set[int] = set()
+        self._shutdown_hooked = False
+
+    # -- the worker, on the running loop --
+
+    def worker_for_loop(self) -> MediaWorker:
+        """This loop's worker, created on first use. A worker left on another loop (a test's
+        finished loop) is dropped: its peers died with that loop."""
+        loop = asyncio.get_running_loop()
+        if self.worker is not None and self.loop is loop:
+            return self.worker
+        self._forget()
+        self.worker = MediaWorker(
+            media_config(), on_levels=self._on_levels, on_peer_gone=self._on_peer_gone
+        )
+        self.loop = loop
+        if not self._shutdown_hooked:
+            self._shutdown_hooked = self._close_before_server_shutdown(loop)
+        return self.worker
+
+    def _forget(self) -> None:
+        self.worker = self.loop = None
+        self._joining.clear()
+        self._sockets.clear()
+        self._tasks.clear()
+        self._speakers_sent.clear()
+        self._levels_latest.clear()
+        self._levels_sending.clear()
+
+    async def shutdown(self) -> None:
+        """Close every peer (call on the worker's loop)."""
+        worker = self.worker
+        if worker is None or self.loop is not asyncio.get_running_loop():
+            self._forget()
+            return
+        tasks = list(self._tasks)
+        self._forget()
+        await worker.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _close_before_server_shutdown(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Under Daphne, close every peer before the reactor stops (with a time limit).
+
+        Not atexit: aiortc's receivers run decoder threads that are not daemons, and Python
+        waits for those before it runs atexit hooks, so an open Space would keep the process up.
+        """
+        reactor = sys.modules.get("twisted.internet.reactor")
+        if reactor is None or getattr(reactor, "_asyncioEventloop", None) is not loop:
+            return False
+        from twisted.internet.defer import Deferred
+
+        def before_shutdown() -> Deferred[None] | None:
+            if self.loop is not loop or loop.is_closed():
+                return None
+            closing = loop.create_task(_bounded(self.shutdown(), SHUTDOWN_SECONDS))
+            return Deferred.fromFuture(closing)
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+        return True
+
+    # -- signaling --
+
+    async def handle_signal(
+        self, context: SignalContext, message: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        kind = message["kind"]
+        if kind == "offer":
+            return await self._offer(context, str(message["sdp"]))
+        if kind == "bye":
+            worker = self.worker if self.loop is asyncio.get_running_loop() else None
+            self._sockets.pop((context.space_id, context.user_id), None)
+            left = worker is not None and await worker.leave(context.space_id, context.user_id)
+            return {"left": left}
+        if kind == "ice":
+            # Offers carry every candidate (the client waits for gathering): nothing to add.
+            # Before an offer it is how a client asks for its ICE servers.
+            return {"ice_servers": ice_servers_for(context.user_id)}
+        raise ValidationFailed("The server makes no offers: send one.", code="unexpected_answer")
+
+    async def _offer(self, context: SignalContext, sdp: str) -> dict[str, Any]:
+        space_id, user_id = context.space_id, context.user_id
+        key = (space_id, user_id)
+        worker = self.worker_for_loop()
+        missed: list[Update] = []
+        self._joining.setdefault(key, []).append(missed)
+        try:
+            standing = await _standing(user_id=user_id, space_id=space_id)
+            try:
+                answer = await worker.join(
+                    space_id, user_id, standing.role, sdp, muted=standing.muted
+                )
+            except JoinAborted as exc:
+                raise Forbidden("You are no longer in this Space.", code="not_in_space") from exc
+            except MediaError as exc:
+                raise ValidationFailed(str(exc), code="media_refused") from exc
+        finally:
+            buffers = self._joining.get(key, [])
+            with contextlib.suppress(ValueError):
+                buffers.remove(missed)
+            if not buffers:
+                self._joining.pop(key, None)
+        for update in missed:
+            await self._apply(worker, space_id, update)
+        if any(u.gone for u in missed) or space_id not in worker.spaces():
+            await worker.kick(space_id, user_id)
+            raise Forbidden("You are no longer in this Space.", code="not_in_space")
+        self._sockets[key] = context.send
+        servers = ice_servers_for(user_id)
+        await context.send({"type": "signal", "kind": "answer", "sdp": answer})
+        participant = worker.participants(space_id).get(user_id, {})
+        return {
+            "role": participant.get("role", standing.role),
+            "muted": participant.get("muted", standing.muted),
+            "ice_servers": servers,
+        }
+
+    def _on_peer_gone(self, space_id: Any, user_id: Any, reason: str) -> None:
+        """The connection failed or timed out: tell the socket, so the client can offer again."""
+        send = self._sockets.pop((space_id, user_id), None)
+        if send is not None:
+            self._spawn(self._say_bye(send, reason))
+
+    @staticmethod
+    async def _say_bye(send: Send, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await send({"type": "signal", "kind": "bye", "reason": reason})
+
+    # -- room events --
+
+    def on_event(self, group: str, event: dict[str, Any]) -> None:
+        """A delivered room event, on whatever thread delivered it: hop to the worker's loop."""
+        if not group.startswith(bus.SPACE_GROUP_PREFIX) or event.get("type") not in HANDLED_EVENTS:
+            return
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._dispatch, loop, event, context=contextvars.Context())
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop, event: dict[str, Any]) -> None:
+        worker = self.worker
+        if worker is None or self.loop is not loop:
+            return
+        space_id = event.get("space_id")
+        if not isinstance(space_id, int):
+            return
+        if event.get("type") == "space.ended":
+            for (s, u), buffers in self._joining.items():
+                if s == space_id:
+                    for missed in buffers:
+                        missed.append(Update(u, gone="ended"))
+            for key in [k for k in self._sockets if k[0] == space_id]:
+                del self._sockets[key]
+            self._speakers_sent.pop(space_id, None)
+            self._spawn(worker.end_space(space_id))
+            return
+        update = update_for(event)
+        if update is None:
+            return
+        for missed in self._joining.get((space_id, update.user_id), []):
+            missed.append(update)
+        # Tasks start in creation order, and each worker call applies its change before its
+        # first await: updates take effect in delivery order.
+        self._spawn(self._apply(worker, space_id, update))
+
+    async def _apply(self, worker: MediaWorker, space_id: int, update: Update) -> None:
+        user_id = update.user_id
+        try:
+            if update.gone:
+                self._sockets.pop((space_id, user_id), None)
+                await worker.kick(space_id, user_id, reason=update.gone)
+                return
+            if update.role is not None:
+                await worker.set_role(space_id, user_id, update.role)
+            if update.muted is not None:
+                await worker.set_muted(space_id, user_id, update.muted)
+        except MediaError:
+            logger.warning("space %s user %s: cannot apply %s", space_id, user_id, update)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- active speakers --
+
+    def _on_levels(self, event: LevelsEvent) -> None:
+        """On the media loop, ~4 Hz per Space: send only when the set of speakers changes, one
+        send per Space at a time (the newest levels win; nothing piles up behind a slow layer)."""
+        space_id = event.space_id
+        if not isinstance(space_id, int):
+            return
+        self._levels_latest[space_id] = event
+        if space_id not in self._levels_sending:
+            self._levels_sending.add(space_id)
+            self._spawn(self._send_levels(space_id))
+
+    async def _send_levels(self, space_id: int) -> None:
+        try:
+            while (event := self._levels_latest.pop(space_id, None)) is not None:
+                speakers = frozenset(_ids(event.speaking))
+                if self._speakers_sent.get(space_id, frozenset()) == speakers:
+                    continue
+                self._speakers_sent[space_id] = speakers
+                await bus.adeliver(
+                    bus.space_group(space_id),
+                    active_speakers_event(event),
+                    notify_listeners=False,
+                )
+        finally:
+            self._levels_sending.discard(space_id)
+
+
+async def _bounded(coro: Awaitable[None], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(coro, seconds)
+    except Exception:
+        logger.exception("media worker: closing at shutdown failed")
+
+
+def _ids(keys: list[Any]) -> list[int]:
+    return [int(k) for k in keys]
+
+
+def active_speakers_event(event: LevelsEvent) -> dict[str, Any]:
+    return {
+        "type": ACTIVE_SPEAKERS,
+        "space_id": event.space_id,
+        "speakers": _ids(event.speaking),
+        "levels": {str(u): round(event.levels.get(u, -127.0), 1) for u in event.speaking},
+    }
+
+
+bridge = MediaBridge()
+_installed: contextlib.ExitStack | None = None
+
+
+def install() -> None:
+    """Serve `signal` with this process's media worker and feed it this process's room events."""
+    global _installed
+    if _installed is not None:
+        return
+    stack = contextlib.ExitStack()
+    stack.enter_context(bus.subscribe(bridge.on_event))
+    previous = signal_handler()
+    set_signal_handler(bridge.handle_signal)
+    stack.callback(set_signal_handler, previous)
+    _installed = stack
+
+
+def uninstall() -> None:
+    global _installed
+    if _installed is not None:
+        _installed.close()
+        _installed = None
+
+
+def embedded() -> bool:
+    """Whether this process serves media itself (`MEDIA_EMBEDDED`)."""
+    return bool(settings.MEDIA_EMBEDDED)

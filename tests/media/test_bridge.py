@@ -1,0 +1,346 @@
+"""The media worker behind the Space socket: real ASGI application, real sockets, real aiortc
+peers and Opus over loopback, and the real services changing who may be heard."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude
+from media.ice import restrict_host_addresses
+from spaces import media as bridge_module
+from spaces import services
+from spaces.media import MediaBridge, Update, update_for
+from spaces.models import Participant
+from spaces_project import events as bus
+from tests.realtime import conftest as realtime_fixtures
+from tests.realtime import helpers
+from tests.realtime.conftest import Socket, space_path
+from tests.realtime.helpers import db, make_speaker, new_space, new_user
+
+pytestmark = [
+    pytest.mark.media,
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(90),
+]
+
+# The realtime tests' sockets (real ASGI application, signed-in users), and their teardown of the
+# database pools that socket threads use.
+open_socket = realtime_fixtures.open_socket
+_close_database_pools_last = realtime_fixtures._close_database_pools_last
+
+HEARD = 0.05
+ABSENT = 0.01
+FRAME_HAS_TONE = 0.03
+_ids = itertools.count()
+
+
+@pytest_asyncio.fixture
+async def media(settings: Any) -> AsyncIterator[MediaBridge]:
+    """The bridge installed as the socket's signal handler, its worker on loopback only."""
+    settings.MEDIA_HOST_ADDRESSES = ("127.0.0.1",)
+    bridge_module.install()
+    try:
+        yield bridge_module.bridge
+    finally:
+        await bridge_module.bridge.shutdown()
+        bridge_module.uninstall()
+        restrict_host_addresses(None)
+
+
+class SignalRefused(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("code"))
+        self.error = error
+
+
+def socket_exchange(ws: Socket, acks: list[dict[str, Any]]) -> Callable[[str], Awaitable[str]]:
+    """Offer through the socket; the answer comes back as a `signal` message, then the ack."""
+
+    async def exchange(offer: str) -> str:
+        rid = f"offer-{next(_ids)}"
+        await ws.send({"action": "signal", "id": rid, "kind": "offer", "sdp": offer})
+        first = await ws.until(
+            lambda m: (
+                (m["type"] == "signal" and m.get("kind") == "answer")
+                or (m["type"] == "error" and m.get("id") == rid)
+            )
+        )
+        if first["type"] == "error":
+            raise SignalRefused(first)
+        acks.append(await ws.reply(rid))
+        return str(first["sdp"])
+
+    return exchange
+
+
+async def close_all(*clients: MediaClient) -> None:
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+def unmute(space_id: int, who: Any) -> None:
+    services.participant_unmute(actor=who, space_id=space_id, user_id=who.pk)
+
+
+async def test_a_listener_hears_the_hosts_440_hz_tone_through_the_socket(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    space = await db(new_space)()
+    await db(unmute)(space.pk, space.host)
+    audience = await db(new_user)()
+    async with (
+        open_socket(space.host, space_path(space.pk)) as host_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        await host_ws.until_type("space.state")
+        await listener_ws.until_type("space.state")
+        host_acks: list[dict[str, Any]] = []
+        listener_acks: list[dict[str, Any]] = []
+        host = MediaClient(
+            socket_exchange(host_ws, host_acks), send=ToneTrack(440), receive="none", name="host"
+        )
+        listener = MediaClient(socket_exchange(listener_ws, listener_acks), name="listener")
+        try:
+            await host.connect(within=10)
+            await listener.connect(within=10)
+            await asyncio.sleep(1.8)
+            audio = listener.audio()[-48_000:]
+            assert len(audio) == 48_000, f"decoded only {len(audio)} samples"
+            assert dominant_frequency(audio) == pytest.approx(440, abs=2)
+            assert tone_amplitude(audio, 440) > HEARD
+            assert host_acks[0]["role"] == "speaker"
+            assert host_acks[0]["muted"] is False
+            assert listener_acks[0]["role"] == "listener"
+            assert listener_acks[0]["ice_servers"] == []  # no STUN, no TURN unless configured
+            # The host is heard, so the room is told who is speaking.
+            speaking = await listener_ws.until(
+                lambda m: m["type"] == "active_speakers" and space.host.pk in m["speakers"]
+            )
+            assert isinstance(speaking["seq"], int)
+        finally:
+            await close_all(host, listener)
+
+
+async def test_a_speaker_muted_by_the_host_leaves_the_listeners_mix_within_five_frames(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    space = await db(new_space)()
+    await db(unmute)(space.pk, space.host)
+    speaker_user = await db(new_user)()
+    await db(helpers.join)(space, speaker_user)
+    await db(make_speaker)(space, speaker_user, unmuted=True)
+    audience = await db(new_user)()
+    async with (
+        open_socket(space.host, space_path(space.pk)) as host_ws,
+        open_socket(speaker_user, space_path(space.pk)) as speaker_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        for ws in (host_ws, speaker_ws, listener_ws):
+            await ws.until_type("space.state")
+        host = MediaClient(socket_exchange(host_ws, []), send=ToneTrack(660), receive="none")
+        speaker = MediaClient(socket_exchange(speaker_ws, []), send=ToneTrack(440), receive="none")
+        listener = MediaClient(socket_exchange(listener_ws, []), receive="rtp", name="listener")
+        try:
+            for client in (host, speaker, listener):
+                await client.connect(within=10)
+            await asyncio.sleep(1.5)
+
+            # Counted from the moment the mute is committed and its event delivered (in the
+            # service's thread): what the bridge adds, not how long the database took.
+            delivered: list[float] = []
+
+            def on_event(group: str, event: dict[str, Any]) -> None:
+                if event["type"] == "participant.muted" and not delivered:
+                    delivered.append(time.monotonic())  # the clock of loop.time()
+
+            with bus.subscribe(on_event):
+                await db(services.participant_mute)(
+                    actor=space.host, space_id=space.pk, user_id=speaker_user.pk
+                )
+            await asyncio.sleep(1.0)
+            assert delivered
+            called_at = delivered[0]
+
+            frames = listener.decoded_packets()
+            before = [f for f in frames if f.arrival < called_at][-25:]
+            after = [f for f in frames if f.arrival >= called_at]
+            heard_before = sum(tone_amplitude(f.pcm, 440) > FRAME_HAS_TONE for f in before)
+            assert heard_before >= 20, f"440 Hz in only {heard_before} of {len(before)} frames"
+            assert len(after) >= 40, f"only {len(after)} frames after the mute"
+            with_tone = [
+                i for i, f in enumerate(after) if tone_amplitude(f.pcm, 440) > FRAME_HAS_TONE
+            ]
+            assert len(with_tone) <= 5, f"440 Hz still in frames {with_tone} after the mute"
+            still = [tone_amplitude(f.pcm, 660) > HEARD for f in after[10:]]
+            assert sum(still) >= 0.9 * len(still), "the host left the mix too"
+            assert media.worker is not None
+            assert media.worker.participants(space.pk)[speaker_user.pk]["muted"] is True
+        finally:
+            await close_all(host, speaker, listener)
+
+
+async def test_a_listener_is_heard_once_approved_and_unmuted_and_not_after_stepping_down(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    space = await db(new_space)()
+    hopeful_user = await db(new_user)()
+    audience = await db(new_user)()
+    async with (
+        open_socket(hopeful_user, space_path(space.pk)) as hopeful_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        await hopeful_ws.until_type("space.state")
+        await listener_ws.until_type("space.state")
+        hopeful = MediaClient(socket_exchange(hopeful_ws, []), send=ToneTrack(550), receive="none")
+        listener = MediaClient(socket_exchange(listener_ws, []), name="listener")
+        try:
+            await hopeful.connect(within=10)
+            await listener.connect(within=10)
+            await asyncio.sleep(1.3)
+            assert tone_amplitude(listener.audio()[-48_000:], 550) < ABSENT
+
+            await db(make_speaker)(space, hopeful_user, unmuted=True)
+            await asyncio.sleep(1.3)
+            assert tone_amplitude(listener.audio()[-48_000:], 550) > HEARD
+
+            await db(services.participant_step_down)(user=hopeful_user, space_id=space.pk)
+            await asyncio.sleep(1.3)
+            assert tone_amplitude(listener.audio()[-48_000:], 550) < ABSENT
+        finally:
+            await close_all(hopeful, listener)
+
+
+async def test_an_offer_from_someone_no_longer_in_the_space_is_refused(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    space = await db(new_space)()
+    gone = await db(new_user)()
+    async with open_socket(gone, space_path(space.pk)) as ws:
+        await ws.until_type("space.state")
+        # They left from elsewhere, and the socket has not heard it yet.
+        await db(
+            lambda: Participant.objects.filter(space=space, user=gone).update(
+                state=Participant.State.LEFT
+            )
+        )()
+        client = MediaClient(socket_exchange(ws, []), name="gone")
+        try:
+            with pytest.raises(SignalRefused) as refused:
+                await client.connect(within=10)
+        finally:
+            await client.close()
+    assert refused.value.error["code"] == "not_in_space"
+    assert media.worker is not None
+    assert gone.pk not in media.worker.participants(space.pk)
+
+
+async def test_a_removed_listeners_connection_is_closed_and_the_others_stay(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    space = await db(new_space)()
+    removed_user = await db(new_user)()
+    stays_user = await db(new_user)()
+    async with (
+        open_socket(removed_user, space_path(space.pk)) as removed_ws,
+        open_socket(stays_user, space_path(space.pk)) as stays_ws,
+    ):
+        await removed_ws.until_type("space.state")
+        await stays_ws.until_type("space.state")
+        removed = MediaClient(socket_exchange(removed_ws, []), receive="count", name="removed")
+        stays = MediaClient(socket_exchange(stays_ws, []), receive="count", name="stays")
+        try:
+            await removed.connect(within=10)
+            await stays.connect(within=10)
+            await db(services.participant_remove)(
+                actor=space.host, space_id=space.pk, user_id=removed_user.pk
+            )
+            await asyncio.wait_for(removed.closed.wait(), 5)
+            assert removed.state == "closed"
+            closed = await removed_ws.until(lambda m: m["type"] == "closed")
+            assert closed["code"] == 4403
+            assert media.worker is not None
+            assert removed_user.pk not in media.worker.participants(space.pk)
+            assert stays.state == "connected"
+            stays.counter.reset()
+            await asyncio.sleep(0.5)
+            assert stays.counter.count >= 15
+        finally:
+            await close_all(removed, stays)
+
+
+async def test_ending_the_space_closes_every_media_connection(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    space = await db(new_space)()
+    audience = await db(new_user)()
+    async with open_socket(audience, space_path(space.pk)) as ws:
+        await ws.until_type("space.state")
+        client = MediaClient(socket_exchange(ws, []), receive="count", name="listener")
+        try:
+            await client.connect(within=10)
+            await db(services.space_end)(actor=space.host, space_id=space.pk)
+            await asyncio.wait_for(client.closed.wait(), 5)
+            assert media.worker is not None
+            assert space.pk not in media.worker.spaces()
+        finally:
+            await client.close()
+
+
+async def test_turn_credentials_come_before_the_offer_and_bye_closes_the_connection(
+    open_socket: Any, media: MediaBridge, settings: Any
+) -> None:
+    settings.TURN_URL = "turn:turn.example.org:3478?transport=udp"
+    settings.TURN_SECRET = "shared-secret"
+    space = await db(new_space)()
+    audience = await db(new_user)()
+    async with open_socket(audience, space_path(space.pk)) as ws:
+        await ws.until_type("space.state")
+        config = await ws.act("signal", kind="ice", candidate=None)
+        [server] = config["ice_servers"]
+        assert server["urls"] == ["turn:turn.example.org:3478?transport=udp"]
+        assert server["username"].endswith(f":{audience.pk}")
+        assert server["credential"]
+
+        client = MediaClient(socket_exchange(ws, []), receive="count", name="listener")
+        try:
+            await client.connect(within=10)
+            assert media.worker is not None
+            assert audience.pk in media.worker.participants(space.pk)
+            bye = await ws.act("signal", kind="bye")
+            assert bye["left"] is True
+            await asyncio.wait_for(client.closed.wait(), 5)
+            assert audience.pk not in media.worker.participants(space.pk)
+        finally:
+            await client.close()
+
+
+def role_changed(role: str) -> dict[str, Any]:
+    participant = {"user": {"id": 7}, "role": role, "is_muted": True}
+    return {"type": "role.changed", "participant": participant}
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (role_changed("cohost"), Update(7, role="speaker", muted=True)),
+        (role_changed("listener"), Update(7, role="listener", muted=True)),
+        (
+            {"type": "participant.unmuted", "participant": {"user": {"id": 7}, "is_muted": False}},
+            Update(7, muted=False),
+        ),
+        ({"type": "participant.removed", "user": {"id": 7}}, Update(7, gone="removed")),
+        ({"type": "participant.left", "user": {"id": 7}}, Update(7, gone="left")),
+        ({"type": "pin.added", "pin": {"author": {"id": 7}}}, None),
+    ],
+)
+async def test_room_events_map_to_worker_updates(
+    event: dict[str, Any], expected: Update | None
+) -> None:
+    assert update_for(event) == expected
