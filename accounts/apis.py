@@ -34,14 +34,8 @@ from spaces_project.api import (
     StrictIntegerField,
     errors,
     paginated_response,
+    request_user,
 )
-
-
-def me(request: Request) -> User:
-    """The signed-in user; every view here runs behind IsAuthenticated, so never anonymous."""
-    assert isinstance(request.user, User)
-    return request.user
-
 
 # --- Me -------------------------------------------------------------------------------------
 
@@ -77,7 +71,7 @@ class MeApi(APIView):
         responses={200: OutputSerializer, **errors(401)},
     )
     def get(self, request: Request) -> Response:
-        account = selectors.user_me(user=me(request))
+        account = selectors.user_me(user=request_user(request))
         return Response(self.OutputSerializer(account).data)
 
     @extend_schema(
@@ -91,8 +85,8 @@ class MeApi(APIView):
     def patch(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.user_update_profile(user=me(request), **serializer.validated_data)
-        account = selectors.user_me(user=me(request))
+        services.user_update_profile(user=request_user(request), **serializer.validated_data)
+        account = selectors.user_me(user=request_user(request))
         return Response(self.OutputSerializer(account).data)
 
 
@@ -122,7 +116,7 @@ class UserDetailApi(APIView):
         responses={200: OutputSerializer, **errors(401, 404)},
     )
     def get(self, request: Request, username: str) -> Response:
-        user = selectors.user_get_profile(username=username, viewer=me(request))
+        user = selectors.user_get_profile(username=username, viewer=request_user(request))
         return Response(self.OutputSerializer(user).data)
 
 
@@ -155,9 +149,9 @@ class UserFollowApi(APIView):
     )
     def post(self, request: Request, username: str) -> Response:
         followee = selectors.user_get_active(username=username)
-        _, created = services.follow_create(follower=me(request), followee=followee)
+        _, created = services.follow_create(follower=request_user(request), followee=followee)
         return Response(
-            _profile(followee.username, me(request)),
+            _profile(followee.username, request_user(request)),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -170,7 +164,7 @@ class UserFollowApi(APIView):
     )
     def delete(self, request: Request, username: str) -> Response:
         followee = selectors.user_get_active(username=username)
-        services.follow_delete(follower=me(request), followee=followee)
+        services.follow_delete(follower=request_user(request), followee=followee)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -192,9 +186,9 @@ class UserBlockApi(APIView):
     )
     def post(self, request: Request, username: str) -> Response:
         blocked = selectors.user_get_active(username=username)
-        _, created = services.block_create(blocker=me(request), blocked=blocked)
+        _, created = services.block_create(blocker=request_user(request), blocked=blocked)
         return Response(
-            _profile(blocked.username, me(request)),
+            _profile(blocked.username, request_user(request)),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -207,7 +201,7 @@ class UserBlockApi(APIView):
     )
     def delete(self, request: Request, username: str) -> Response:
         blocked = selectors.user_get_active(username=username)
-        services.block_delete(blocker=me(request), blocked=blocked)
+        services.block_delete(blocker=request_user(request), blocked=blocked)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -240,7 +234,7 @@ class _FollowListApi(APIView):
         raise NotImplementedError
 
     def get(self, request: Request, username: str) -> Response:
-        user = selectors.user_get_for_follow_lists(username=username, viewer=me(request))
+        user = selectors.user_get_for_follow_lists(username=username, viewer=request_user(request))
 
         def serialize(follows: Iterable[Any]) -> Any:
             people = []
@@ -252,7 +246,7 @@ class _FollowListApi(APIView):
 
         return paginated_response(
             paginator=self.pagination_class(),
-            queryset=self.rows(user=user, viewer=me(request)),
+            queryset=self.rows(user=user, viewer=request_user(request)),
             request=request,
             view=self,
             serialize=serialize,
@@ -349,12 +343,14 @@ class NotificationListApi(APIView):
         return paginated_response(
             paginator=self.pagination_class(),
             queryset=selectors.notification_list(
-                user=me(request), unread=filters.validated_data["unread"]
+                user=request_user(request), unread=filters.validated_data["unread"]
             ),
             request=request,
             view=self,
             serialize=lambda rows: self.OutputSerializer(rows, many=True).data,
-            extra={"unread_count": selectors.notifications_unread_count(user=me(request))},
+            extra={
+                "unread_count": selectors.notifications_unread_count(user=request_user(request))
+            },
         )
 
 
@@ -370,7 +366,7 @@ class NotificationUnreadCountApi(APIView):
         responses={200: UnreadCountSerializer, **errors(401)},
     )
     def get(self, request: Request) -> Response:
-        count = selectors.notifications_unread_count(user=me(request))
+        count = selectors.notifications_unread_count(user=request_user(request))
         return Response(UnreadCountSerializer({"unread_count": count}).data)
 
 
@@ -413,7 +409,7 @@ class NotificationReadApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         marked = services.notifications_mark_read(
-            user=me(request), ids=serializer.validated_data.get("ids")
+            user=request_user(request), ids=serializer.validated_data.get("ids")
         )
-        count = selectors.notifications_unread_count(user=me(request))
+        count = selectors.notifications_unread_count(user=request_user(request))
         return Response(self.OutputSerializer({"marked_read": marked, "unread_count": count}).data)

@@ -30,7 +30,6 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import User
 from accounts.selectors import user_get_active
 from scheduling import selectors, services
 from scheduling.models import SpaceSchedule
@@ -40,6 +39,7 @@ from spaces_project.api import (
     StrictCharField,
     StrictInputSerializer,
     errors,
+    request_user,
 )
 
 TAGS = ["scheduled spaces"]
@@ -50,12 +50,6 @@ _E400 = (
 )
 _E404 = "`space_not_found`: no such scheduled Space."
 _E409_STATE = "`space_started`, `space_ended`, `space_cancelled`: the Space is no longer scheduled."
-
-
-def me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class StrictDateTimeField(serializers.DateTimeField):
@@ -123,7 +117,7 @@ class _Api(GenericAPIView):
 
 def _fresh(request: Request, space_id: int) -> dict[str, Any]:
     return ScheduledSpaceSerializer(
-        selectors.scheduled_detail(viewer=me(request), space_id=space_id)
+        selectors.scheduled_detail(viewer=request_user(request), space_id=space_id)
     ).data
 
 
@@ -161,7 +155,11 @@ class ScheduledListApi(_Api):
         responses={200: ScheduledSpaceSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:
-        return self.page(selectors.scheduled_list_for_host(viewer=me(request), host=me(request)))
+        return self.page(
+            selectors.scheduled_list_for_host(
+                viewer=request_user(request), host=request_user(request)
+            )
+        )
 
     @extend_schema(
         operation_id="scheduled_spaces_create",
@@ -189,7 +187,7 @@ class ScheduledListApi(_Api):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        space = services.scheduled_space_create(host=me(request), **data.validated_data)
+        space = services.scheduled_space_create(host=request_user(request), **data.validated_data)
         return Response(_fresh(request, space.pk), status=status.HTTP_201_CREATED)
 
 
@@ -255,7 +253,9 @@ class ScheduledDetailApi(_Api):
     def patch(self, request: Request, space_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.scheduled_space_update(actor=me(request), space_id=space_id, **data.validated_data)
+        services.scheduled_space_update(
+            actor=request_user(request), space_id=space_id, **data.validated_data
+        )
         return Response(_fresh(request, space_id))
 
     @extend_schema(
@@ -278,7 +278,7 @@ class ScheduledDetailApi(_Api):
         },
     )
     def delete(self, request: Request, space_id: int) -> Response:
-        services.scheduled_space_cancel(actor=me(request), space_id=space_id)
+        services.scheduled_space_cancel(actor=request_user(request), space_id=space_id)
         return Response(_fresh(request, space_id))
 
 
@@ -304,7 +304,7 @@ class ScheduledStartApi(_Api):
         },
     )
     def post(self, request: Request, space_id: int) -> Response:
-        services.scheduled_space_start(actor=me(request), space_id=space_id)
+        services.scheduled_space_start(actor=request_user(request), space_id=space_id)
         return Response(_fresh(request, space_id))
 
 
@@ -333,7 +333,7 @@ class ReminderApi(_Api):
         },
     )
     def put(self, request: Request, space_id: int) -> Response:
-        services.reminder_set(user=me(request), space_id=space_id)
+        services.reminder_set(user=request_user(request), space_id=space_id)
         return Response({"has_reminder": True, "space": _fresh(request, space_id)})
 
     @extend_schema(
@@ -348,7 +348,7 @@ class ReminderApi(_Api):
         },
     )
     def delete(self, request: Request, space_id: int) -> Response:
-        services.reminder_unset(user=me(request), space_id=space_id)
+        services.reminder_unset(user=request_user(request), space_id=space_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -365,7 +365,7 @@ class UpcomingFollowingApi(_Api):
         responses={200: ScheduledSpaceSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:
-        return self.page(selectors.scheduled_list_following(viewer=me(request)))
+        return self.page(selectors.scheduled_list_following(viewer=request_user(request)))
 
 
 class UpcomingOfUserApi(_Api):
@@ -380,4 +380,4 @@ class UpcomingOfUserApi(_Api):
     )
     def get(self, request: Request, username: str) -> Response:
         host = user_get_active(username=username)
-        return self.page(selectors.scheduled_list_for_host(viewer=me(request), host=host))
+        return self.page(selectors.scheduled_list_for_host(viewer=request_user(request), host=host))

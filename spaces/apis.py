@@ -30,7 +30,6 @@ from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import User
 from spaces import selectors, services
 from spaces.models import (
     MAX_TOPICS,
@@ -53,15 +52,10 @@ from spaces_project.api import (
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
+    request_user,
 )
 
 TAGS = ["spaces"]
-
-
-def me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 # --- Errors in the schema ---------------------------------------------------------------------
@@ -329,7 +323,9 @@ class SpaceListApi(_Api):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        qs = selectors.space_list_live(viewer=me(request), query=filters.validated_data.get("q"))
+        qs = selectors.space_list_live(
+            viewer=request_user(request), query=filters.validated_data.get("q")
+        )
         return self.paginated(qs, lambda rows: SpaceSerializer(rows, many=True).data)
 
     @extend_schema(
@@ -354,7 +350,7 @@ class SpaceListApi(_Api):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        space = services.space_start(host=me(request), **data.validated_data)
+        space = services.space_start(host=request_user(request), **data.validated_data)
         return Response(SpaceSerializer(space).data, status=status.HTTP_201_CREATED)
 
 
@@ -372,7 +368,7 @@ class SpaceFollowingApi(_Api):
         responses={200: BubbleSpaceSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:
-        qs = selectors.space_list_following(viewer=me(request))
+        qs = selectors.space_list_following(viewer=request_user(request))
         return self.paginated(qs, lambda rows: BubbleSpaceSerializer(rows, many=True).data)
 
 
@@ -393,7 +389,7 @@ class SpaceEndedApi(_Api):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         qs = selectors.space_list_ended(
-            viewer=me(request), host_id=filters.validated_data.get("host")
+            viewer=request_user(request), host_id=filters.validated_data.get("host")
         )
         return self.paginated(qs, lambda rows: SpaceSerializer(rows, many=True).data)
 
@@ -412,7 +408,7 @@ class SpaceDetailApi(_Api):
         },
     )
     def get(self, request: Request, space_id: int) -> Response:
-        detail = selectors.space_detail(viewer=me(request), space_id=space_id)
+        detail = selectors.space_detail(viewer=request_user(request), space_id=space_id)
         return Response(SpaceDetailSerializer(detail).data)
 
 
@@ -428,7 +424,7 @@ class SpaceEndApi(_Api):
         },
     )
     def post(self, request: Request, space_id: int) -> Response:
-        space = services.space_end(actor=me(request), space_id=space_id)
+        space = services.space_end(actor=request_user(request), space_id=space_id)
         return Response(SpaceSerializer(space).data)
 
 
@@ -448,7 +444,7 @@ class SpaceJoinApi(_Api):
         },
     )
     def post(self, request: Request, space_id: int) -> Response:
-        participant = services.space_join(user=me(request), space_id=space_id)
+        participant = services.space_join(user=request_user(request), space_id=space_id)
         return Response(_participant(participant))
 
 
@@ -465,7 +461,7 @@ class SpaceLeaveApi(_Api):
         },
     )
     def post(self, request: Request, space_id: int) -> Response:
-        services.space_leave(user=me(request), space_id=space_id)
+        services.space_leave(user=request_user(request), space_id=space_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -478,7 +474,7 @@ class SpaceHeartbeatApi(_Api):
         responses={204: None, **write_errors(e403="`not_in_space`")},
     )
     def post(self, request: Request, space_id: int) -> Response:
-        services.participant_heartbeat(user=me(request), space_id=space_id)
+        services.participant_heartbeat(user=request_user(request), space_id=space_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -506,7 +502,7 @@ class ParticipantListApi(_Api):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         qs = selectors.space_participants(
-            viewer=me(request), space_id=space_id, role=filters.validated_data.get("role")
+            viewer=request_user(request), space_id=space_id, role=filters.validated_data.get("role")
         )
         return self.paginated(qs, lambda rows: ParticipantSerializer(rows, many=True).data)
 
@@ -527,7 +523,7 @@ class RequestListApi(_Api):
         },
     )
     def get(self, request: Request, space_id: int) -> Response:
-        qs = selectors.speaker_requests_pending(viewer=me(request), space_id=space_id)
+        qs = selectors.speaker_requests_pending(viewer=request_user(request), space_id=space_id)
         return self.paginated(qs, lambda rows: SpeakerRequestSerializer(rows, many=True).data)
 
     @extend_schema(
@@ -550,7 +546,7 @@ class RequestListApi(_Api):
     )
     def post(self, request: Request, space_id: int) -> Response:
         speaker_request, created = services.speaker_request_create(
-            user=me(request), space_id=space_id
+            user=request_user(request), space_id=space_id
         )
         return Response(
             SpeakerRequestSerializer(speaker_request).data,
@@ -567,7 +563,7 @@ class RequestMineApi(_Api):
         responses={204: None, **write_errors(e403="`not_in_space`", e409=_NOT_LIVE)},
     )
     def delete(self, request: Request, space_id: int) -> Response:
-        services.speaker_request_withdraw(user=me(request), space_id=space_id)
+        services.speaker_request_withdraw(user=request_user(request), space_id=space_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -598,7 +594,7 @@ class RequestApproveApi(_Api):
     )
     def post(self, request: Request, space_id: int, request_id: int) -> Response:
         participant = services.speaker_request_approve(
-            actor=me(request), space_id=space_id, request_id=request_id
+            actor=request_user(request), space_id=space_id, request_id=request_id
         )
         return Response(_participant(participant))
 
@@ -620,7 +616,7 @@ class RequestDenyApi(_Api):
     )
     def post(self, request: Request, space_id: int, request_id: int) -> Response:
         speaker_request = services.speaker_request_deny(
-            actor=me(request), space_id=space_id, request_id=request_id
+            actor=request_user(request), space_id=space_id, request_id=request_id
         )
         return Response(SpeakerRequestSerializer(speaker_request).data)
 
@@ -665,7 +661,7 @@ class InvitationCreateApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invitation, created = services.invitation_create(
-            actor=me(request),
+            actor=request_user(request),
             space_id=space_id,
             invitee_id=data.validated_data["user_id"],
             kind=data.validated_data["kind"],
@@ -699,7 +695,7 @@ class InvitationAcceptApi(_Api):
     )
     def post(self, request: Request, space_id: int, invitation_id: int) -> Response:
         participant = services.invitation_accept(
-            user=me(request), space_id=space_id, invitation_id=invitation_id
+            user=request_user(request), space_id=space_id, invitation_id=invitation_id
         )
         return Response(_participant(participant))
 
@@ -717,7 +713,7 @@ class InvitationDeclineApi(_Api):
     )
     def post(self, request: Request, space_id: int, invitation_id: int) -> Response:
         invitation = services.invitation_decline(
-            user=me(request), space_id=space_id, invitation_id=invitation_id
+            user=request_user(request), space_id=space_id, invitation_id=invitation_id
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -738,7 +734,7 @@ class InvitationDetailApi(_Api):
     )
     def delete(self, request: Request, space_id: int, invitation_id: int) -> Response:
         invitation = services.invitation_cancel(
-            actor=me(request), space_id=space_id, invitation_id=invitation_id
+            actor=request_user(request), space_id=space_id, invitation_id=invitation_id
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -750,7 +746,9 @@ class _ParticipantActionApi(_Api):
     service: Callable[..., Participant]
 
     def post(self, request: Request, space_id: int, user_id: int) -> Response:
-        participant = type(self).service(actor=me(request), space_id=space_id, user_id=user_id)
+        participant = type(self).service(
+            actor=request_user(request), space_id=space_id, user_id=user_id
+        )
         return Response(_participant(participant))
 
 
@@ -850,7 +848,9 @@ class CohostDetailApi(_Api):
         },
     )
     def delete(self, request: Request, space_id: int, user_id: int) -> Response:
-        participant = services.cohost_revoke(actor=me(request), space_id=space_id, user_id=user_id)
+        participant = services.cohost_revoke(
+            actor=request_user(request), space_id=space_id, user_id=user_id
+        )
         return Response(_participant(participant))
 
 
@@ -871,7 +871,9 @@ class MeMuteApi(_Api):
     )
     def post(self, request: Request, space_id: int) -> Response:
         return Response(
-            _participant(services.participant_mute_self(user=me(request), space_id=space_id))
+            _participant(
+                services.participant_mute_self(user=request_user(request), space_id=space_id)
+            )
         )
 
 
@@ -884,7 +886,7 @@ class MeUnmuteApi(_Api):
         responses={200: ParticipantSerializer, **_SELF_AUDIO_ERRORS},
     )
     def post(self, request: Request, space_id: int) -> Response:
-        user = me(request)
+        user = request_user(request)
         participant = services.participant_unmute(actor=user, space_id=space_id, user_id=user.pk)
         return Response(_participant(participant))
 
@@ -905,7 +907,9 @@ class MeStepDownApi(_Api):
     )
     def post(self, request: Request, space_id: int) -> Response:
         return Response(
-            _participant(services.participant_step_down(user=me(request), space_id=space_id))
+            _participant(
+                services.participant_step_down(user=request_user(request), space_id=space_id)
+            )
         )
 
 
@@ -948,7 +952,7 @@ class ReactionApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         code = services.reaction_send(
-            user=me(request), space_id=space_id, emoji=data.validated_data["emoji"]
+            user=request_user(request), space_id=space_id, emoji=data.validated_data["emoji"]
         )
         return Response({"code": code, "emoji": Reaction(code).label})
 
@@ -979,7 +983,9 @@ class PinListApi(_Api):
     def post(self, request: Request, space_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        pin = services.pin_create(user=me(request), space_id=space_id, **data.validated_data)
+        pin = services.pin_create(
+            user=request_user(request), space_id=space_id, **data.validated_data
+        )
         return Response(PinSerializer(pin).data, status=status.HTTP_201_CREATED)
 
 
@@ -999,7 +1005,7 @@ class PinDetailApi(_Api):
         },
     )
     def delete(self, request: Request, space_id: int, pin_id: int) -> Response:
-        services.pin_remove(user=me(request), space_id=space_id, pin_id=pin_id)
+        services.pin_remove(user=request_user(request), space_id=space_id, pin_id=pin_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -1030,7 +1036,7 @@ class CaptionsApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         space = services.captions_toggle(
-            actor=me(request), space_id=space_id, enabled=data.validated_data["enabled"]
+            actor=request_user(request), space_id=space_id, enabled=data.validated_data["enabled"]
         )
         return Response({"enabled": space.captions_enabled})
 
@@ -1048,7 +1054,7 @@ class TranscriptApi(_Api):
         },
     )
     def get(self, request: Request, space_id: int) -> Response:
-        qs = selectors.caption_transcript(viewer=me(request), space_id=space_id)
+        qs = selectors.caption_transcript(viewer=request_user(request), space_id=space_id)
         return self.paginated(qs, lambda rows: CaptionLineSerializer(rows, many=True).data)
 
 
@@ -1101,7 +1107,7 @@ class ShareApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.space_share(
-            user=me(request),
+            user=request_user(request),
             space_id=space_id,
             user_ids=data.validated_data["user_ids"],
             to_followers=data.validated_data["followers"],
@@ -1154,7 +1160,7 @@ class ReportApi(_Api):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         report = services.report_create(
-            reporter=me(request),
+            reporter=request_user(request),
             space_id=space_id,
             reason=data.validated_data["reason"],
             details=data.validated_data["details"],
@@ -1176,5 +1182,5 @@ class ModerationLogApi(_Api):
         },
     )
     def get(self, request: Request, space_id: int) -> Response:
-        qs = selectors.moderation_log_for(viewer=me(request), space_id=space_id)
+        qs = selectors.moderation_log_for(viewer=request_user(request), space_id=space_id)
         return self.paginated(qs, lambda rows: ModerationActionSerializer(rows, many=True).data)

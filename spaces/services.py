@@ -232,6 +232,19 @@ def _target(space: Space, user_id: int) -> Participant | None:
 # --- Input cleaning ---------------------------------------------------------------------------
 
 
+def _acted_on(
+    space: Space, me: Participant | None, user_id: int
+) -> tuple[Participant, Participant]:
+    """Moderator `me` (the caller already checked the right to moderate) and the participant
+    `user_id` they may act on; refuses a missing target, themselves, the host, or a co-host
+    unless `me` is the host."""
+    assert me is not None
+    target = _target(space, user_id)
+    ensure(check_act_on(me, target))
+    assert target is not None
+    return me, target
+
+
 def _clean_title(title: str) -> str:
     title = " ".join(title.split())
     if not title:
@@ -777,10 +790,7 @@ def participant_demote(*, actor: User, space_id: int, user_id: int) -> Participa
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         ensure(check_moderate(space, me))
-        assert me is not None
-        target = _target(space, user_id)
-        ensure(check_act_on(me, target))
-        assert target is not None
+        me, target = _acted_on(space, me, user_id)
         if not target.on_stage:
             raise Conflict("This user is not on stage.", code="not_on_stage")
         previous = _set_role(space, target, Role.LISTENER, now=timezone.now())
@@ -803,10 +813,7 @@ def participant_mute(*, actor: User, space_id: int, user_id: int) -> Participant
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         ensure(check_moderate(space, me))
-        assert me is not None
-        target = _target(space, user_id)
-        ensure(check_act_on(me, target))
-        assert target is not None
+        me, target = _acted_on(space, me, user_id)
         if not target.on_stage:
             raise Conflict("This user is not on stage.", code="not_on_stage")
         if target.is_muted:
@@ -900,10 +907,7 @@ def participant_remove(*, actor: User, space_id: int, user_id: int) -> Participa
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         ensure(check_moderate(space, me))
-        assert me is not None
-        target = _target(space, user_id)
-        ensure(check_act_on(me, target))
-        assert target is not None
+        me, target = _acted_on(space, me, user_id)
         if target.state == Participant.State.REMOVED:
             return target
         previous = _remove(space, actor, target, now=timezone.now())
@@ -916,10 +920,7 @@ def participant_block(*, actor: User, space_id: int, user_id: int) -> Participan
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         ensure(check_host_only(space, me, what="block people"))
-        assert me is not None
-        target = _target(space, user_id)
-        ensure(check_act_on(me, target))
-        assert target is not None
+        me, target = _acted_on(space, me, user_id)
         if target.state != Participant.State.REMOVED:
             _remove(space, actor, target, now=timezone.now())
         accounts_services.block_create(blocker=actor, blocked=target.user)

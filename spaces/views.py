@@ -37,6 +37,7 @@ from accounts.selectors import user_get_active, user_me
 from spaces import selectors, services
 from spaces.forms import SPEAKING_HELP, PinForm, ReportForm, ShareForm, SpaceStartForm
 from spaces.models import Invitation, Participant, Reaction, Space
+from spaces.permissions import check_act_on
 from spaces_project import events as bus
 from spaces_project.errors import ApplicationError, Forbidden, NotFound, ValidationFailed
 
@@ -312,7 +313,8 @@ def _seat_actions(
     stage_room: bool,
     cohost_room: bool,
 ) -> set[str]:
-    """Mirror of permissions.check_act_on and the services' capacity checks, per target."""
+    """What the viewer may do to participant `p`: permissions.check_act_on plus the services'
+    capacity checks, per target."""
     actions: set[str] = set()
     is_me = me is not None and me.user_id == p.user_id
     if is_me:
@@ -320,10 +322,7 @@ def _seat_actions(
     if can["report"]:
         actions.add("report")
     acts_on = (
-        me is not None
-        and p.role != Role.HOST
-        and (p.role != Role.COHOST or me.role == Role.HOST)
-        and p.state == Participant.State.PRESENT
+        me is not None and p.state == Participant.State.PRESENT and check_act_on(me, p) is None
     )
     if not acts_on:
         return actions

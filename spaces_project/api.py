@@ -239,3 +239,12 @@ def paginated_response(
     if extra:
         response.data.update(extra)
     return response
+
+
+def request_user(request: Request) -> Any:
+    """The signed-in user of a view behind IsAuthenticated: never anonymous there."""
+    from accounts.models import User
+
+    user = request.user
+    assert isinstance(user, User)
+    return user

@@ -29,7 +29,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from scheduling.apis import StrictDateTimeField
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
 from spaces_project.api import (
@@ -40,17 +39,12 @@ from spaces_project.api import (
     errors,
     json_error,
     paginated_response,
+    request_user,
 )
 from ticketing import selectors, services
 from ticketing.providers import WebhookRejected, provider_get, providers_enabled_ids
 
 TAGS = ["tickets"]
-
-
-def me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 # --- Output -------------------------------------------------------------------------------------
@@ -120,7 +114,9 @@ class ReportSerializer(serializers.Serializer):
 
 
 def _offer(request: Request, space_id: int) -> dict[str, Any]:
-    return OfferSerializer(selectors.offer_detail(viewer=me(request), space_id=space_id)).data
+    return OfferSerializer(
+        selectors.offer_detail(viewer=request_user(request), space_id=space_id)
+    ).data
 
 
 # --- Views --------------------------------------------------------------------------------------
@@ -170,7 +166,7 @@ class TicketedSpaceCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        space = services.ticketed_space_create(host=me(request), **data.validated_data)
+        space = services.ticketed_space_create(host=request_user(request), **data.validated_data)
         return Response(_offer(request, space.pk), status=status.HTTP_201_CREATED)
 
 
@@ -220,7 +216,9 @@ class OfferApi(APIView):
     def patch(self, request: Request, space_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.ticket_offer_update(actor=me(request), space_id=space_id, **data.validated_data)
+        services.ticket_offer_update(
+            actor=request_user(request), space_id=space_id, **data.validated_data
+        )
         return Response(_offer(request, space_id))
 
 
@@ -258,7 +256,7 @@ class CheckoutApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order, created = services.ticket_checkout_start(
-            buyer=me(request),
+            buyer=request_user(request),
             space_id=space_id,
             provider=data.validated_data["provider"],
             return_url=request.build_absolute_uri("/tickets/"),
@@ -277,7 +275,7 @@ class ReportApi(APIView):
         responses={200: ReportSerializer, **errors(401, e403="`not_host`", e404=_E404)},
     )
     def get(self, request: Request, space_id: int) -> Response:
-        report = selectors.sales_report(actor=me(request), space_id=space_id)
+        report = selectors.sales_report(actor=request_user(request), space_id=space_id)
         return Response(ReportSerializer(report).data)
 
 
@@ -293,7 +291,9 @@ class GuestApi(APIView):
         },
     )
     def put(self, request: Request, space_id: int, user_id: int) -> Response:
-        services.ticket_guest_set(actor=me(request), space_id=space_id, user_id=user_id, admit=True)
+        services.ticket_guest_set(
+            actor=request_user(request), space_id=space_id, user_id=user_id, admit=True
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -305,7 +305,7 @@ class GuestApi(APIView):
     )
     def delete(self, request: Request, space_id: int, user_id: int) -> Response:
         services.ticket_guest_set(
-            actor=me(request), space_id=space_id, user_id=user_id, admit=False
+            actor=request_user(request), space_id=space_id, user_id=user_id, admit=False
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -318,7 +318,7 @@ class OrderApi(APIView):
         responses={200: OrderSerializer, **errors(401, e404="`order_not_found`")},
     )
     def get(self, request: Request, order_id: int) -> Response:
-        order = selectors.order_get_for(buyer=me(request), order_id=order_id)
+        order = selectors.order_get_for(buyer=request_user(request), order_id=order_id)
         return Response(OrderSerializer(order).data)
 
 
@@ -349,9 +349,9 @@ class OfflineSettleApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = services.order_offline_settle(
-            buyer=me(request), order_id=order_id, outcome=data.validated_data["outcome"]
+            buyer=request_user(request), order_id=order_id, outcome=data.validated_data["outcome"]
         )
-        order = selectors.order_get_for(buyer=me(request), order_id=order.pk)
+        order = selectors.order_get_for(buyer=request_user(request), order_id=order.pk)
         return Response(OrderSerializer(order).data)
 
 
@@ -365,7 +365,7 @@ class MyTicketsApi(APIView):
     def get(self, request: Request) -> Response:
         return paginated_response(
             paginator=CreatedCursorPagination(),
-            queryset=selectors.tickets_of(user=me(request)),
+            queryset=selectors.tickets_of(user=request_user(request)),
             request=request,
             view=self,
             serialize=lambda rows: OrderSerializer(rows, many=True).data,
