@@ -58,7 +58,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         if user is None:
             self.closing = True
             await self.send_json(realtime.error_message("not_authenticated", "Sign in first."))
-            await self.close(Close.NOT_AUTHENTICATED)
+            await self.close(int(Close.NOT_AUTHENTICATED))  # exactly int: autobahn
             return
         self.user = user
         await self.join(bus.user_group(user.pk))

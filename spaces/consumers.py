@@ -160,7 +160,9 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         self.closing = True
         if error:
             await self.send_json(error)
-        await self.close(code)
+        # int(): autobahn refuses a close code whose type is not exactly int (an IntEnum
+        # member), and daphne would then leave the socket open.
+        await self.close(int(code))
 
     # -- database ---------------------------------------------------------------------------
 
@@ -424,4 +426,4 @@ class NotFoundConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         await self.send_json(realtime.error_message("not_found", "No such socket."))
-        await self.close(Close.NOT_FOUND)
+        await self.close(int(Close.NOT_FOUND))  # exactly int: see close_with
