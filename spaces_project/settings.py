@@ -194,7 +194,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "spaces",
+            # Every process of one deployment must share it: the per-Space event `seq`
+            # counters live here (spaces_project/events.py).
+            "KEY_PREFIX": env("SPACES_CACHE_PREFIX", default="spaces"),
         }
     }
 else:

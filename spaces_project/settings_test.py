@@ -13,7 +13,10 @@ STORAGES = {
 }
 # Each test run gets its own cache namespace, so rate-limit counters of one run (or of a
 # developer's server on the same Redis) never leak into another.
-CACHES["default"]["KEY_PREFIX"] = f"spaces-test-{os.getpid()}"
+# The servers a test starts get the same namespace (tests/servers.py), as one deployment would.
+CACHES["default"]["KEY_PREFIX"] = os.environ.get(
+    "SPACES_CACHE_PREFIX", f"spaces-test-{os.getpid()}"
+)
 # Rate limits stay on but generous; the tests of the limits themselves lower them locally.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],

@@ -54,6 +54,9 @@ def server_env(**extra: str) -> dict[str, str]:
         env["REDIS_URL"] = settings.REDIS_URL
         env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
         env["SPACES_CHANNEL_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+        # One cache with the test process: the per-Space `seq` counters live there, and a
+        # server numbering from its own counter would drop this process's events as stale.
+        env["SPACES_CACHE_PREFIX"] = settings.CACHES["default"]["KEY_PREFIX"]
     env.update(extra)
     return env
 
