@@ -83,6 +83,7 @@ class SpaceAdmin(admin.ModelAdmin):
     list_select_related = ("host",)
     readonly_fields = (
         "state",
+        "original_host",
         "started_at",
         "ended_at",
         "created_at",

@@ -39,6 +39,15 @@ PIN_ADDED = "pin.added"
 PIN_REMOVED = "pin.removed"
 CAPTION_ADDED = "caption.added"
 CAPTIONS_TOGGLED = "captions.toggled"
+# The host role passed to someone else (issue 9). Always after the role events that made it so
+# (the old host's `participant.left` or `role.changed`, then the new host's), so a client that
+# applies events in `seq` order never sees two hosts.
+HOST_CHANGED = "host.changed"
+
+# Why the host changed (`reason` of `host.changed`, and of the moderation-log entry).
+HOST_LEFT = "left"
+HOST_TIMEOUT = "timeout"
+HOST_RETURNED = "returned"
 
 ALL_TYPES = (
     SPACE_STARTED,
@@ -64,6 +73,7 @@ ALL_TYPES = (
     PIN_REMOVED,
     CAPTION_ADDED,
     CAPTIONS_TOGGLED,
+    HOST_CHANGED,
 )
 
 

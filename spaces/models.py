@@ -59,8 +59,20 @@ class Space(models.Model):
         FOLLOWED_BY_HOST = "followed_by_host", "People the host follows"
         INVITED_ONLY = "invited_only", "Only people invited to speak"
 
+    # The current host: listings, bubbles, permissions and `space_one_live_per_host` follow it,
+    # so it changes when a co-host takes over (issue 9).
     host = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_spaces"
+    )
+    # Who started the Space: they get the host role back if they return while it is live. Set
+    # when the Space goes live (null before, and on rows made without `space_go_live`, where
+    # the current host is the original one until the first handover fills it in).
+    original_host = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     title = models.CharField(max_length=TITLE_MAX_LENGTH)
     # At most MAX_TOPICS short strings. A JSON list rather than a Topic table: topics are free
@@ -135,6 +147,10 @@ class Space(models.Model):
     @property
     def is_live(self) -> bool:
         return self.state == self.State.LIVE
+
+    @property
+    def original_host_id_or_host(self) -> int:
+        return self.original_host_id or self.host_id
 
 
 class Participant(models.Model):
@@ -449,6 +465,7 @@ class ModerationAction(models.Model):
         USER_BLOCKED = "user_blocked", "Blocked"
         CAPTIONS_TOGGLED = "captions_toggled", "Captions turned on or off"
         PIN_REMOVED = "pin_removed", "Removed a pin"
+        HOST_CHANGED = "host_changed", "Host handed over"
         SPACE_ENDED = "space_ended", "Ended the Space"
         HOST_BANNED = "host_banned", "Host banned"
 

@@ -7,8 +7,9 @@ periodically (Celery beat in the distributed shape, the in-process ticker in the
 marks everyone not seen for `SPACES_PRESENCE_TIMEOUT` seconds as gone through the domain's own
 `space_leave`, which frees a speaker's or co-host's stage slot and tells the room.
 
-The host is never swept here: what happens when the host disappears (a grace period, then a
-co-host takes over) is the handover issue's, and it reads the same `last_seen_at`.
+The host is never swept by `presence_sweep`: when the host disappears, `host_sweep` waits
+SPACES_HOST_GRACE_SECONDS, then a connected co-host takes over, or the Space ends (issue 9). It
+reads the same `last_seen_at`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from spaces import services
 from spaces.access import access_space, lock_participants
 from spaces.models import Participant, Space
+from spaces.permissions import host_gone_cutoff
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +90,46 @@ def presence_sweep(*, now: datetime | None = None) -> int:
     if gone:
         logger.info("presence: %d participant(s) timed out", gone)
     return gone
+
+
+# --- The host: a grace period, then a co-host takes over (issue 9) ------------------------------
+
+
+def stale_host_spaces(*, cutoff: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    """Live Spaces whose host has not been seen since `cutoff` (or is not present)."""
+    return list(
+        Participant.objects.filter(role=Participant.Role.HOST, space__state=Space.State.LIVE)
+        .filter(Q(last_seen_at__lt=cutoff) | ~Q(state=Participant.State.PRESENT))
+        .order_by("last_seen_at", "pk")
+        .values_list("space_id", flat=True)[:limit]
+    )
+
+
+def host_sweep(*, now: datetime | None = None) -> int:
+    """Hand over (or end) every live Space whose host has been gone longer than the grace.
+
+    The timer lives in the database, not in a process: `last_seen_at` stops moving when the
+    host's socket (or their whole server) is gone, and this sweep, run every
+    SPACES_HOST_SWEEP_SECONDS by Celery beat or the embedded ticker, re-checks each Space
+    under its row lock (services.host_timeout_handover). A duplicate, late or concurrent run is
+    harmless. Returns how many Spaces changed host or ended.
+    """
+    cutoff = host_gone_cutoff(now or timezone.now())
+    changed = 0
+    for space_id in stale_host_spaces(cutoff=cutoff):
+        try:
+            outcome = services.host_timeout_handover(space_id=space_id)
+        except Exception:
+            logger.exception("presence: could not hand over space %s", space_id)
+            continue
+        if outcome is not None:
+            logger.info("presence: host of space %s gone: %s", space_id, outcome)
+            changed += 1
+    return changed
+
+
+# Here rather than in spaces/tasks.py (which imports this module, so Celery's autodiscovery
+# registers it all the same) to keep the handover in one module.
+@shared_task(name="spaces.tasks.host_sweep", ignore_result=True)
+def host_sweep_task() -> int:
+    return host_sweep()

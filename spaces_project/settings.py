@@ -221,10 +221,18 @@ SPACES_TICKER = env.bool("SPACES_TICKER", default=True)
 SPACES_PRESENCE_TIMEOUT = env.int("SPACES_PRESENCE_TIMEOUT", default=45)
 SPACES_PRESENCE_SWEEP_SECONDS = env.int("SPACES_PRESENCE_SWEEP_SECONDS", default=15)
 SPACES_PRESENCE_TOUCH_SECONDS = env.int("SPACES_PRESENCE_TOUCH_SECONDS", default=15)
+# Host handover (spaces/presence.py host_sweep): a host not seen for SPACES_HOST_GRACE_SECONDS
+# (plus one touch interval) is replaced by a connected co-host, or the Space ends; checked every
+# SPACES_HOST_SWEEP_SECONDS.
+SPACES_HOST_SWEEP_SECONDS = env.int("SPACES_HOST_SWEEP_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "spaces-presence-sweep": {
         "task": "spaces.tasks.presence_sweep",
         "schedule": SPACES_PRESENCE_SWEEP_SECONDS,
+    },
+    "spaces-host-sweep": {
+        "task": "spaces.tasks.host_sweep",
+        "schedule": SPACES_HOST_SWEEP_SECONDS,
     },
 }
 # Scheduled Spaces (scheduling/services.py): one sweep claims due reminders in batches and
@@ -335,6 +343,19 @@ MEDIA_WORKER_ID = env("MEDIA_WORKER_ID", default="embedded")
 MEDIA_EMBEDDED = env.bool("MEDIA_EMBEDDED", default=True)
 MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
+# Distributed media (spaces/media_process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
+# processes relay `signal` to `manage.py media_worker` processes (each with its own
+# MEDIA_WORKER_ID and MEDIA_HOST_ADDRESSES). A worker renews its Redis registration every
+# HEARTBEAT seconds; TTL after its last renewal a dead worker is gone and its Spaces are placed
+# again on the next offer. An offer not answered within MEDIA_SIGNAL_TIMEOUT_SECONDS is retried
+# once on the Space's new worker if its own died meanwhile (keep the timeout above the TTL), else
+# refused with `media_unavailable`, as is an offer made while no worker is live.
+MEDIA_WORKER_HEARTBEAT_SECONDS = env.float("MEDIA_WORKER_HEARTBEAT_SECONDS", default=2.0)
+MEDIA_WORKER_TTL_SECONDS = env.float("MEDIA_WORKER_TTL_SECONDS", default=6.0)
+MEDIA_SIGNAL_TIMEOUT_SECONDS = env.float("MEDIA_SIGNAL_TIMEOUT_SECONDS", default=10.0)
+# Listeners a worker serves itself for a Space it mixes; further listeners go to edge workers
+# that relay the encoded mix from Redis pub/sub (media/edge.py). 0: no limit, no edges.
+MEDIA_WORKER_MAX_LISTENERS = env.int("MEDIA_WORKER_MAX_LISTENERS", default=300)
 
 # --- Production hardening -----------------------------------------------------------------------
 
