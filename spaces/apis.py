@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -26,11 +27,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from spaces import selectors, services
+from spaces import captions, selectors, services
 from spaces.models import (
     MAX_TOPICS,
     PIN_TEXT_MAX_LENGTH,
@@ -449,19 +451,45 @@ class SpaceJoinApi(_Api):
 
 
 class SpaceLeaveApi(_Api):
+    class InputSerializer(StrictInputSerializer):
+        successor_id = StrictIntegerField(
+            min_value=1,
+            required=False,
+            help_text="The host only: the co-host who takes over (default: the longest-serving "
+            "connected co-host).",
+        )
+
+        class Meta:
+            ref_name = "SpaceLeave"
+
     @extend_schema(
         operation_id="spaces_leave",
         tags=TAGS,
-        summary="Leave (frees your stage slot)",
-        description="Idempotent: 204 also when you were not in the Space.",
-        request=None,
+        summary="Leave (frees your stage slot; the host hands the Space to a co-host)",
+        description=(
+            "Idempotent: 204 also when you were not in the Space. The host of a live Space "
+            "leaves by handing it over at once (`host.changed`, reason `left`); they get the "
+            "host role back if they rejoin while it is live."
+        ),
+        request=InputSerializer,
         responses={
             204: None,
-            **write_errors(e409="`host_cannot_leave`: the host ends the Space instead."),
+            **write_errors(
+                e403="`host_only`: only the host names a successor.",
+                e409="`host_cannot_leave`: no connected co-host can take over (end it "
+                "instead); `successor_not_cohost`, `successor_not_connected`, "
+                "`successor_hosts_elsewhere`: the named successor cannot take over.",
+            ),
         },
     )
     def post(self, request: Request, space_id: int) -> Response:
-        services.space_leave(user=request_user(request), space_id=space_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.space_leave(
+            user=request_user(request),
+            space_id=space_id,
+            successor_id=data.validated_data.get("successor_id"),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -1056,6 +1084,74 @@ class TranscriptApi(_Api):
     def get(self, request: Request, space_id: int) -> Response:
         qs = selectors.caption_transcript(viewer=request_user(request), space_id=space_id)
         return self.paginated(qs, lambda rows: CaptionLineSerializer(rows, many=True).data)
+
+
+class JsonErrorsOnly(BaseContentNegotiation):
+    """For file downloads: the file is returned as is, whatever the `Accept` header, and an
+    error is JSON like everywhere else (DRF would answer `Accept: text/vtt` with a 406)."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0]
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+_TRANSCRIPT_403 = "`not_moderator`: only the host, co-hosts and staff; `blocked`."
+
+
+class _TranscriptFileApi(_Api):
+    content_negotiation_class = JsonErrorsOnly
+    fmt = "vtt"
+
+    def get(self, request: Request, space_id: int) -> HttpResponse:
+        space, lines = selectors.caption_transcript_download(
+            viewer=request_user(request), space_id=space_id
+        )
+        return captions.transcript_response(space, lines, self.fmt)
+
+
+class TranscriptVttApi(_TranscriptFileApi):
+    fmt = "vtt"
+
+    @extend_schema(
+        operation_id="spaces_transcript_vtt",
+        tags=TAGS,
+        summary="The transcript as a WebVTT file (host, co-hosts, staff)",
+        description=(
+            "Every stored caption line as a WebVTT cue (`text/vtt`, `Content-Disposition: "
+            "attachment`): times from when the Space went live, the speaker as a `<v Name>` "
+            "voice span, `&`, `<` and `>` escaped. While the Space is live: the transcript "
+            "so far. A line's end is estimated (when it was stored, bounded by the speaker's "
+            "next line)."
+        ),
+        responses={
+            (200, "text/vtt"): OpenApiTypes.STR,
+            **errors(401, 404, e403=_TRANSCRIPT_403),
+        },
+    )
+    def get(self, request: Request, space_id: int) -> HttpResponse:
+        return super().get(request, space_id)
+
+
+class TranscriptTextApi(_TranscriptFileApi):
+    fmt = "txt"
+
+    @extend_schema(
+        operation_id="spaces_transcript_txt",
+        tags=TAGS,
+        summary="The transcript as plain text (host, co-hosts, staff)",
+        description=(
+            "One line per caption, `[HH:MM:SS] Speaker: text`, times from when the Space went "
+            "live (`text/plain`, `Content-Disposition: attachment`)."
+        ),
+        responses={
+            (200, "text/plain"): OpenApiTypes.STR,
+            **errors(401, 404, e403=_TRANSCRIPT_403),
+        },
+    )
+    def get(self, request: Request, space_id: int) -> HttpResponse:
+        return super().get(request, space_id)
 
 
 # --- Share, report, moderation log -------------------------------------------------------------

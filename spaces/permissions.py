@@ -12,6 +12,9 @@ the actor's role (403), then the actor's own state (409).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
 
 from accounts.models import User
 from spaces.models import Participant, Space
@@ -22,6 +25,27 @@ Refusal = ApplicationError | None
 Role = Participant.Role
 STAGE = (Role.HOST, Role.COHOST, Role.SPEAKER)
 MODERATORS = (Role.HOST, Role.COHOST)
+
+
+# --- Connected, and gone: the presence windows the host handover decides by -----------------
+
+
+def _touch_seconds() -> float:
+    return float(getattr(settings, "SPACES_PRESENCE_TOUCH_SECONDS", 15))
+
+
+def connected_cutoff(now: datetime) -> datetime:
+    """Present participants seen since then count as connected. An open socket refreshes
+    `last_seen_at` every SPACES_PRESENCE_TOUCH_SECONDS (spaces/hub.py); twice that leaves room
+    for a refresh that runs late."""
+    return now - timedelta(seconds=2 * _touch_seconds())
+
+
+def host_gone_cutoff(now: datetime) -> datetime:
+    """A host last seen before this has been gone for at least SPACES_HOST_GRACE_SECONDS: their
+    socket may have dropped up to one refresh interval after `last_seen_at`, so the interval is
+    added to the grace (a host who is still connected is never handed over)."""
+    return now - timedelta(seconds=settings.SPACES_HOST_GRACE_SECONDS + _touch_seconds())
 
 
 def ensure(refusal: Refusal) -> None:
@@ -78,11 +102,20 @@ def check_join(
     return None
 
 
-def check_leave(space: Space, participant: Participant | None) -> Refusal:
-    """Leaving when not in the Space is allowed (and changes nothing)."""
-    if _present(participant) and participant.role == Role.HOST:  # type: ignore[union-attr]
+def check_leave(
+    space: Space, participant: Participant | None, *, successor_available: bool = False
+) -> Refusal:
+    """Leaving when not in the Space is allowed (and changes nothing). The host of a live Space
+    leaves by handing it over, so only when a co-host can take over (`successor_available`:
+    a present, connected co-host; services.space_leave)."""
+    if (
+        _present(participant)
+        and participant.role == Role.HOST  # type: ignore[union-attr]
+        and not (space.state == Space.State.LIVE and successor_available)
+    ):
         return Conflict(
-            "The host cannot leave a live Space; end it instead.", code="host_cannot_leave"
+            "The host cannot leave a live Space; end it instead.",
+            code="host_cannot_leave",
         )
     return None
 
@@ -252,6 +285,8 @@ class ViewerFacts:
     has_pending_request: bool = False
     # A ticketed Space and the viewer has no ticket or stage pass (ticketing.selectors).
     lacks_ticket: bool = False
+    # A co-host could take over if the viewer, the host, left now (services.space_leave).
+    handover_possible: bool = False
 
 
 CAN_KEYS = (
@@ -295,7 +330,9 @@ def space_permissions_for(
         )
         is None
         and not present,
-        "leave": check_leave(space, participant) is None and present,
+        "leave": check_leave(space, participant, successor_available=facts.handover_possible)
+        is None
+        and present,
         "raise_hand": check_raise_hand(
             space, participant, host_follows_viewer=facts.host_follows_viewer
         )
@@ -317,3 +354,86 @@ def space_permissions_for(
         "report": check_report(space, participant) is None,
         "view_moderation_log": check_view_moderation_log(space, participant, user=viewer) is None,
     }
+
+
+# --- What the viewer may do to each person in the room -----------------------------------------
+
+# The per-target actions a page offers in a seat's menu; each names the service it stands for:
+# report (report_create with a target), invite (invitation_create, speaker), cohost_invite
+# (invitation_create, cohost), cohost_revoke, mute (participant_mute), demote, remove, block.
+TARGET_ACTIONS = (
+    "report",
+    "invite",
+    "cohost_invite",
+    "cohost_revoke",
+    "mute",
+    "demote",
+    "remove",
+    "block",
+)
+
+
+def participant_actions(
+    me: Participant | None,
+    target: Participant,
+    *,
+    can: dict[str, bool],
+    stage_room: bool,
+    cohost_room: bool,
+) -> list[str]:
+    """What the viewer (`me`, with the `can` map of space_permissions_for) may do to `target`
+    now, in TARGET_ACTIONS order: check_act_on plus the services' per-target checks (on stage
+    or not, muted, a free speaker or co-host slot). Only what would change something: muting
+    a muted speaker is accepted and is not offered."""
+    if me is not None and me.user_id == target.user_id:
+        return []
+    actions: set[str] = set()
+    if can["report"]:
+        actions.add("report")
+    acts_on = (
+        me is not None
+        and target.state == Participant.State.PRESENT
+        and check_act_on(me, target) is None
+    )
+    if acts_on:
+        on_stage = target.role in STAGE
+        if can["moderate"]:
+            actions.add("remove")
+            if on_stage:
+                actions.add("demote")
+                if not target.is_muted:
+                    actions.add("mute")
+            elif stage_room:
+                actions.add("invite")
+        if can["block"]:
+            actions.add("block")
+        if can["manage_cohosts"]:
+            if target.role == Role.COHOST:
+                actions.add("cohost_revoke")
+            elif cohost_room:
+                actions.add("cohost_invite")
+    return [a for a in TARGET_ACTIONS if a in actions]
+
+
+def role_action_key(role: str, *, muted: bool) -> str:
+    """The key of `role_actions_for`: the role, with ":muted" for a muted participant."""
+    return f"{role}:muted" if muted else role
+
+
+def role_actions_for(
+    me: Participant | None, *, can: dict[str, bool], stage_room: bool, cohost_room: bool
+) -> dict[str, list[str]]:
+    """The same rule as `participant_actions` as a table, for any present participant other
+    than the viewer: {"listener": [...], "speaker:muted": [...], ...}. It lets a client draw a
+    listener it learnt of from an event (the snapshot lists actions only for the stage and the
+    listener sample) without restating the rule. Computed on unsaved participants: no query."""
+    table: dict[str, list[str]] = {}
+    for role in Role.values:
+        for muted in (False, True):
+            probe = Participant(
+                user_id=0, role=role, state=Participant.State.PRESENT, is_muted=muted
+            )
+            table[role_action_key(role, muted=muted)] = participant_actions(
+                me, probe, can=can, stage_room=stage_room, cohost_room=cohost_room
+            )
+    return table

@@ -143,7 +143,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "unpin": {"pin_id": ID},
     "captions": {"enabled": Field("bool")},
-    "leave": NO_FIELDS,
+    # The host leaves by handing over: to `successor_id` (a co-host), else to the longest one.
+    "leave": {"successor_id": Field("id", required=False)},
     "end": NO_FIELDS,
     "heartbeat": NO_FIELDS,
     "snapshot": NO_FIELDS,
@@ -313,6 +314,7 @@ def space_state(*, viewer: User, space_id: int) -> dict[str, Any]:
     detail = selectors.space_detail(viewer=viewer, space_id=space_id)
     state: dict[str, Any] = {"type": "space.state", "space_id": space_id, "seq": seq}
     state.update(SpaceDetailSerializer(detail).data)
+    state.update(selectors.space_state_extras(detail))
     requests = None
     if detail.can.get("moderate"):
         pending = selectors.speaker_requests_pending(viewer=viewer, space_id=space_id)
@@ -421,7 +423,7 @@ def _captions(user: User, space_id: int, a: dict[str, Any]) -> Result:
 
 
 def _leave(user: User, space_id: int, a: dict[str, Any]) -> Result:
-    services.space_leave(user=user, space_id=space_id)
+    services.space_leave(user=user, space_id=space_id, successor_id=a.get("successor_id"))
     return {}
 
 

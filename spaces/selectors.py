@@ -8,6 +8,7 @@ Lists hide Spaces whose host blocked the viewer or whom the viewer blocked.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -24,6 +25,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from accounts.models import Block, Follow, User
 from spaces.access import access_space
@@ -44,11 +46,14 @@ from spaces.permissions import (
     check_moderate,
     check_view,
     check_view_moderation_log,
+    connected_cutoff,
     ensure,
+    participant_actions,
+    role_actions_for,
     space_permissions_for,
 )
 from spaces.reactions import pending_counts
-from spaces_project.errors import NotFound
+from spaces_project.errors import Forbidden, NotFound
 from ticketing.selectors import ticket_admits
 
 Role = Participant.Role
@@ -143,6 +148,12 @@ class SpaceDetail:
     pins: list[Pin]
     reaction_counts: dict[str, int]
     can: dict[str, bool]
+    # What the viewer may do to each person drawn (stage and listener sample), by user id, and
+    # the same rule by role for anyone else (permissions.participant_actions).
+    seat_actions: dict[int, list[str]]
+    role_actions: dict[str, list[str]]
+    # For the host: the co-hosts who could take over now, the default (longest-serving) first.
+    successors: list[Participant]
 
 
 def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
@@ -190,6 +201,7 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         .select_related("author")
         .order_by("created_at", "id")
     )
+    successors = _successors(me, stage)
     facts = ViewerFacts(
         blocked_by_host=blocked,
         host_follows_viewer=bool(space.host_follows_viewer),
@@ -198,7 +210,14 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         lacks_ticket=space.is_ticketed
         and not (me is not None and me.is_present)
         and not ticket_admits(user=viewer, space=space, participant=me),
+        handover_possible=bool(successors),
     )
+    can = space_permissions_for(viewer=viewer, space=space, participant=me, facts=facts)
+    room = {
+        "can": can,
+        "stage_room": space.speaker_count < space.max_speakers,
+        "cohost_room": space.cohost_count < space.max_cohosts,
+    }
     return SpaceDetail(
         space=space,
         me=me,
@@ -208,8 +227,36 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         listeners_sample=listeners,
         pins=pins,
         reaction_counts=reaction_counts_for(space_id=space.pk),
-        can=space_permissions_for(viewer=viewer, space=space, participant=me, facts=facts),
+        can=can,
+        seat_actions={p.user_id: participant_actions(me, p, **room) for p in [*stage, *listeners]},
+        role_actions=role_actions_for(me, **room),
+        successors=successors,
     )
+
+
+def space_state_extras(detail: SpaceDetail) -> dict[str, Any]:
+    """The parts of the `space.state` snapshot beyond the REST detail that say what the viewer
+    may do to others (docs/realtime.md): `seat_actions` keyed by user id (a JSON object key
+    is a string), `role_actions`, and `successors` for the host."""
+    return {
+        "seat_actions": {str(uid): acts for uid, acts in detail.seat_actions.items()},
+        "role_actions": detail.role_actions,
+        "successors": [p.user_id for p in detail.successors],
+    }
+
+
+def _successors(me: Participant | None, stage: list[Participant]) -> list[Participant]:
+    """For the host: the connected co-hosts who could take over if they left now, longest
+    co-host first (the service's default choice). Read from the stage already loaded (no
+    query); the service also skips a co-host who hosts a live Space of their own, which this
+    does not see."""
+    if me is None or me.role != Role.HOST or not me.is_present:
+        return []
+    cutoff = connected_cutoff(timezone.now())
+    cohosts = [
+        p for p in stage if p.role == Role.COHOST and p.is_present and p.last_seen_at >= cutoff
+    ]
+    return sorted(cohosts, key=lambda p: (p.cohost_since or p.role_since, p.pk))
 
 
 def _viewable(viewer: User, space_id: int) -> Space:
@@ -255,3 +302,41 @@ def caption_transcript(*, viewer: User, space_id: int) -> QuerySet[CaptionLine]:
     """The captions so far, in the order they were spoken, for anyone who can see the Space."""
     space = _viewable(viewer, space_id)
     return CaptionLine.objects.filter(space=space).select_related("speaker")
+
+
+def transcript_download_allowed(*, viewer: User, space: Space) -> bool:
+    """Whether `viewer` may download the Space's transcript as a file: staff, its host, and
+    whoever co-ran it (co-host now, or ever made co-host or host of it while it was live).
+
+    Past co-hosts count because ending a Space moves everyone to the audience, so "co-host"
+    after the end can only be read from the moderation log.
+    """
+    if viewer.is_staff or space.host_id == viewer.pk:
+        return True
+    if Participant.objects.filter(
+        space=space, user=viewer, role__in=(Role.HOST, Role.COHOST)
+    ).exists():
+        return True
+    ran = Q(
+        action__in=(ModerationAction.Action.COHOST_ADDED, ModerationAction.Action.HOST_CHANGED),
+        target=viewer,
+    )
+    ran |= Q(action=ModerationAction.Action.HOST_CHANGED, details__previous_host_id=viewer.pk)
+    return ModerationAction.objects.filter(ran, space=space).exists()
+
+
+def caption_transcript_download(*, viewer: User, space_id: int) -> tuple[Space, list[CaptionLine]]:
+    """The whole transcript, in spoken order, for the transcript files (see
+    `transcript_download_allowed`): 404 for an unknown Space, 403 `blocked` as for every read,
+    403 `not_moderator` for anyone else. While the Space is live it is the transcript so far."""
+    space = _viewable(viewer, space_id)
+    if not transcript_download_allowed(viewer=viewer, space=space):
+        raise Forbidden(
+            "Only the host or a co-host can download the transcript.", code="not_moderator"
+        )
+    lines = list(
+        CaptionLine.objects.filter(space=space)
+        .select_related("speaker")
+        .order_by("started_at", "id")
+    )
+    return space, lines

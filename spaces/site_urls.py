@@ -12,6 +12,11 @@ urlpatterns = [
     path("spaces/new/", views.space_new, name="space_new"),
     path(f"{S}/", views.space_detail, name="space_detail"),
     path(f"{S}/transcript/", views.space_transcript, name="space_transcript"),
+    path(
+        f"{S}/transcript.<slug:fmt>",
+        views.space_transcript_download,
+        name="space_transcript_download",
+    ),
     path(f"{S}/join/", views.space_join, name="space_join"),
     path(f"{S}/leave/", views.space_leave, name="space_leave"),
     path(f"{S}/end/", views.space_end, name="space_end"),

@@ -7,9 +7,9 @@ message on the page the form came from. The same action URLs answer JSON when as
 where `state` is the `space.state` snapshot the socket sends (docs/realtime.md), or
 `{"ok": false, "error": {"code", "message", "fields"}}` with the service's status.
 
-Which buttons a page shows comes from the detail's `can` map (spaces.permissions), refined per
-target by `_seat_actions`, which mirrors `permissions.check_act_on` (who may act on whom) and the
-capacity checks of the services, so a button is there exactly when the server would accept it.
+Which buttons a page shows comes from the detail's `can` map and, per person, its
+`seat_actions` (both spaces.permissions), so a button is there exactly when the server would
+accept it; the page's script reads the same from the snapshot.
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.selectors import user_get_active, user_me
-from spaces import selectors, services
+from spaces import captions, selectors, services
 from spaces.forms import SPEAKING_HELP, PinForm, ReportForm, ShareForm, SpaceStartForm
 from spaces.models import Invitation, Participant, Reaction, Space
-from spaces.permissions import check_act_on
 from spaces_project import events as bus
 from spaces_project.errors import ApplicationError, Forbidden, NotFound, ValidationFailed
 
@@ -93,6 +92,7 @@ def _snapshot(detail: selectors.SpaceDetail, requests: list[Any] | None, seq: in
 
     state: dict[str, Any] = {"type": "space.state", "space_id": detail.space.pk, "seq": seq}
     state.update(SpaceDetailSerializer(detail).data)
+    state.update(selectors.space_state_extras(detail))
     state["requests"] = (
         None if requests is None else SpeakerRequestSerializer(requests, many=True).data
     )
@@ -293,7 +293,7 @@ def space_new(request: HttpRequest) -> HttpResponse:
 
 @dataclass
 class Seat:
-    """A person on the page, with what the viewer may do to them (`_seat_actions`)."""
+    """A person on the page, with what the viewer may do to them (the detail's `seat_actions`)."""
 
     participant: Participant
     is_me: bool
@@ -305,62 +305,15 @@ class Seat:
         return self.participant.user
 
 
-def _seat_actions(
-    p: Participant,
-    *,
-    me: Participant | None,
-    can: dict[str, bool],
-    stage_room: bool,
-    cohost_room: bool,
-) -> set[str]:
-    """What the viewer may do to participant `p`: permissions.check_act_on plus the services'
-    capacity checks, per target."""
-    actions: set[str] = set()
-    is_me = me is not None and me.user_id == p.user_id
-    if is_me:
-        return actions
-    if can["report"]:
-        actions.add("report")
-    acts_on = (
-        me is not None and p.state == Participant.State.PRESENT and check_act_on(me, p) is None
-    )
-    if not acts_on:
-        return actions
-    on_stage = p.role in ROLE_LABELS
-    if can["moderate"]:
-        actions.add("remove")
-        if on_stage:
-            actions.add("demote")
-            if not p.is_muted:
-                actions.add("mute")
-        elif stage_room:
-            actions.add("invite")
-    if can["block"]:
-        actions.add("block")
-    if can["manage_cohosts"]:
-        if p.role == Role.COHOST:
-            actions.add("cohost_revoke")
-        elif cohost_room:
-            actions.add("cohost_invite")
-    return actions
-
-
 def _seats(room: Room, viewer: User) -> tuple[list[Seat], list[Seat]]:
     detail = room.detail
-    space = detail.space
-    kwargs = {
-        "me": detail.me,
-        "can": detail.can,
-        "stage_room": space.speaker_count < space.max_speakers,
-        "cohost_room": space.cohost_count < space.max_cohosts,
-    }
 
     def seat(p: Participant) -> Seat:
         return Seat(
             participant=p,
             is_me=p.user_id == viewer.pk,
             label=ROLE_LABELS.get(p.role, "Listener"),
-            actions=_seat_actions(p, **kwargs),
+            actions=set(detail.seat_actions.get(p.user_id, ())),
         )
 
     return [seat(p) for p in detail.stage], [seat(p) for p in detail.listeners_sample]
@@ -468,7 +421,26 @@ def space_transcript(request: HttpRequest, space_id: int) -> HttpResponse:
     except Forbidden as error:
         return render(request, "spaces/blocked.html", {"message": error.message}, status=403)
     space = Space.objects.select_related("host").get(pk=space_id)
-    return render(request, "spaces/transcript.html", {"space": space, "lines": lines})
+    can_download = selectors.transcript_download_allowed(viewer=viewer, space=space)
+    return render(
+        request,
+        "spaces/transcript.html",
+        {"space": space, "lines": lines, "can_download": can_download},
+    )
+
+
+@login_required
+def space_transcript_download(request: HttpRequest, space_id: int, fmt: str) -> HttpResponse:
+    """The transcript file (WebVTT or plain text): the API's rule and rendering."""
+    if fmt not in captions.TRANSCRIPT_FORMATS:
+        raise Http404("No such transcript format.")
+    try:
+        space, lines = selectors.caption_transcript_download(viewer=_me(request), space_id=space_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except Forbidden as error:
+        return render(request, "spaces/blocked.html", {"message": error.message}, status=403)
+    return captions.transcript_response(space, lines, fmt)
 
 
 # --- Actions: one POST each, one service each -------------------------------------------------
@@ -487,8 +459,18 @@ def space_join(request: HttpRequest, space_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def space_leave(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Leave; the host hands the Space over, to the co-host in `successor_id` if the form
+    names one (else the Space picks the longest-serving connected co-host)."""
+
     def run(user: User) -> str:
-        services.space_leave(user=user, space_id=space_id)
+        raw = request.POST.get("successor_id", "").strip()
+        successor_id = _int(raw, "successor_id") if raw else None
+        hosted = Space.objects.filter(pk=space_id, host=user).exists()
+        services.space_leave(user=user, space_id=space_id, successor_id=successor_id)
+        if hosted:
+            new_host = Space.objects.filter(pk=space_id).select_related("host").first()
+            if new_host is not None and new_host.host_id != user.pk:
+                return f"You left and handed the Space to {new_host.host.name}."
         return "You left the Space."
 
     return _act(request, space_id, run)

@@ -177,7 +177,7 @@ def test_the_host_sees_end_the_requests_queue_mic_and_every_moderation_control(s
     urls = action_urls(body)
 
     assert url("space_end", space) in urls
-    assert url("space_leave", space) not in urls  # the host ends instead
+    assert url("space_leave", space) in urls  # handing over to the connected co-host
     assert url("space_request_approve", space, request.pk) in urls
     assert url("space_request_deny", space, request.pk) in urls
     assert url("space_me_unmute", space) in urls  # the host starts muted
