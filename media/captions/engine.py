@@ -5,7 +5,8 @@ thread-safe: each speaker stream owns its own instance, created in the thread or
 uses it (so a factory, not an instance, crosses a process boundary).
 
 Names: ``"pocketsphinx"`` (default; the wheel bundles an en-us model, works offline),
-``"pocketsphinx-accurate"`` (the library's default search, about twice the CPU),
+``"pocketsphinx-balanced"`` (fewer word errors for about twice the CPU per speaker),
+``"pocketsphinx-accurate"`` (the library's default search, about 2.5 times the CPU),
 ``"faster-whisper"`` (only where the package and a local model are installed; nothing is ever
 downloaded), or ``"package.module:Factory"`` for an engine outside this package.
 """
@@ -50,6 +51,9 @@ EngineFactory = Callable[[], CaptionEngine]
 # narrower beams and no second (flat-lexicon) pass cost about 0.2 s for a modestly higher WER.
 POCKETSPHINX_PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fwdflat": False, "beam": 1e-40, "wbeam": 1e-30, "pbeam": 1e-40},
+    # The library's beams without the second pass, and a cap on active HMMs per frame (bounds
+    # the worst case); see bench/RESULTS.md, Captions.
+    "balanced": {"fwdflat": False, "maxhmmpf": 5000},
     "accurate": {},
 }
 
@@ -182,6 +186,7 @@ class FasterWhisperEngine:
 
 ENGINES: dict[str, EngineFactory] = {
     "pocketsphinx": lambda: PocketsphinxEngine(preset="fast"),
+    "pocketsphinx-balanced": lambda: PocketsphinxEngine(preset="balanced"),
     "pocketsphinx-accurate": lambda: PocketsphinxEngine(preset="accurate"),
     "faster-whisper": lambda: FasterWhisperEngine(),
 }

@@ -515,6 +515,11 @@ class CaptionRecognizer:
                 self._enabled_spaces.add(space_id)
             else:
                 self._enabled_spaces.discard(space_id)
+                # Per-speaker switches belong to one captioning session (a Space ends, or has
+                # captions off, and the set would otherwise only grow).
+                self._disabled_speakers = {
+                    key for key in self._disabled_speakers if key[0] != space_id
+                }
         elif enabled:
             self._disabled_speakers.discard((space_id, speaker_id))
         else:

@@ -261,8 +261,10 @@ def test_unknown_and_uninstalled_engines_fail_with_a_clear_message(
         CaptionRecognizer(lambda c: None, mode="process", engine="faster-whisper").start(within=60)
 
 
-def test_pocketsphinx_engine_loads_offline_and_decodes_silence_to_nothing() -> None:
-    engine = create_engine("pocketsphinx")
+@pytest.mark.parametrize("name", ["pocketsphinx", "pocketsphinx-balanced", "pocketsphinx-accurate"])
+def test_pocketsphinx_engine_loads_offline_and_decodes_silence_to_nothing(name: str) -> None:
+    engine = create_engine(name)
+    assert engine.name == {"pocketsphinx": "pocketsphinx-fast"}.get(name, name)
     engine.start_utterance()
     engine.feed(bytes(16_000 * 2))
     assert engine.end_utterance() == ""

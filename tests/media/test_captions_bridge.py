@@ -1,0 +1,242 @@
+"""Live captions in the running product: a real aiortc speaker peer joins a live Space through
+the Space socket, speaks an espeak-ng sentence, and the listeners' sockets get the captions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import wave
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from media.client import MediaClient, wav_track
+from media.ice import restrict_host_addresses
+from spaces import media as bridge_module
+from spaces import services
+from spaces.captions import CAPTION_PARTIAL
+from spaces.media import MediaBridge
+from spaces.models import CaptionLine
+from tests.media.test_bridge import close_all, socket_exchange, unmute
+from tests.media.test_captions import ALICE_SAYS, ALICE_WORDS, BOB_SAYS, espeak, speak, words
+from tests.realtime import conftest as realtime_fixtures
+from tests.realtime import helpers
+from tests.realtime.conftest import Socket, space_path
+from tests.realtime.helpers import db, make_speaker, new_space, new_user
+
+pytestmark = [
+    pytest.mark.media,
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(180),
+]
+
+open_socket = realtime_fixtures.open_socket
+_close_database_pools_last = realtime_fixtures._close_database_pools_last
+__all__ = ["espeak"]  # the fixture, re-used
+
+CAPTION_TYPES = (CAPTION_PARTIAL, "caption.added")
+# The sentence repeats (~3.3 s a round); the first round heard may start mid-sentence.
+WITHIN = 45.0
+
+
+@pytest_asyncio.fixture
+async def media(settings: Any) -> AsyncIterator[MediaBridge]:
+    settings.MEDIA_HOST_ADDRESSES = ("127.0.0.1",)
+    bridge_module.install()
+    try:
+        yield bridge_module.bridge
+    finally:
+        await bridge_module.bridge.shutdown()
+        bridge_module.uninstall()
+        restrict_host_addresses(None)
+
+
+def sentence_wav(espeak: str, tmp_path: Path, text: str) -> str:
+    path = tmp_path / f"{abs(hash(text))}-48k.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(48_000)
+        wav.writeframes(speak(espeak, tmp_path, text).tobytes())
+    return str(path)
+
+
+async def read_until(
+    ws: Socket, predicate: Callable[[dict[str, Any]], bool], within: float
+) -> dict[str, Any] | None:
+    """The first message matching within ``within`` seconds, else None; every message read is
+    kept in ``ws.seen``. (Not ``Socket.next``: its timeout would cancel the application.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (left := deadline - loop.time()) > 0:
+        try:
+            output = await asyncio.wait_for(ws.comm.output_queue.get(), left)
+        except TimeoutError:
+            return None
+        assert output["type"] == "websocket.send", output
+        message = json.loads(output["text"])
+        ws.seen.append(message)
+        if predicate(message):
+            return message
+    return None
+
+
+def heard(message: dict[str, Any], speaker_id: int) -> bool:
+    """A stored caption of ``speaker_id`` with some of the sentence's words."""
+    if message["type"] != "caption.added":
+        return False
+    line = message["line"]
+    return bool(line["speaker_id"] == speaker_id and words(line["text"]) & ALICE_WORDS)
+
+
+def captions_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in messages if m["type"] in CAPTION_TYPES]
+
+
+async def test_listeners_get_live_captions_of_the_host_and_the_line_is_stored(
+    open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
+) -> None:
+    space = await db(new_space)(captions_enabled=True)
+    await db(unmute)(space.pk, space.host)
+    audience = await db(new_user)()
+    speech = sentence_wav(espeak, tmp_path, ALICE_SAYS)
+    async with (
+        open_socket(space.host, space_path(space.pk)) as host_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        await host_ws.until_type("space.state")
+        await listener_ws.until_type("space.state")
+        host = MediaClient(
+            socket_exchange(host_ws, []), send=wav_track(speech, loop=True), receive="none"
+        )
+        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
+        try:
+            await host.connect(within=10)
+            await listener.connect(within=10)
+            added = await read_until(listener_ws, lambda m: heard(m, space.host.pk), WITHIN)
+        finally:
+            await close_all(host, listener)
+
+    seen = captions_in(listener_ws.seen)
+    assert added is not None, f"no caption with {ALICE_WORDS} in {seen}"
+    partials = [m for m in seen if m["type"] == CAPTION_PARTIAL]
+    assert partials, "no partial caption before the final"
+    for partial in partials:
+        assert partial["speaker_id"] == space.host.pk
+        assert partial["space_id"] == space.pk
+        assert isinstance(partial["utterance"], int)
+        assert partial["started_at"] <= partial["ended_at"]
+    assert isinstance(added["seq"], int)
+    lines = await db(lambda: list(CaptionLine.objects.filter(space=space).order_by("id")))()
+    assert any(
+        line.speaker_id == space.host.pk and line.text == added["line"]["text"] for line in lines
+    )
+    assert all(line.started_at >= space.started_at for line in lines)
+
+
+async def test_captions_start_and_stop_with_the_hosts_toggle(
+    open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
+) -> None:
+    space = await db(new_space)()
+    await db(unmute)(space.pk, space.host)
+    audience = await db(new_user)()
+    speech = sentence_wav(espeak, tmp_path, ALICE_SAYS)
+    async with (
+        open_socket(space.host, space_path(space.pk)) as host_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        await host_ws.until_type("space.state")
+        await listener_ws.until_type("space.state")
+        host = MediaClient(
+            socket_exchange(host_ws, []), send=wav_track(speech, loop=True), receive="none"
+        )
+        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
+        try:
+            await host.connect(within=10)
+            await listener.connect(within=10)
+
+            # Off: two rounds of the sentence, no captions, and no recognizer was even started.
+            early = await read_until(listener_ws, lambda m: m["type"] in CAPTION_TYPES, 7.0)
+            assert early is None, early
+            assert media.captions.recognizer is None
+
+            await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=True)
+            added = await read_until(listener_ws, lambda m: heard(m, space.host.pk), WITHIN)
+            assert added is not None, f"no caption in {captions_in(listener_ws.seen)}"
+
+            await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=False)
+            off = await read_until(
+                listener_ws,
+                lambda m: m["type"] == "captions.toggled" and m["enabled"] is False,
+                10.0,
+            )
+            assert off is not None
+            # Anything already on its way when the toggle landed has arrived by now.
+            await read_until(listener_ws, lambda m: False, 1.0)
+            stored = await db(CaptionLine.objects.filter(space=space).count)()
+            listener_ws.seen.clear()
+            late = await read_until(listener_ws, lambda m: m["type"] in CAPTION_TYPES, 7.0)
+            assert late is None, late
+        finally:
+            await close_all(host, listener)
+    assert await db(CaptionLine.objects.filter(space=space).count)() == stored
+
+
+async def test_a_speaker_moved_to_the_audience_is_no_longer_captioned(
+    open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
+) -> None:
+    space = await db(new_space)(captions_enabled=True)
+    speaker_user = await db(new_user)()
+    await db(helpers.join)(space, speaker_user)
+    await db(make_speaker)(space, speaker_user, unmuted=True)
+    audience = await db(new_user)()
+    speech = sentence_wav(espeak, tmp_path, BOB_SAYS)
+    async with (
+        open_socket(speaker_user, space_path(space.pk)) as speaker_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        await speaker_ws.until_type("space.state")
+        await listener_ws.until_type("space.state")
+        speaker = MediaClient(
+            socket_exchange(speaker_ws, []), send=wav_track(speech, loop=True), receive="none"
+        )
+        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
+        try:
+            await speaker.connect(within=10)
+            await listener.connect(within=10)
+            first = await read_until(
+                listener_ws,
+                lambda m: (
+                    m["type"] in CAPTION_TYPES
+                    and m.get("speaker_id", m.get("line", {}).get("speaker_id")) == speaker_user.pk
+                ),
+                WITHIN,
+            )
+            assert first is not None, "the speaker was never captioned"
+
+            await db(services.participant_demote)(
+                actor=space.host, space_id=space.pk, user_id=speaker_user.pk
+            )
+            moved = await read_until(
+                listener_ws,
+                lambda m: (
+                    m["type"] == "role.changed"
+                    and m["participant"]["user"]["id"] == speaker_user.pk
+                ),
+                10.0,
+            )
+            assert moved is not None
+            await read_until(listener_ws, lambda m: False, 1.0)
+            stored = await db(CaptionLine.objects.filter(space=space).count)()
+            listener_ws.seen.clear()
+            late = await read_until(
+                listener_ws, lambda m: m["type"] in CAPTION_TYPES and bool(m.get("text", "x")), 7.0
+            )
+            assert late is None, late
+        finally:
+            await close_all(speaker, listener)
+    assert await db(CaptionLine.objects.filter(space=space).count)() == stored
