@@ -6,6 +6,8 @@ Modules, one concept each:
   mute, kick, end; levels and audio taps).
 - ``origin``: one per live Space: per-speaker FIFOs, the 20 ms mix clock, mix-minus, levels.
 - ``fanout``: the direct forwarding loop (RTP header rewrite, SRTP, ``sendto``) and RTCP SRs.
+- ``edge``: the encoded mix handed from a Space's origin to edge workers (the message format,
+  the publisher; the transport is the caller's).
 - ``peer``: one participant's RTCPeerConnection, answered Opus-only, with aiortc's send loop
   replaced by the fan-out and incoming audio gated by permission.
 - ``dsp``: numpy mixing arithmetic, dBov levels, the jitter FIFO, the Opus encoder.

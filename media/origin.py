@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from media.dsp import (
     frame_to_mono,
     to_int16,
 )
+from media.edge import MixPacket, MixPublisher
 from media.fanout import Outbound, fan_out
 from media.peer import Peer
 
@@ -138,6 +140,12 @@ class OriginStats:
 
 
 class Origin:
+    """A Space's mix on this worker; with ``relay``, an edge of a Space mixed elsewhere.
+
+    An edge (``relay=True``) has listeners only and no clock: each packet the origin publishes
+    is handed to ``relay_packet`` and fanned out like the origin's own listener packets.
+    """
+
     def __init__(
         self,
         space_id: Key,
@@ -145,9 +153,14 @@ class Origin:
         *,
         on_levels: LevelsCallback,
         taps: list[AudioTap],
+        relay: bool = False,
+        publisher: MixPublisher | None = None,
     ) -> None:
         self.space_id = space_id
         self.config = config
+        self.relay = relay
+        self.publisher = publisher
+        self.epoch = random.randrange(1, 1 << 32)
         self.members: dict[Key, Member] = {}
         self.pending: dict[Key, Peer] = {}
         self.stats = OriginStats()
@@ -164,6 +177,15 @@ class Origin:
         self._silence: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
+        # Edge: the origin instance relayed, how its tick index maps onto ours, and the
+        # smallest transit seen (the baseline a late packet is measured against).
+        self._relay_epoch = 0
+        self._relay_offset = 0
+        self._relay_last = -1
+        self._relay_ts_offset = 0
+        self.relay_ts = 0
+        self._relay_deadline = 0.0
+        self._relay_floor = math.inf
 
     def _new_encoder(self) -> OpusEncoder:
         c = self.config
@@ -172,7 +194,8 @@ class Origin:
     # -- membership, all synchronous: effective from the next tick --
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
+        if not self.relay:
+            self._task = asyncio.ensure_future(self._run())
 
     def add(self, member: Member) -> None:
         if member.role == "speaker":
@@ -327,6 +350,11 @@ class Origin:
             )
             stats.listener_packets += sent
             stats.dropped += dropped
+        publisher = self.publisher
+        if shared is not None and publisher is not None and publisher.wanted(self.space_id):
+            # After our own listeners: the edges' copy waits for nobody here.
+            wall = time.time() - (self._loop.time() - deadline)
+            publisher.offer(self.space_id, MixPacket(self.epoch, index, mix_level, wall, shared))
         stats.ticks += 1
         now = self._loop.time()
         stats.record_tick(deadline, started, marks, now)
@@ -345,6 +373,51 @@ class Origin:
             # Not "index % n": skipped ticks must not skip an emission.
             self._next_levels = index + self._levels_every
             self._emit_levels()
+
+    def relay_packet(self, packet: MixPacket) -> bool:
+        """Edge: fan one of the origin's listener packets out to our listeners now.
+
+        Across a new origin (another epoch) the listener's stream goes on: the next sequence
+        number, and the timestamp advanced by the time that passed (a pause, as after silence
+        suppression). A packet older than the last one sent, or later than ``max_late_ticks``
+        ticks behind the fastest transit seen, is dropped (the same rule as the origin's clock:
+        a gap, never a growing delay). Returns whether it was sent.
+        """
+        stats = self.stats
+        arrived = time.time()
+        transit = arrived - packet.deadline
+        if packet.epoch != self._relay_epoch:
+            base = packet.index * FRAME_SAMPLES
+            if self._relay_epoch:
+                elapsed = round((packet.deadline - self._relay_deadline) * 48_000)
+                self._relay_offset = self._relay_last + 1 - packet.index
+                self._relay_ts_offset = self.relay_ts + max(FRAME_SAMPLES, elapsed) - base
+            self._relay_epoch = packet.epoch
+            self._relay_floor = math.inf
+        self._relay_floor = min(self._relay_floor, transit)
+        index = packet.index + self._relay_offset
+        if index <= self._relay_last:
+            stats.skipped_ticks += 1
+            return False
+        if transit - self._relay_floor > self.config.max_late_ticks * FRAME_SECONDS:
+            stats.skipped_ticks += 1
+            return False
+        now = self._loop.time()
+        deadline = now - transit  # the origin's tick time on our loop's clock
+        self.index = self._relay_last = index
+        rtp_ts = self.relay_ts = packet.index * FRAME_SAMPLES + self._relay_ts_offset
+        self._relay_deadline = packet.deadline
+        marks: list[float] = []
+        sent, dropped = fan_out(
+            self._listener_outs, index, rtp_ts, packet.payload, packet.level, marks=marks
+        )
+        stats.listener_packets += sent
+        stats.dropped += dropped
+        stats.ticks += 1
+        finished = self._loop.time()
+        stats.record_tick(deadline, now, marks, finished)
+        self._sender_reports(rtp_ts + round((finished - deadline) * 48_000))
+        return True
 
     def _sender_reports(self, rtp_now: int) -> None:
         """One RTCP SR per peer about every second, spread evenly over the ticks."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from media.compat import check_aiortc_internals
 from media.config import MediaConfig
+from media.edge import MixPacket, MixPublisher
 from media.gcpolicy import GcFreezer
 from media.ice import restrict_host_addresses
 from media.origin import ROLES, AudioTap, Key, LevelsEvent, Member, Origin, Role, StageFull
@@ -31,7 +32,8 @@ from media.peer import OfferError, Peer
 logger = logging.getLogger(__name__)
 
 PeerGoneCallback = Callable[[Key, Key, str], None]
-"""(space_id, user_id, reason): a peer dropped by itself ("failed", "closed", "timeout")."""
+"""(space_id, user_id, reason): a peer dropped by itself ("failed", "closed", "timeout"), or
+dropped here because it must be served by the Space's origin ("moved")."""
 
 
 class MediaError(Exception):
@@ -81,23 +83,47 @@ class MediaWorker:
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
         self._gc = GcFreezer() if self.config.gc_freeze else None
+        self.publisher: MixPublisher | None = None
+        """Set by a distributed deployment: where origins hand their mix for edges."""
 
     # -- signaling --
 
     async def join(
-        self, space_id: Key, user_id: Key, role: str, offer_sdp: str, *, muted: bool = False
+        self,
+        space_id: Key,
+        user_id: Key,
+        role: str,
+        offer_sdp: str,
+        *,
+        muted: bool = False,
+        edge: bool = False,
     ) -> str:
         """Answer a participant's offer; a second join replaces the first connection.
 
         Clients should offer one ``sendrecv`` audio section (listeners without a track) so that a
         promotion needs no renegotiation; a ``recvonly`` offer can listen but never be heard.
+        With ``edge``, this worker serves the listener from the mix another worker publishes
+        (``relay``); stage members are refused there. A Space is either mixed here or relayed
+        here: a join of the other kind first sends the current participants away ("moved").
         """
         if self._closed:
             raise MediaError("the media worker is shutting down")
         checked_role = _check_role(role)
+        if edge and checked_role != "listener":
+            raise MediaError("stage members are served by the Space's origin")
         origin = self._origins.get(space_id)
+        if origin is not None and origin.relay != edge:
+            await self._move_all(space_id)
+            origin = None
         if origin is None:
-            origin = Origin(space_id, self.config, on_levels=self._levels, taps=self._taps)
+            origin = Origin(
+                space_id,
+                self.config,
+                on_levels=self._levels,
+                taps=self._taps,
+                relay=edge,
+                publisher=self.publisher,
+            )
             self._origins[space_id] = origin
             origin.start()
         await self.kick(space_id, user_id, reason="replaced")
@@ -149,10 +175,15 @@ class MediaWorker:
     # -- permissions: applied before the first await --
 
     async def set_role(self, space_id: Key, user_id: Key, role: str) -> bool:
-        """Move a participant on or off the stage; False if they have no media connection."""
+        """Move a participant on or off the stage; False if they have no media connection.
+
+        On an edge, a listener brought on stage is dropped with reason "moved": their client
+        offers again and that offer goes to the origin, where the stage is mixed."""
         origin = self._origins.get(space_id)
         if origin is None:
             return False
+        if origin.relay and role != "listener":
+            return await self._move(origin, user_id)
         try:
             return origin.set_role(user_id, _check_role(role))
         except StageFull as exc:
@@ -196,6 +227,55 @@ class MediaWorker:
             await asyncio.gather(*list(self._closing), return_exceptions=True)
         if self._gc is not None:
             self._gc.cancel()
+
+    # -- edges --
+
+    def relay(self, space_id: Key, packet: MixPacket) -> bool:
+        """An edge's copy of the origin's listener packet: fan it out now (see Origin)."""
+        origin = self._origins.get(space_id)
+        if origin is None or not origin.relay:
+            return False
+        return origin.relay_packet(packet)
+
+    def is_edge(self, space_id: Key) -> bool:
+        origin = self._origins.get(space_id)
+        return origin is not None and origin.relay
+
+    def listeners(self, *, space_id: Key | None = None) -> int:
+        """Listener connections here (every Space, or one), joins in progress included."""
+        total = 0
+        for key, origin in self._origins.items():
+            if space_id is None or key == space_id:
+                total += len(origin.pending)
+                total += sum(1 for m in origin.members.values() if m.role == "listener")
+        return total
+
+    async def _move(self, origin: Origin, user_id: Key) -> bool:
+        member = origin.members.get(user_id)
+        if member is None:
+            return False
+        origin.remove(user_id)
+        await member.peer.close()
+        self._notify_gone(origin.space_id, user_id, "moved")
+        await self._drop_if_empty(origin.space_id)
+        return True
+
+    async def _move_all(self, space_id: Key) -> None:
+        origin = self._origins.pop(space_id, None)
+        if origin is None:
+            return
+        users = list(origin.members)
+        peers = await origin.stop()
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        for user_id in users:
+            self._notify_gone(space_id, user_id, "moved")
+
+    def _notify_gone(self, space_id: Key, user_id: Key, reason: str) -> None:
+        if self._on_peer_gone is not None:
+            try:
+                self._on_peer_gone(space_id, user_id, reason)
+            except Exception:
+                logger.exception("peer-gone callback failed")
 
     # -- taps and levels --
 
@@ -290,6 +370,7 @@ class MediaWorker:
                 "tick_last_ms": s.tick_last_percentiles_ms(),
                 "tick_start_ms": s.tick_start_percentiles_ms(),
                 "index": origin.index,
+                "edge": origin.relay,
             }
         totals["per_space"] = per_space
         return totals
@@ -310,11 +391,7 @@ class MediaWorker:
         origin.remove(user_id)
         self._spawn_close(peer)
         logger.info("space %s user %s: media connection %s", space_id, user_id, reason)
-        if self._on_peer_gone is not None:
-            try:
-                self._on_peer_gone(space_id, user_id, reason)
-            except Exception:
-                logger.exception("peer-gone callback failed")
+        self._notify_gone(space_id, user_id, reason)
         if not origin.members and not origin.pending:
             task = asyncio.ensure_future(self._drop_if_empty(space_id))
             self._closing.add(task)

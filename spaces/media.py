@@ -13,10 +13,13 @@ Events are absolute state (a role, a mute flag, gone), so applying one twice is 
 what makes a join safe against a change that lands while the offer is being answered: events for
 a participant whose join is in progress are also recorded and replayed once the join returns.
 
-Limitation (distributed shape): only events delivered by this process reach its worker, and a
-Space's media lives in the process that got its first offer. With several ASGI processes the
-media of one Space must be served by one process that hears every event of it: that is the
-`manage.py media_worker` listener on the channel layer, not built yet.
+Embedded, only events delivered by this process reach its worker, so it suits one ASGI process
+(``make run``). The distributed shape (``MEDIA_EMBEDDED=0`` with ``REDIS_URL``) runs this same
+bridge in `manage.py media_worker` processes (``spaces.media_process``): a Space is placed on one
+live worker (``spaces.media_placement``), the ASGI processes relay `signal` to it over the channel
+layer (``spaces.media_remote``), and the worker hears every event of the Spaces it hosts through
+the layer and hands them to ``on_event``: the same rules apply in both shapes. Listeners beyond
+the origin's limit are served by edge workers from the published mix (``Route``, ``media.edge``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from media.config import MediaConfig
 from media.ice import client_ice_servers
 from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
+from spaces import captions
 from spaces.models import Participant, Space
 from spaces.realtime import SignalContext, set_signal_handler, signal_handler
 from spaces_project import events as bus
@@ -54,6 +58,7 @@ HANDLED_EVENTS = frozenset(
         "participant.removed",
         "participant.left",
         "space.ended",
+        *captions.EVENTS,  # also handed to the captions (`SpaceCaptions.on_event`)
     )
 )
 
@@ -162,6 +167,34 @@ def update_for(event: dict[str, Any]) -> Update | None:
     return None
 
 
+# --- Distributed offers: origin or edge ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a worker process may serve an offer (from the relayed request, never the client).
+
+    ``edge``: serve a listener from the mix another worker publishes; a stage member is sent
+    back to the origin (``{"redirect": "origin"}``). ``max_listeners``: on the origin, a listener
+    beyond this many on the worker is sent to an edge (``{"redirect": "edge"}``); None: no limit.
+    """
+
+    edge: bool = False
+    max_listeners: int | None = None
+
+
+def redirect_for(
+    worker: MediaWorker, route: Route, space_id: int, user_id: int, role: str
+) -> str | None:
+    if route.edge:
+        return "origin" if role != "listener" else None
+    if route.max_listeners is None or role != "listener":
+        return None  # stage members are always mixed here, whatever the load
+    if user_id in worker.participants(space_id):
+        return None  # a re-offer keeps its place
+    return "edge" if worker.listeners() >= route.max_listeners else None
+
+
 # --- The bridge ---------------------------------------------------------------------------------
 
 
@@ -178,6 +211,7 @@ class MediaBridge:
         self._levels_latest: dict[int, LevelsEvent] = {}
         self._levels_sending: set[int] = set()
         self._shutdown_hooked = False
+        self.captions = captions.SpaceCaptions()
 
     # -- the worker, on the running loop --
 
@@ -192,11 +226,13 @@ class MediaBridge:
             media_config(), on_levels=self._on_levels, on_peer_gone=self._on_peer_gone
         )
         self.loop = loop
+        self.captions.attach(self.worker)
         if not self._shutdown_hooked:
             self._shutdown_hooked = self._close_before_server_shutdown(loop)
         return self.worker
 
     def _forget(self) -> None:
+        self.captions.detach()
         self.worker = self.loop = None
         self._joining.clear()
         self._sockets.clear()
@@ -212,6 +248,7 @@ class MediaBridge:
             self._forget()
             return
         tasks = list(self._tasks)
+        await self.captions.close()
         self._forget()
         await worker.close()
         for task in tasks:
@@ -241,11 +278,11 @@ class MediaBridge:
     # -- signaling --
 
     async def handle_signal(
-        self, context: SignalContext, message: dict[str, Any]
+        self, context: SignalContext, message: dict[str, Any], route: Route | None = None
     ) -> dict[str, Any] | None:
         kind = message["kind"]
         if kind == "offer":
-            return await self._offer(context, str(message["sdp"]))
+            return await self._offer(context, str(message["sdp"]), route or Route())
         if kind == "bye":
             worker = self.worker if self.loop is asyncio.get_running_loop() else None
             self._sockets.pop((context.space_id, context.user_id), None)
@@ -257,7 +294,7 @@ class MediaBridge:
             return {"ice_servers": ice_servers_for(context.user_id)}
         raise ValidationFailed("The server makes no offers: send one.", code="unexpected_answer")
 
-    async def _offer(self, context: SignalContext, sdp: str) -> dict[str, Any]:
+    async def _offer(self, context: SignalContext, sdp: str, route: Route) -> dict[str, Any]:
         space_id, user_id = context.space_id, context.user_id
         key = (space_id, user_id)
         worker = self.worker_for_loop()
@@ -265,9 +302,12 @@ class MediaBridge:
         self._joining.setdefault(key, []).append(missed)
         try:
             standing = await _standing(user_id=user_id, space_id=space_id)
+            redirect = redirect_for(worker, route, space_id, user_id, standing.role)
+            if redirect is not None:
+                return {"redirect": redirect}  # for media_remote: never reaches the client
             try:
                 answer = await worker.join(
-                    space_id, user_id, standing.role, sdp, muted=standing.muted
+                    space_id, user_id, standing.role, sdp, muted=standing.muted, edge=route.edge
                 )
             except JoinAborted as exc:
                 raise Forbidden("You are no longer in this Space.", code="not_in_space") from exc
@@ -285,6 +325,8 @@ class MediaBridge:
             await worker.kick(space_id, user_id)
             raise Forbidden("You are no longer in this Space.", code="not_in_space")
         self._sockets[key] = context.send
+        if not route.edge:  # captions are the origin's (an edge hears no stage audio)
+            self.captions.on_join(space_id)
         servers = ice_servers_for(user_id)
         await context.send({"type": "signal", "kind": "answer", "sdp": answer})
         participant = worker.participants(space_id).get(user_id, {})
@@ -305,6 +347,13 @@ class MediaBridge:
         with contextlib.suppress(Exception):
             await send({"type": "signal", "kind": "bye", "reason": reason})
 
+    async def say_bye(self, reason: str = "closed", *, space_id: int | None = None) -> None:
+        """Tell clients to offer again now rather than when their connection times out: all of
+        them (a worker process stopping) or one Space's (placed on another worker meanwhile)."""
+        keys = [k for k in self._sockets if space_id is None or k[0] == space_id]
+        sends = [self._sockets.pop(k) for k in keys]
+        await asyncio.gather(*(self._say_bye(send, reason) for send in sends))
+
     # -- room events --
 
     def on_event(self, group: str, event: dict[str, Any]) -> None:
@@ -324,6 +373,7 @@ class MediaBridge:
         space_id = event.get("space_id")
         if not isinstance(space_id, int):
             return
+        self.captions.on_event(event)
         if event.get("type") == "space.ended":
             for (s, u), buffers in self._joining.items():
                 if s == space_id:

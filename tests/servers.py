@@ -107,3 +107,53 @@ def running_daphne(*, log_path: Path | None = None, **env: str) -> Iterator[str]
             proc.wait(timeout=5)
         if log_path:
             log.close()  # type: ignore[union-attr]
+
+
+def wait_for_media_worker(
+    worker_id: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
+) -> None:
+    """Until the worker's registration is in Redis (spaces.media_placement), or it dies."""
+    import redis
+
+    from spaces.media_placement import worker_key
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"media worker exited early with code {proc.returncode}")
+            if client.exists(worker_key(worker_id)):
+                return
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise TimeoutError(f"media worker {worker_id} did not register within {timeout:.0f}s")
+
+
+@contextmanager
+def running_media_worker(
+    worker_id: str, *, log_path: Path | None = None, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A `manage.py media_worker` process on loopback, registered in this run's Redis."""
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "media_worker", "--id", worker_id],
+        cwd=ROOT,
+        env=server_env(**{"MEDIA_HOST_ADDRESSES": "127.0.0.1", **env}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_media_worker(worker_id, proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
