@@ -44,6 +44,49 @@ function renderBubbles(spaces) {
   shown = new Set(hrefs);
 }
 
+// "Live now" lists every live Space as it was at load. The bubbles are live Spaces too: one
+// that started since (or that the page did not list) gets a card, and a card added here goes
+// away when its bubble does. Cards rendered by the server stay until the next load.
+const liveGrid = document.getElementById("live-grid");
+const liveEmpty = document.getElementById("live-empty");
+
+function cardHtml(space) {
+  const id = Number(space.id);
+  const topics = (space.topics || []).length
+    ? `<ul class="topic-list" aria-label="Topics">${space.topics.map((t) => `<li class="topic">${esc(t)}</li>`).join("")}</ul>`
+    : "";
+  return `<div class="live-card-top"><span class="live-pill"><span class="eq" aria-hidden="true"><i></i><i></i><i></i></span>LIVE</span>`
+    + `<span class="live-card-count"><span class="visually-hidden">Listeners: </span>${icon("users")}${esc(compact(space.listener_count))}<span aria-hidden="true"> listening</span></span></div>`
+    + `<h3 class="live-card-title" id="space-${id}-title"><a href="/spaces/${id}/">${esc(space.title)}</a></h3>${topics}`
+    + `<div class="live-card-foot"><span class="live-card-host">${avatar(space.host, "xs")}<span><span class="visually-hidden">Hosted by </span>${esc(space.host.name)}</span></span>`
+    + `<a class="btn btn-sm btn-on-purple" href="/spaces/${id}/" aria-describedby="space-${id}-title">Listen</a></div>`;
+}
+
+function renderLiveCards(spaces) {
+  if (!liveGrid) return;
+  const wanted = new Map(spaces.map((item) => [`/spaces/${Number(item.space.id)}/`, item.space]));
+  const listed = new Set(
+    [...liveGrid.querySelectorAll(".live-card-title a")].map((a) => a.getAttribute("href")),
+  );
+  liveGrid.querySelectorAll("article[data-from-feed]").forEach((card) => {
+    const href = card.dataset.fromFeed;
+    if (!wanted.has(href)) card.remove();
+    else card.innerHTML = cardHtml(wanted.get(href));
+  });
+  for (const [href, space] of wanted) {
+    if (listed.has(href)) continue;
+    const card = document.createElement("article");
+    card.className = "live-card";
+    card.dataset.fromFeed = href;
+    card.setAttribute("aria-labelledby", `space-${Number(space.id)}-title`);
+    card.innerHTML = cardHtml(space);
+    liveGrid.prepend(card);
+  }
+  const any = liveGrid.children.length > 0;
+  liveGrid.hidden = !any;
+  if (liveEmpty) liveEmpty.hidden = any;
+}
+
 function bumpBadge() {
   const link = document.querySelector('.nav a[href="/notifications/"]');
   if (!link || link.getAttribute("aria-current") === "page") return;
@@ -67,12 +110,27 @@ function bumpBadge() {
 }
 
 if (region && document.body.classList.contains("signed-in")) {
+  // A heartbeat still unanswered at the next one means a dead connection that never closed.
+  let unanswered = false;
   const socket = new Socket(region.dataset.feedUrl || "/ws/feed/", {
     heartbeatMs: 25000,
-    heartbeat: (s) => s.send({ action: "heartbeat" }),
+    heartbeat: (s) => {
+      if (unanswered) {
+        unanswered = false;
+        s.reconnect();
+        return;
+      }
+      unanswered = s.send({ action: "heartbeat" });
+    },
+    onOpen: () => { unanswered = false; },
     onMessage: (message) => {
-      if (message.type === "bubbles") renderBubbles(message.spaces || []);
-      else if (message.type === "notification.created") bumpBadge();
+      unanswered = false;
+      if (message.type === "bubbles") {
+        renderBubbles(message.spaces || []);
+        renderLiveCards(message.spaces || []);
+      } else if (message.type === "notification.created") {
+        bumpBadge();
+      }
     },
     // Signed out elsewhere: stop; anything else comes back by itself.
     onClose: (code) => code === 4401,

@@ -157,6 +157,22 @@ export class Socket {
     this.timer = setTimeout(() => this.open(), delay);
   }
 
+  /** Give up on a connection that stopped answering (a silent network drop: no close ever
+   * comes) and open a new one, with the usual backoff. */
+  reconnect() {
+    const ws = this.ws;
+    if (!ws || this.stopped) return;
+    this.ws = null; // its late close event is ignored
+    clearInterval(this.beat);
+    try {
+      ws.close();
+    } catch {
+      // already closing
+    }
+    const final = this.h.onClose?.(1006, this) === true;
+    if (!final && !this.stopped) this.retry();
+  }
+
   get connected() {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }

@@ -38,6 +38,7 @@ export class RoomClient {
     this.leaving = false;
     this.lastError = null;
     this.onSignal = null;
+    this.opens = 0; // how many times the socket opened: the audio re-offers after a reconnect
   }
 
   get open() {
@@ -53,8 +54,15 @@ export class RoomClient {
     this.resyncing = true; // the server's first message is the snapshot
     this.socket = new Socket(this.path, {
       heartbeatMs: HEARTBEAT_MS,
-      heartbeat: () => this.act("heartbeat").catch(() => {}),
-      onOpen: () => this.h.onStatus(""),
+      // No answer to a heartbeat within ACK_TIMEOUT_MS: the connection is dead even if no
+      // close came (docs/realtime.md, Presence): reconnect.
+      heartbeat: () => this.act("heartbeat").catch((error) => {
+        if (error && error.code === "timeout") this.socket?.reconnect();
+      }),
+      onOpen: () => {
+        this.opens += 1;
+        this.h.onStatus("");
+      },
       onMessage: (message) => this.receive(message),
       onRetry: (delay) => {
         this.resyncing = true;

@@ -11,8 +11,10 @@
 //
 // The first render happens at load from the snapshot the server embedded in the page
 // (json_script "space-state"), so the page and later updates are drawn by one code path.
-// Audio (WebRTC) plugs in through `room.setTalking(ids)` and `client.onSignal`.
+// Audio (WebRTC, audio.js) follows every render (`room.onRender`) and takes the socket's
+// `signal` messages; `active_speakers` events light the talking rings (`room.setTalking`).
 
+import { RoomAudio } from "./audio.js";
 import { avatar, compact, esc, getJSON, icon, intcomma, postJSON, profileUrl, toast } from "./lib.js";
 import { RoomClient } from "./room-client.js";
 
@@ -20,6 +22,8 @@ const STAGE = ["host", "cohost", "speaker"];
 const ROLE_LABEL = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
 const LISTENER_SAMPLE = 12;
 const MAX_FLOATING = 24;
+const STALE_DEBOUNCE_MS = 150;
+const POLL_AWAY_MS = 30_000;
 
 // Form actions that can go over the socket, and the arguments the socket wants.
 const SOCKET_ACTIONS = {
@@ -65,6 +69,9 @@ export class Room {
     this.talking = new Set();
     this.floating = 0;
     this.ended = false;
+    this.onRender = null;
+    this.onEnd = null;
+    this.onStale = null; // the viewer's own view is out of date: ask for a snapshot
   }
 
   // --- state ---------------------------------------------------------------------------------
@@ -115,6 +122,7 @@ export class Room {
       s.space.total_joined_count = c.total_joined;
     };
     const seat = (p) => {
+      forget(p.user.id);
       s.stage = drop(s.stage, p.user.id);
       s.listeners_sample = drop(s.listeners_sample, p.user.id);
       if (p.state !== "present") return;
@@ -130,6 +138,14 @@ export class Room {
     const mine = (p) => {
       if (s.me && p.user.id === this.viewerId) s.me = { ...s.me, ...p };
     };
+    // The server's actions for a person are for who they were: once an event changes them,
+    // the role table stands in until the next snapshot.
+    const forget = (id) => {
+      if (s.seat_actions && id in s.seat_actions) {
+        s.seat_actions = { ...s.seat_actions };
+        delete s.seat_actions[id];
+      }
+    };
     switch (ev.type) {
       case "participant.joined":
         seat(ev.participant);
@@ -138,6 +154,9 @@ export class Room {
       case "participant.left":
       case "participant.removed": {
         const id = uid(ev.user);
+        // A seat freed on stage can make "Invite to speak" possible again.
+        if (this.can.moderate && s.stage.some((p) => p.user.id === id)) this.onStale?.();
+        forget(id);
         s.stage = drop(s.stage, id);
         s.listeners_sample = drop(s.listeners_sample, id);
         if (s.requests) s.requests = s.requests.filter((r) => r.user.id !== id);
@@ -149,9 +168,18 @@ export class Room {
         seat(ev.participant);
         mine(ev.participant);
         counts();
+        // A moderator's actions depend on who is on stage and on free seats: re-read them.
+        if (this.can.moderate) this.onStale?.();
+        break;
+      case "host.changed":
+        this.hostChanged(s, ev);
+        forget(uid(ev.previous_host));
+        forget(uid(ev.new_host));
+        counts();
         break;
       case "participant.muted":
       case "participant.unmuted":
+        forget(ev.participant.user.id);
         s.stage = s.stage.map((p) => (p.user.id === ev.participant.user.id ? { ...p, ...ev.participant } : p));
         mine(ev.participant);
         if (ev.type === "participant.muted" && ev.participant.user.id === this.viewerId
@@ -180,17 +208,31 @@ export class Room {
         break;
       case "captions.toggled":
         s.space.captions_enabled = ev.enabled;
+        if (!ev.enabled) document.querySelectorAll("#caption-lines [data-partial-speaker]").forEach((li) => li.remove());
         break;
       case "caption.added":
         this.caption(ev.line);
         return true;
+      case "caption.partial":
+        this.captionPartial(ev);
+        return true;
       case "reactions":
         this.burst(ev);
-        if (ev.totals) this.state.reaction_counts = ev.totals;
+        if (ev.totals) {
+          // Totals only grow: keep the larger of what we hold and what the event says.
+          const held = this.state.reaction_counts || {};
+          for (const [code, n] of Object.entries(ev.totals)) held[code] = Math.max(held[code] || 0, n);
+          this.state.reaction_counts = held;
+          this.paintReactionTotal();
+        }
         return true;
       case "space.ended":
         s.space.state = "ended";
         break;
+      case "active_speakers":
+        // Not part of the snapshot: only the rings change.
+        this.setTalking(ev.speakers || []);
+        return true;
       case "speaker.invited":
       case "cohost.invited":
       case "invitation.declined":
@@ -206,6 +248,27 @@ export class Room {
     }
     this.render(s);
     return true;
+  }
+
+  /** `host.changed`: the role events that made it so came just before (the seats already
+   * show the new roles); this one renames the host in the header and tells the two people
+   * it concerns. The new host's own controls (End, the co-host tools) come from the snapshot
+   * the server sends the subject of a role change; asking here as well covers a page that
+   * missed it. */
+  hostChanged(s, ev) {
+    const next = ev.new_host;
+    const previous = ev.previous_host;
+    if (!next) return;
+    s.space.host = { ...(s.space.host || {}), ...next };
+    if (next.id === this.viewerId) {
+      toast(ev.reason === "returned" ? "You’re the host again." : "You’re the host now.", "info");
+      this.onStale?.();
+    } else if (previous && previous.id === this.viewerId) {
+      this.onStale?.();
+    } else {
+      toast(`${next.name} is now the host.`, "info");
+      if (this.can.moderate) this.onStale?.();
+    }
   }
 
   // --- drawing -------------------------------------------------------------------------------
@@ -224,6 +287,10 @@ export class Room {
     document.querySelectorAll('[data-count="listeners"]').forEach((el) => {
       el.textContent = intcomma(space.listener_count);
     });
+    this.text("about-joined", intcomma(space.total_joined_count));
+    this.paintHost(space.host);
+    this.put("left-note", this.leftNoteHtml());
+    this.paintReactionTotal();
     const chip = document.getElementById("captions-chip");
     if (chip) chip.hidden = !space.captions_enabled;
     this.put("invitations-region", this.invitationsHtml());
@@ -258,6 +325,29 @@ export class Room {
     this.restoreMenus(openMenus);
     this.restoreFocus(focus);
     this.paintTalking();
+    this.onRender?.(state);
+  }
+
+  /** The header names the host: it changes when the host hands the Space over. */
+  paintHost(host) {
+    if (!host) return;
+    this.put("room-host-avatar", avatar(host, "xs"));
+    this.text("room-host-link", host.name);
+    this.text("host-past-name", host.name);
+    const link = document.getElementById("room-host-link");
+    if (link) link.setAttribute("href", profileUrl(host));
+    document.getElementById("host-profile-link")?.setAttribute("href", profileUrl(host));
+    document.getElementById("host-past-link")?.setAttribute(
+      "href", `/spaces/ended/?host=${encodeURIComponent(host.username)}`);
+  }
+
+  /** After leaving, say so plainly (the bar offers Join again): a page that went quiet
+   * without a word looks like a broken one. */
+  leftNoteHtml() {
+    const me = this.me;
+    if (!me || me.state !== "left") return "";
+    return `<div class="alert alert-info left-note" role="status">${icon("leave")}<span><strong>You left this Space.</strong>`
+      + `${this.can.join ? " It’s still live: join again to listen." : ""}</span></div>`;
   }
 
   put(id, html) {
@@ -280,34 +370,16 @@ export class Room {
       + `<input type="hidden" name="csrfmiddlewaretoken" value="${esc(this.csrf)}">${fields}${inner}</form>`;
   }
 
-  /** What the viewer may do to `p`: the mirror of spaces.views._seat_actions (and so of
-   * permissions.check_act_on and the services' capacity checks). */
+  /** What the viewer may do to `p`, as the server says (spaces.permissions.participant_actions):
+   * the snapshot's `seat_actions` for the people it drew, else its `role_actions` table for a
+   * present participant this page learnt of from an event. The page decides nothing itself. */
   seatActions(p) {
-    const actions = new Set();
-    const me = this.me;
-    const can = this.can;
-    const space = this.space;
-    if (p.user.id === this.viewerId) return actions;
-    if (can.report) actions.add("report");
-    const actsOn = me && p.role !== "host" && (p.role !== "cohost" || me.role === "host")
-      && p.state === "present";
-    if (!actsOn) return actions;
-    const onStage = STAGE.includes(p.role);
-    if (can.moderate) {
-      actions.add("remove");
-      if (onStage) {
-        actions.add("demote");
-        if (!p.is_muted) actions.add("mute");
-      } else if (space.speaker_count < space.max_speakers) {
-        actions.add("invite");
-      }
-    }
-    if (can.block) actions.add("block");
-    if (can.manage_cohosts) {
-      if (p.role === "cohost") actions.add("cohost_revoke");
-      else if (space.cohost_count < space.max_cohosts) actions.add("cohost_invite");
-    }
-    return actions;
+    if (p.user.id === this.viewerId) return new Set();
+    const listed = (this.state.seat_actions || {})[p.user.id];
+    if (listed) return new Set(listed);
+    if (p.state && p.state !== "present") return new Set();
+    const table = this.state.role_actions || {};
+    return new Set(table[p.is_muted ? `${p.role}:muted` : p.role] || []);
   }
 
   seatHtml(p, stage) {
@@ -391,15 +463,33 @@ export class Room {
     if (can.join) {
       html += this.form("join", "join/", `<button type="submit" class="btn btn-primary btn-lg">${icon("mic")}${this.me ? "Join again" : "Start listening"}</button>`);
     }
-    if (can.leave) {
-      html += this.form("leave", "leave/", `<button type="submit" class="btn btn-leave">${icon("leave")}Leave</button>`);
-    }
+    if (can.leave) html += this.leaveHtml();
     if (can.end) {
       html += `<details class="menu confirm" id="end-confirm"><summary class="btn btn-leave">${icon("power")}End</summary>`
         + '<div class="menu-pop bar-pop confirm-pop" role="group" aria-labelledby="end-q"><p id="end-q"><strong>End this Space?</strong><br><span class="muted small">Everyone leaves, and it can’t be restarted.</span></p>'
         + this.form("end", "end/", '<button type="submit" class="btn btn-danger btn-block">End for everyone</button>') + "</div></details>";
     }
     return html;
+  }
+
+  /** Leave. The host leaves by handing the Space over: with several co-hosts who could take
+   * it (the server's `successors`, the default first), they choose; the server picks the
+   * default when the form names nobody. */
+  leaveHtml() {
+    const successors = (this.state.successors || [])
+      .map((id) => this.state.stage.find((p) => p.user.id === id))
+      .filter(Boolean);
+    if (successors.length < 2) {
+      const note = successors.length ? ` title="${esc(successors[0].user.name)} will take over as host"` : "";
+      return this.form("leave", "leave/", `<button type="submit" class="btn btn-leave"${note}>${icon("leave")}Leave</button>`);
+    }
+    const options = successors.map((p, i) => `<label class="successor-option"><input type="radio" name="successor_id" value="${p.user.id}"${i === 0 ? " checked" : ""}>`
+      + `${avatar(p.user, "xs")}<span>${esc(p.user.name)}${i === 0 ? ' <span class="muted small">(co-host longest)</span>' : ""}</span></label>`).join("");
+    return `<details class="menu confirm" id="leave-confirm"><summary class="btn btn-leave">${icon("leave")}Leave</summary>`
+      + '<div class="menu-pop bar-pop confirm-pop">'
+      + this.form("leave", "leave/", `<fieldset class="successor-pick"><legend><strong>Who takes over as host?</strong></legend>${options}</fieldset>`
+        + '<button type="submit" class="btn btn-danger btn-block">Leave and hand over</button>')
+      + "</div></details>";
   }
 
   barPreHtml() {
@@ -516,6 +606,11 @@ export class Room {
 
   // --- live bits -----------------------------------------------------------------------------
 
+  paintReactionTotal() {
+    const total = Object.values(this.state.reaction_counts || {}).reduce((a, n) => a + (Number(n) || 0), 0);
+    this.text("about-reactions", intcomma(total));
+  }
+
   /** Light the rings of the people talking now (the audio client calls this with levels). */
   setTalking(ids) {
     this.talking = new Set(ids);
@@ -528,15 +623,48 @@ export class Room {
     });
   }
 
+  speakerName(userId) {
+    const speaker = this.state.stage.find((p) => p.user.id === userId);
+    return speaker ? speaker.user.name : "Someone";
+  }
+
   caption(line) {
     const list = document.getElementById("caption-lines");
-    if (!list || list.querySelector(`[data-line-id="${line.id}"]`)) return;
-    const speaker = this.state.stage.find((p) => p.user.id === line.speaker_id);
+    if (!list) return;
+    // The final line replaces that speaker's words-so-far.
+    list.querySelector(`[data-partial-speaker="${line.speaker_id}"]`)?.remove();
+    if (list.querySelector(`[data-line-id="${line.id}"]`)) return;
     const li = document.createElement("li");
     li.dataset.lineId = line.id;
-    li.innerHTML = `<strong>${esc(speaker ? speaker.user.name : "Someone")}</strong> ${esc(line.text)}`;
+    li.innerHTML = `<strong>${esc(this.speakerName(line.speaker_id))}</strong> ${esc(line.text)}`;
+    this.appendCaption(list, li, list.querySelector("[data-partial-speaker]"));
+  }
+
+  /** Words so far of a speaker's utterance: one line per speaker, replaced in place, kept
+   * below the final lines; empty text clears it. Not stored (the transcript has finals only). */
+  captionPartial(ev) {
+    const list = document.getElementById("caption-lines");
+    if (!list) return;
+    const held = list.querySelector(`[data-partial-speaker="${ev.speaker_id}"]`);
+    if (!ev.text) {
+      held?.remove();
+      return;
+    }
+    const html = `<strong>${esc(this.speakerName(ev.speaker_id))}</strong> ${esc(ev.text)}`;
+    if (held) {
+      held.innerHTML = html;
+      return;
+    }
+    const li = document.createElement("li");
+    li.className = "partial";
+    li.dataset.partialSpeaker = ev.speaker_id;
+    li.innerHTML = html;
+    this.appendCaption(list, li, null);
+  }
+
+  appendCaption(list, li, before) {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(li);
+    list.insertBefore(li, before);
     while (list.children.length > 200) list.firstElementChild.remove();
     if (atBottom) list.scrollTop = list.scrollHeight;
     this.text("captions-note", "");
@@ -574,6 +702,8 @@ export class Room {
   end() {
     if (this.ended) return;
     this.ended = true;
+    this.setTalking([]);
+    this.onEnd?.();
     toast("This Space has ended.", "info");
     setTimeout(() => window.location.reload(), 1200);
   }
@@ -608,6 +738,7 @@ function start() {
       status.classList.toggle("show", !!text);
     },
     onGone: async (code, message) => {
+      audio.stop();
       // Not in the Space any more (left elsewhere, removed, timed out): show what is true now.
       if (message) toast(message, code === 4403 ? "error" : "info");
       try {
@@ -617,6 +748,26 @@ function start() {
       }
     },
   });
+  const audio = new RoomAudio(client, {
+    player: document.getElementById("room-audio"),
+    unlock: document.getElementById("audio-unlock"),
+    onError: (message) => toast(message, "error"),
+    onStatus: (text) => {
+      const el = document.getElementById("audio-status");
+      if (el) el.textContent = text;
+    },
+  });
+  room.onRender = (s) => audio.sync(s);
+  room.onEnd = () => audio.stop();
+  // Several events in a row (role changes, then host.changed) want one snapshot, not several.
+  let staleTimer = null;
+  room.onStale = () => {
+    if (staleTimer) return;
+    staleTimer = setTimeout(() => {
+      staleTimer = null;
+      client.resync();
+    }, STALE_DEBOUNCE_MS);
+  };
   const connect = () => {
     if (room.present && room.space.state === "live" && !client.open) client.connect();
   };
@@ -632,6 +783,15 @@ function start() {
     if (action === "react") {
       room.float(data.get("emoji"));
       closeMenus(form);
+    }
+    // A seat menu's choice is made: close it now (the redraw would reopen it otherwise).
+    if (form.closest(".seat-menu")) closeMenus(form);
+    if (action === "mute_self") audio.muteNow();
+    if (action === "leave") {
+      // Our own socket goes first: else the server closes it as "no longer in this Space"
+      // when the leave lands, and the page would say so as if it were news.
+      audio.stop();
+      client.close();
     }
     const toSocket = SOCKET_ACTIONS[action] && client.connected;
     if (action !== "react") buttons.forEach((b) => { b.disabled = true; });
@@ -649,9 +809,9 @@ function start() {
       if (["share", "report", "pin", "invite", "cohost_invite"].includes(action)) form.reset();
       closeMenus(form);
       if (action === "join") connect();
-      if (action === "leave") client.close();
     } catch (error) {
       toast(error?.message || "Something went wrong. Try again.", "error");
+      if (action === "leave") connect(); // still in the room
     } finally {
       buttons.forEach((b) => { if (b.isConnected) b.disabled = false; });
     }
@@ -688,9 +848,24 @@ function start() {
     root.querySelectorAll("details.menu[open]").forEach((o) => { if (o !== d) o.open = false; });
   }, true);
 
+  // Not in the room (left, or not joined yet): no socket brings news, so read the detail
+  // when the page is looked at again and, while it is visible, every POLL_AWAY_MS; a Space
+  // that ended meanwhile then shows as ended instead of "live" forever.
+  const refreshAway = async () => {
+    if (room.present || room.ended || client.open || document.visibilityState !== "visible") return;
+    try {
+      room.snapshot(await getJSON(room.base));
+    } catch {
+      // Offline for a moment: the next look or tick tries again.
+    }
+  };
+  setInterval(refreshAway, POLL_AWAY_MS);
+  document.addEventListener("visibilitychange", refreshAway);
+  window.addEventListener("focus", refreshAway);
+
   room.render(state);
   connect();
-  window.spaces = { room, client };
+  window.spaces = { room, client, audio, refreshAway };
 }
 
 start();

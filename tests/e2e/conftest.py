@@ -1,0 +1,185 @@
+"""Real browsers against a real server: Debian's Chromium, driven by Playwright, talking to a
+`daphne` subprocess that serves the site, the sockets and the audio (media embedded).
+
+The server shares the test's database, so tests use `django_db(transaction=True)`. In the
+embedded shape that database must be a file (a subprocess cannot see an in-memory SQLite): this
+conftest points the SQLite test database at a temporary file when `tests/e2e` runs on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from accounts.models import User
+from tests.conftest import CHROMIUM, IN_CI
+from tests.servers import ROOT, running_daphne, server_env
+
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+CHROMIUM_ARGS = [
+    # A fake microphone (a beep) that needs no permission prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # Gather 127.0.0.1 candidates, so that the audio stays on loopback like everything else.
+    "--allow-loopback-in-peer-connection",
+    "--no-sandbox",
+]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        path = tmp_path_factory.mktemp("e2e-db") / "test.sqlite3"
+        db.setdefault("TEST", {})["NAME"] = str(path)
+
+
+def _need_playwright() -> Any:
+    try:
+        import playwright.sync_api as api
+    except ImportError:
+        message = "needs the playwright package: .venv/bin/pip install playwright"
+        if IN_CI:
+            pytest.fail(f"CI=true and this test {message}", pytrace=False)
+        pytest.skip(message)
+    return api
+
+
+@pytest.fixture(scope="module")
+def base_url(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A daphne serving this project with media embedded, as `make run` does."""
+    media = {"MEDIA_EMBEDDED": "1", "MEDIA_HOST_ADDRESSES": "127.0.0.1"}
+    try:
+        env = server_env(**media)
+    except RuntimeError as error:  # an in-memory SQLite shared with other tests of the session
+        message = f"{error}: run `pytest tests/e2e` on its own, or set DATABASE_URL"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    # DEBUG is off, as in production: the manifest of collected static files must exist.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    log = tmp_path_factory.mktemp("e2e-server") / "daphne.log"
+    try:
+        with running_daphne(log_path=log, **media) as url:
+            yield url
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        if log.exists():
+            (ARTIFACTS / "e2e-daphne.log").write_bytes(log.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    api = _need_playwright()
+    # Playwright's sync API runs an event loop on this thread; Django would then refuse the
+    # ORM calls the test makes between browser steps. They are plain sync calls: allow them.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def session_key_for(user: User) -> str:
+    """A signed-in session created directly: the site's session cookie, no login page."""
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    assert store.session_key
+    return store.session_key
+
+
+class Console:
+    """Every console error and uncaught exception of the pages it watches."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def watch(self, page: Any, who: str) -> Any:
+        page.on(
+            "console",
+            lambda m: (
+                self.errors.append(f"{who}: console.{m.type}: {m.text}")
+                if m.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: self.errors.append(f"{who}: pageerror: {e}"))
+        return page
+
+
+@pytest.fixture
+def console() -> Console:
+    return Console()
+
+
+@pytest.fixture
+def new_page(browser: Any, base_url: str, console: Console) -> Iterator[Callable[..., Any]]:
+    """new_page(who, user=None): a page in a fresh context, signed in as `user` by cookie."""
+    contexts: list[Any] = []
+
+    def make(who: str, user: User | None = None, viewport: dict[str, int] = DESKTOP) -> Any:
+        context = browser.new_context(base_url=base_url, viewport=viewport)
+        context.set_default_timeout(20_000)
+        if user is not None:
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": session_key_for(user),
+                        "url": base_url,
+                    }
+                ]
+            )
+        contexts.append(context)
+        return console.watch(context.new_page(), who)
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page: Any, name: str, *, phone: bool = False) -> Path:
+    """Save the page at desktop (1280x800) or phone (390x844) width into the artifacts."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}-{'phone' if phone else 'desktop'}.png"
+    before = page.viewport_size
+    page.set_viewport_size(PHONE if phone else DESKTOP)
+    # Finite animations jump to their end, endless ones (the glowing rings) to their start.
+    page.screenshot(path=str(path), animations="disabled")
+    if before:
+        page.set_viewport_size(before)
+    return path
