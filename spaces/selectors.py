@@ -213,11 +213,8 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         handover_possible=bool(successors),
     )
     can = space_permissions_for(viewer=viewer, space=space, participant=me, facts=facts)
-    room = {
-        "can": can,
-        "stage_room": space.speaker_count < space.max_speakers,
-        "cohost_room": space.cohost_count < space.max_cohosts,
-    }
+    stage_room = space.speaker_count < space.max_speakers
+    cohost_room = space.cohost_count < space.max_cohosts
     return SpaceDetail(
         space=space,
         me=me,
@@ -228,8 +225,13 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         pins=pins,
         reaction_counts=reaction_counts_for(space_id=space.pk),
         can=can,
-        seat_actions={p.user_id: participant_actions(me, p, **room) for p in [*stage, *listeners]},
-        role_actions=role_actions_for(me, **room),
+        seat_actions={
+            p.user_id: participant_actions(
+                me, p, can=can, stage_room=stage_room, cohost_room=cohost_room
+            )
+            for p in [*stage, *listeners]
+        },
+        role_actions=role_actions_for(me, can=can, stage_room=stage_room, cohost_room=cohost_room),
         successors=successors,
     )
 
