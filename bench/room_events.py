@@ -8,13 +8,21 @@ native-app way: no Origin, `X-Session-Token`). 127.0.0.1 only; bounded in count 
 
     .venv/bin/python bench/room_events.py --listeners 100 1000 --json
     .venv/bin/python bench/room_events.py --listeners 1000 --layers pubsub --fanouts hub group
+    .venv/bin/python bench/room_events.py --listeners 1000 --layers pubsub \
+        --fanouts hub hub-asgi --servers 1 2 --rounds 3
 
 Each run is a (layer, fan-out, N) triple:
 - layer: `core` (channels_redis.core.RedisChannelLayer) or `pubsub`
   (channels_redis.pubsub.RedisPubSubChannelLayer);
-- fan-out: `hub` (the project: one group member per process, spaces/hub.py) or `group` (the stock
-  Channels pattern: every socket a group member, dispatched through Channels' stock `dispatch`,
-  which closes old DB connections in a thread per message), for comparison.
+- fan-out: `hub` (the project: one group member per process, spaces/hub.py, each event framed
+  once and written straight to Daphne's connections, spaces/wsframes.py), `hub-asgi` (the same hub,
+  every copy sent through ASGI: `SPACES_WS_DIRECT_FRAMES=0`) or `group` (the stock Channels
+  pattern: every socket a group member, dispatched through Channels' stock `dispatch`, which
+  closes old DB connections in a thread per message), for comparison.
+
+`--servers 1 2` runs every variant with one and with two daphne processes (the listeners spread
+over them); `--rounds R` repeats the whole set R times, interleaved, so that the noise of a
+shared machine falls on every variant alike.
 
 The database is a temporary SQLite file unless `--database-url` is given (e.g. the local
 PostgreSQL database `spaces_bench`). Users, sessions and the participants are written directly
@@ -223,9 +231,9 @@ def daphnes(
     count: int, *, layer: str, fanout: str, env: dict[str, str], log_dir: Path
 ) -> Iterator[tuple[list[str], list[int]]]:
     app = (
-        "spaces_project.asgi:application"
-        if fanout == "hub"
-        else "bench.room_events:baseline_application"
+        "bench.room_events:baseline_application"
+        if fanout == "group"
+        else "spaces_project.asgi:application"
     )
     # One prefix for all the processes of a run (they must hear each other), new for each run.
     prefix = f"bench{os.getpid()}x{secrets.token_hex(3)}"
@@ -246,6 +254,7 @@ def daphnes(
                         "SPACES_CHANNEL_LAYER": layer,
                         "SPACES_CHANNEL_PREFIX": prefix,
                         "DJANGO_LOG_LEVEL": "WARNING",
+                        "SPACES_WS_DIRECT_FRAMES": "1" if fanout == "hub" else "0",
                     },
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -525,10 +534,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--layers", nargs="+", default=["core", "pubsub"])
-    parser.add_argument("--fanouts", nargs="+", default=["hub"], choices=["hub", "group"])
+    parser.add_argument(
+        "--fanouts", nargs="+", default=["hub"], choices=["hub", "hub-asgi", "group"]
+    )
     parser.add_argument("--events", type=int, default=40, help="host actions per run")
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between host actions")
-    parser.add_argument("--servers", type=int, default=1, help="daphne processes")
+    parser.add_argument(
+        "--servers", type=int, nargs="+", default=[1], help="daphne processes (one run each)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every variant, interleaved")
     parser.add_argument("--client-procs", type=int, default=2, help="listener processes")
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     parser.add_argument(
@@ -537,8 +551,13 @@ def main() -> None:
     parser.add_argument("--log-dir", default="", help="keep the daphne logs here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    if max(args.listeners) > 5000 or args.events > 500 or args.servers > 8:
-        parser.error("bounded: at most 5000 listeners, 500 events, 8 servers")
+    if (
+        max(args.listeners) > 5000
+        or args.events > 500
+        or max(args.servers) > 8
+        or args.rounds * len(args.layers) * len(args.fanouts) * len(args.servers) > 40
+    ):
+        parser.error("bounded: at most 5000 listeners, 500 events, 8 servers, 40 server starts")
 
     with tempfile.TemporaryDirectory(prefix="room-events-") as tmp:
         database_url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
@@ -564,13 +583,20 @@ def main() -> None:
 
         connections.close_all()
         results = []
-        for layer in args.layers:
-            for fanout in args.fanouts:
-                log_dir = Path(args.log_dir or tmp)
-                log_dir.mkdir(parents=True, exist_ok=True)
-                with daphnes(
-                    args.servers, layer=layer, fanout=fanout, env=env, log_dir=log_dir
-                ) as (urls, pids):
+        log_dir = Path(args.log_dir or tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        variants = [
+            (layer, fanout, servers)
+            for layer in args.layers
+            for fanout in args.fanouts
+            for servers in args.servers
+        ]
+        for round_ in range(args.rounds):
+            for layer, fanout, servers in variants:
+                with daphnes(servers, layer=layer, fanout=fanout, env=env, log_dir=log_dir) as (
+                    urls,
+                    pids,
+                ):
                     for listeners in args.listeners:
                         result = run_one(
                             urls,
@@ -583,16 +609,39 @@ def main() -> None:
                             layer=layer,
                             fanout=fanout,
                         )
+                        result["round"] = round_
                         results.append(result)
                         if not args.json:
                             print(_row(result), flush=True)
+        if args.rounds > 1 and not args.json:
+            print(_summary(results), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
 
 
+def _summary(results: list[dict[str, Any]]) -> str:
+    """Per variant, the median over the rounds of each figure."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["layer"], r["fanout"], r["servers"], r["listeners"]), []).append(r)
+    lines = ["medians over the rounds:"]
+    for (layer, fanout, servers, listeners), rs in groups.items():
+        med = {
+            key: percentile([float(r[key]) for r in rs], 50)
+            for key in ("p50_ms", "p99_ms", "delivered_ratio", "server_cpu_us_per_delivery")
+        }
+        lines.append(
+            f"{layer:>6} {fanout:>8} servers={servers} N={listeners:>5} "
+            f"p50={med['p50_ms']:.1f} ms p99={med['p99_ms']:.1f} ms "
+            f"delivered={med['delivered_ratio']:.4f} "
+            f"server {med['server_cpu_us_per_delivery']:.0f} us/delivery ({len(rs)} rounds)"
+        )
+    return "\n".join(lines)
+
+
 def _row(r: dict[str, Any]) -> str:
     return (
-        f"{r['layer']:>6} {r['fanout']:>5} servers={r['servers']} N={r['listeners']:>5} "
+        f"{r['layer']:>6} {r['fanout']:>8} servers={r['servers']} N={r['listeners']:>5} "
         f"host-own p50={r['host_event_p50_ms']:>5.1f} ms "
         f"events={r['events']:>3} last-listener p50={r['p50_ms']:>7.1f} ms "
         f"p99={r['p99_ms']:>7.1f} ms max={r['max_ms']:>7.1f} ms | per-delivery "

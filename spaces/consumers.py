@@ -21,7 +21,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.models import User
-from spaces import realtime
+from spaces import realtime, wsframes
 from spaces.hub import hub
 from spaces.realtime import Close, Incoming, ProtocolError, SignalContext
 from spaces_project.errors import ApplicationError
@@ -102,6 +102,8 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         self.deferred_close: tuple[dict[str, Any], int] | None = None
         self.refresh_task: asyncio.Task[None] | None = None
         self.refresh_wanted = False
+        # Under Daphne: room events go out as the frame the hub built once (spaces/wsframes.py).
+        self.write_frame: wsframes.FrameWriter | None = self.scope.get(wsframes.SCOPE_KEY)
         await self.accept()
         user = socket_user(self.scope)
         if user is None:
@@ -235,6 +237,21 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
+        """The common case, without a coroutine: an event only to forward, to an open socket
+        that is not resyncing, written as `frame`. False: the hub calls `room_message`."""
+        if self.write_frame is None or self.closing or self.building:
+            return False
+        event = message["event"]
+        seq = event.get("seq")
+        if isinstance(seq, int) and seq <= self.floor:
+            return True  # in the snapshot already: `deliver` drops it too
+        if message["type"] in self.room_handlers or (
+            event.get("type") in REFRESHES_SUBJECT and subject_id(event) == self.user_id
+        ):
+            return False
+        return self.write_frame(frame)
 
     async def room_message(self, message: dict[str, Any]) -> None:
         if self.closing:

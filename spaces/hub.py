@@ -5,9 +5,10 @@ channels-redis that makes a `group_send` cost O(sockets): `RedisChannelLayer` lo
 writes one message per member (NOTES.md: 182 ms p99 at 1000 members), and every socket then
 wakes its own receive task and, in `AsyncConsumer.dispatch`, hops to a thread to close old
 database connections. Here each process joins a Space's group once, through one channel of its
-own, and hands each event to its local sockets in a plain loop (one pre-encoded text each). A
-`group_send` then costs O(processes) on every layer, and the per-socket cost is one WebSocket
-frame (bench/RESULTS.md, "Room events").
+own, and hands each event to its local sockets in a plain loop. A `group_send` then costs
+O(processes) on every layer, and the per-socket cost is one WebSocket frame, built once per event
+and, under Daphne, written straight to each connection (spaces/wsframes.py; bench/RESULTS.md,
+"Room events").
 
 The hub also:
 - puts events back in `seq` order when two processes delivered them out of order, holding a
@@ -35,6 +36,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from spaces import wsframes
 from spaces.models import Participant
 from spaces_project import events as bus
 
@@ -43,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 class Member(Protocol):
     user_id: int
+
+    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
+        """Handle the event at once by writing `frame` (its text, framed), or return False."""
+        ...
 
     async def room_message(self, message: dict[str, Any]) -> None: ...
 
@@ -203,8 +209,15 @@ class SpaceHub:
             task.add_done_callback(self._draining.discard)
 
     async def _fan_out(self, room: Room, message: dict[str, Any]) -> None:
+        # The frame is built once per event per process; most sockets then take it in a plain
+        # call (no coroutine), the rest (closing, resyncing, events about themselves) take the
+        # message through `room_message`.
+        text = message.get("text")
+        frame = wsframes.text_frame(text) if isinstance(text, str) else None
         for member in list(room.members):
             try:
+                if frame is not None and member.room_frame(message, frame):
+                    continue
                 await member.room_message(message)
             except Exception:
                 logger.exception("hub: a socket failed on %s", message.get("type"))

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from spaces.wsframes import FrameOutlet  # noqa: E402
 from spaces_project import ticker  # noqa: E402
 from spaces_project.routing import websocket_urlpatterns  # noqa: E402
 from spaces_project.ws_auth import websocket_stack  # noqa: E402
@@ -17,7 +18,8 @@ from spaces_project.ws_auth import websocket_stack  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
+        # Outermost on the socket path: it must see the server's own `send`.
+        "websocket": FrameOutlet(websocket_stack(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -185,6 +185,10 @@ SPACES_WS_BURST = env.int("SPACES_WS_BURST", default=20)
 SPACES_REACTIONS_WINDOW_MS = env.int("SPACES_REACTIONS_WINDOW_MS", default=250)
 SPACES_WS_REORDER_MS = env.int("SPACES_WS_REORDER_MS", default=100)
 SPACES_WS_GROUP_REFRESH_SECONDS = env.int("SPACES_WS_GROUP_REFRESH_SECONDS", default=30)
+# Under Daphne, room events are written to each socket as one frame built once (spaces/wsframes.py).
+SPACES_WS_DIRECT_FRAMES = env.bool("SPACES_WS_DIRECT_FRAMES", default=True)
+# `manage.py serve`: Daphne processes sharing the port (more than 1: distributed shape only).
+SPACES_WEB_PROCESSES = env.int("SPACES_WEB_PROCESSES", default=1)
 SPACES_FEED_MAX_FOLLOWED = env.int("SPACES_FEED_MAX_FOLLOWED", default=500)
 SPACES_FEED_DEBOUNCE_MS = env.int("SPACES_FEED_DEBOUNCE_MS", default=300)
 SPACES_FEED_REFRESH_SECONDS = env.int("SPACES_FEED_REFRESH_SECONDS", default=60)

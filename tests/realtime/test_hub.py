@@ -20,6 +20,9 @@ class FakeSocket:
         self.user_id = user_id
         self.got: list[int | None] = []
 
+    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
+        return False  # every event through `room_message` (tests/realtime/test_hub_frames.py)
+
     async def room_message(self, message: dict[str, Any]) -> None:
         self.got.append(message["event"].get("seq"))
 
