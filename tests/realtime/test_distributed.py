@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -32,6 +33,21 @@ async def next_of_type(ws: Any, kind: str) -> dict[str, Any]:
         message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         if message["type"] == kind:
             return message
+
+
+async def pinned(ws: Any, text: str) -> list[dict[str, Any]]:
+    """The Space's pins once `text` is among them: from the `pin.added` event, or from a
+    `space.state` that already covers it (a socket's own refresh, built after the pin
+    committed, raises its floor past the event's seq, and the event is then not sent)."""
+    pins: list[dict[str, Any]] = []
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if message["type"] == "space.state":
+            pins = list(message["pins"])
+        elif message["type"] == "pin.added":
+            pins = [*pins, message["pin"]]
+        if any(pin["text"] == text for pin in pins):
+            return pins
 
 
 def layer_settings(layer: str) -> dict[str, Any]:
@@ -84,10 +100,7 @@ def test_an_action_through_one_server_reaches_a_client_of_the_other(layer, setti
                 hand = await next_of_type(on_a, "hand.raised")
                 # And from a process with no sockets at all (like a Celery worker).
                 await asyncio.to_thread(pin_in_a_worker_thread)
-                pins = (
-                    await next_of_type(on_a, "pin.added"),
-                    await next_of_type(on_b, "pin.added"),
-                )
+                pins = (await pinned(on_a, "hi"), await pinned(on_b, "hi"))
         return state_b, toggled, hand, *pins
 
     env = {"SPACES_CHANNEL_LAYER": layer}
@@ -101,8 +114,8 @@ def test_an_action_through_one_server_reaches_a_client_of_the_other(layer, setti
     assert toggled["enabled"] is True
     assert toggled["seq"] > state_b["seq"]
     assert hand["request"]["user"]["id"] == listener.pk
-    assert pin_a["seq"] == pin_b["seq"]
-    assert pin_b["pin"]["text"] == "hi"
+    assert [p["text"] for p in pin_a] == [p["text"] for p in pin_b] == ["hi"]
+    assert pin_a[0]["id"] == pin_b[0]["id"]
 
 
 @pytest.mark.redis
@@ -131,8 +144,14 @@ def test_sync_threads_deliver_through_one_connection_without_leaking(settings, m
         deliver_in_a_fresh_thread(n)
     after = len(client.client_list())
 
+    # All 41 arrive (waiting as long as a loaded box needs, bounded), then nothing more.
     received = []
-    while (message := listener.get_message(timeout=2)) is not None:
+    deadline = time.monotonic() + 30
+    while len(received) < 41 and time.monotonic() < deadline:
+        message = listener.get_message(timeout=1)
+        if message is not None and message["type"] == "message":
+            received.append(message)
+    while (message := listener.get_message(timeout=0.5)) is not None:
         received.append(message)
     listener.close()
     assert len(received) == 41
