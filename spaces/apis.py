@@ -374,18 +374,34 @@ class SpaceFollowingApi(_Api):
         return self.paginated(qs, lambda rows: BubbleSpaceSerializer(rows, many=True).data)
 
 
+class EndedSpaceSerializer(SpaceSerializer):
+    """SpaceSerializer under its own name: the schema names a paginated list after the item
+    serializer, so the cursor-paged ended list shared `PaginatedSpaceList` (limit/offset, with
+    `count`) with the live list and its answers did not match the schema."""
+
+    class Meta:
+        ref_name = "EndedSpace"
+
+
 class SpaceEndedApi(_Api):
     pagination_class = EndedPagination
 
     class FilterSerializer(serializers.Serializer):
-        host = serializers.IntegerField(required=False, min_value=1)
+        # Bounded: a larger id made SQLite raise OverflowError (a 500) instead of matching none.
+        host = serializers.IntegerField(required=False, min_value=1, max_value=2**53 - 1)
 
     @extend_schema(
         operation_id="spaces_ended_list",
         tags=TAGS,
         summary="Ended Spaces, most recent first",
-        parameters=[OpenApiParameter("host", OpenApiTypes.INT, description="A host's user id.")],
-        responses={200: SpaceSerializer(many=True), **errors(400, 401)},
+        parameters=[
+            OpenApiParameter(
+                "host",
+                {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
+                description="A host's user id.",
+            )
+        ],
+        responses={200: EndedSpaceSerializer(many=True), **errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
+import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
 from spaces import views
 
-S = "spaces/<int:space_id>"
+S = "spaces/<id:space_id>"
 
 urlpatterns = [
     path("spaces/", views.space_list, name="space_list"),
@@ -23,31 +24,31 @@ urlpatterns = [
     path(f"{S}/hand/", views.hand_raise, name="space_hand_raise"),
     path(f"{S}/hand/withdraw/", views.hand_withdraw, name="space_hand_withdraw"),
     path(
-        f"{S}/requests/<int:request_id>/approve/",
+        f"{S}/requests/<id:request_id>/approve/",
         views.request_approve,
         name="space_request_approve",
     ),
-    path(f"{S}/requests/<int:request_id>/deny/", views.request_deny, name="space_request_deny"),
+    path(f"{S}/requests/<id:request_id>/deny/", views.request_deny, name="space_request_deny"),
     path(f"{S}/invite/", views.speaker_invite, name="space_invite"),
     path(f"{S}/cohosts/invite/", views.cohost_invite, name="space_cohost_invite"),
     path(
-        f"{S}/invitations/<int:invitation_id>/accept/",
+        f"{S}/invitations/<id:invitation_id>/accept/",
         views.invitation_accept,
         name="space_invitation_accept",
     ),
     path(
-        f"{S}/invitations/<int:invitation_id>/decline/",
+        f"{S}/invitations/<id:invitation_id>/decline/",
         views.invitation_decline,
         name="space_invitation_decline",
     ),
     path(
-        f"{S}/invitations/<int:invitation_id>/cancel/",
+        f"{S}/invitations/<id:invitation_id>/cancel/",
         views.invitation_cancel,
         name="space_invitation_cancel",
     ),
     # demote, mute, remove, block, cohost-revoke
     path(
-        f"{S}/people/<int:user_id>/<slug:action>/",
+        f"{S}/people/<id:user_id>/<slug:action>/",
         views.participant_action,
         name="space_participant_action",
     ),
@@ -56,7 +57,7 @@ urlpatterns = [
     path(f"{S}/me/step-down/", views.me_step_down, name="space_me_step_down"),
     path(f"{S}/react/", views.react, name="space_react"),
     path(f"{S}/pins/", views.pin_create, name="space_pin_create"),
-    path(f"{S}/pins/<int:pin_id>/remove/", views.pin_remove, name="space_pin_remove"),
+    path(f"{S}/pins/<id:pin_id>/remove/", views.pin_remove, name="space_pin_remove"),
     path(f"{S}/captions/", views.captions_toggle, name="space_captions"),
     path(f"{S}/share/", views.space_share, name="space_share"),
     path(f"{S}/report/", views.space_report, name="space_report"),

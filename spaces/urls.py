@@ -2,9 +2,10 @@
 
 from django.urls import path
 
+import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
 from spaces import apis
 
-S = "spaces/<int:space_id>"
+S = "spaces/<id:space_id>"
 
 urlpatterns = [
     path("spaces", apis.SpaceListApi.as_view(), name="api-spaces"),
@@ -17,65 +18,65 @@ urlpatterns = [
     path(f"{S}/heartbeat", apis.SpaceHeartbeatApi.as_view(), name="api-space-heartbeat"),
     path(f"{S}/participants", apis.ParticipantListApi.as_view(), name="api-space-participants"),
     path(
-        f"{S}/participants/<int:user_id>/demote",
+        f"{S}/participants/<id:user_id>/demote",
         apis.ParticipantDemoteApi.as_view(),
         name="api-space-participant-demote",
     ),
     path(
-        f"{S}/participants/<int:user_id>/mute",
+        f"{S}/participants/<id:user_id>/mute",
         apis.ParticipantMuteApi.as_view(),
         name="api-space-participant-mute",
     ),
     path(
-        f"{S}/participants/<int:user_id>/unmute",
+        f"{S}/participants/<id:user_id>/unmute",
         apis.ParticipantUnmuteApi.as_view(),
         name="api-space-participant-unmute",
     ),
     path(
-        f"{S}/participants/<int:user_id>/remove",
+        f"{S}/participants/<id:user_id>/remove",
         apis.ParticipantRemoveApi.as_view(),
         name="api-space-participant-remove",
     ),
     path(
-        f"{S}/participants/<int:user_id>/block",
+        f"{S}/participants/<id:user_id>/block",
         apis.ParticipantBlockApi.as_view(),
         name="api-space-participant-block",
     ),
     path(f"{S}/requests", apis.RequestListApi.as_view(), name="api-space-requests"),
     path(f"{S}/requests/mine", apis.RequestMineApi.as_view(), name="api-space-request-mine"),
     path(
-        f"{S}/requests/<int:request_id>/approve",
+        f"{S}/requests/<id:request_id>/approve",
         apis.RequestApproveApi.as_view(),
         name="api-space-request-approve",
     ),
     path(
-        f"{S}/requests/<int:request_id>/deny",
+        f"{S}/requests/<id:request_id>/deny",
         apis.RequestDenyApi.as_view(),
         name="api-space-request-deny",
     ),
     path(f"{S}/invitations", apis.InvitationCreateApi.as_view(), name="api-space-invitations"),
     path(
-        f"{S}/invitations/<int:invitation_id>",
+        f"{S}/invitations/<id:invitation_id>",
         apis.InvitationDetailApi.as_view(),
         name="api-space-invitation",
     ),
     path(
-        f"{S}/invitations/<int:invitation_id>/accept",
+        f"{S}/invitations/<id:invitation_id>/accept",
         apis.InvitationAcceptApi.as_view(),
         name="api-space-invitation-accept",
     ),
     path(
-        f"{S}/invitations/<int:invitation_id>/decline",
+        f"{S}/invitations/<id:invitation_id>/decline",
         apis.InvitationDeclineApi.as_view(),
         name="api-space-invitation-decline",
     ),
-    path(f"{S}/cohosts/<int:user_id>", apis.CohostDetailApi.as_view(), name="api-space-cohost"),
+    path(f"{S}/cohosts/<id:user_id>", apis.CohostDetailApi.as_view(), name="api-space-cohost"),
     path(f"{S}/me/mute", apis.MeMuteApi.as_view(), name="api-space-me-mute"),
     path(f"{S}/me/unmute", apis.MeUnmuteApi.as_view(), name="api-space-me-unmute"),
     path(f"{S}/me/step-down", apis.MeStepDownApi.as_view(), name="api-space-me-step-down"),
     path(f"{S}/reactions", apis.ReactionApi.as_view(), name="api-space-reactions"),
     path(f"{S}/pins", apis.PinListApi.as_view(), name="api-space-pins"),
-    path(f"{S}/pins/<int:pin_id>", apis.PinDetailApi.as_view(), name="api-space-pin"),
+    path(f"{S}/pins/<id:pin_id>", apis.PinDetailApi.as_view(), name="api-space-pin"),
     path(f"{S}/captions", apis.CaptionsApi.as_view(), name="api-space-captions"),
     path(f"{S}/transcript", apis.TranscriptApi.as_view(), name="api-space-transcript"),
     path(f"{S}/transcript.vtt", apis.TranscriptVttApi.as_view(), name="api-space-transcript-vtt"),

@@ -162,7 +162,8 @@ def _int(value: str | None, name: str) -> int:
         number = int(value or "")
     except ValueError:
         number = 0
-    if number <= 0:
+    # Bounded like the API's ids: a larger number made SQLite raise OverflowError (a 500).
+    if not 0 < number <= 2**53 - 1:
         raise ValidationFailed(f"Missing {name}.", fields={name: ["A positive integer."]})
     return number
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -108,6 +109,7 @@ def json_error(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+@csrf_exempt  # it changes nothing; without this a POST got the site's HTML CSRF page, not JSON
 def api_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
     return json_error("not_found", "No such endpoint.", status.HTTP_404_NOT_FOUND)
 
@@ -151,7 +153,13 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: not "12", 12.0 or true."""
+    """A JSON integer only: not "12", 12.0 or true. At most 2**53 - 1 unless told otherwise,
+    like the socket's ids: exact in every JSON client, and within the database's 64 bits (a
+    larger id made SQLite raise OverflowError, a 500, instead of matching nothing)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", 2**53 - 1)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):

@@ -10,6 +10,7 @@ from typing import Any
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
 from rest_framework import exceptions
 from rest_framework.exceptions import ParseError
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
@@ -50,3 +51,14 @@ class SafeJSONParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply.") from exc
+
+
+class PlainMetadata(SimpleMetadata):
+    """`OPTIONS` answers name, description, renders and parses, without `actions`.
+
+    DRF builds `actions` from `get_serializer()`, which our APIViews (nested Input/Output
+    serializers) do not have: every write endpoint answered OPTIONS with a 500. The schema at
+    /api/schema/ is where clients learn the fields."""
+
+    def determine_actions(self, request: Request, view: Any) -> dict[str, Any]:
+        return {}

@@ -284,6 +284,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["spaces_project.drf.SafeJSONParser"],
+    "DEFAULT_METADATA_CLASS": "spaces_project.drf.PlainMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "spaces_project.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["spaces_project.drf.WriteRateThrottle"],
@@ -297,6 +298,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", defa
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Spaces API",
+    # Space.State is used by several list items (Space, EndedSpace, ScheduledSpace): one name.
+    "ENUM_NAME_OVERRIDES": {"SpaceStateEnum": "spaces.models.Space.State"},
+    # Row ids in paths (spaces_project/converters.py): at most 18 digits.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}
+    },
     "DESCRIPTION": (
         "Live audio rooms. Authenticate with the `X-Session-Token` header from the headless "
         "auth API under `/_allauth/app/v1/` (or with the site session and CSRF token). "
