@@ -1,11 +1,12 @@
 """The scheduling pages of the site (scheduling/views.py). Every action is a POST to its own URL.
-Under /spaces/scheduled/, which the Spaces pages' `spaces/<int:space_id>/` never matches."""
+Under /spaces/scheduled/, which the Spaces pages' `spaces/<id:space_id>/` never matches."""
 
 from django.urls import path
 
+import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
 from scheduling import views
 
-S = "spaces/scheduled/<int:space_id>"
+S = "spaces/scheduled/<id:space_id>"
 
 urlpatterns = [
     path("spaces/scheduled/", views.scheduled_list, name="scheduled_list"),

@@ -356,6 +356,9 @@ class OfflineSettleApi(APIView):
 
 
 class MyTicketsApi(APIView):
+    # Declared so the schema documents the cursor page the view answers (not a bare array).
+    pagination_class = CreatedCursorPagination
+
     @extend_schema(
         operation_id="tickets_mine",
         tags=TAGS,
@@ -364,7 +367,7 @@ class MyTicketsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return paginated_response(
-            paginator=CreatedCursorPagination(),
+            paginator=self.pagination_class(),
             queryset=selectors.tickets_of(user=request_user(request)),
             request=request,
             view=self,
