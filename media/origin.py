@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -57,6 +58,21 @@ class LevelsEvent:
     speaking: list[Key]
     """Stage members above the speaking threshold, loudest first."""
     at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class AppliedChange:
+    """A membership or permission change as the mix clock saw it (tests, diagnostics).
+
+    ``index``: the first tick that runs with the change in force; ``at``: the loop time at which
+    it was applied. A listener's packet of tick ``index`` is the first one the change shapes, so
+    a test can check the change in media time (sequence numbers), not in its own arrival times.
+    """
+
+    user_id: Key
+    change: str
+    index: int
+    at: float
 
 
 LevelsCallback = Callable[[LevelsEvent], None]
@@ -165,6 +181,8 @@ class Origin:
         self.pending: dict[Key, Peer] = {}
         self.stats = OriginStats()
         self.index = 0
+        self.applied: deque[AppliedChange] = deque(maxlen=64)
+        """The latest changes (role, mute, removal), oldest first; never on the tick's path."""
         self._on_levels = on_levels
         self._taps = taps
         self._encoder = self._new_encoder()
@@ -214,6 +232,7 @@ class Origin:
             if member.peer.outbound is not None:
                 member.peer.outbound.ready = False  # the peer's close() releases the socket
             self._rebuild()
+            self._record(user_id, "removed")
         return member
 
     def set_role(self, user_id: Key, role: Role) -> bool:
@@ -231,6 +250,7 @@ class Origin:
         member.fifo.clear()
         member.level_peak = MIN_DBOV
         self._rebuild()
+        self._record(user_id, f"role={role}")
         return True
 
     def set_muted(self, user_id: Key, muted: bool) -> bool:
@@ -240,7 +260,12 @@ class Origin:
         member.muted = muted
         member.fifo.clear()
         member.level_peak = MIN_DBOV  # the next levels event must not show them speaking
+        self._record(user_id, f"muted={muted}")
         return True
+
+    def _record(self, user_id: Key, change: str) -> None:
+        # Between ticks: the next tick to run is ``self.index`` (or later, if it must skip).
+        self.applied.append(AppliedChange(user_id, change, self.index, self._loop.time()))
 
     def _check_stage_room(self, user_id: Key) -> None:
         others = sum(

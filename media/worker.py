@@ -26,7 +26,17 @@ from media.config import MediaConfig
 from media.edge import MixPacket, MixPublisher
 from media.gcpolicy import GcFreezer
 from media.ice import restrict_host_addresses
-from media.origin import ROLES, AudioTap, Key, LevelsEvent, Member, Origin, Role, StageFull
+from media.origin import (
+    ROLES,
+    AppliedChange,
+    AudioTap,
+    Key,
+    LevelsEvent,
+    Member,
+    Origin,
+    Role,
+    StageFull,
+)
 from media.peer import OfferError, Peer
 
 logger = logging.getLogger(__name__)
@@ -45,6 +55,7 @@ class JoinAborted(MediaError):
 
 
 __all__ = [
+    "AppliedChange",
     "AudioTap",
     "JoinAborted",
     "LevelsEvent",
@@ -329,6 +340,18 @@ class MediaWorker:
             }
             for m in origin.members.values()
         }
+
+    def applied_changes(self, space_id: Key) -> list[AppliedChange]:
+        """The Space's latest role, mute and removal changes, with the tick each took effect."""
+        origin = self._origins.get(space_id)
+        return list(origin.applied) if origin is not None else []
+
+    def rtp_sequence(self, space_id: Key, user_id: Key, index: int) -> int | None:
+        """The RTP sequence number of tick ``index``'s packet to this participant, or None."""
+        origin = self._origins.get(space_id)
+        member = origin.members.get(user_id) if origin is not None else None
+        out = member.peer.outbound if member is not None else None
+        return None if out is None else (out.seq0 + index) & 0xFFFF
 
     async def wait_connected(self, space_id: Key, user_id: Key, within: float = 10.0) -> bool:
         """Wait until the participant's media flows (ICE + DTLS up); False on timeout or gone."""

@@ -19,6 +19,15 @@ from spaces import services
 from spaces.media import MediaBridge, Update, update_for
 from spaces.models import Participant
 from spaces_project import events as bus
+from tests.media.mixcheck import (
+    MixTap,
+    change_of,
+    listen_for,
+    mostly,
+    tick_frames,
+    until,
+    until_heard,
+)
 from tests.realtime import conftest as realtime_fixtures
 from tests.realtime import helpers
 from tests.realtime.conftest import Socket, space_path
@@ -38,7 +47,6 @@ _close_database_pools_last = realtime_fixtures._close_database_pools_last
 
 HEARD = 0.05
 ABSENT = 0.01
-FRAME_HAS_TONE = 0.03
 _ids = itertools.count()
 
 
@@ -110,7 +118,7 @@ async def test_a_listener_hears_the_hosts_440_hz_tone_through_the_socket(
         try:
             await host.connect(within=10)
             await listener.connect(within=10)
-            await asyncio.sleep(1.8)
+            await listen_for(listener, 1.0)
             audio = listener.audio()[-48_000:]
             assert len(audio) == 48_000, f"decoded only {len(audio)} samples"
             assert dominant_frequency(audio) == pytest.approx(440, abs=2)
@@ -150,7 +158,10 @@ async def test_a_speaker_muted_by_the_host_leaves_the_listeners_mix_within_five_
         try:
             for client in (host, speaker, listener):
                 await client.connect(within=10)
-            await asyncio.sleep(1.5)
+            worker = media.worker
+            assert worker is not None
+            tap = MixTap(worker, space.pk)
+            await until_heard(listener, worker, space.pk, audience.pk, 440, 660)
 
             # Counted from the moment the mute is committed and its event delivered (in the
             # service's thread): what the bridge adds, not how long the database took.
@@ -164,24 +175,38 @@ async def test_a_speaker_muted_by_the_host_leaves_the_listeners_mix_within_five_
                 await db(services.participant_mute)(
                     actor=space.host, space_id=space.pk, user_id=speaker_user.pk
                 )
-            await asyncio.sleep(1.0)
             assert delivered
-            called_at = delivered[0]
+            assert await until(lambda: bool(worker.applied_changes(space.pk)))
+            applied = change_of(worker, space.pk, speaker_user.pk, "muted=True")
+            # The bridge's part, in the worker's clock: from delivery to the change in force.
+            # From there on, media time: the listener's packets by the tick that mixed them.
+            latency_ms = (applied.at - delivered[0]) * 1000
+            print(f"mute delivered -> applied by the worker: {latency_ms:.1f} ms")
+            assert latency_ms <= 100, f"the mute took {latency_ms:.1f} ms to reach the mix"
+            k = applied.index
 
-            frames = listener.decoded_packets()
-            before = [f for f in frames if f.arrival < called_at][-25:]
-            after = [f for f in frames if f.arrival >= called_at]
-            heard_before = sum(tone_amplitude(f.pcm, 440) > FRAME_HAS_TONE for f in before)
-            assert heard_before >= 20, f"440 Hz in only {heard_before} of {len(before)} frames"
-            assert len(after) >= 40, f"only {len(after)} frames after the mute"
-            with_tone = [
-                i for i, f in enumerate(after) if tone_amplitude(f.pcm, 440) > FRAME_HAS_TONE
-            ]
-            assert len(with_tone) <= 5, f"440 Hz still in frames {with_tone} after the mute"
-            still = [tone_amplitude(f.pcm, 660) > HEARD for f in after[10:]]
-            assert sum(still) >= 0.9 * len(still), "the host left the mix too"
-            assert media.worker is not None
-            assert media.worker.participants(space.pk)[speaker_user.pk]["muted"] is True
+            def frames_after(n: int) -> bool:
+                frames = tick_frames(listener, worker, space.pk, audience.pk)
+                return sum(f.tick >= k for f in frames) >= n
+
+            assert await until(lambda: frames_after(50))
+            frames = tick_frames(listener, worker, space.pk, audience.pk)
+            before = [f for f in frames if f.tick < k][-25:]
+            after = [f for f in frames if f.tick >= k]
+            heard_before = sum(f.has(440) for f in before)
+            assert mostly(before, 440), f"440 Hz in only {heard_before} of {len(before)} frames"
+            assert not {t for t in tap.ticks_with(speaker_user.pk) if t >= k}, "still mixed"
+            # Opus's look-ahead may carry 6.5 ms of the tick before into the change's own tick.
+            with_tone = [f.tick - k for f in after if f.has(440)]
+            assert with_tone in ([], [0]), f"440 Hz still in frames {with_tone} after the mute"
+            # The host is still heard: in every tick the worker mixed them in (their sender, on
+            # this busy loop, may miss a tick), and that is most ticks.
+            with_host = [f for f in after[1:] if f.tick in tap.ticks_with(space.host.pk)]
+            missing = [f.tick - k for f in with_host if not f.has(660, HEARD)]
+            assert not missing, f"the host was mixed but not heard in frames {missing}"
+            assert len(with_host) >= 25, f"the host mixed in only {len(with_host)} ticks"
+            assert worker.participants(space.pk)[speaker_user.pk]["muted"] is True
+            tap.remove()
         finally:
             await close_all(host, speaker, listener)
 
@@ -203,15 +228,15 @@ async def test_a_listener_is_heard_once_approved_and_unmuted_and_not_after_stepp
         try:
             await hopeful.connect(within=10)
             await listener.connect(within=10)
-            await asyncio.sleep(1.3)
+            await listen_for(listener, 0.5)
             assert tone_amplitude(listener.audio()[-48_000:], 550) < ABSENT
 
             await db(make_speaker)(space, hopeful_user, unmuted=True)
-            await asyncio.sleep(1.3)
+            await listen_for(listener, 1.0)
             assert tone_amplitude(listener.audio()[-48_000:], 550) > HEARD
 
             await db(services.participant_step_down)(user=hopeful_user, space_id=space.pk)
-            await asyncio.sleep(1.3)
+            await listen_for(listener, 1.0)
             assert tone_amplitude(listener.audio()[-48_000:], 550) < ABSENT
         finally:
             await close_all(hopeful, listener)
@@ -269,8 +294,8 @@ async def test_a_removed_listeners_connection_is_closed_and_the_others_stay(
             assert removed_user.pk not in media.worker.participants(space.pk)
             assert stays.state == "connected"
             stays.counter.reset()
-            await asyncio.sleep(0.5)
-            assert stays.counter.count >= 15
+            # Still served: 15 packets (0.3 s of ticks), however busy the box.
+            assert await until(lambda: stays.counter.count >= 15)
         finally:
             await close_all(removed, stays)
 

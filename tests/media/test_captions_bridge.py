@@ -20,6 +20,7 @@ from spaces import services
 from spaces.captions import CAPTION_PARTIAL
 from spaces.media import MediaBridge
 from spaces.models import CaptionLine
+from tests.media.mixcheck import until
 from tests.media.test_bridge import close_all, socket_exchange, unmute
 from tests.media.test_captions import ALICE_SAYS, ALICE_WORDS, BOB_SAYS, espeak, speak, words
 from tests.realtime import conftest as realtime_fixtures
@@ -230,6 +231,20 @@ async def test_a_speaker_moved_to_the_audience_is_no_longer_captioned(
                 10.0,
             )
             assert moved is not None
+            # Once the worker stops mixing them (no more audio for captions), whatever was fed
+            # before is decoded now, however far behind a busy box left the recognizer, and its
+            # captions delivered: any caption after that would be of audio never fed.
+            worker = media.worker
+            assert worker is not None
+            assert await until(
+                lambda: any(
+                    c.user_id == speaker_user.pk and c.change == "role=listener"
+                    for c in worker.applied_changes(space.pk)
+                )
+            )
+            recognizer = media.captions.recognizer
+            assert recognizer is not None
+            assert await asyncio.to_thread(recognizer.flush, within=60)
             await read_until(listener_ws, lambda m: False, 1.0)
             stored = await db(CaptionLine.objects.filter(space=space).count)()
             listener_ws.seen.clear()

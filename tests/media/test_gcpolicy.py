@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from media.gcpolicy import GcFreezer
+from tests.media.mixcheck import until
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +24,7 @@ async def test_joins_are_frozen_once_they_settle_and_refreshed_after_churn() -> 
     for _ in range(5):
         freezer.peer_connected()
     assert freezer.freezes == 0  # debounced while joins keep coming
-    await asyncio.sleep(0.15)
-    assert freezer.freezes == 1
+    assert await until(lambda: freezer.freezes == 1, within=10)  # once they settle
     assert gc.get_freeze_count() > 0
 
     for _ in range(3):
@@ -33,7 +33,6 @@ async def test_joins_are_frozen_once_they_settle_and_refreshed_after_churn() -> 
     assert freezer.refreshes == 0  # 3 closed is not more than max(3, 2 * 2 live)
     for _ in range(2):
         freezer.peer_closed()
-    await asyncio.sleep(0.15)
-    assert freezer.refreshes == 1
+    assert await until(lambda: freezer.refreshes == 1, within=10)
     assert freezer.closed_since_refresh == 0
     freezer.cancel()

@@ -31,6 +31,7 @@ from spaces import media_placement as placement
 from spaces import media_process, services
 from spaces.media import Route, redirect_for
 from tests.factories import UserFactory
+from tests.media.mixcheck import listen_for
 from tests.media.test_media_worker import (
     FAST_REGISTRY,
     TIMEOUT,
@@ -173,7 +174,7 @@ async def test_an_edge_listener_hears_the_origins_mix_until_brought_on_stage(
         assert not origin.is_edge(SPACE)
         assert link.messages == 0, "published before any edge asked"
         publisher.want(SPACE)
-        await asyncio.sleep(1.8)
+        await listen_for(hearer, 1.0)
         audio = last_second(hearer)
         assert dominant_frequency(audio) == pytest.approx(440, abs=2)
         assert tone_amplitude(audio, 440) > HEARD
@@ -193,8 +194,7 @@ async def test_an_edge_listener_hears_the_origins_mix_until_brought_on_stage(
 
         # No edge subscribed any more: the origin stops publishing at the next packet.
         link.subscribed = False
-        await asyncio.sleep(0.2)
-        assert not publisher.wanted(SPACE)
+        await until(lambda: not publisher.wanted(SPACE))
         sent = link.messages
         await asyncio.sleep(0.3)
         assert link.messages == sent
@@ -310,7 +310,7 @@ def test_a_full_origin_sends_listeners_to_an_edge_which_relays_the_mix_over_redi
             )
             assert acks[second.pk][-1]["role"] == "listener"
             assert subscribers(space.pk) == 1, "the edge did not subscribe to the mix"
-            await asyncio.sleep(2.0)
+            await listen_for(on_edge, 1.0)
             audio = on_edge.audio()[-48_000:]
             assert len(audio) == 48_000, f"the edge listener decoded only {len(audio)} samples"
             assert dominant_frequency(audio) == pytest.approx(440, abs=2)
@@ -327,7 +327,8 @@ def test_a_full_origin_sends_listeners_to_an_edge_which_relays_the_mix_over_redi
             promoted = client(second.pk, send=ToneTrack(660))
             await promoted.connect(within=TIMEOUT)
             assert acks[second.pk][-1]["role"] == "speaker"
-            await asyncio.sleep(2.0)
+            for each in (on_origin, promoted, host):  # 1.8 s of audio from here on, each
+                await listen_for(each, 1.0)
             heard = on_origin.audio()[-48_000:]
             assert tone_amplitude(heard, 440) > HEARD
             assert tone_amplitude(heard, 660) > HEARD
@@ -354,7 +355,7 @@ def test_a_full_origin_sends_listeners_to_an_edge_which_relays_the_mix_over_redi
             last = client(fourth.pk)
             await last.connect(within=TIMEOUT)
             assert subscribers(space.pk) == 1
-            await asyncio.sleep(1.0)
+            await listen_for(last, 0.5)
             assert tone_amplitude(last.audio()[-24_000:], 660) > HEARD  # the relayed mix
             await boxes[space.host_id].send({"action": "end", "id": "e"})
             for each in (last, host, on_origin, promoted):

@@ -27,6 +27,7 @@ from media.ice import restrict_host_addresses
 from spaces import media_placement as placement
 from spaces import services
 from tests.factories import UserFactory
+from tests.media.mixcheck import listen_for, sent_frames, until
 from tests.realtime.conftest import session_key_for
 from tests.realtime.helpers import join, make_speaker
 from tests.servers import running_daphne, running_media_worker
@@ -42,8 +43,10 @@ pytestmark = [
 TIMEOUT = 20.0
 HEARD = 0.05
 FRAME_HAS_TONE = 0.03
-# Short, so that a killed worker is gone within a few seconds (production: 2 s and 6 s).
-FAST_REGISTRY = {"MEDIA_WORKER_HEARTBEAT_SECONDS": "0.5", "MEDIA_WORKER_TTL_SECONDS": "2"}
+# Short, so that a killed worker is gone within a few seconds (production: 2 s and 6 s), but
+# not so short that a live worker starved of CPU for a moment on a loaded box (a 2 s TTL was
+# seen to lapse) drops out of placement.
+FAST_REGISTRY = {"MEDIA_WORKER_HEARTBEAT_SECONDS": "0.5", "MEDIA_WORKER_TTL_SECONDS": "4"}
 _ids = itertools.count()
 
 
@@ -201,7 +204,8 @@ def test_a_listener_hears_a_speaker_through_a_worker_process_until_the_host_demo
                 assert listener_acks[0]["role"] == "listener"
                 with registry() as r:
                     assert r.get(placement.space_key(space.pk)) == "w1"
-                await asyncio.sleep(2.0)
+                # 50 frames (1 s) of what the worker sent, however late this process reads.
+                assert await until(lambda: len(hearer.packets) >= 100)
                 audio = np.concatenate([f.pcm for f in hearer.decoded_packets()[-50:]])
                 assert len(audio) == 48_000, f"decoded only {len(audio)} samples"
                 assert dominant_frequency(audio) == pytest.approx(440, abs=2)
@@ -223,22 +227,27 @@ def test_a_listener_hears_a_speaker_through_a_worker_process_until_the_host_demo
                 )
                 assert (await host_box.take(lambda m: m.get("id") == "d"))["type"] == "ack"
                 seen_at = changed["_at"]  # when the room heard it: about when the worker did
-                await asyncio.sleep(1.5)
-                frames = hearer.decoded_packets()
-                before = [f for f in frames if f.arrival < sent_at][-25:]
-                after = [f for f in frames if f.arrival >= seen_at]
-                heard_before = sum(tone_amplitude(f.pcm, 440) > FRAME_HAS_TONE for f in before)
+
+                # In media time: each packet placed at the time the worker sent it (sequence
+                # numbers on the worker's 20 ms clock), so packets this busy process reads late
+                # still count on the right side of the change.
+                def sent_after(n: int) -> bool:
+                    return sum(f.sent >= seen_at for f in sent_frames(hearer)) >= n
+
+                assert await until(lambda: sent_after(50))
+                frames = sent_frames(hearer)
+                before = [f for f in frames if f.sent < sent_at][-25:]
+                after = [f for f in frames if f.sent >= seen_at]
+                heard_before = sum(f.has(440) for f in before)
                 assert heard_before >= 15, f"440 Hz in only {heard_before} of {len(before)} frames"
-                assert len(after) >= 40, f"only {len(after)} frames after the demotion"
-                toned = [f for f in after if tone_amplitude(f.pcm, 440) > FRAME_HAS_TONE]
+                toned = [round((f.sent - seen_at) * 1000) for f in after if f.has(440)]
                 figures["tone_frames_after"] = len(toned)
                 figures["event_after_action_ms"] = round((seen_at - sent_at) * 1000)
-                figures["silence_after_event_ms"] = (
-                    round((toned[-1].arrival - seen_at) * 1000) if toned else 0
-                )
-                # The intent is 100 ms; asserted generously (a loaded 2-core box).
-                assert len(toned) <= 25, f"440 Hz in {len(toned)} frames after the demotion"
-                assert all(tone_amplitude(f.pcm, 440) <= FRAME_HAS_TONE for f in after[-25:])
+                figures["tone_sent_after_event_ms"] = toned
+                # The 100 ms: at most five frames the worker sent after the room heard
+                # of the demotion still carry the tone.
+                assert len(toned) <= 5, f"440 Hz in frames sent {toned} ms after the demotion"
+                assert not any(f.has(440) for f in after[5:])
 
                 # Ending the Space closes every media connection on the worker.
                 await host_box.send({"action": "end", "id": "e"})
@@ -260,7 +269,7 @@ def test_a_listener_hears_a_speaker_through_a_worker_process_until_the_host_demo
 def test_spaces_spread_over_two_workers_and_a_killed_workers_space_moves_to_the_other(
     tmp_path: Path, loopback_peers: Any, remote_env: dict[str, str]
 ) -> None:
-    remote_env = {**remote_env, "MEDIA_SIGNAL_TIMEOUT_SECONDS": "4"}  # above the 2 s TTL
+    remote_env = {**remote_env, "MEDIA_SIGNAL_TIMEOUT_SECONDS": "6"}  # above the 4 s TTL
     first, second = SpaceFactory(), SpaceFactory()
     for space in (first, second):
         services.participant_unmute(actor=space.host, space_id=space.pk, user_id=space.host_id)
@@ -291,7 +300,7 @@ def test_spaces_spread_over_two_workers_and_a_killed_workers_space_moves_to_the_
                 hearer = MediaClient(socket_exchange(box, []))
                 try:
                     await hearer.connect(within=TIMEOUT)
-                    await asyncio.sleep(2.0)
+                    await listen_for(hearer, 1.0)
                     audio = hearer.audio()[-48_000:]
                     assert len(audio) == 48_000
                     assert dominant_frequency(audio) == pytest.approx(440, abs=2)
