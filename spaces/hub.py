@@ -151,20 +151,7 @@ class SpaceHub:
 
     async def _read(self) -> None:
         assert self.channel is not None
-        channel = self.channel
-        while True:
-            try:
-                message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("hub: receive failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await self.route(message)
-            except Exception:
-                logger.exception("hub: could not route %s", message.get("type"))
+        await bus.receive_forever(self.layer, self.channel, self.route, what="hub")
 
     async def route(self, message: dict[str, Any]) -> None:
         room = self.rooms.get(message.get("group", ""))

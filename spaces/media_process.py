@@ -49,6 +49,7 @@ from spaces.hub import SpaceHub, hub
 from spaces.media import MediaBridge, Route
 from spaces.media_remote import REPLY, SIGNAL, error_payload
 from spaces.realtime import SignalContext
+from spaces_project import events as bus
 from spaces_project.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -342,22 +343,16 @@ class WorkerProcess:
     # -- signaling --
 
     async def _read(self, channel: str) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("media worker: receive failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            if message.get("type") == SIGNAL:
-                # Concurrently: one slow offer (a database read) must not hold up the others.
-                self._spawn(self.serve(message))
-            elif message.get("type") == EDGE and self.edges is not None:
-                space_id = message.get("space_id")
-                if isinstance(space_id, int):
-                    self.edges.edge_asks(space_id)
+        await bus.receive_forever(self.layer, channel, self._request, what="media worker")
+
+    async def _request(self, message: dict[str, Any]) -> None:
+        if message.get("type") == SIGNAL:
+            # Concurrently: one slow offer (a database read) must not hold up the others.
+            self._spawn(self.serve(message))
+        elif message.get("type") == EDGE and self.edges is not None:
+            space_id = message.get("space_id")
+            if isinstance(space_id, int):
+                self.edges.edge_asks(space_id)
 
     async def serve(self, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"type": REPLY, "request": request.get("request")}

@@ -35,6 +35,7 @@ from django.conf import settings
 from spaces import media_placement as placement
 from spaces.media import bridge
 from spaces.realtime import SignalContext, set_signal_handler, signal_handler
+from spaces_project import events as bus
 from spaces_project.errors import (
     ApplicationError,
     Conflict,
@@ -95,18 +96,12 @@ class Replies:
             return self.channel
 
     async def _read(self, channel: str) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("media replies: receive failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            future = self.waiting.pop(str(message.get("request")), None)
-            if future is not None and not future.done():
-                future.set_result(message)
+        await bus.receive_forever(self.layer, channel, self._reply, what="media replies")
+
+    async def _reply(self, message: dict[str, Any]) -> None:
+        future = self.waiting.pop(str(message.get("request")), None)
+        if future is not None and not future.done():
+            future.set_result(message)
 
 
 _replies: dict[asyncio.AbstractEventLoop, Replies] = {}

@@ -241,6 +241,39 @@ def socket_db(fn: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
     return call
 
 
+# --- Reading a channel ------------------------------------------------------------------------
+
+RECEIVE_RETRY_SECONDS = 0.5
+
+
+async def receive_forever(
+    layer: Any,
+    channel: str,
+    handle: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
+    *,
+    what: str,
+) -> None:
+    """Hand each message of `channel` to `handle`, in order, until cancelled.
+
+    This is a process's only ear on that channel (the hub's room events, the media workers'
+    requests and replies), so nothing may end it: a failed receive (Redis restarting, a dropped
+    connection) is logged and retried after a pause, a failing handler is logged and the next
+    message read."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("%s: receive failed; retrying", what, exc_info=True)
+            await asyncio.sleep(RECEIVE_RETRY_SECONDS)
+            continue
+        try:
+            await handle(message)
+        except Exception:
+            logger.exception("%s: could not handle %s", what, message.get("type"))
+
+
 # --- Delivery -----------------------------------------------------------------------------------
 
 

@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from accounts.models import User
 from tests.conftest import CHROMIUM, IN_CI
+from tests.realtime.conftest import session_key_for
 from tests.servers import ROOT, running_daphne, server_env
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -109,17 +108,6 @@ def browser() -> Iterator[Any]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-def session_key_for(user: User) -> str:
-    """A signed-in session created directly: the site's session cookie, no login page."""
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    assert store.session_key
-    return store.session_key
 
 
 class Console:

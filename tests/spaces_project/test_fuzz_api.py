@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
@@ -25,24 +23,14 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from accounts.models import User
 from spaces.models import Space
 from spaces_project.wsgi import application
+from tests.realtime.conftest import session_key_for
 from tests.spaces.factories import SpaceFactory, cohost, listener
 
 MAX_EXAMPLES = 3  # per operation: ~70 operations, about a minute on a busy 2-core box
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-
-
-def session_token_for(user: User) -> str:
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    assert store.session_key
-    return store.session_key
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +49,7 @@ def room(db: None) -> dict[str, Any]:
     space: Space = SpaceFactory()
     cohost(space)
     listener(space)
-    return {"space": space, "token": session_token_for(space.host)}
+    return {"space": space, "token": session_key_for(space.host)}
 
 
 def assert_error_shape(response: Any) -> None:
