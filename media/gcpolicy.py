@@ -8,6 +8,10 @@ their connection, so once joins settle the worker moves them to the permanent ge
 connections closed after a freeze are only reclaimed at a refresh (unfreeze + full collect +
 freeze), done when the closed connections outnumber both a floor and twice the live ones, so the
 pause is paid rarely and in proportion to the churn it cleans up.
+
+The socket servers use the same policy for their WebSocket connections (spaces/hub.py): a Daphne
+process holding 1000 listeners spent 200-275 ms in each full collection (bench/RESULTS.md, "Room
+events"), long enough to put every room event of that moment past its latency goal.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 class GcFreezer:
-    def __init__(self, *, settle: float = 1.0, refresh_floor: int = 100) -> None:
+    def __init__(
+        self, *, settle: float = 1.0, max_wait: float = 10.0, refresh_floor: int = 100
+    ) -> None:
         self._settle = settle
+        self._max_wait = max_wait
         self._refresh_floor = refresh_floor
         self._handle: asyncio.TimerHandle | None = None
+        self._due_at: float | None = None  # loop time by which a pending freeze must run
         self._refresh_due = False
         self.live = 0
         self.closed_since_refresh = 0
@@ -44,13 +52,20 @@ class GcFreezer:
             self._schedule()
 
     def _schedule(self) -> None:
-        """Debounced: one freeze after a burst of joins has been quiet for ``settle`` seconds."""
+        """Debounced: one freeze after a burst of joins has been quiet for ``settle`` seconds,
+        and at most ``max_wait`` after the first of them, so a Space that people keep joining
+        (never quiet for a second) still gets its crowd frozen."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._due_at is None:
+            self._due_at = now + self._max_wait
         if self._handle is not None:
             self._handle.cancel()
-        self._handle = asyncio.get_running_loop().call_later(self._settle, self._run)
+        self._handle = loop.call_at(min(now + self._settle, self._due_at), self._run)
 
     def _run(self) -> None:
         self._handle = None
+        self._due_at = None
         started = time.perf_counter()
         if self._refresh_due:
             gc.unfreeze()
@@ -69,3 +84,4 @@ class GcFreezer:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._due_at = None

@@ -187,6 +187,8 @@ SPACES_WS_REORDER_MS = env.int("SPACES_WS_REORDER_MS", default=100)
 SPACES_WS_GROUP_REFRESH_SECONDS = env.int("SPACES_WS_GROUP_REFRESH_SECONDS", default=30)
 # Under Daphne, room events are written to each socket as one frame built once (spaces/wsframes.py).
 SPACES_WS_DIRECT_FRAMES = env.bool("SPACES_WS_DIRECT_FRAMES", default=True)
+# Freeze settled sockets' objects out of full GC walks (media/gcpolicy.py; bench/RESULTS.md).
+SPACES_WS_GC_FREEZE = env.bool("SPACES_WS_GC_FREEZE", default=True)
 # `manage.py serve`: Daphne processes sharing the port (more than 1: distributed shape only).
 SPACES_WEB_PROCESSES = env.int("SPACES_WEB_PROCESSES", default=1)
 SPACES_FEED_MAX_FOLLOWED = env.int("SPACES_FEED_MAX_FOLLOWED", default=500)

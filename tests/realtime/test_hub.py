@@ -103,3 +103,37 @@ async def test_one_failing_socket_does_not_stop_the_others(hub_and_layer):
     await hub.route(message(4, 1))
     assert good.got == [1]
     assert hub.local_users(4) == [1, 2]
+
+
+async def test_settled_sockets_are_frozen_out_of_full_collections(settings):
+    import gc
+
+    hub = SpaceHub(InMemoryChannelLayer(), asyncio.get_running_loop())
+    assert hub.gc is not None
+    hub.gc._settle = 0.01
+    sockets = [FakeSocket(n) for n in range(3)]
+    try:
+        for sock in sockets:
+            await hub.join(4, sock)
+        assert hub.gc.live == 3
+        for _ in range(200):
+            if hub.gc.freezes:
+                break
+            await asyncio.sleep(0.01)
+        assert hub.gc.freezes == 1
+        assert gc.get_freeze_count() > 0
+        await hub.leave(4, sockets[0])
+        assert (hub.gc.live, hub.gc.closed_since_refresh) == (2, 1)
+    finally:
+        for sock in sockets[1:]:
+            await hub.leave(4, sock)
+        gc.unfreeze()
+
+
+async def test_the_freeze_can_be_turned_off(settings):
+    settings.SPACES_WS_GC_FREEZE = False
+    hub = SpaceHub(InMemoryChannelLayer(), asyncio.get_running_loop())
+    sock = FakeSocket(1)
+    await hub.join(4, sock)
+    assert hub.gc is None
+    await hub.leave(4, sock)
