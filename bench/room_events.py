@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -292,11 +292,31 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
 # --- Listener processes -------------------------------------------------------------------------
 
 
-def listener_process(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
-    asyncio.run(_listen(urls, path, tokens, conn))
+def listener_process(
+    urls: list[str], path: str, tokens: list[str], conn: Connection, client: str
+) -> None:
+    listen = _listen_picows if client == "picows" else _listen
+    asyncio.run(listen(urls, path, tokens, conn))
+
+
+async def _report(
+    conn: Connection, received: list[dict[int, int]], connected: list[bool], errors: list[str]
+) -> None:
+    """Tell the parent how many connected, wait for the seqs to look for, then report arrivals."""
+    loop = asyncio.get_running_loop()
+    conn.send(("ready", sum(connected), errors[:5]))
+    expected: list[int] = await loop.run_in_executor(None, conn.recv)
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        if all(all(seq in received[i] for seq in expected) for i, ok in enumerate(connected) if ok):
+            break
+        await asyncio.sleep(0.05)
+    results = {seq: [received[i].get(seq) for i in range(len(received))] for seq in expected}
+    conn.send(("results", results))
 
 
 async def _listen(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
+    """Listeners on `websockets` (pure Python: about as costly per message as the server)."""
     import websockets
 
     received: list[dict[int, int]] = [{} for _ in tokens]
@@ -335,33 +355,100 @@ async def _listen(urls: list[str], path: str, tokens: list[str], conn: Connectio
 
     await asyncio.gather(*(open_one(i) for i in range(len(tokens))))
     readers = [loop.create_task(read(i, ws)) for i, ws in enumerate(sockets) if ws is not None]
-    conn.send(("ready", sum(ws is not None for ws in sockets), errors[:5]))
-    expected: list[int] = await loop.run_in_executor(None, conn.recv)
-    deadline = time.monotonic() + DRAIN_TIMEOUT
-    while time.monotonic() < deadline:
-        if all(
-            all(seq in received[i] for seq in expected)
-            for i, ws in enumerate(sockets)
-            if ws is not None
-        ):
-            break
-        await asyncio.sleep(0.05)
-    results = {seq: [received[i].get(seq) for i in range(len(tokens))] for seq in expected}
-    conn.send(("results", results))
+    await _report(conn, received, [ws is not None for ws in sockets], errors)
     for task in readers:
         task.cancel()
     await asyncio.gather(*(ws.close() for ws in sockets if ws is not None), return_exceptions=True)
+
+
+async def _listen_picows(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
+    """Listeners on picows (Cython: the frame parsing and the socket loop are compiled), so
+    that 1000 clients sharing the server's cores take less of them. Each message is still
+    reassembled from its frames, decoded as UTF-8 and, for the measured type, parsed as JSON."""
+    from picows import WSListener, WSMsgType, ws_connect
+
+    received: list[dict[int, int]] = [{} for _ in tokens]
+    transports: list[Any] = [None] * len(tokens)
+    errors: list[str] = []
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    loop = asyncio.get_running_loop()
+
+    class Listener(WSListener):  # type: ignore[misc]
+        def __init__(self, mine: dict[int, int]) -> None:
+            self.mine = mine
+            self.first: asyncio.Future[str] = loop.create_future()
+            self.parts: list[bytes] = []
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            now = time.monotonic_ns()
+            kind = frame.msg_type
+            if kind == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+                return
+            if kind not in (WSMsgType.TEXT, WSMsgType.CONTINUATION):
+                return  # pings are answered by picows itself
+            if not frame.fin or self.parts:
+                self.parts.append(frame.get_payload_as_bytes())
+                if not frame.fin:
+                    return
+                text = b"".join(self.parts).decode("utf-8")
+                self.parts = []
+            else:
+                text = frame.get_payload_as_utf8_text()
+            if not self.first.done():
+                self.first.set_result(text)
+            elif EVENT_TYPE in text:
+                self.mine[json.loads(text)["seq"]] = now
+
+        def on_ws_disconnected(self, transport: Any) -> None:
+            if not self.first.done():
+                self.first.set_exception(ConnectionError("closed before the snapshot"))
+
+    async def open_one(i: int) -> None:
+        async with gate:
+            try:
+                transport, listener = await ws_connect(
+                    lambda: Listener(received[i]),
+                    urls[i % len(urls)] + path,
+                    extra_headers={"X-Session-Token": tokens[i]},
+                    websocket_handshake_timeout=CONNECT_TIMEOUT,
+                )
+                first = json.loads(await asyncio.wait_for(listener.first, CONNECT_TIMEOUT))
+                if first.get("type") != "space.state":
+                    errors.append(str(first)[:200])
+                    transport.disconnect()
+                    return
+                transports[i] = transport
+            except Exception as exc:
+                errors.append(repr(exc)[:200])
+
+    await asyncio.gather(*(open_one(i) for i in range(len(tokens))))
+    await _report(conn, received, [t is not None for t in transports], errors)
+    for transport in transports:
+        if transport is not None:
+            transport.send_close()
+            transport.disconnect()
 
 
 # --- One measured run -----------------------------------------------------------------------------
 
 
 async def _host_acts(
-    url: str, path: str, token: str, events: int, gap: float
+    url: str,
+    path: str,
+    token: str,
+    events: int,
+    gap: float,
+    warmup: int = 0,
+    on_measure: Callable[[], None] | None = None,
 ) -> tuple[list[tuple[int, int]], list[float]]:
-    """The host toggles captions `events` times. Returns (seq, sent_at_ns) per event, and the
-    milliseconds until the host's own socket had each event (the floor: service, commit,
-    Redis, one hop back)."""
+    """The host toggles captions `warmup` + `events` times. Returns (seq, sent_at_ns) per
+    measured event, and the milliseconds until the host's own socket had each (the floor:
+    service, commit, Redis, one hop back). The first `warmup` events are not measured: they
+    also pay for what a server does once, after a crowd connects (first queries, the garbage
+    collector's freeze of the new connections, media/gcpolicy.py). `on_measure` is called
+    just before the first measured one."""
     import websockets
 
     sent: list[tuple[int, int]] = []
@@ -371,15 +458,18 @@ async def _host_acts(
     ) as ws:
         state = json.loads(await ws.recv())
         enabled = bool(state["space"]["captions_enabled"])
-        for k in range(events):
+        for k in range(warmup + events):
+            if k == warmup and on_measure is not None:
+                on_measure()
             enabled = not enabled
             t0 = time.monotonic_ns()
             await ws.send(json.dumps({"action": "captions", "enabled": enabled, "id": k}))
             while True:
                 message = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 if message["type"] == EVENT_TYPE:
-                    own.append((time.monotonic_ns() - t0) / 1e6)
-                    sent.append((message["seq"], t0))
+                    if k >= warmup:
+                        own.append((time.monotonic_ns() - t0) / 1e6)
+                        sent.append((message["seq"], t0))
                     break
                 if message["type"] == "error":
                     raise RuntimeError(f"host action refused: {message}")
@@ -415,7 +505,9 @@ def run_one(
     listeners: int,
     events: int,
     gap: float,
+    warmup: int,
     client_procs: int,
+    client: str,
     layer: str,
     fanout: str,
 ) -> dict[str, Any]:
@@ -429,7 +521,9 @@ def run_one(
     for index, chunk in enumerate(chunks):
         parent, child = ctx.Pipe()
         rotated = urls[index % len(urls) :] + urls[: index % len(urls)]
-        proc = ctx.Process(target=listener_process, args=(rotated, path, chunk, child), daemon=True)
+        proc = ctx.Process(
+            target=listener_process, args=(rotated, path, chunk, child, client), daemon=True
+        )
         proc.start()
         pipes.append(parent)
         procs.append(proc)
@@ -445,6 +539,8 @@ def run_one(
             listeners=listeners,
             events=events,
             gap=gap,
+            warmup=warmup,
+            client=client,
             layer=layer,
             fanout=fanout,
         )
@@ -467,6 +563,8 @@ def _measure(
     listeners: int,
     events: int,
     gap: float,
+    warmup: int,
+    client: str,
     layer: str,
     fanout: str,
 ) -> dict[str, Any]:
@@ -478,9 +576,18 @@ def _measure(
         connected += ok
         errors += errs
     connect_seconds = time.monotonic() - started
-    cpu0, wait0 = schedstat(pids)
-    sent, host_ms = asyncio.run(_host_acts(urls[0], path, fixture.host_token, events, gap))
+    client_pids = [proc.pid for proc in procs]
+    start: list[int] = []
+
+    def on_measure() -> None:
+        start.extend([*schedstat(pids), schedstat(client_pids)[0]])
+
+    sent, host_ms = asyncio.run(
+        _host_acts(urls[0], path, fixture.host_token, events, gap, warmup, on_measure)
+    )
     cpu1, wait1 = schedstat(pids)
+    client1, _ = schedstat(client_pids)
+    cpu0, wait0, client0 = start
     seqs = [seq for seq, _ in sent]
     for pipe in pipes:
         pipe.send(seqs)
@@ -505,6 +612,7 @@ def _measure(
     return {
         "layer": layer,
         "fanout": fanout,
+        "client": client,
         "servers": len(urls),
         "listeners": listeners,
         "connected": connected,
@@ -522,6 +630,8 @@ def _measure(
         "server_runqueue_wait_share": round(
             (wait1 - wait0) / max(1, cpu1 - cpu0 + wait1 - wait0), 3
         ),
+        # The listeners' own CPU per event copy: on this box they share the servers' cores.
+        "client_cpu_us_per_delivery": round((client1 - client0) / 1e3 / max(1, delivered), 1),
         "connect_seconds": round(connect_seconds, 1),
         "connect_errors": errors[:3],
     }
@@ -538,11 +648,21 @@ def main() -> None:
         "--fanouts", nargs="+", default=["hub"], choices=["hub", "hub-asgi", "group"]
     )
     parser.add_argument("--events", type=int, default=40, help="host actions per run")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="unmeasured host actions before the measured ones"
+    )
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between host actions")
     parser.add_argument(
         "--servers", type=int, nargs="+", default=[1], help="daphne processes (one run each)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="repeat every variant, interleaved")
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        default=["picows"],
+        choices=["picows", "websockets"],
+        help="the listeners' WebSocket library (each a run of its own, same servers)",
+    )
     parser.add_argument("--client-procs", type=int, default=2, help="listener processes")
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     parser.add_argument(
@@ -598,21 +718,24 @@ def main() -> None:
                     pids,
                 ):
                     for listeners in args.listeners:
-                        result = run_one(
-                            urls,
-                            pids,
-                            fixture,
-                            listeners=listeners,
-                            events=args.events,
-                            gap=args.gap,
-                            client_procs=args.client_procs,
-                            layer=layer,
-                            fanout=fanout,
-                        )
-                        result["round"] = round_
-                        results.append(result)
-                        if not args.json:
-                            print(_row(result), flush=True)
+                        for client in args.clients:
+                            result = run_one(
+                                urls,
+                                pids,
+                                fixture,
+                                listeners=listeners,
+                                events=args.events,
+                                gap=args.gap,
+                                warmup=args.warmup,
+                                client_procs=args.client_procs,
+                                client=client,
+                                layer=layer,
+                                fanout=fanout,
+                            )
+                            result["round"] = round_
+                            results.append(result)
+                            if not args.json:
+                                print(_row(result), flush=True)
         if args.rounds > 1 and not args.json:
             print(_summary(results), flush=True)
     if args.json:
@@ -623,15 +746,16 @@ def _summary(results: list[dict[str, Any]]) -> str:
     """Per variant, the median over the rounds of each figure."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault((r["layer"], r["fanout"], r["servers"], r["listeners"]), []).append(r)
+        key = (r["layer"], r["fanout"], r["servers"], r["listeners"], r["client"])
+        groups.setdefault(key, []).append(r)
     lines = ["medians over the rounds:"]
-    for (layer, fanout, servers, listeners), rs in groups.items():
+    for (layer, fanout, servers, listeners, client), rs in groups.items():
         med = {
             key: percentile([float(r[key]) for r in rs], 50)
             for key in ("p50_ms", "p99_ms", "delivered_ratio", "server_cpu_us_per_delivery")
         }
         lines.append(
-            f"{layer:>6} {fanout:>8} servers={servers} N={listeners:>5} "
+            f"{layer:>6} {fanout:>8} servers={servers} N={listeners:>5} {client:>10} "
             f"p50={med['p50_ms']:.1f} ms p99={med['p99_ms']:.1f} ms "
             f"delivered={med['delivered_ratio']:.4f} "
             f"server {med['server_cpu_us_per_delivery']:.0f} us/delivery ({len(rs)} rounds)"
@@ -642,13 +766,14 @@ def _summary(results: list[dict[str, Any]]) -> str:
 def _row(r: dict[str, Any]) -> str:
     return (
         f"{r['layer']:>6} {r['fanout']:>8} servers={r['servers']} N={r['listeners']:>5} "
-        f"host-own p50={r['host_event_p50_ms']:>5.1f} ms "
+        f"{r['client']:>10} host-own p50={r['host_event_p50_ms']:>5.1f} ms "
         f"events={r['events']:>3} last-listener p50={r['p50_ms']:>7.1f} ms "
         f"p99={r['p99_ms']:>7.1f} ms max={r['max_ms']:>7.1f} ms | per-delivery "
         f"p50={r['delivery_p50_ms']:>6.1f} p99={r['delivery_p99_ms']:>6.1f} ms | "
         f"delivered={r['delivered_ratio']:.4f} connected={r['connected']} "
         f"server {r['server_cpu_us_per_delivery']} us/delivery, "
-        f"runqueue wait {r['server_runqueue_wait_share']:.0%} | "
+        f"runqueue wait {r['server_runqueue_wait_share']:.0%}, "
+        f"clients {r['client_cpu_us_per_delivery']} us/delivery | "
         f"in {r['connect_seconds']}s"
     )
 
