@@ -3,8 +3,15 @@
 For every event: the time from the host sending the action to the moment the *last* listener
 has the event (p50, p99 over the K events), and the delivered ratio over all (listener, event)
 pairs. Everything is real: daphne processes serving this project, Redis as the channel layer,
-a database with a live Space, `websockets` clients authenticated with session tokens (the
+a database with a live Space, WebSocket clients authenticated with session tokens (the
 native-app way: no Origin, `X-Session-Token`). 127.0.0.1 only; bounded in count and time.
+
+The listeners run on the servers' own cores here, which no real audience does. `--clients`
+picks their library: `picows` (the default; compiled, ~11-16 µs of client CPU per message) or
+`websockets` (pure Python, ~40-55 µs: with 1000 of them the clients took more CPU than the
+servers and set the latency). Each run reports the listeners' CPU per delivery beside the
+servers'. The first `--warmup` host actions (3) are not measured: they carry what a server does
+once after a crowd connects.
 
     .venv/bin/python bench/room_events.py --listeners 100 1000 --json
     .venv/bin/python bench/room_events.py --listeners 1000 --layers pubsub --fanouts hub group
