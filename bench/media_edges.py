@@ -52,6 +52,7 @@ from bench.media_fanout import (
     measure,
     pick_least_contended,
     pin_this_process,
+    serve_control,
 )
 from media.client import EncodedToneTrack, MediaClient
 from media.edge import MixPacket, MixPublisher
@@ -141,31 +142,7 @@ async def _serve(
     mode: str, pipe: Connection, lifetime: float, redis_url: str, channel: str
 ) -> None:
     restrict_host_addresses([LOOPBACK])
-    server = EdgeBenchServer(mode, redis_url, channel)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().call_later(lifetime, stop.set)
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = json.loads(await reader.readline())
-            op = request.pop("op")
-            if op == "shutdown":
-                stop.set()
-                response: dict[str, Any] = {}
-            else:
-                response = await getattr(server, op)(**request)
-        except Exception as exc:
-            response = {"error": f"{type(exc).__name__}: {exc}"}
-        writer.write(json.dumps(response).encode() + b"\n")
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
-
-    tcp = await asyncio.start_server(handle, LOOPBACK, 0)
-    pipe.send(tcp.sockets[0].getsockname()[1])
-    async with tcp:
-        await stop.wait()
-    await server.close()
+    await serve_control(EdgeBenchServer(mode, redis_url, channel), pipe, lifetime)
 
 
 class BenchProcess(WorkerProcess):

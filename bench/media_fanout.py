@@ -74,9 +74,14 @@ def worker_main(mode: str, core: int | None, pipe: Connection, lifetime: float) 
 async def _serve(mode: str, pipe: Connection, lifetime: float) -> None:
     restrict_host_addresses([LOOPBACK])
     server: DirectServer | NaiveServer = DirectServer() if mode == "direct" else NaiveServer()
+    await serve_control(server, pipe, lifetime)
+
+
+async def serve_control(server: Any, pipe: Connection, lifetime: float) -> None:
+    """Run `server`'s methods as JSON-line ops on a loopback control socket (its port goes up
+    `pipe`) until `shutdown` or `lifetime` seconds, then close it."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.call_later(lifetime, stop.set)
+    asyncio.get_running_loop().call_later(lifetime, stop.set)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -95,16 +95,6 @@ async def _fan_out(mode: str, text: str) -> None:
 # --- The driver ----------------------------------------------------------------------------------
 
 
-def schedstat(pid: int) -> tuple[int, int]:
-    on_cpu = waiting = 0
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError, ValueError):
-            fields = (task / "schedstat").read_text().split()
-            on_cpu += int(fields[0])
-            waiting += int(fields[1])
-    return on_cpu, waiting
-
-
 def clients(url: str, count: int, conn: Connection) -> None:
     asyncio.run(_clients(url, count, conn))
 
@@ -212,15 +202,17 @@ def run(server: str, mode: str, *, sockets: int, frames: int, uvicorn: str) -> d
 async def _trigger(url: str, pid: int, mode: str, frames: int) -> tuple[int, int]:
     import websockets
 
+    from bench.room_events import schedstat
+
     async with websockets.connect(url, compression=None, max_queue=None) as ws:
         await asyncio.sleep(0.5)
-        cpu0, wait0 = schedstat(pid)
+        cpu0, wait0 = schedstat([pid])
         for k in range(frames):
             await ws.send(f"go:{mode}:{k}")
             while await asyncio.wait_for(ws.recv(), 60) != "done":
                 pass
             await asyncio.sleep(0.05)
-        cpu1, wait1 = schedstat(pid)
+        cpu1, wait1 = schedstat([pid])
     return cpu1 - cpu0, wait1 - wait0
 
 

@@ -10,72 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
-from django.utils import timezone
 
 from accounts.models import User
 from spaces import presence
 from spaces.models import Participant, Space
 from tests.realtime.conftest import Socket, space_path
-from tests.realtime.helpers import db, fresh, join, make_cohost, new_space, new_user, participant
+from tests.realtime.helpers import (
+    HostBelief,
+    db,
+    fresh,
+    join,
+    make_cohost,
+    new_space,
+    new_user,
+    participant,
+)
+from tests.spaces.factories import age, past_grace
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 HOST = Participant.Role.HOST
 
 
-def age(space: Space, who: User, seconds: float) -> None:
-    Participant.objects.filter(space=space, user=who).update(
-        last_seen_at=timezone.now() - timedelta(seconds=seconds)
-    )
-
-
-def past_grace() -> float:
-    return (
-        django_settings.SPACES_HOST_GRACE_SECONDS
-        + django_settings.SPACES_PRESENCE_TOUCH_SECONDS
-        + 5
-    )
-
-
-class RoomView:
-    """What a client believes: the hosts, from its latest snapshot and then each event in order
-    (an event at or below a snapshot's `seq` is not sent: the snapshot covers it). `max_hosts` is
-    the most it ever believed at once."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.max_hosts = 0
-        self.changes: list[dict[str, Any]] = []
-        self.states: list[dict[str, Any]] = []
-        self.reset(state)
-
-    def reset(self, state: dict[str, Any]) -> None:
-        assert state["type"] == "space.state"
-        self.hosts = {p["user"]["id"] for p in state["stage"] if p["role"] == HOST}
-        self.host = state["space"]["host"]["id"]
-        assert self.hosts == {self.host}
-        self.states.append(state)
-        self.max_hosts = max(self.max_hosts, len(self.hosts))
-
-    def apply(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind in ("participant.left", "participant.removed"):
-            self.hosts.discard(event["user"]["id"])
-        elif kind in ("role.changed", "participant.joined"):
-            uid = event["participant"]["user"]["id"]
-            if event["participant"]["role"] == HOST:
-                self.hosts.add(uid)
-            else:
-                self.hosts.discard(uid)
-        elif kind == "host.changed":
-            assert self.hosts == {event["new_host"]["id"]}, (self.hosts, event)
-            self.host = event["new_host"]["id"]
-            self.changes.append(event)
-        self.max_hosts = max(self.max_hosts, len(self.hosts))
+class RoomView(HostBelief):
+    """A client's belief about the host (`HostBelief`), read from a `Socket`."""
 
     async def read(self, ws: Socket) -> dict[str, Any]:
         message = await ws.next()

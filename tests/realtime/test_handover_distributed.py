@@ -20,6 +20,7 @@ from spaces import presence
 from spaces.models import Space
 from tests.factories import UserFactory
 from tests.realtime.conftest import session_key_for
+from tests.realtime.helpers import HostBelief
 from tests.realtime.test_distributed import layer_settings, ws_url
 from tests.servers import ROOT, running_daphne
 from tests.spaces.factories import SpaceFactory, cohost, listener
@@ -43,39 +44,14 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-class Watcher:
-    """One client's belief about the host: its latest snapshot, then each event in order (an
-    event a snapshot already covers is not sent to it)."""
+class Watcher(HostBelief):
+    """One client's belief about the host (`HostBelief`), read from a real WebSocket."""
 
     def __init__(self, ws: Any, state: dict[str, Any], user_id: int) -> None:
         self.ws = ws
         self.user_id = user_id
         self.seen: list[str] = []
-        self.max_hosts = 0
-        self.changed: list[dict[str, Any]] = []
-        self.reset(state)
-
-    def reset(self, state: dict[str, Any]) -> None:
-        self.hosts = {p["user"]["id"] for p in state["stage"] if p["role"] == "host"}
-        self.host = state["space"]["host"]["id"]
-        assert self.hosts == {self.host}, state
-        self.max_hosts = max(self.max_hosts, len(self.hosts))
-
-    def apply(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind in ("participant.left", "participant.removed"):
-            self.hosts.discard(event["user"]["id"])
-        elif kind in ("role.changed", "participant.joined"):
-            uid = event["participant"]["user"]["id"]
-            if event["participant"]["role"] == "host":
-                self.hosts.add(uid)
-            else:
-                self.hosts.discard(uid)
-        elif kind == "host.changed":
-            assert self.hosts == {event["new_host"]["id"]}, (self.hosts, event)
-            self.host = event["new_host"]["id"]
-            self.changed.append(event)
-        self.max_hosts = max(self.max_hosts, len(self.hosts))
+        super().__init__(state)
 
     async def read(self, waiting_for: str) -> dict[str, Any]:
         try:
@@ -208,7 +184,7 @@ def test_the_host_client_killed_hands_over_once_and_every_listener_sees_one_host
         assert watcher.max_hosts == 1
         assert watcher.hosts == {first.pk}
         if watcher.user_id in (a.pk, b.pk):  # listeners: nothing re-sent them a snapshot
-            assert [e["new_host"]["id"] for e in watcher.changed] == [first.pk]
-            assert watcher.changed[0]["reason"] == "timeout"
+            assert [e["new_host"]["id"] for e in watcher.changes] == [first.pk]
+            assert watcher.changes[0]["reason"] == "timeout"
         else:
-            assert [e["new_host"]["id"] for e in watcher.changed] in ([], [first.pk])
+            assert [e["new_host"]["id"] for e in watcher.changes] in ([], [first.pk])

@@ -10,20 +10,14 @@ from django.utils import timezone
 
 from spaces import presence
 from spaces.hub import hub
-from spaces.models import Participant, Space
+from spaces.models import Participant
 from spaces.tasks import presence_sweep_task
 from spaces_project import ticker
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import db, fresh, join, make_speaker, new_space, new_user, participant
+from tests.spaces.factories import age
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-
-def age(space: Space, who, seconds: int) -> None:
-    """Time travel: the participant was last seen `seconds` ago."""
-    Participant.objects.filter(space=space, user=who).update(
-        last_seen_at=timezone.now() - timedelta(seconds=seconds)
-    )
 
 
 def timeout() -> int:

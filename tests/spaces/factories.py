@@ -3,6 +3,7 @@ real services (so counters, logs and constraints stay as production keeps them).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import factory
@@ -89,3 +90,15 @@ def fresh(space: Space) -> Space:
 
 def event_types(published: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return [event["type"] for _, event in published]
+
+
+def age(space: Space, who: User, seconds: float) -> None:
+    """Time travel: `who` was last seen `seconds` ago (their socket died then)."""
+    Participant.objects.filter(space=space, user=who).update(
+        last_seen_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def past_grace() -> float:
+    """Older than the host's grace plus one presence refresh: the host is surely gone."""
+    return settings.SPACES_HOST_GRACE_SECONDS + settings.SPACES_PRESENCE_TOUCH_SECONDS + 5

@@ -6,12 +6,10 @@ what a dead socket leaves behind (the hub stops refreshing it).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.utils import timezone
 
 from accounts.models import User
 from spaces import presence, selectors, services
@@ -21,33 +19,19 @@ from spaces_project.errors import Conflict, Forbidden, ValidationFailed
 from tests.factories import UserFactory
 from tests.spaces.factories import (
     SpaceFactory,
+    age,
     cohost,
     event_types,
     fresh,
     listener,
     participant,
+    past_grace,
     speaker,
 )
 
 pytestmark = pytest.mark.django_db
 
 Role = Participant.Role
-
-
-def age(space: Space, who: User, seconds: float) -> None:
-    """`who` was last seen `seconds` ago (their socket died then)."""
-    Participant.objects.filter(space=space, user=who).update(
-        last_seen_at=timezone.now() - timedelta(seconds=seconds)
-    )
-
-
-def past_grace() -> float:
-    """Older than the grace plus one presence refresh interval: the host is surely gone."""
-    return (
-        django_settings.SPACES_HOST_GRACE_SECONDS
-        + django_settings.SPACES_PRESENCE_TOUCH_SECONDS
-        + 5
-    )
 
 
 def space_events(published: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
