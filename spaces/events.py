@@ -134,6 +134,17 @@ def publish(space: Space, type_: str, **payload: Any) -> None:
     bus.publish(bus.space_group(space.pk), {"type": type_, "space_id": space.pk, **payload})
 
 
+def publish_role_changed(space: Space, p: Participant, previous_role: str) -> None:
+    """`role.changed` for `p`, with the Space's counts (a role change moves them)."""
+    publish(
+        space,
+        ROLE_CHANGED,
+        participant=participant(p),
+        previous_role=previous_role,
+        counts=counts(space),
+    )
+
+
 def publish_to_user(user_id: int, space: Space, type_: str, **payload: Any) -> None:
     """The same event to one user's own sockets (e.g. the removed user, who is no longer in
     the Space's group once their socket learns of it)."""

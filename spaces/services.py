@@ -692,13 +692,7 @@ def _host_hand_over(
         )
         previous = _set_role(space, new, Role.HOST, now=now)
         _cancel_pending(space, user_id, now=now)
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(new),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, new, previous)
         _host_changed(space, old, new, reason=reason, actor=actor)
         return new
     return None
@@ -724,24 +718,12 @@ def _host_reclaim(space: Space, me: Participant, *, now: datetime) -> Participan
         elif interim.is_present and space.speaker_count < space.max_speakers:
             role = Role.SPEAKER
         previous = _set_role(space, interim, role, now=now)
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(interim),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, interim, previous)
     if me.is_present:
         previous = _set_role(space, me, Role.HOST, now=now)
         me.last_seen_at = now
         me.save(update_fields=["last_seen_at"])
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(me),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, me, previous)
     else:
         # Gone, so a listener row: it becomes the host and present in one write (no counter
         # counts the host).
@@ -882,13 +864,7 @@ def speaker_request_approve(*, actor: User, space_id: int, request_id: int) -> P
         _cancel_pending(space, target.user_id, now=now)
         _log(space, actor, Action.REQUEST_APPROVED, target=target.user, request_id=request.pk)
         events.publish(space, events.REQUEST_APPROVED, request=events.speaker_request(request))
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(target),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, target, previous)
     return target
 
 
@@ -1018,13 +994,7 @@ def invitation_accept(*, user: User, space_id: int, invitation_id: int) -> Parti
         invitation.responded_at = now
         invitation.save(update_fields=["state", "responded_at"])
         _cancel_pending(space, user.pk, now=now)
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(me),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, me, previous)
     return me
 
 
@@ -1093,13 +1063,7 @@ def participant_demote(*, actor: User, space_id: int, user_id: int) -> Participa
         _log(space, actor, Action.SPEAKER_DEMOTED, target=target.user, previous_role=previous)
         if previous == Role.COHOST:
             events.publish(space, events.COHOST_REMOVED, user=events.user_brief(target.user))
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(target),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, target, previous)
     return target
 
 
@@ -1175,13 +1139,7 @@ def participant_step_down(*, user: User, space_id: int) -> Participant:
         if previous == Role.COHOST:
             _log(space, user, Action.COHOST_STEPPED_DOWN, target=user)
             events.publish(space, events.COHOST_REMOVED, user=events.user_brief(user))
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(me),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, me, previous)
     return me
 
 
@@ -1240,13 +1198,7 @@ def cohost_revoke(*, actor: User, space_id: int, user_id: int) -> Participant:
         previous = _set_role(space, target, role, now=timezone.now())
         _log(space, actor, Action.COHOST_REMOVED, target=target.user, new_role=role)
         events.publish(space, events.COHOST_REMOVED, user=events.user_brief(target.user))
-        events.publish(
-            space,
-            events.ROLE_CHANGED,
-            participant=events.participant(target),
-            previous_role=previous,
-            counts=events.counts(space),
-        )
+        events.publish_role_changed(space, target, previous)
     return target
 
 

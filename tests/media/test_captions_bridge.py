@@ -4,6 +4,7 @@ the Space socket, speaks an espeak-ng sentence, and the listeners' sockets get t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -98,6 +99,31 @@ def captions_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m["type"] in CAPTION_TYPES]
 
 
+@contextlib.asynccontextmanager
+async def speaking_to_a_listener(
+    open_socket: Any, space: Any, speaker: Any, audience: Any, speech: str
+) -> AsyncIterator[Socket]:
+    """`speaker` says `speech` over and over through the Space socket's media, and `audience`
+    listens: both sockets past their snapshot, both peers connected (closed on the way out).
+    Yields the listener's socket."""
+    async with (
+        open_socket(speaker, space_path(space.pk)) as speaker_ws,
+        open_socket(audience, space_path(space.pk)) as listener_ws,
+    ):
+        await speaker_ws.until_type("space.state")
+        await listener_ws.until_type("space.state")
+        talker = MediaClient(
+            socket_exchange(speaker_ws, []), send=wav_track(speech, loop=True), receive="none"
+        )
+        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
+        try:
+            await talker.connect(within=10)
+            await listener.connect(within=10)
+            yield listener_ws
+        finally:
+            await close_all(talker, listener)
+
+
 async def test_listeners_get_live_captions_of_the_host_and_the_line_is_stored(
     open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
 ) -> None:
@@ -105,22 +131,10 @@ async def test_listeners_get_live_captions_of_the_host_and_the_line_is_stored(
     await db(unmute)(space.pk, space.host)
     audience = await db(new_user)()
     speech = sentence_wav(espeak, tmp_path, ALICE_SAYS)
-    async with (
-        open_socket(space.host, space_path(space.pk)) as host_ws,
-        open_socket(audience, space_path(space.pk)) as listener_ws,
-    ):
-        await host_ws.until_type("space.state")
-        await listener_ws.until_type("space.state")
-        host = MediaClient(
-            socket_exchange(host_ws, []), send=wav_track(speech, loop=True), receive="none"
-        )
-        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
-        try:
-            await host.connect(within=10)
-            await listener.connect(within=10)
-            added = await read_until(listener_ws, lambda m: heard(m, space.host.pk), WITHIN)
-        finally:
-            await close_all(host, listener)
+    async with speaking_to_a_listener(
+        open_socket, space, space.host, audience, speech
+    ) as listener_ws:
+        added = await read_until(listener_ws, lambda m: heard(m, space.host.pk), WITHIN)
 
     seen = captions_in(listener_ws.seen)
     assert added is not None, f"no caption with {ALICE_WORDS} in {seen}"
@@ -146,44 +160,31 @@ async def test_captions_start_and_stop_with_the_hosts_toggle(
     await db(unmute)(space.pk, space.host)
     audience = await db(new_user)()
     speech = sentence_wav(espeak, tmp_path, ALICE_SAYS)
-    async with (
-        open_socket(space.host, space_path(space.pk)) as host_ws,
-        open_socket(audience, space_path(space.pk)) as listener_ws,
-    ):
-        await host_ws.until_type("space.state")
-        await listener_ws.until_type("space.state")
-        host = MediaClient(
-            socket_exchange(host_ws, []), send=wav_track(speech, loop=True), receive="none"
+    async with speaking_to_a_listener(
+        open_socket, space, space.host, audience, speech
+    ) as listener_ws:
+        # Off: two rounds of the sentence, no captions, and no recognizer was even started.
+        early = await read_until(listener_ws, lambda m: m["type"] in CAPTION_TYPES, 7.0)
+        assert early is None, early
+        assert media.captions.recognizer is None
+
+        await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=True)
+        added = await read_until(listener_ws, lambda m: heard(m, space.host.pk), WITHIN)
+        assert added is not None, f"no caption in {captions_in(listener_ws.seen)}"
+
+        await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=False)
+        off = await read_until(
+            listener_ws,
+            lambda m: m["type"] == "captions.toggled" and m["enabled"] is False,
+            10.0,
         )
-        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
-        try:
-            await host.connect(within=10)
-            await listener.connect(within=10)
-
-            # Off: two rounds of the sentence, no captions, and no recognizer was even started.
-            early = await read_until(listener_ws, lambda m: m["type"] in CAPTION_TYPES, 7.0)
-            assert early is None, early
-            assert media.captions.recognizer is None
-
-            await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=True)
-            added = await read_until(listener_ws, lambda m: heard(m, space.host.pk), WITHIN)
-            assert added is not None, f"no caption in {captions_in(listener_ws.seen)}"
-
-            await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=False)
-            off = await read_until(
-                listener_ws,
-                lambda m: m["type"] == "captions.toggled" and m["enabled"] is False,
-                10.0,
-            )
-            assert off is not None
-            # Anything already on its way when the toggle landed has arrived by now.
-            await read_until(listener_ws, lambda m: False, 1.0)
-            stored = await db(CaptionLine.objects.filter(space=space).count)()
-            listener_ws.seen.clear()
-            late = await read_until(listener_ws, lambda m: m["type"] in CAPTION_TYPES, 7.0)
-            assert late is None, late
-        finally:
-            await close_all(host, listener)
+        assert off is not None
+        # Anything already on its way when the toggle landed has arrived by now.
+        await read_until(listener_ws, lambda m: False, 1.0)
+        stored = await db(CaptionLine.objects.filter(space=space).count)()
+        listener_ws.seen.clear()
+        late = await read_until(listener_ws, lambda m: m["type"] in CAPTION_TYPES, 7.0)
+        assert late is None, late
     assert await db(CaptionLine.objects.filter(space=space).count)() == stored
 
 
@@ -196,62 +197,49 @@ async def test_a_speaker_moved_to_the_audience_is_no_longer_captioned(
     await db(make_speaker)(space, speaker_user, unmuted=True)
     audience = await db(new_user)()
     speech = sentence_wav(espeak, tmp_path, BOB_SAYS)
-    async with (
-        open_socket(speaker_user, space_path(space.pk)) as speaker_ws,
-        open_socket(audience, space_path(space.pk)) as listener_ws,
-    ):
-        await speaker_ws.until_type("space.state")
-        await listener_ws.until_type("space.state")
-        speaker = MediaClient(
-            socket_exchange(speaker_ws, []), send=wav_track(speech, loop=True), receive="none"
+    async with speaking_to_a_listener(
+        open_socket, space, speaker_user, audience, speech
+    ) as listener_ws:
+        first = await read_until(
+            listener_ws,
+            lambda m: (
+                m["type"] in CAPTION_TYPES
+                and m.get("speaker_id", m.get("line", {}).get("speaker_id")) == speaker_user.pk
+            ),
+            WITHIN,
         )
-        listener = MediaClient(socket_exchange(listener_ws, []), receive="count")
-        try:
-            await speaker.connect(within=10)
-            await listener.connect(within=10)
-            first = await read_until(
-                listener_ws,
-                lambda m: (
-                    m["type"] in CAPTION_TYPES
-                    and m.get("speaker_id", m.get("line", {}).get("speaker_id")) == speaker_user.pk
-                ),
-                WITHIN,
-            )
-            assert first is not None, "the speaker was never captioned"
+        assert first is not None, "the speaker was never captioned"
 
-            await db(services.participant_demote)(
-                actor=space.host, space_id=space.pk, user_id=speaker_user.pk
+        await db(services.participant_demote)(
+            actor=space.host, space_id=space.pk, user_id=speaker_user.pk
+        )
+        moved = await read_until(
+            listener_ws,
+            lambda m: (
+                m["type"] == "role.changed" and m["participant"]["user"]["id"] == speaker_user.pk
+            ),
+            10.0,
+        )
+        assert moved is not None
+        # Once the worker stops mixing them (no more audio for captions), whatever was fed
+        # before is decoded now, however far behind a busy box left the recognizer, and its
+        # captions delivered: any caption after that would be of audio never fed.
+        worker = media.worker
+        assert worker is not None
+        assert await until(
+            lambda: any(
+                c.user_id == speaker_user.pk and c.change == "role=listener"
+                for c in worker.applied_changes(space.pk)
             )
-            moved = await read_until(
-                listener_ws,
-                lambda m: (
-                    m["type"] == "role.changed"
-                    and m["participant"]["user"]["id"] == speaker_user.pk
-                ),
-                10.0,
-            )
-            assert moved is not None
-            # Once the worker stops mixing them (no more audio for captions), whatever was fed
-            # before is decoded now, however far behind a busy box left the recognizer, and its
-            # captions delivered: any caption after that would be of audio never fed.
-            worker = media.worker
-            assert worker is not None
-            assert await until(
-                lambda: any(
-                    c.user_id == speaker_user.pk and c.change == "role=listener"
-                    for c in worker.applied_changes(space.pk)
-                )
-            )
-            recognizer = media.captions.recognizer
-            assert recognizer is not None
-            assert await asyncio.to_thread(recognizer.flush, within=60)
-            await read_until(listener_ws, lambda m: False, 1.0)
-            stored = await db(CaptionLine.objects.filter(space=space).count)()
-            listener_ws.seen.clear()
-            late = await read_until(
-                listener_ws, lambda m: m["type"] in CAPTION_TYPES and bool(m.get("text", "x")), 7.0
-            )
-            assert late is None, late
-        finally:
-            await close_all(speaker, listener)
+        )
+        recognizer = media.captions.recognizer
+        assert recognizer is not None
+        assert await asyncio.to_thread(recognizer.flush, within=60)
+        await read_until(listener_ws, lambda m: False, 1.0)
+        stored = await db(CaptionLine.objects.filter(space=space).count)()
+        listener_ws.seen.clear()
+        late = await read_until(
+            listener_ws, lambda m: m["type"] in CAPTION_TYPES and bool(m.get("text", "x")), 7.0
+        )
+        assert late is None, late
     assert await db(CaptionLine.objects.filter(space=space).count)() == stored

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -229,59 +231,64 @@ async def _wait_for(predicate: Any) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_room_events_reach_a_daphne_socket_as_the_shared_frame(open_socket):
+@contextlib.asynccontextmanager
+async def recorded_listener(*, accept: bool) -> AsyncIterator[tuple[Any, Any, Any, Recorder]]:
+    """A listener's socket in a new Space, past its snapshot, whose frame writer `recorder`
+    stands in for Daphne's (taking the frames, or declining them). Yields (space, listener,
+    communicator, recorder)."""
     from tests.realtime.conftest import session_key_for, space_path
     from tests.realtime.helpers import db, new_space, new_user
 
     space = await db(new_space)()
     listener = await db(new_user)()
-    recorder = Recorder(accept=True)
+    recorder = Recorder(accept=accept)
     token = await db(session_key_for)(listener)
     comm = recording_communicator(space_path(space.pk), token, recorder)
     try:
         assert (await comm.connect(timeout=10))[0]
         await _read(comm, "space.state")
-        async with open_socket(space.host, space_path(space.pk)) as host:
-            await host.until_type("space.state")
-            assert (await host.act("captions", enabled=True))["type"] == "ack"
-            if not any(m["type"] == "captions.toggled" for m in host.seen):
-                await host.until_type("captions.toggled")  # the host's socket has no writer
-            await _wait_for(lambda: recorder.texts)
-            assert [t["type"] for t in recorder.texts] == ["captions.toggled"]
-            assert recorder.texts[0]["enabled"] is True
-
-            # An event about the listener themselves goes the long way: it is followed by
-            # their own refreshed view.
-            await comm.send_json_to({"action": "raise_hand", "id": "h"})
-            raised = await _read(comm, "hand.raised")
-            assert raised["request"]["user"]["id"] == listener.pk
-            await _read(comm, "space.state")
-            assert [t["type"] for t in recorder.texts] == ["captions.toggled"]
+        yield space, listener, comm, recorder
     finally:
         await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_room_events_reach_a_daphne_socket_as_the_shared_frame(open_socket):
+    from tests.realtime.conftest import space_path
+
+    async with (
+        recorded_listener(accept=True) as (space, listener, comm, recorder),
+        open_socket(space.host, space_path(space.pk)) as host,
+    ):
+        await host.until_type("space.state")
+        assert (await host.act("captions", enabled=True))["type"] == "ack"
+        if not any(m["type"] == "captions.toggled" for m in host.seen):
+            await host.until_type("captions.toggled")  # the host's socket has no writer
+        await _wait_for(lambda: recorder.texts)
+        assert [t["type"] for t in recorder.texts] == ["captions.toggled"]
+        assert recorder.texts[0]["enabled"] is True
+
+        # An event about the listener themselves goes the long way: it is followed by
+        # their own refreshed view.
+        await comm.send_json_to({"action": "raise_hand", "id": "h"})
+        raised = await _read(comm, "hand.raised")
+        assert raised["request"]["user"]["id"] == listener.pk
+        await _read(comm, "space.state")
+        assert [t["type"] for t in recorder.texts] == ["captions.toggled"]
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_declined_frame_is_sent_through_asgi_instead(open_socket):
-    from tests.realtime.conftest import session_key_for, space_path
-    from tests.realtime.helpers import db, new_space, new_user
+    from tests.realtime.conftest import space_path
 
-    space = await db(new_space)()
-    listener = await db(new_user)()
-    recorder = Recorder(accept=False)
-    token = await db(session_key_for)(listener)
-    comm = recording_communicator(space_path(space.pk), token, recorder)
-    try:
-        assert (await comm.connect(timeout=10))[0]
-        await _read(comm, "space.state")
-        async with open_socket(space.host, space_path(space.pk)) as host:
-            await host.until_type("space.state")
-            await host.act("captions", enabled=True)
-            toggled = await _read(comm, "captions.toggled")
-            assert toggled["enabled"] is True
-    finally:
-        await comm.disconnect()
+    async with (
+        recorded_listener(accept=False) as (space, _, comm, _recorder),
+        open_socket(space.host, space_path(space.pk)) as host,
+    ):
+        await host.until_type("space.state")
+        await host.act("captions", enabled=True)
+        toggled = await _read(comm, "captions.toggled")
+        assert toggled["enabled"] is True
 
 
 # --- A real Daphne: the internals the writer relies on are still there ---------------------------
