@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from accounts.models import Block, DirectMessage, Follow, Notification, User
-from spaces_project import events
+from spaces_project import bus
 from spaces_project.errors import Forbidden, ValidationFailed
 
 NOTIFICATION_BATCH = 1000
@@ -154,7 +154,7 @@ def notification_create(
     notification = Notification.objects.create(
         recipient=recipient, kind=kind, payload=payload or {}
     )
-    events.publish(events.user_group(recipient.pk), _notification_event(notification))
+    bus.publish(bus.user_group(recipient.pk), _notification_event(notification))
     return notification
 
 
@@ -184,7 +184,7 @@ def notifications_create_bulk(
 
     def push() -> None:
         for uid in pushed:
-            events.deliver(events.user_group(uid), event)
+            bus.deliver(bus.user_group(uid), event)
 
     transaction.on_commit(push)
     return total

@@ -21,11 +21,12 @@ once after a crowd connects.
 Each run is a (layer, fan-out, N) triple:
 - layer: `core` (channels_redis.core.RedisChannelLayer) or `pubsub`
   (channels_redis.pubsub.RedisPubSubChannelLayer);
-- fan-out: `hub` (the project: one group member per process, spaces/hub.py, each event framed
-  once and written straight to Daphne's connections, spaces/wsframes.py), `hub-asgi` (the same hub,
-  every copy sent through ASGI: `SPACES_WS_DIRECT_FRAMES=0`) or `group` (the stock Channels
-  pattern: every socket a group member, dispatched through Channels' stock `dispatch`, which
-  closes old DB connections in a thread per message), for comparison.
+- fan-out: `hub` (the project: one group member per process, spaces/realtime/hub.py, each event
+framed
+  once and written straight to Daphne's connections, spaces/realtime/wsframes.py), `hub-asgi` (the
+  same hub, every copy sent through ASGI: `SPACES_WS_DIRECT_FRAMES=0`) or `group` (the stock
+  Channels pattern: every socket a group member, dispatched through Channels' stock `dispatch`,
+  which closes old DB connections in a thread per message), for comparison.
 
 `--servers 1 2` runs every variant with one and with two daphne processes (the listeners spread
 over them); `--rounds R` repeats the whole set R times, interleaved, so that the noise of a
@@ -96,8 +97,8 @@ def _build_baseline() -> Any:
     from channels.routing import ProtocolTypeRouter, URLRouter
     from django.urls import re_path
 
-    from spaces.consumers import SpaceConsumer
-    from spaces_project.events import space_group
+    from spaces.realtime.consumers import SpaceConsumer
+    from spaces_project.bus import space_group
     from spaces_project.ws_auth import websocket_stack
 
     class PerSocketGroupConsumer(SpaceConsumer):

@@ -8,7 +8,8 @@ Modes (Daphne unless said):
 - `asgi`: the ASGI `send` of each socket (what any consumer does; works under any server);
 - `prepared`: autobahn's `prepareMessage` once, `sendPreparedMessage` per socket;
 - `transport`: the prepared bytes to each socket's Twisted `transport.write`;
-- `direct`: what the project does (spaces/wsframes.py): the bytes sent on the TCP socket at once
+- `direct`: what the project does (spaces/realtime/wsframes.py): the bytes sent on the TCP socket
+at once
   when Twisted holds nothing for it, else `transport.write`.
 `--uvicorn PYTHON` adds uvicorn runs (`asgi` mode only) with the Python of an environment that has
 uvicorn installed (not a project dependency), e.g. `--uvicorn /tmp/uv/bin/python`.
@@ -87,7 +88,7 @@ async def _fan_out(mode: str, text: str) -> None:
         elif mode == "transport":
             protocol.transport.write(frame)
         else:
-            from spaces.wsframes import transport_write
+            from spaces.realtime.wsframes import transport_write
 
             transport_write(protocol.transport, frame, TCPServer)
 

@@ -12,13 +12,13 @@ class MediaConfig(AppConfig):
         from django.core import checks
 
         from media.checks import check_captions_engine
-        from spaces import media as bridge
+        from spaces.audio import bridge
 
         checks.register(check_captions_engine)
 
         if bridge.embedded():
             bridge.install()
         elif settings.REDIS_URL:
-            from spaces import media_remote
+            from spaces.audio import remote
 
-            media_remote.install()
+            remote.install()

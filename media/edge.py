@@ -5,7 +5,7 @@ that packet to a :class:`MixPublisher`, which publishes it (one message per tick
 nothing per listener) while at least one edge is subscribed; an edge worker feeds each message it
 receives to :meth:`media.worker.MediaWorker.relay`, which fans it out to its own listeners with the
 same direct loop (``media.fanout``) the origin uses. No Redis here: the transport is a coroutine
-the caller passes in (``spaces.media_process`` uses Redis pub/sub).
+the caller passes in (``spaces.audio.process`` uses Redis pub/sub).
 
 The message is a fixed 24-byte header and the payload:
 

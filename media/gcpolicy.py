@@ -9,9 +9,9 @@ connections closed after a freeze are only reclaimed at a refresh (unfreeze + fu
 freeze), done when the closed connections outnumber both a floor and twice the live ones, so the
 pause is paid rarely and in proportion to the churn it cleans up.
 
-The socket servers use the same policy for their WebSocket connections (spaces/hub.py): a Daphne
-process holding 1000 listeners spent 200-275 ms in each full collection (bench/RESULTS.md, "Room
-events"), long enough to put every room event of that moment past its latency goal.
+The socket servers use the same policy for their WebSocket connections (spaces/realtime/hub.py): a
+Daphne process holding 1000 listeners spent 200-275 ms in each full collection (bench/RESULTS.md,
+"Room events"), long enough to put every room event of that moment past its latency goal.
 """
 
 from __future__ import annotations

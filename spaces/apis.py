@@ -32,7 +32,8 @@ from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from spaces import captions, selectors, services
+from spaces import selectors, services
+from spaces.audio import captions
 from spaces.models import (
     MAX_TOPICS,
     PIN_TEXT_MAX_LENGTH,

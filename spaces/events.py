@@ -1,7 +1,7 @@
 """Room events: every type a Space sends, and the payload helpers, in one place.
 
 Services call `publish(space, TYPE, **payload)`; the event leaves after the transaction commits
-(spaces_project.events.publish) to the Space's group, `space.<id>`. Every event carries `type`
+(spaces_project.bus.publish) to the Space's group, `space.<id>`. Every event carries `type`
 and `space_id`; events that change who is where also carry `counts`. The realtime issue adds a
 per-Space `seq` here, in `publish`, and documents each type in docs/realtime.md.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spaces_project import events as bus
+from spaces_project import bus
 
 if TYPE_CHECKING:
     from accounts.models import User

@@ -36,8 +36,8 @@ def _touch_seconds() -> float:
 
 def connected_cutoff(now: datetime) -> datetime:
     """Present participants seen since then count as connected. An open socket refreshes
-    `last_seen_at` every SPACES_PRESENCE_TOUCH_SECONDS (spaces/hub.py); twice that leaves room
-    for a refresh that runs late."""
+    `last_seen_at` every SPACES_PRESENCE_TOUCH_SECONDS (spaces/realtime/hub.py); twice that leaves
+    room for a refresh that runs late."""
     return now - timedelta(seconds=2 * _touch_seconds())
 
 

@@ -566,7 +566,7 @@ def participant_heartbeat(*, user: User, space_id: int) -> None:
 # one-live-per-host index follow a handover; `Space.original_host` remembers who started it.
 # Three ways the role moves, all under the Space row lock (then participant rows in pk order):
 # the host leaves (`space_leave`, at once), the host's heartbeat stops (`host_timeout_handover`,
-# run by the sweep in spaces/presence.py after the grace), the original host returns
+# run by the sweep in spaces/realtime/presence.py after the grace), the original host returns
 # (`space_join` → `_host_reclaim`). Events go out in an order that never shows two hosts: the
 # old host's departure or demotion, then the new host's promotion, then `host.changed`.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from spaces.presence import presence_sweep
+from spaces.realtime.presence import presence_sweep
 
 
 @shared_task(name="spaces.tasks.presence_sweep", ignore_result=True)

@@ -34,10 +34,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.selectors import user_get_active, user_me
-from spaces import captions, selectors, services
+from spaces import selectors, services
+from spaces.audio import captions
 from spaces.forms import SPEAKING_HELP, PinForm, ReportForm, ShareForm, SpaceStartForm
 from spaces.models import Invitation, Participant, Reaction, Space
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import ApplicationError, Forbidden, NotFound, ValidationFailed
 
 Role = Participant.Role
@@ -110,7 +111,7 @@ class Room:
 
 
 def _room(viewer: User, space_id: int) -> Room:
-    seq = bus.current_seq(space_id)  # before the database: see spaces_project/events.py
+    seq = bus.current_seq(space_id)  # before the database: see spaces_project/bus.py
     detail = selectors.space_detail(viewer=viewer, space_id=space_id)
     requests = None
     if detail.can["moderate"]:

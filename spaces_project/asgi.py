@@ -10,7 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from spaces.wsframes import FrameOutlet  # noqa: E402
+from spaces.realtime.wsframes import FrameOutlet  # noqa: E402
 from spaces_project import ticker  # noqa: E402
 from spaces_project.routing import websocket_urlpatterns  # noqa: E402
 from spaces_project.ws_auth import websocket_stack  # noqa: E402

@@ -2,8 +2,8 @@
 
 from django.urls import URLPattern, path, re_path
 
-from accounts.consumers import FeedConsumer
-from spaces.consumers import NotFoundConsumer, SpaceConsumer
+from spaces.realtime.consumers import NotFoundConsumer, SpaceConsumer
+from spaces.realtime.feed import FeedConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     # At most 18 digits: a larger id cannot be a row, and would overflow SQLite's integers.

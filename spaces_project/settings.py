@@ -144,7 +144,7 @@ else:
 REDIS_URL = env("REDIS_URL", default="")
 
 # Channel layer (docs/realtime.md, bench/RESULTS.md "Room events"). Each server process joins a
-# Space's group once and fans out to its own sockets (spaces/hub.py), so a group send costs
+# Space's group once and fans out to its own sockets (spaces/realtime/hub.py), so a group send costs
 # O(processes). In the distributed shape the pub/sub layer is the default: one PUBLISH per event
 # whatever the number of processes, no per-member Lua writes; SPACES_CHANNEL_LAYER=core selects
 # RedisChannelLayer. Capacity is raised for both in-memory and core layers: one hub channel
@@ -185,7 +185,8 @@ SPACES_WS_BURST = env.int("SPACES_WS_BURST", default=20)
 SPACES_REACTIONS_WINDOW_MS = env.int("SPACES_REACTIONS_WINDOW_MS", default=250)
 SPACES_WS_REORDER_MS = env.int("SPACES_WS_REORDER_MS", default=100)
 SPACES_WS_GROUP_REFRESH_SECONDS = env.int("SPACES_WS_GROUP_REFRESH_SECONDS", default=30)
-# Under Daphne, room events are written to each socket as one frame built once (spaces/wsframes.py).
+# Under Daphne, room events are written to each socket as one frame built once
+# (spaces/realtime/wsframes.py).
 SPACES_WS_DIRECT_FRAMES = env.bool("SPACES_WS_DIRECT_FRAMES", default=True)
 # Freeze settled sockets' objects out of full GC walks (media/gcpolicy.py; bench/RESULTS.md).
 SPACES_WS_GC_FREEZE = env.bool("SPACES_WS_GC_FREEZE", default=True)
@@ -201,7 +202,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             # Every process of one deployment must share it: the per-Space event `seq`
-            # counters live here (spaces_project/events.py).
+            # counters live here (spaces_project/bus.py).
             "KEY_PREFIX": env("SPACES_CACHE_PREFIX", default="spaces"),
         }
     }
@@ -221,15 +222,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 # The in-process stand-in for beat (embedded shape only); tests drive the sweeps themselves.
 SPACES_TICKER = env.bool("SPACES_TICKER", default=True)
-# Presence (spaces/presence.py): participants not seen for SPACES_PRESENCE_TIMEOUT seconds are
-# marked gone by a sweep every SPACES_PRESENCE_SWEEP_SECONDS; open sockets refresh their users
+# Presence (spaces/realtime/presence.py): participants not seen for SPACES_PRESENCE_TIMEOUT seconds
+# are marked gone by a sweep every SPACES_PRESENCE_SWEEP_SECONDS; open sockets refresh their users
 # every SPACES_PRESENCE_TOUCH_SECONDS (keep it well under the timeout).
 SPACES_PRESENCE_TIMEOUT = env.int("SPACES_PRESENCE_TIMEOUT", default=45)
 SPACES_PRESENCE_SWEEP_SECONDS = env.int("SPACES_PRESENCE_SWEEP_SECONDS", default=15)
 SPACES_PRESENCE_TOUCH_SECONDS = env.int("SPACES_PRESENCE_TOUCH_SECONDS", default=15)
-# Host handover (spaces/presence.py host_sweep): a host not seen for SPACES_HOST_GRACE_SECONDS
-# (plus one touch interval) is replaced by a connected co-host, or the Space ends; checked every
-# SPACES_HOST_SWEEP_SECONDS.
+# Host handover (spaces/realtime/presence.py host_sweep): a host not seen for
+# SPACES_HOST_GRACE_SECONDS (plus one touch interval) is replaced by a connected co-host, or the
+# Space ends; checked every SPACES_HOST_SWEEP_SECONDS.
 SPACES_HOST_SWEEP_SECONDS = env.int("SPACES_HOST_SWEEP_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "spaces-presence-sweep": {
@@ -356,7 +357,7 @@ MEDIA_WORKER_ID = env("MEDIA_WORKER_ID", default="embedded")
 MEDIA_EMBEDDED = env.bool("MEDIA_EMBEDDED", default=True)
 MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
-# Distributed media (spaces/media_process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
+# Distributed media (spaces/audio/process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
 # processes relay `signal` to `manage.py media_worker` processes (each with its own
 # MEDIA_WORKER_ID and MEDIA_HOST_ADDRESSES). A worker renews its Redis registration every
 # HEARTBEAT seconds; TTL after its last renewal a dead worker is gone and its Spaces are placed

@@ -18,7 +18,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from spaces_project import events
+from spaces_project import bus
 from tests.factories import UserFactory, make_followers
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -123,5 +123,5 @@ def client_for() -> Callable[[User], APIClient]:
 def published() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """Every realtime event delivered (after commit) while the test runs."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    with events.subscribe(lambda group, event: seen.append((group, event))):
+    with bus.subscribe(lambda group, event: seen.append((group, event))):
         yield seen

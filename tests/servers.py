@@ -112,10 +112,10 @@ def running_daphne(*, log_path: Path | None = None, **env: str) -> Iterator[str]
 def wait_for_media_worker(
     worker_id: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
 ) -> None:
-    """Until the worker's registration is in Redis (spaces.media_placement), or it dies."""
+    """Until the worker's registration is in Redis (spaces.audio.placement), or it dies."""
     import redis
 
-    from spaces.media_placement import worker_key
+    from spaces.audio.placement import worker_key
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     deadline = time.monotonic() + timeout

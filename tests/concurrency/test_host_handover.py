@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from spaces import access, events, services
 from spaces.models import Participant, Space
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.concurrency.test_stage_capacity import run_together
 from tests.spaces.factories import SpaceFactory, cohost
 

@@ -14,11 +14,11 @@ import pytest_asyncio
 
 from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude
 from media.ice import restrict_host_addresses
-from spaces import media as bridge_module
 from spaces import services
-from spaces.media import MediaBridge, Update, update_for
+from spaces.audio import bridge as bridge_module
+from spaces.audio.bridge import MediaBridge, Update, update_for
 from spaces.models import Participant
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.media.mixcheck import (
     MixTap,
     change_of,

@@ -16,10 +16,10 @@ import pytest_asyncio
 
 from media.client import MediaClient, wav_track
 from media.ice import restrict_host_addresses
-from spaces import media as bridge_module
 from spaces import services
-from spaces.captions import CAPTION_PARTIAL
-from spaces.media import MediaBridge
+from spaces.audio import bridge as bridge_module
+from spaces.audio.bridge import MediaBridge
+from spaces.audio.captions import CAPTION_PARTIAL
 from spaces.models import CaptionLine
 from tests.media.mixcheck import until
 from tests.media.test_bridge import close_all, socket_exchange, unmute

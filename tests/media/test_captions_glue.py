@@ -1,4 +1,4 @@
-"""`spaces.captions.SpaceCaptions`, the glue between the media worker and the domain, with a
+"""`spaces.audio.captions.SpaceCaptions`, the glue between the media worker and the domain, with a
 recording stand-in for the recognizer (the real one is exercised in test_captions_bridge.py):
 when recognition starts, what reaches the room, what is stored, what is discarded."""
 
@@ -14,9 +14,9 @@ import pytest_asyncio
 
 from media.captions import Caption
 from spaces import services
-from spaces.captions import CAPTION_PARTIAL, SpaceCaptions
+from spaces.audio.captions import CAPTION_PARTIAL, SpaceCaptions
 from spaces.models import CaptionLine
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.realtime.helpers import db, make_speaker, new_space, new_user
 from tests.realtime.helpers import join as join_space
 

@@ -27,9 +27,9 @@ from media.edge import HEADER_BYTES, MixPacket, MixPublisher
 from media.ice import restrict_host_addresses
 from media.origin import Origin
 from media.worker import MediaWorker
-from spaces import media_placement as placement
-from spaces import media_process, services
-from spaces.media import Route, redirect_for
+from spaces import services
+from spaces.audio import placement, process
+from spaces.audio.bridge import Route, redirect_for
 from tests.factories import UserFactory
 from tests.media.mixcheck import listen_for
 from tests.media.test_media_worker import (
@@ -93,15 +93,15 @@ def test_the_origin_sends_listeners_beyond_its_limit_to_an_edge_and_an_edge_send
     assert redirect_for(full, edge, SPACE, 5, "listener") is None  # type: ignore[arg-type]
 
     settings.MEDIA_WORKER_MAX_LISTENERS = "7"
-    assert media_process.max_listeners() == 7
-    assert media_process.route_for({"route": "origin"}, 7) == Route(max_listeners=7)
-    assert media_process.route_for({"route": "edge"}, 7) == Route(edge=True)
-    assert media_process.route_for({}, 7) == Route()  # an older ASGI process: served here
+    assert process.max_listeners() == 7
+    assert process.route_for({"route": "origin"}, 7) == Route(max_listeners=7)
+    assert process.route_for({"route": "edge"}, 7) == Route(edge=True)
+    assert process.route_for({}, 7) == Route()  # an older ASGI process: served here
     settings.MEDIA_WORKER_MAX_LISTENERS = "0"
-    assert media_process.max_listeners() is None
+    assert process.max_listeners() is None
     settings.MEDIA_WORKER_MAX_LISTENERS = "many"
     with pytest.raises(ValueError, match="whole number"):
-        media_process.max_listeners()
+        process.max_listeners()
 
 
 # --- In one process: an in-memory transport ----------------------------------------------------

@@ -24,8 +24,8 @@ from django.conf import settings as django_settings
 
 from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude
 from media.ice import restrict_host_addresses
-from spaces import media_placement as placement
 from spaces import services
+from spaces.audio import placement
 from tests.factories import UserFactory
 from tests.media.mixcheck import listen_for, sent_frames, until
 from tests.realtime.conftest import session_key_for

@@ -1,4 +1,4 @@
-"""Placement of Spaces on media workers, against the real Redis (spaces.media_placement)."""
+"""Placement of Spaces on media workers, against the real Redis (spaces.audio.placement)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import pytest_asyncio
 import redis
 
-from spaces import media_placement as placement
-from spaces.media_placement import WorkerInfo
+from spaces.audio import placement
+from spaces.audio.placement import WorkerInfo
 
 pytestmark = [pytest.mark.redis, pytest.mark.asyncio]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from spaces import realtime
-from spaces.media import participant_media_standing
+from spaces.audio.bridge import participant_media_standing
 from spaces.models import Participant, Space
+from spaces.realtime import protocol
 from spaces_project.errors import Forbidden
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import (
@@ -34,13 +34,13 @@ def handler():
     """A media handler that records what reaches it (nothing should, for bad input)."""
     calls: list[dict[str, Any]] = []
 
-    async def handle(context: realtime.SignalContext, message: dict[str, Any]) -> dict[str, Any]:
+    async def handle(context: protocol.SignalContext, message: dict[str, Any]) -> dict[str, Any]:
         calls.append(message)
         return {}
 
-    realtime.set_signal_handler(handle)
+    protocol.set_signal_handler(handle)
     yield calls
-    realtime.set_signal_handler(None)
+    protocol.set_signal_handler(None)
 
 
 async def test_a_replayed_approve_is_answered_once_with_an_ack_then_with_a_code(open_socket):
@@ -107,7 +107,7 @@ async def test_an_oversize_or_unknown_signal_never_reaches_the_media_worker(open
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         long_sdp = await ws.act(
-            "signal", rid="s1", kind="offer", sdp="v=0\r\n" + "a" * realtime.MAX_SDP_LENGTH
+            "signal", rid="s1", kind="offer", sdp="v=0\r\n" + "a" * protocol.MAX_SDP_LENGTH
         )
         # Past the 16 KiB frame limit: refused before it is parsed; the id is not read.
         await ws.send_text(
@@ -175,7 +175,7 @@ async def test_a_socket_whose_user_left_elsewhere_is_closed_before_it_can_signal
         await db(leave)()
         closed = await ws.until(lambda m: m["type"] == "closed")
         await ws.send({"action": "signal", "id": "late", "kind": "offer", "sdp": "v=0"})
-    assert closed["code"] == realtime.Close.GONE
+    assert closed["code"] == protocol.Close.GONE
     assert handler == []
 
 

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from spaces import services
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.factories import UserFactory
 from tests.realtime.conftest import session_key_for
 from tests.servers import running_daphne

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from spaces import presence
 from spaces.models import Participant, Space
+from spaces.realtime import presence
 from tests.realtime.conftest import Socket, space_path
 from tests.realtime.helpers import (
     HostBelief,

@@ -16,8 +16,8 @@ import pytest
 import websockets
 from django.db import connection
 
-from spaces import presence
 from spaces.models import Space
+from spaces.realtime import presence
 from tests.factories import UserFactory
 from tests.realtime.conftest import session_key_for
 from tests.realtime.helpers import HostBelief

@@ -9,8 +9,8 @@ import pytest
 import pytest_asyncio
 from channels.layers import InMemoryChannelLayer
 
-from spaces.hub import SpaceHub
-from spaces_project import events as bus
+from spaces.realtime.hub import SpaceHub
+from spaces_project import bus
 
 pytestmark = pytest.mark.asyncio
 

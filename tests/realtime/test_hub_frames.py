@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from spaces import wsframes
-from spaces.hub import SpaceHub
-from spaces_project import events as bus
+from spaces.realtime import wsframes
+from spaces.realtime.hub import SpaceHub
+from spaces_project import bus
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from spaces import presence
-from spaces.hub import hub
 from spaces.models import Participant
+from spaces.realtime import presence
+from spaces.realtime.hub import hub
 from spaces.tasks import presence_sweep_task
 from spaces_project import ticker
 from tests.realtime.conftest import space_path

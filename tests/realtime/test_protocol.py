@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from spaces import realtime
 from spaces.models import Invitation
-from spaces.realtime import ProtocolError, TokenBucket
+from spaces.realtime import protocol
+from spaces.realtime.protocol import ProtocolError, TokenBucket
 from spaces_project.errors import ValidationFailed
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import db, invite, join, new_space, new_user
@@ -16,19 +16,19 @@ from tests.realtime.helpers import db, invite, join, new_space, new_user
 # --- parse(), without a socket --------------------------------------------------------------------
 
 
-def parse(text: str) -> realtime.Incoming:
-    return realtime.parse(text, None, realtime.SCHEMAS)
+def parse(text: str) -> protocol.Incoming:
+    return protocol.parse(text, None, protocol.SCHEMAS)
 
 
 def refusal(text: str | None, raw: bytes | None = None) -> ProtocolError:
     with pytest.raises(ProtocolError) as caught:
-        realtime.parse(text, raw, realtime.SCHEMAS)
+        protocol.parse(text, raw, protocol.SCHEMAS)
     return caught.value
 
 
 def test_a_valid_action_is_parsed_with_its_fields():
     incoming = parse('{"action": "approve", "id": "r1", "request_id": 5}')
-    assert incoming == realtime.Incoming("approve", "r1", {"request_id": 5})
+    assert incoming == protocol.Incoming("approve", "r1", {"request_id": 5})
 
 
 @pytest.mark.parametrize(
@@ -68,13 +68,13 @@ def test_a_deeply_nested_message_is_malformed_not_a_crash():
 
 def test_binary_frames_and_oversized_text_are_refused():
     assert refusal(None, b"\x00\x01").code == "malformed"
-    assert refusal(None, b"x" * (realtime.MAX_MESSAGE_BYTES + 1)).code == "too_large"
-    big = json.dumps({"action": "pin", "text": "é" * (realtime.MAX_MESSAGE_BYTES // 2 + 1)})
+    assert refusal(None, b"x" * (protocol.MAX_MESSAGE_BYTES + 1)).code == "too_large"
+    big = json.dumps({"action": "pin", "text": "é" * (protocol.MAX_MESSAGE_BYTES // 2 + 1)})
     assert refusal(big).code == "too_large"
 
 
 def test_every_action_has_a_schema_and_a_handler():
-    assert set(realtime.ACTIONS) | {"snapshot", "signal"} == set(realtime.SCHEMAS)
+    assert set(protocol.ACTIONS) | {"snapshot", "signal"} == set(protocol.SCHEMAS)
 
 
 def test_a_token_bucket_allows_a_burst_then_its_rate():
@@ -88,7 +88,7 @@ def test_a_token_bucket_allows_a_burst_then_its_rate():
 
 
 def test_service_errors_keep_their_code_fields_and_retry_time():
-    error = realtime.error_from(
+    error = protocol.error_from(
         ValidationFailed("Bad.", fields={"text": ["Too long."]}), request_id="p1"
     )
     assert error == {

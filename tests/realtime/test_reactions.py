@@ -59,7 +59,7 @@ async def test_many_taps_arrive_as_a_few_reactions_events_with_exact_counts(
 
 async def test_reactions_outside_a_server_loop_are_sent_at_once(published):
     """A tap from a process without sockets (a Celery worker, a command) is not held."""
-    from spaces_project import events as bus
+    from spaces_project import bus
 
     space = await db(new_space)()
     tapper = await db(new_user)()
@@ -89,8 +89,8 @@ async def test_reactions_outside_a_server_loop_are_sent_at_once(published):
 async def test_two_processes_tapping_in_one_window_make_one_event(open_socket, settings):
     """Each server process keeps its own windows; the slot is claimed once through the cache,
     so the room gets one event for the window, with everyone's taps."""
-    from spaces_project import events as bus
-    from spaces_project.events import ReactionWindows
+    from spaces_project import bus
+    from spaces_project.bus import ReactionWindows
 
     settings.SPACES_REACTIONS_WINDOW_MS = 200
     frozen = 1_000_000.05  # inside one slot for both "processes"

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from spaces import services
 from spaces.models import Participant
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import db, join, make_speaker, new_space, new_user, participant
 
@@ -60,7 +60,8 @@ async def test_the_snapshot_seq_is_read_before_the_database(open_socket, monkeyp
     or below it) or arrives after it: never lost, never before the snapshot."""
     space = await db(new_space)()
     listener = await db(new_user)()
-    from spaces import realtime, selectors
+    from spaces import selectors
+    from spaces.realtime import protocol
 
     real_detail = selectors.space_detail
 
@@ -69,7 +70,7 @@ async def test_the_snapshot_seq_is_read_before_the_database(open_socket, monkeyp
         services.captions_toggle(actor=space.host, space_id=space.pk, enabled=True)
         return real_detail(**kwargs)
 
-    monkeypatch.setattr(realtime.selectors, "space_detail", detail_with_a_commit_in_between)
+    monkeypatch.setattr(protocol.selectors, "space_detail", detail_with_a_commit_in_between)
     async with open_socket(listener, space_path(space.pk)) as ws:
         state = await ws.next()
         event = await ws.next()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from spaces import realtime
+from spaces.realtime import protocol
 from spaces_project.errors import Forbidden
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import db, new_space, new_user
@@ -17,18 +17,18 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def handler():
-    calls: list[tuple[realtime.SignalContext, dict[str, Any]]] = []
+    calls: list[tuple[protocol.SignalContext, dict[str, Any]]] = []
 
-    async def handle(context: realtime.SignalContext, message: dict[str, Any]) -> dict[str, Any]:
+    async def handle(context: protocol.SignalContext, message: dict[str, Any]) -> dict[str, Any]:
         calls.append((context, message))
         if message["kind"] == "bye":
             raise Forbidden("Not on this worker.", code="not_on_stage")
         await context.send({"type": "signal", "kind": "answer", "sdp": "v=0 answer"})
         return {"accepted": True}
 
-    realtime.set_signal_handler(handle)
+    protocol.set_signal_handler(handle)
     yield calls
-    realtime.set_signal_handler(None)
+    protocol.set_signal_handler(None)
 
 
 async def test_without_a_media_handler_signal_is_answered_media_unavailable(open_socket):
@@ -49,7 +49,7 @@ async def test_without_a_media_handler_signal_is_answered_media_unavailable(open
         ({"kind": "answer", "sdp": ""}, "sdp"),
         ({"kind": "ice"}, "candidate"),
         ({"kind": "ice", "candidate": "a string"}, "candidate"),
-        ({"kind": "offer", "sdp": "x" * (realtime.MAX_SDP_LENGTH + 1)}, "sdp"),
+        ({"kind": "offer", "sdp": "x" * (protocol.MAX_SDP_LENGTH + 1)}, "sdp"),
     ],
 )
 async def test_a_signal_of_the_wrong_shape_is_invalid(open_socket, handler, fields, bad):

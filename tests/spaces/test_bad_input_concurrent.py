@@ -13,7 +13,7 @@ import pytest
 
 from spaces import events, services
 from spaces.models import Participant, Space
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.concurrency.test_stage_capacity import run_together
 from tests.spaces.factories import SpaceFactory, cohost
 

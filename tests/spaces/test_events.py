@@ -7,7 +7,7 @@ from django.db import transaction
 
 from spaces import events, services
 from spaces.models import Participant, Space
-from spaces_project import events as bus
+from spaces_project import bus
 from tests.factories import UserFactory
 from tests.spaces.factories import SpaceFactory, event_types, listener
 

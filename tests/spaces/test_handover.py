@@ -12,9 +12,10 @@ import pytest
 from django.conf import settings as django_settings
 
 from accounts.models import User
-from spaces import presence, selectors, services
-from spaces.media import media_role, participant_media_standing, update_for
+from spaces import selectors, services
+from spaces.audio.bridge import media_role, participant_media_standing, update_for
 from spaces.models import ModerationAction, Participant, Space
+from spaces.realtime import presence
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
 from tests.factories import UserFactory
 from tests.spaces.factories import (

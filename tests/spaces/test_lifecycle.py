@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from spaces import services
 from spaces.models import ModerationAction, Participant, Space, SpeakerRequest
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
 from tests.factories import UserFactory, make_followers
 from tests.spaces.factories import (

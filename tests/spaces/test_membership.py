@@ -7,7 +7,7 @@ import pytest
 from accounts.services import block_create
 from spaces import services
 from spaces.models import Invitation, Participant, SpeakerRequest
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, NotFound
 from tests.factories import UserFactory
 from tests.spaces.factories import (

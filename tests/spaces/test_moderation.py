@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Block
 from spaces import selectors, services
 from spaces.models import ModerationAction, Participant, SpeakerRequest
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.factories import UserFactory
 from tests.spaces.factories import (

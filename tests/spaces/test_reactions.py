@@ -6,7 +6,7 @@ import pytest
 
 from spaces import selectors, services
 from spaces.models import ReactionCount
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, RateLimited, ValidationFailed
 from tests.spaces.factories import SpaceFactory, ended_space, listener
 

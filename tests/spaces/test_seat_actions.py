@@ -11,9 +11,10 @@ import pytest
 from django.db.models import F
 
 from accounts.models import User
-from spaces import realtime, selectors, services
+from spaces import selectors, services
 from spaces.models import Participant, Space
 from spaces.permissions import TARGET_ACTIONS, role_action_key
+from spaces.realtime import protocol
 from spaces_project.errors import ApplicationError
 from tests.spaces.test_permissions import cast, outcome  # noqa: F401  (cast: a fixture)
 
@@ -122,7 +123,7 @@ def test_the_host_of_a_live_space_may_act_on_a_speaker_and_a_listener_only_repor
 
 def test_the_snapshot_carries_seat_actions_role_actions_and_successors(cast):  # noqa: F811
     space, people = cast
-    state = realtime.space_state(viewer=people["host"], space_id=space.pk)
+    state = protocol.space_state(viewer=people["host"], space_id=space.pk)
 
     cohost = people["cohost"].pk
     assert _muted(space, people["cohost"])  # joins the stage muted: nothing to mute
@@ -143,5 +144,5 @@ def test_the_snapshot_carries_seat_actions_role_actions_and_successors(cast):  #
     # The co-host is connected (the services just touched them): the host may hand over.
     assert state["successors"] == [cohost]
     assert state["can"]["leave"] is True
-    listener_state = realtime.space_state(viewer=people["listener"], space_id=space.pk)
+    listener_state = protocol.space_state(viewer=people["listener"], space_id=space.pk)
     assert listener_state["successors"] == []

@@ -19,8 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from spaces import media
-from spaces.media_process import serve_forever
+from spaces.audio import bridge
+from spaces.audio.process import serve_forever
 
 WORKER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         # This process hears room events through the layer only: not also through the in-process
         # listener the embedded shape installs (that would apply each event twice).
-        media.uninstall()
+        bridge.uninstall()
         asyncio.run(self._main(worker_id))
 
     async def _main(self, worker_id: str) -> None:
@@ -58,4 +58,4 @@ class Command(BaseCommand):
             loop.add_signal_handler(signum, stop.set)
         self.stdout.write(f"media worker {worker_id} starting", ending="\n")
         self.stdout.flush()
-        await serve_forever(worker_id, media.bridge, stop)
+        await serve_forever(worker_id, bridge.bridge, stop)

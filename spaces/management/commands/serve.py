@@ -4,7 +4,7 @@ One Daphne process runs on one core: with 1000 listeners in a Space it writes 10
 room event on that core. Several processes on one host share the listening port instead (one
 socket each, bound with SO_REUSEPORT: the kernel spreads new connections over them), each
 writes only to its own sockets, and the hub makes a room event cost one group send per process
-(spaces/hub.py; bench/RESULTS.md, "Room events").
+(spaces/realtime/hub.py; bench/RESULTS.md, "Room events").
 
 More than one process needs the distributed shape: REDIS_URL (the in-memory channel layer does
 not span processes) and MEDIA_EMBEDDED=0 (media in `manage.py media_worker` processes, not one

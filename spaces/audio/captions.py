@@ -49,7 +49,7 @@ from media.captions import (
 from media.worker import MediaWorker
 from spaces import services
 from spaces.models import CaptionLine, Space
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import ApplicationError
 
 logger = logging.getLogger(__name__)

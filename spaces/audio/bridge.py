@@ -6,7 +6,7 @@ One :class:`~media.worker.MediaWorker` per process, created on the event loop of
 participant row is read through ``socket_db`` (a database thread, never the media loop) and the
 worker is told "speaker" (host, co-host, speaker; with the row's mute) or "listener". After that,
 permission changes reach the worker only as messages: every room event this process delivers
-(``spaces_project.events.subscribe``) is hopped onto the worker's loop with
+(``spaces_project.bus.subscribe``) is hopped onto the worker's loop with
 ``call_soon_threadsafe`` and applied there, in delivery order.
 
 Events are absolute state (a role, a mute flag, gone), so applying one twice is harmless. That is
@@ -15,9 +15,9 @@ a participant whose join is in progress are also recorded and replayed once the 
 
 Embedded, only events delivered by this process reach its worker, so it suits one ASGI process
 (``make run``). The distributed shape (``MEDIA_EMBEDDED=0`` with ``REDIS_URL``) runs this same
-bridge in `manage.py media_worker` processes (``spaces.media_process``): a Space is placed on one
-live worker (``spaces.media_placement``), the ASGI processes relay `signal` to it over the channel
-layer (``spaces.media_remote``), and the worker hears every event of the Spaces it hosts through
+bridge in `manage.py media_worker` processes (``spaces.audio.process``): a Space is placed on one
+live worker (``spaces.audio.placement``), the ASGI processes relay `signal` to it over the channel
+layer (``spaces.audio.remote``), and the worker hears every event of the Spaces it hosts through
 the layer and hands them to ``on_event``: the same rules apply in both shapes. Listeners beyond
 the origin's limit are served by edge workers from the published mix (``Route``, ``media.edge``).
 """
@@ -39,10 +39,10 @@ from media.config import MediaConfig
 from media.ice import client_ice_servers
 from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
-from spaces import captions
+from spaces.audio import captions
 from spaces.models import Participant, Space
-from spaces.realtime import SignalContext, set_signal_handler, signal_handler
-from spaces_project import events as bus
+from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
+from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from django.conf import settings
 from accounts.models import User
 from spaces import selectors, services
 from spaces.models import Invitation
-from spaces_project import events as bus
+from spaces_project import bus
 from spaces_project.errors import ApplicationError
 
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -304,7 +304,7 @@ def bucket() -> TokenBucket:
 def space_state(*, viewer: User, space_id: int) -> dict[str, Any]:
     """Everything a client needs to draw the Space for `viewer`, with the current `seq`.
 
-    The seq is read before the database (spaces_project/events.py): every event numbered at or
+    The seq is read before the database (spaces_project/bus.py): every event numbered at or
     below it is already reflected here. The shape is the REST detail (GET /api/v1/spaces/<id>),
     plus the open raised hands for the host and co-hosts.
     """

@@ -7,8 +7,8 @@ wakes its own receive task and, in `AsyncConsumer.dispatch`, hops to a thread to
 database connections. Here each process joins a Space's group once, through one channel of its
 own, and hands each event to its local sockets in a plain loop. A `group_send` then costs
 O(processes) on every layer, and the per-socket cost is one WebSocket frame, built once per event
-and, under Daphne, written straight to each connection (spaces/wsframes.py; bench/RESULTS.md,
-"Room events").
+and, under Daphne, written straight to each connection (spaces/realtime/wsframes.py;
+bench/RESULTS.md, "Room events").
 
 The hub also:
 - puts events back in `seq` order when two processes delivered them out of order, holding a
@@ -40,9 +40,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from media.gcpolicy import GcFreezer
-from spaces import wsframes
 from spaces.models import Participant
-from spaces_project import events as bus
+from spaces.realtime import wsframes
+from spaces_project import bus
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Subscribe-side fan-out: on connect the socket joins `user.<id>` (its notifications),
 `following.<id>` for up to `SPACES_FEED_MAX_FOLLOWED` people it follows (hosts first, then the
 most recently followed), and `bubble.space.<id>` for each Space its bubble shows. When a Space
-starts or ends, or someone goes on or off a stage, spaces_project.events sends a small
+starts or ends, or someone goes on or off a stage, spaces_project.bus sends a small
 `bubbles.changed` hint to those groups; the socket then re-reads the viewer's bubble (two
 queries, at most once per `SPACES_FEED_DEBOUNCE_MS`) and sends `bubbles` only if it changed. A
 periodic refresh (`SPACES_FEED_REFRESH_SECONDS`) catches what hints cannot: follows made since
@@ -27,12 +27,12 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from accounts.models import Follow, User
-from spaces import realtime
-from spaces.consumers import peek_id, socket_user
 from spaces.models import Space
-from spaces.realtime import Close, ProtocolError
-from spaces_project import events as bus
-from spaces_project.events import socket_db
+from spaces.realtime import protocol
+from spaces.realtime.consumers import peek_id, socket_user
+from spaces.realtime.protocol import Close, ProtocolError
+from spaces_project import bus
+from spaces_project.bus import socket_db
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +51,13 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         self.last_bubbles: str | None = None
         self.pending: asyncio.Task[None] | None = None
         self.refresher: asyncio.Task[None] | None = None
-        self.bucket = realtime.bucket()
+        self.bucket = protocol.bucket()
         self.closing = False
         await self.accept()
         user = socket_user(self.scope)
         if user is None:
             self.closing = True
-            await self.send_json(realtime.error_message("not_authenticated", "Sign in first."))
+            await self.send_json(protocol.error_message("not_authenticated", "Sign in first."))
             await self.close(int(Close.NOT_AUTHENTICATED))  # exactly int: autobahn
             return
         self.user = user
@@ -178,7 +178,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         wait = self.bucket.take()
         if wait:
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     "rate_limited",
                     "Too many messages; slow down.",
                     request_id=peek_id(text_data),
@@ -187,14 +187,14 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         try:
-            incoming = realtime.parse(text_data, bytes_data, realtime.FEED_SCHEMAS)
+            incoming = protocol.parse(text_data, bytes_data, protocol.FEED_SCHEMAS)
         except ProtocolError as exc:
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     exc.code, exc.message, request_id=exc.request_id, fields=exc.fields
                 )
             )
             return
         if incoming.action == "bubbles":
             await self.send_bubbles(force=True)
-        await self.send_json(realtime.ack_message(incoming.request_id, incoming.action, {}))
+        await self.send_json(protocol.ack_message(incoming.request_id, incoming.action, {}))

@@ -32,10 +32,10 @@ from typing import Any
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from spaces import media_placement as placement
-from spaces.media import bridge
-from spaces.realtime import SignalContext, set_signal_handler, signal_handler
-from spaces_project import events as bus
+from spaces.audio import placement
+from spaces.audio.bridge import bridge
+from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
+from spaces_project import bus
 from spaces_project.errors import (
     ApplicationError,
     Conflict,

@@ -2,9 +2,9 @@
 
 Opening the socket joins the Space (as a listener, or back into the role the user still holds),
 then the server sends `space.state`. Closing it does not leave: presence is a heartbeat timestamp
-that the server refreshes while a socket is open (spaces/hub.py), so a reload or a network blip
-keeps a speaker on stage, and the presence sweep (spaces/presence.py) lets go of people whose
-sockets are gone. Leaving is the `leave` action (docs/realtime.md).
+that the server refreshes while a socket is open (spaces/realtime/hub.py), so a reload or a network
+blip keeps a speaker on stage, and the presence sweep (spaces/realtime/presence.py) lets go of
+people whose sockets are gone. Leaving is the `leave` action (docs/realtime.md).
 
 ORM work happens only in the small `database_sync_to_async` methods; room events reach the socket
 through the process's hub, never through a database call.
@@ -21,11 +21,11 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.models import User
-from spaces import realtime, wsframes
-from spaces.hub import hub
-from spaces.realtime import Close, Incoming, ProtocolError, SignalContext
+from spaces.realtime import protocol, wsframes
+from spaces.realtime.hub import hub
+from spaces.realtime.protocol import Close, Incoming, ProtocolError, SignalContext
+from spaces_project.bus import socket_db
 from spaces_project.errors import ApplicationError
-from spaces_project.events import socket_db
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
         self.user_id = 0
-        self.bucket = realtime.bucket()
+        self.bucket = protocol.bucket()
         self.flooding = 0
         self.floor = 0  # seq of the newest snapshot sent: older events are in it
         self.building = 0  # snapshots being built: events wait in `held` meanwhile
@@ -102,13 +102,14 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         self.deferred_close: tuple[dict[str, Any], int] | None = None
         self.refresh_task: asyncio.Task[None] | None = None
         self.refresh_wanted = False
-        # Under Daphne: room events go out as the frame the hub built once (spaces/wsframes.py).
+        # Under Daphne: room events go out as the frame the hub built once
+        # (spaces/realtime/wsframes.py).
         self.write_frame: wsframes.FrameWriter | None = self.scope.get(wsframes.SCOPE_KEY)
         await self.accept()
         user = socket_user(self.scope)
         if user is None:
             await self.refuse(
-                realtime.error_message("not_authenticated", "Sign in first."),
+                protocol.error_message("not_authenticated", "Sign in first."),
                 Close.NOT_AUTHENTICATED,
             )
             return
@@ -120,7 +121,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             state = await self.join_and_snapshot()
         except ApplicationError as exc:
             self.building -= 1
-            await self.refuse(realtime.error_from(exc), realtime.close_code_for(exc))
+            await self.refuse(protocol.error_from(exc), protocol.close_code_for(exc))
             return
         except Exception:
             # Never leave a socket in the hub that no `disconnect` will take out (its presence
@@ -128,7 +129,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("space %s: could not open a socket for %s", self.space_id, user.pk)
             self.building -= 1
             await self.refuse(
-                realtime.error_message("internal", "Something went wrong; reconnect."), 1011
+                protocol.error_message("internal", "Something went wrong; reconnect."), 1011
             )
             return
         await self.send_state(state)
@@ -170,15 +171,15 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
 
     @socket_db
     def join_and_snapshot(self) -> dict[str, Any]:
-        return realtime.join_and_snapshot(user=self.user, space_id=self.space_id)
+        return protocol.join_and_snapshot(user=self.user, space_id=self.space_id)
 
     @socket_db
     def snapshot(self) -> dict[str, Any]:
-        return realtime.space_state(viewer=self.user, space_id=self.space_id)
+        return protocol.space_state(viewer=self.user, space_id=self.space_id)
 
     @socket_db
     def act(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
-        return realtime.ACTIONS[action](self.user, self.space_id, args)
+        return protocol.ACTIONS[action](self.user, self.space_id, args)
 
     # -- snapshots ----------------------------------------------------------------------------
 
@@ -202,7 +203,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         except ApplicationError as exc:
             self.building -= 1
             await self.close_with(
-                realtime.error_from(exc, request_id), realtime.close_code_for(exc)
+                protocol.error_from(exc, request_id), protocol.close_code_for(exc)
             )
             return False
         except BaseException:
@@ -279,7 +280,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         await self.forward(message)
         if subject_id(message["event"]) == self.user_id:
             await self.close_with(
-                realtime.error_message("removed", "You were removed from this Space."),
+                protocol.error_message("removed", "You were removed from this Space."),
                 Close.FORBIDDEN,
             )
 
@@ -287,7 +288,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         await self.forward(message)
         if subject_id(message["event"]) == self.user_id and not self.leaving:
             await self.close_with(
-                realtime.error_message(
+                protocol.error_message(
                     "not_in_space",
                     "You are no longer in this Space (you left elsewhere, or your connection "
                     "timed out). Reconnect to join again.",
@@ -298,11 +299,11 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     async def space_ended(self, message: dict[str, Any]) -> None:
         await self.forward(message)
         await self.close_with(
-            realtime.error_message("space_ended", "This Space has ended."), Close.NOT_LIVE
+            protocol.error_message("space_ended", "This Space has ended."), Close.NOT_LIVE
         )
 
     async def signal_relay(self, message: dict[str, Any]) -> None:
-        """A media worker answers this socket through its channel (realtime.SignalContext)."""
+        """A media worker answers this socket through its channel (protocol.SignalContext)."""
         payload = message.get("payload")
         if isinstance(payload, dict) and not self.closing:
             await self.send_json({**payload, "type": "signal"})
@@ -317,12 +318,12 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             self.flooding += 1
             if self.flooding > FLOOD_LIMIT:
                 await self.close_with(
-                    realtime.error_message("rate_limited", "Too many messages."),
+                    protocol.error_message("rate_limited", "Too many messages."),
                     Close.TOO_MANY_MESSAGES,
                 )
                 return
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     "rate_limited",
                     "Too many messages; slow down.",
                     request_id=peek_id(text_data),
@@ -332,10 +333,10 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             return
         self.flooding = 0
         try:
-            incoming = realtime.parse(text_data, bytes_data, realtime.SCHEMAS)
+            incoming = protocol.parse(text_data, bytes_data, protocol.SCHEMAS)
         except ProtocolError as exc:
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     exc.code, exc.message, request_id=exc.request_id, fields=exc.fields
                 )
             )
@@ -345,7 +346,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             logger.exception("space %s: action %s failed", self.space_id, incoming.action)
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     "internal", "Something went wrong; try again.", request_id=incoming.request_id
                 )
             )
@@ -354,7 +355,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         rid = incoming.request_id
         if incoming.action == "snapshot":
             if await self.resync(rid):
-                await self.send_json(realtime.ack_message(rid, "snapshot", {"seq": self.floor}))
+                await self.send_json(protocol.ack_message(rid, "snapshot", {"seq": self.floor}))
             return
         if incoming.action == "signal":
             await self.signal(incoming)
@@ -366,14 +367,14 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         except ApplicationError as exc:
             self.leaving = False
             self.in_action = False
-            await self.send_json(realtime.error_from(exc, rid))
+            await self.send_json(protocol.error_from(exc, rid))
             if incoming.action == "heartbeat" and exc.code == "not_in_space":
                 await self.close_with(None, Close.GONE)
             await self.after_action()
             return
         finally:
             self.in_action = False
-        await self.send_json(realtime.ack_message(rid, incoming.action, result))
+        await self.send_json(protocol.ack_message(rid, incoming.action, result))
         if incoming.action == "leave":
             await self.close_with(None, 1000)
         await self.after_action()
@@ -389,7 +390,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         kind = args["kind"]
         if kind in ("offer", "answer") and not args.get("sdp"):
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     "invalid",
                     "An offer or answer carries its SDP.",
                     request_id=rid,
@@ -399,7 +400,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             return
         if kind == "ice" and "candidate" not in args:
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     "invalid",
                     "An ICE message carries a candidate (null: end of candidates).",
                     request_id=rid,
@@ -407,10 +408,10 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
                 )
             )
             return
-        handler = realtime.signal_handler()
+        handler = protocol.signal_handler()
         if handler is None:
             await self.send_json(
-                realtime.error_message(
+                protocol.error_message(
                     "media_unavailable",
                     "Audio is not available on this server yet.",
                     request_id=rid,
@@ -421,20 +422,20 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         try:
             result = await handler(context, dict(args))
         except ApplicationError as exc:
-            await self.send_json(realtime.error_from(exc, rid))
+            await self.send_json(protocol.error_from(exc, rid))
             return
-        await self.send_json(realtime.ack_message(rid, "signal", result or {}))
+        await self.send_json(protocol.ack_message(rid, "signal", result or {}))
 
 
 def peek_id(text: str | None) -> Any:
     """The request id of a message we will not process, if it is cheap to read."""
-    if not text or len(text) > realtime.MAX_MESSAGE_BYTES:
+    if not text or len(text) > protocol.MAX_MESSAGE_BYTES:
         return None
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return realtime.request_id_of(message) if isinstance(message, dict) else None
+    return protocol.request_id_of(message) if isinstance(message, dict) else None
 
 
 class NotFoundConsumer(AsyncJsonWebsocketConsumer):
@@ -442,5 +443,5 @@ class NotFoundConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        await self.send_json(realtime.error_message("not_found", "No such socket."))
+        await self.send_json(protocol.error_message("not_found", "No such socket."))
         await self.close(int(Close.NOT_FOUND))  # exactly int: see close_with

@@ -6,8 +6,8 @@ It runs the embedded shape's own :class:`~spaces.media.MediaBridge` on its loop,
   ``MediaBridge.handle_signal`` (the participant's standing is read on a database thread), and
   the reply goes to the requesting ASGI process;
 - room events of every Space it hosts arrive through the same per-process hub the sockets use
-  (``spaces.hub``: one group membership per Space, events put back in `seq` order), and go to
-  ``MediaBridge.on_event``, so a demotion, a mute, a removal or an end are applied by the same
+  (``spaces.realtime.hub``: one group membership per Space, events put back in `seq` order), and go
+  to ``MediaBridge.on_event``, so a demotion, a mute, a removal or an end are applied by the same
   code in both shapes. The hub joins a Space's group *before* the offer's standing is read, so a
   change committed meanwhile is heard and replayed by the bridge's join buffer;
 - `active_speakers` leave from the bridge as in the embedded shape.
@@ -44,12 +44,12 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from media.edge import MixPacket, MixPublisher
-from spaces import media_placement as placement
-from spaces.hub import SpaceHub, hub
-from spaces.media import MediaBridge, Route
-from spaces.media_remote import REPLY, SIGNAL, error_payload
-from spaces.realtime import SignalContext
-from spaces_project import events as bus
+from spaces.audio import placement
+from spaces.audio.bridge import MediaBridge, Route
+from spaces.audio.remote import REPLY, SIGNAL, error_payload
+from spaces.realtime.hub import SpaceHub, hub
+from spaces.realtime.protocol import SignalContext
+from spaces_project import bus
 from spaces_project.errors import ApplicationError
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """Presence: who is still in a Space, decided by a heartbeat timestamp, never by a socket.
 
 `Participant.last_seen_at` moves forward while the user has a socket open in a live server
-process (spaces/hub.py refreshes it for every open socket) or sends a `heartbeat`. A process that
-dies runs no `disconnect`, so its users simply stop being refreshed; `presence_sweep`, run
-periodically (Celery beat in the distributed shape, the in-process ticker in the embedded one),
+process (spaces/realtime/hub.py refreshes it for every open socket) or sends a `heartbeat`. A
+process that dies runs no `disconnect`, so its users simply stop being refreshed; `presence_sweep`,
+run periodically (Celery beat in the distributed shape, the in-process ticker in the embedded one),
 marks everyone not seen for `SPACES_PRESENCE_TIMEOUT` seconds as gone through the domain's own
 `space_leave`, which frees a speaker's or co-host's stage slot and tells the room.
 
