@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+APPS := spaces_project accounts spaces scheduling ticketing media
 
 .PHONY: run test lint typecheck install install-dev migrate seed clean
 
@@ -39,11 +40,12 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 typecheck: install-dev
-	$(BIN)/mypy media
+	$(BIN)/mypy $(APPS)
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-*
