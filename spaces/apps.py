@@ -3,3 +3,24 @@ from django.apps import AppConfig
 
 class SpacesConfig(AppConfig):
     name = "spaces"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from spaces import events
+        from spaces.audio import bridge, remote
+        from spaces.realtime import hints, reactions
+        from spaces_project import bus
+
+        # What a Space adds to the bus: its feed sockets' hints, and reaction taps batched.
+        bus.hint_hooks.register(hints.bubble_hints)
+        bus.register_coalescer(events.REACTION_SENT, reactions.windows.add)
+
+        # Who answers `signal`. The embedded shape: this process's own media worker. The
+        # distributed shape (MEDIA_EMBEDDED=0 with REDIS_URL): the `manage.py media_worker`
+        # processes, through the channel layer. Neither: `signal` is answered
+        # `media_unavailable`.
+        if bridge.embedded():
+            bridge.install()
+        elif settings.REDIS_URL:
+            remote.install()

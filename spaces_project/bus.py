@@ -3,7 +3,7 @@
 Services call `publish(group, event)`; nothing leaves if the transaction rolls back (STYLE.md,
 habit 5). Delivery goes through the channel layer to the groups named by `space_group` and
 `user_group`. `subscribe` lets tests (and the in-process media worker) observe what was published
-without a socket; listeners see what services publish, before reactions are coalesced.
+without a socket; listeners see what services publish, before anything is coalesced (hooks, below).
 
 Sequence numbers. Every event for a Space gets a per-Space `seq`, taken from one atomic counter in
 the cache (Redis INCR in the distributed shape) at the moment of delivery, i.e. after commit. A
@@ -24,50 +24,51 @@ new Redis connection each time, and in-memory queues used across loops): the sen
 loop of the ASGI server this thread serves (asgiref's main loop, or the server loop bound by the
 first socket), else on one long-lived background loop per process (Celery workers, commands).
 
-Reactions are coalesced per Space across processes (`ReactionWindows`): at most one `reactions`
-event per Space per `SPACES_REACTIONS_WINDOW_MS`, with counts per emoji.
-
-Feed hints. When an event changes who is live or on stage, a `bubbles.changed` hint also goes to
-`following.<user id>` (the feed sockets of that user's followers) and to `bubble.space.<space id>`
-(feed sockets currently showing that Space); the feed consumer then re-reads the viewer's bubble.
+Hooks. The bus knows no app; an app registers what it adds to delivery, from its
+`AppConfig.ready`:
+- `hint_hooks.register(hook)` (a `Hook`, spaces_project/hooks.py): `hook(group, event)` returns
+  extra `(group, layer message)` pairs that go out with the event (the feed's `bubbles.changed`
+  hints, spaces/realtime/hints.py);
+- `register_coalescer(type, take)`: events of that type sent to a Space's group are shown to the
+  listeners, then handed to `take(space_id, event)` instead of being sent one by one (reaction
+  taps, batched per Space by spaces/realtime/reactions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import transaction
+
+from spaces_project.hooks import Hook
 
 logger = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+Message = dict[str, Any]
 Listener = Callable[[str, Event], None]
+HintHook = Callable[[str, Event], list[tuple[str, Message]]]
+Coalescer = Callable[[int, Event], None]
 _listeners: list[Listener] = []
+hint_hooks: Hook[HintHook] = Hook("spaces_project.bus.hint_hooks")
+_coalescers: dict[str, Coalescer] = {}
 
 
 SPACE_GROUP_PREFIX = "space."
 SEND_TIMEOUT = 5.0
 SEQ_TTL = 7 * 24 * 3600
-REACTION_SENT = "reaction.sent"
-REACTIONS = "reactions"
-BUBBLES_CHANGED = "bubbles.changed"
-STAGE_ROLES = ("host", "cohost", "speaker")
 
 
 def space_group(space_id: int | str) -> str:
@@ -78,17 +79,8 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def following_group(user_id: int) -> str:
-    """Feed sockets of the people who follow `user_id`."""
-    return f"following.{user_id}"
-
-
-def bubble_space_group(space_id: int | str) -> str:
-    """Feed sockets whose bubble currently shows Space `space_id`."""
-    return f"bubble.space.{space_id}"
-
-
-def _space_id_of(group: str) -> str | None:
+def space_id_of(group: str) -> str | None:
+    """The Space id in a Space's group name, else None."""
     return group[len(SPACE_GROUP_PREFIX) :] if group.startswith(SPACE_GROUP_PREFIX) else None
 
 
@@ -156,17 +148,31 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _background[0]
 
 
-def target_loop() -> asyncio.AbstractEventLoop:
-    """The loop a sync caller's channel-layer work should run on (see the module docstring)."""
+def serving_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop of the ASGI server this thread serves, else None (Celery, commands,
+    socket-free tests)."""
     main = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
     if _usable(main):
-        return main  # type: ignore[return-value]
+        return main
     if _usable(_server_loop):
-        return _server_loop  # type: ignore[return-value]
-    return _background_loop()
+        return _server_loop
+    return None
 
 
-def _run_sync(coro: Coroutine[Any, Any, Any]) -> None:
+def target_loop() -> asyncio.AbstractEventLoop:
+    """The loop a sync caller's channel-layer work should run on (see the module docstring)."""
+    return serving_loop() or _background_loop()
+
+
+def spawn(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> None:
+    """Run `coro` as a task of `loop` (from that loop's thread), keeping it referenced until it
+    ends."""
+    task = loop.create_task(coro)
+    _pending_tasks.add(task)
+    task.add_done_callback(_pending_tasks.discard)
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> None:
     """Run `coro` to completion from sync code without creating an event loop per call."""
     try:
         running = asyncio.get_running_loop()
@@ -174,9 +180,7 @@ def _run_sync(coro: Coroutine[Any, Any, Any]) -> None:
         running = None
     if running is not None:
         # Sync code called straight from a coroutine: we must not block this loop.
-        task = running.create_task(coro)
-        _pending_tasks.add(task)
-        task.add_done_callback(_pending_tasks.discard)
+        spawn(running, coro)
         return
     # A fresh context: the task must not inherit this thread's asgiref executor state, or a
     # `database_sync_to_async` inside it would think it runs in this thread (and deadlock).
@@ -184,61 +188,6 @@ def _run_sync(coro: Coroutine[Any, Any, Any]) -> None:
         asyncio.run_coroutine_threadsafe, coro, target_loop()
     )
     future.result(timeout=SEND_TIMEOUT)
-
-
-# --- Database work from sockets ---------------------------------------------------------------
-
-_db_pool: ThreadPoolExecutor | None = None
-_db_pool_lock = threading.Lock()
-R = TypeVar("R")
-
-
-def _socket_db_pool() -> ThreadPoolExecutor | None:
-    global _db_pool
-    with _db_pool_lock:
-        if _db_pool is None:
-            postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-            workers = int(getattr(settings, "SPACES_WS_DB_THREADS", -1))
-            if workers < 0:
-                workers = 8 if postgres else 0
-            if workers == 0:
-                return None
-            _db_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spaces-ws-db")
-        return _db_pool
-
-
-def socket_db(fn: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
-    """`database_sync_to_async`, on the sockets' own thread pool.
-
-    Channels' default runs every sync call of the process on one shared thread, behind the
-    HTTP views and the auth middleware: a crowd opening sockets at once (a popular Space going
-    live) then queues there past daphne's 5 s handshake timeout. On PostgreSQL socket work gets
-    its own pool (`SPACES_WS_DB_THREADS`, default 8; psycopg's pool serves them). On SQLite it
-    stays on the shared thread (0): SQLite serialises writers anyway, and the in-memory test
-    database fails at once ("table is locked") rather than wait when two threads meet there.
-    Each call still closes stale connections before and after.
-    """
-    from channels.db import DatabaseSyncToAsync
-
-    def in_pool_thread(*args: Any, **kwargs: Any) -> R:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            # Hand the connection back to psycopg's pool now: an idle pool thread must not
-            # hold one (the pool would run dry, and a database could not be dropped).
-            connections.close_all()
-
-    @functools.wraps(fn)
-    async def call(*args: Any, **kwargs: Any) -> R:
-        pool = _socket_db_pool()
-        if pool is None:
-            runner = DatabaseSyncToAsync(fn)
-        else:
-            runner = DatabaseSyncToAsync(in_pool_thread, thread_sensitive=False, executor=pool)
-        result: R = await runner(*args, **kwargs)
-        return result
-
-    return call
 
 
 # --- Reading a channel ------------------------------------------------------------------------
@@ -293,32 +242,32 @@ def layer_message(group: str, event: Event) -> dict[str, Any]:
 
 def deliver(group: str, event: Event) -> None:
     """Send now. Only for callers outside a transaction, or from an on_commit hook."""
-    space_id = _space_id_of(group)
-    if space_id is not None and event.get("type") == REACTION_SENT:
+    space_id = space_id_of(group)
+    if space_id is not None and (coalesce := _coalescers.get(event.get("type", ""))):
         _notify(group, event)
-        reactions.add(int(space_id), event)
+        coalesce(int(space_id), event)
         return
     if space_id is not None:
         event = {**event, "seq": next_seq(space_id)}
     _notify(group, event)
-    messages = [(group, layer_message(group, event)), *bubble_hints(group, event)]
+    messages = [(group, layer_message(group, event)), *_hints(group, event)]
     try:
-        _run_sync(_send_all(messages))
+        run_sync(_send_all(messages))
     except Exception:
         # A realtime hiccup must never undo or fail a committed action; clients resync from
-        # the snapshot (DESIGN.md, Realtime).
+        # the snapshot (docs/realtime.md).
         logger.exception("could not deliver %s to %s", event.get("type"), group)
 
 
 async def adeliver(group: str, event: Event, *, notify_listeners: bool = True) -> None:
     """`deliver` for code already on an event loop (never inside a transaction)."""
-    space_id = _space_id_of(group)
+    space_id = space_id_of(group)
     if space_id is not None:
         seq = await sync_to_async(next_seq, thread_sensitive=False)(space_id)
         event = {**event, "seq": seq}
     if notify_listeners:
         _notify(group, event)
-    messages = [(group, layer_message(group, event)), *bubble_hints(group, event)]
+    messages = [(group, layer_message(group, event)), *_hints(group, event)]
     try:
         await _send_all(messages)
     except Exception:
@@ -338,41 +287,17 @@ async def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
         await layer.group_send(group, message)
 
 
-def _user_id(value: Any) -> int | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, int) else None
+def _hints(group: str, event: Event) -> list[tuple[str, Message]]:
+    return [pair for hook in hint_hooks for pair in hook(group, event)]
 
 
-def _hint_groups(space_id: str, event: Event) -> list[str]:
-    kind = event.get("type")
-    participant = event.get("participant") or {}
-    if kind == "space.started":
-        return [following_group(uid) for uid in [_user_id(event.get("host"))] if uid]
-    if kind in ("space.ended", "host.changed"):
-        hosts = [_user_id(event.get(key)) for key in ("host", "previous_host", "new_host")]
-        return [bubble_space_group(space_id), *(following_group(uid) for uid in hosts if uid)]
-    # Someone went on or off a stage: their followers' bubbles, and bubbles showing the Space.
-    uid: int | None = None
-    if kind == "role.changed":
-        uid = _user_id(participant.get("user"))
-    elif kind in ("participant.left", "participant.removed"):
-        uid = _user_id(event.get("user")) if event.get("previous_role") in STAGE_ROLES else None
-    elif kind == "participant.joined" and participant.get("role") in STAGE_ROLES:
-        return [following_group(uid)] if (uid := _user_id(participant.get("user"))) else []
-    return [following_group(uid), bubble_space_group(space_id)] if uid else []
+# --- What apps add ------------------------------------------------------------------------------
 
 
-def bubble_hints(group: str, event: Event) -> list[tuple[str, dict[str, Any]]]:
-    """The `bubbles.changed` hints an event of a Space implies (module docstring)."""
-    space_id = _space_id_of(group)
-    if space_id is None:
-        return []
-    hint = {"type": BUBBLES_CHANGED, "space_id": int(space_id), "cause": event.get("type")}
-    return [
-        (g, {"type": BUBBLES_CHANGED, "group": g, "event": hint})
-        for g in _hint_groups(space_id, event)
-    ]
+def register_coalescer(event_type: str, take: Coalescer) -> None:
+    """Hand events of `event_type` for a Space to `take(space_id, event)`, after the listeners
+    saw them, instead of sending them one by one (module docstring)."""
+    _coalescers[event_type] = take
 
 
 @contextmanager
@@ -382,151 +307,3 @@ def subscribe(listener: Listener) -> Iterator[None]:
         yield
     finally:
         _listeners.remove(listener)
-
-
-# --- Reactions: one event per Space per window, however many people tap -------------------------
-
-
-@dataclass
-class _Window:
-    counts: Counter[str] = field(default_factory=Counter)
-    recent: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _slot_key(space_id: int, slot: int, code: str) -> str:
-    return f"spaces:rx:{space_id}:{slot}:{code}"
-
-
-SLOT_TTL = 120
-
-
-class ReactionWindows:
-    """Reactions batched per Space into time slots of `SPACES_REACTIONS_WINDOW_MS`, shared by
-    every process through the cache (Redis in the distributed shape).
-
-    A tap adds 1 to its slot's counter for its emoji (`spaces:rx:<space>:<slot>:<code>`), and the
-    first tap a process sees in a slot arms a timer for the slot's end. When it fires, each such
-    process tries to claim the slot (an atomic `cache.add`); the one that wins reads and clears
-    the slot's counters and sends one `reactions` event. So a Space gets at most one event per
-    slot (4 a second) whatever the number of tappers and of server processes; the cost is two
-    or three cache round trips per tap. `recent` is a sample from the claiming process's own
-    taps. A process that dies after claiming loses that slot's animation, never a count: the
-    totals come from the domain's own counters (services.reaction_send).
-
-    Without a server loop in this process (Celery, commands, socket-free tests) a tap is sent at
-    once as a batch of one, computed in the caller's thread: no database work ever happens on a
-    background thread.
-    """
-
-    RECENT = 10
-    GRACE = 0.02  # taps counted just before a slot's end get there before it is read
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._windows: dict[tuple[int, int], _Window] = {}
-
-    @staticmethod
-    def window_seconds() -> float:
-        return max(0.01, float(getattr(settings, "SPACES_REACTIONS_WINDOW_MS", 250)) / 1000.0)
-
-    def add(self, space_id: int, tap: Event) -> None:
-        code = str(tap.get("code", ""))
-        who = {"user": tap.get("user"), "code": code}
-        main = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-        loop = main if _usable(main) else _server_loop if _usable(_server_loop) else None
-        if loop is None:
-            window = _Window(Counter({code: 1}), [who])
-            event = _reactions_event(space_id, window, _totals(space_id))
-            try:
-                _run_sync(adeliver(space_group(space_id), event, notify_listeners=False))
-            except Exception:
-                logger.exception("could not deliver reactions to space %s", space_id)
-            return
-        slot = int(self.clock() / self.window_seconds())
-        _count(_slot_key(space_id, slot, code))
-        with self._lock:
-            key = (space_id, slot)
-            found = self._windows.get(key)
-            opened = found is None
-            window = found if found is not None else _Window()
-            if found is None:
-                self._windows[key] = window
-                # Windows whose loop stopped before their flush (tests) must not pile up.
-                for old in [k for k in self._windows if k[1] < slot - 100]:
-                    del self._windows[old]
-            window.recent = [*window.recent, who][-self.RECENT :]
-        if opened:
-            loop.call_soon_threadsafe(
-                self._arm, loop, space_id, slot, context=contextvars.Context()
-            )
-
-    def _arm(self, loop: asyncio.AbstractEventLoop, space_id: int, slot: int) -> None:
-        delay = (slot + 1) * self.window_seconds() + self.GRACE - self.clock()
-        loop.call_later(max(0.0, delay), self._spawn, loop, space_id, slot)
-
-    def _spawn(self, loop: asyncio.AbstractEventLoop, space_id: int, slot: int) -> None:
-        task = loop.create_task(self.flush(space_id, slot))
-        _pending_tasks.add(task)
-        task.add_done_callback(_pending_tasks.discard)
-
-    def take(self, space_id: int, slot: int) -> _Window | None:
-        with self._lock:
-            return self._windows.pop((space_id, slot), None)
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._windows)
-
-    async def flush(self, space_id: int, slot: int) -> None:
-        local = self.take(space_id, slot)
-        counts = await sync_to_async(_claim_slot, thread_sensitive=False)(space_id, slot)
-        if not counts:
-            return  # another process sent this slot, or nothing was tapped
-        try:
-            totals = await socket_db(_totals)(space_id)
-        except Exception:
-            logger.exception("could not read reaction totals of space %s", space_id)
-            totals = None
-        window = _Window(Counter(counts), local.recent if local else [])
-        event = _reactions_event(space_id, window, totals)
-        await adeliver(space_group(space_id), event, notify_listeners=False)
-
-
-def _count(key: str) -> None:
-    cache.add(key, 0, timeout=SLOT_TTL)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=SLOT_TTL)
-
-
-def _claim_slot(space_id: int, slot: int) -> dict[str, int]:
-    """The slot's counts if this process is the one to send them, else {}."""
-    from spaces.models import Reaction
-
-    if not cache.add(f"spaces:rx:{space_id}:{slot}:claimed", 1, timeout=SLOT_TTL):
-        return {}
-    keys = {code: _slot_key(space_id, slot, code) for code in Reaction.values}
-    found = cache.get_many(list(keys.values()))
-    cache.delete_many(list(found))
-    return {code: int(found[key]) for code, key in keys.items() if found.get(key)}
-
-
-def _totals(space_id: int) -> dict[str, int]:
-    from spaces.selectors import reaction_counts_for
-
-    return reaction_counts_for(space_id=space_id)
-
-
-def _reactions_event(space_id: int, window: _Window, totals: dict[str, int] | None) -> Event:
-    return {
-        "type": REACTIONS,
-        "space_id": space_id,
-        "counts": dict(window.counts),
-        "recent": window.recent,
-        "totals": totals,
-    }
-
-
-reactions = ReactionWindows()

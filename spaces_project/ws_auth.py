@@ -18,7 +18,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from spaces_project.bus import socket_db
+from spaces_project.dbthreads import socket_db
 
 Scope = dict[str, Any]
 

@@ -40,15 +40,15 @@ from media.ice import client_ice_servers
 from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
 from spaces.audio import captions
-from spaces.models import Participant, Space
+from spaces.models import STAGE_ROLES, Participant, Space
 from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
 from spaces_project import bus
+from spaces_project.dbthreads import socket_db
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
 ACTIVE_SPEAKERS = "active_speakers"
-STAGE_ROLES = frozenset((Participant.Role.HOST, Participant.Role.COHOST, Participant.Role.SPEAKER))
 HANDLED_EVENTS = frozenset(
     (
         "role.changed",
@@ -100,7 +100,7 @@ def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
     return MediaStanding(role, row.is_muted if role == "speaker" else False)
 
 
-_standing = bus.socket_db(participant_media_standing)
+_standing = socket_db(participant_media_standing)
 
 
 # --- Settings -----------------------------------------------------------------------------------

@@ -48,15 +48,15 @@ from media.captions import (
 )
 from media.worker import MediaWorker
 from spaces import services
-from spaces.models import CaptionLine, Space
+from spaces.models import STAGE_ROLES, CaptionLine, Space
 from spaces_project import bus
+from spaces_project.dbthreads import socket_db
 from spaces_project.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
 CAPTION_PARTIAL = "caption.partial"
 CAPTIONS_TOGGLED = "captions.toggled"
-STAGE_ROLES = frozenset(("host", "cohost", "speaker"))
 # The room events the captions react to (the bridge hands these to ``on_event``).
 EVENTS = frozenset(
     (
@@ -76,8 +76,8 @@ def captions_on(space_id: int) -> bool:
     return Space.objects.filter(pk=space_id, state=Space.State.LIVE, captions_enabled=True).exists()
 
 
-_captions_on = bus.socket_db(captions_on)
-_append = bus.socket_db(services.caption_append)
+_captions_on = socket_db(captions_on)
+_append = socket_db(services.caption_append)
 
 
 def _when(epoch: float) -> datetime:

@@ -24,7 +24,7 @@ from accounts.models import User
 from spaces.realtime import protocol, wsframes
 from spaces.realtime.hub import hub
 from spaces.realtime.protocol import Close, Incoming, ProtocolError, SignalContext
-from spaces_project.bus import socket_db
+from spaces_project.dbthreads import socket_db
 from spaces_project.errors import ApplicationError
 
 logger = logging.getLogger(__name__)

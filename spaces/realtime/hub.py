@@ -43,6 +43,7 @@ from media.gcpolicy import GcFreezer
 from spaces.models import Participant
 from spaces.realtime import wsframes
 from spaces_project import bus
+from spaces_project.dbthreads import socket_db
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class Member(Protocol):
 
 
 @dataclass(eq=False)
-class Room:
+class SpaceSockets:
+    """This process's sockets in one Space, and the events held back to put them in order."""
+
     space_id: int
     members: set[Member] = field(default_factory=set)
     users: Counter[int] = field(default_factory=Counter)
@@ -71,7 +74,7 @@ def _seconds(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
 
-@bus.socket_db
+@socket_db
 def touch_presence(space_id: int, user_ids: list[int]) -> int:
     return Participant.objects.filter(
         space_id=space_id, user_id__in=user_ids, state=Participant.State.PRESENT
@@ -83,7 +86,7 @@ class SpaceHub:
         self.layer = layer
         self.loop = loop
         self.channel: str | None = None
-        self.rooms: dict[str, Room] = {}
+        self.spaces: dict[str, SpaceSockets] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._draining: set[asyncio.Task[None]] = set()
@@ -97,43 +100,43 @@ class SpaceHub:
             if self.channel is None:
                 await self._start()
             assert self.channel is not None
-            room = self.rooms.get(group)
-            if room is None:
-                room = self.rooms[group] = Room(space_id)
+            local = self.spaces.get(group)
+            if local is None:
+                local = self.spaces[group] = SpaceSockets(space_id)
                 await self.layer.group_add(group, self.channel)
-            room.members.add(member)
-            room.users[member.user_id] += 1
+            local.members.add(member)
+            local.users[member.user_id] += 1
         if self.gc is not None:
             self.gc.peer_connected()
 
     async def leave(self, space_id: int, member: Member) -> None:
         group = bus.space_group(space_id)
         async with self._lock:
-            room = self.rooms.get(group)
-            if room is None or member not in room.members:
+            local = self.spaces.get(group)
+            if local is None or member not in local.members:
                 return
-            room.members.discard(member)
-            room.users[member.user_id] -= 1
+            local.members.discard(member)
+            local.users[member.user_id] -= 1
             if self.gc is not None:
                 self.gc.peer_closed()
-            if room.users[member.user_id] <= 0:
-                del room.users[member.user_id]
-            if room.members:
+            if local.users[member.user_id] <= 0:
+                del local.users[member.user_id]
+            if local.members:
                 return
-            del self.rooms[group]
-            if room.release is not None:
-                room.release.cancel()
+            del self.spaces[group]
+            if local.release is not None:
+                local.release.cancel()
             if self.channel is not None:
                 try:
                     await self.layer.group_discard(group, self.channel)
                 except Exception:
                     logger.warning("hub: could not leave %s", group, exc_info=True)
-            if not self.rooms:
+            if not self.spaces:
                 await self._stop()
 
     def local_users(self, space_id: int) -> list[int]:
-        room = self.rooms.get(bus.space_group(space_id))
-        return sorted(room.users) if room else []
+        local = self.spaces.get(bus.space_group(space_id))
+        return sorted(local.users) if local else []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -165,54 +168,54 @@ class SpaceHub:
         await bus.receive_forever(self.layer, self.channel, self.route, what="hub")
 
     async def route(self, message: dict[str, Any]) -> None:
-        room = self.rooms.get(message.get("group", ""))
-        if room is None:
+        local = self.spaces.get(message.get("group", ""))
+        if local is None:
             return
         seq = message.get("event", {}).get("seq")
         if not isinstance(seq, int):
-            await self._fan_out(room, message)
-        elif room.next_seq is None or seq < room.next_seq:
+            await self._fan_out(local, message)
+        elif local.next_seq is None or seq < local.next_seq:
             # The first event this process sees for the Space, or one that comes after its
             # successors were released: sent as is (sockets drop what their snapshot covers).
-            if room.next_seq is None:
-                room.next_seq = seq + 1
-            await self._fan_out(room, message)
-        elif seq == room.next_seq:
-            room.next_seq = seq + 1
-            await self._fan_out(room, message)
-            await self._drain(room)
+            if local.next_seq is None:
+                local.next_seq = seq + 1
+            await self._fan_out(local, message)
+        elif seq == local.next_seq:
+            local.next_seq = seq + 1
+            await self._fan_out(local, message)
+            await self._drain(local)
         else:
-            room.held[seq] = message
-            if room.release is None:
-                room.release = self.loop.call_later(
-                    _seconds("SPACES_WS_REORDER_MS", 100) / 1000.0, self._release_held, room
+            local.held[seq] = message
+            if local.release is None:
+                local.release = self.loop.call_later(
+                    _seconds("SPACES_WS_REORDER_MS", 100) / 1000.0, self._release_held, local
                 )
 
-    async def _drain(self, room: Room) -> None:
-        while room.next_seq in room.held:
-            message = room.held.pop(room.next_seq)
-            room.next_seq += 1
-            await self._fan_out(room, message)
-        if not room.held and room.release is not None:
-            room.release.cancel()
-            room.release = None
+    async def _drain(self, local: SpaceSockets) -> None:
+        while local.next_seq in local.held:
+            message = local.held.pop(local.next_seq)
+            local.next_seq += 1
+            await self._fan_out(local, message)
+        if not local.held and local.release is not None:
+            local.release.cancel()
+            local.release = None
 
-    def _release_held(self, room: Room) -> None:
+    def _release_held(self, local: SpaceSockets) -> None:
         """The missing seq never came: send what is held, in order; clients see the gap."""
-        room.release = None
-        if room.held:
-            room.next_seq = min(room.held)
-            task = self.loop.create_task(self._drain(room))
+        local.release = None
+        if local.held:
+            local.next_seq = min(local.held)
+            task = self.loop.create_task(self._drain(local))
             self._draining.add(task)
             task.add_done_callback(self._draining.discard)
 
-    async def _fan_out(self, room: Room, message: dict[str, Any]) -> None:
+    async def _fan_out(self, local: SpaceSockets, message: dict[str, Any]) -> None:
         # The frame is built once per event per process; most sockets then take it in a plain
         # call (no coroutine), the rest (closing, resyncing, events about themselves) take the
         # message through `room_message`.
         text = message.get("text")
         frame = wsframes.text_frame(text) if isinstance(text, str) else None
-        for member in list(room.members):
+        for member in list(local.members):
             try:
                 if frame is not None and member.room_frame(message, frame):
                     continue
@@ -226,12 +229,12 @@ class SpaceHub:
         interval = _seconds("SPACES_PRESENCE_TOUCH_SECONDS", 15)
         while True:
             await asyncio.sleep(interval)
-            for room in list(self.rooms.values()):
-                users = sorted(room.users)
+            for local in list(self.spaces.values()):
+                users = sorted(local.users)
                 if not users:
                     continue
                 try:
-                    await touch_presence(room.space_id, users)
+                    await touch_presence(local.space_id, users)
                 except Exception:
                     logger.warning("hub: presence refresh failed", exc_info=True)
 
@@ -239,7 +242,7 @@ class SpaceHub:
         interval = _seconds("SPACES_WS_GROUP_REFRESH_SECONDS", 30)
         while True:
             await asyncio.sleep(interval)
-            for group in list(self.rooms):
+            for group in list(self.spaces):
                 if self.channel is None:
                     return
                 try:
