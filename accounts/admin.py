@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.text import Truncator
 
 from accounts.forms import SpacesUserChangeForm, SpacesUserCreationForm
-from accounts.models import Block, DirectMessage, Follow, Notification, User
+from accounts.models import Block, DirectMessage, Follow, Notification, User, UserQuerySet
 from accounts.services import user_ban
 
 admin.site.site_header = "Spaces moderation"
@@ -62,7 +62,9 @@ class SpacesUserAdmin(UserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         # Counts come from one annotated query for the whole page, never one per row.
-        return super().get_queryset(request).with_follow_counts()
+        users = super().get_queryset(request)
+        assert isinstance(users, UserQuerySet)  # the manager's; the stubs say QuerySet[Any]
+        return users.with_follow_counts()
 
     @admin.display(description="Followers", ordering="follower_count")
     def follower_count(self, obj: User) -> int:

@@ -68,6 +68,11 @@ class MeApi(APIView):
         operation_id="me_retrieve",
         tags=["me"],
         summary="Your own account",
+        description=(
+            "Your own account: profile fields, e-mail preference, follower and following counts, "
+            "and `can_host` (whether you have the followers to start a Space). Call it after "
+            "signing in to learn who you are."
+        ),
         responses={200: OutputSerializer, **errors(401)},
     )
     def get(self, request: Request) -> Response:
@@ -78,7 +83,11 @@ class MeApi(APIView):
         operation_id="me_update",
         tags=["me"],
         summary="Change your display name, bio or e-mail preference",
-        description="Only the fields sent are changed. Unknown or read-only fields are refused.",
+        description=(
+            "Change any of `display_name`, `bio` and `email_notifications`; what you leave out "
+            "stays as it is, and unknown or read-only fields are refused (400 `invalid`). Answers "
+            "with your whole account, as `GET /api/v1/me` does."
+        ),
         request=InputSerializer,
         responses={200: OutputSerializer, **errors(*WRITE_ERRORS)},
     )
@@ -113,6 +122,11 @@ class UserDetailApi(APIView):
         operation_id="user_retrieve",
         tags=["users"],
         summary="A user's profile and how you relate to them",
+        description=(
+            "A public profile by username (case-insensitive), with its counts and how you relate: "
+            "whether you follow each other and whether either of you blocked the other. 404 "
+            "`not_found` for an unknown or deactivated account."
+        ),
         responses={200: OutputSerializer, **errors(401, 404)},
     )
     def get(self, request: Request, username: str) -> Response:
@@ -130,7 +144,12 @@ class UserFollowApi(APIView):
         operation_id="user_follow",
         tags=["users"],
         summary="Follow a user",
-        description="Idempotent: 201 when the follow is new, 200 when you already followed.",
+        description=(
+            "Follow a user; answers with their profile as you now see it. Idempotent: 201 when the "
+            "follow is new, 200 when you already followed. Refused for yourself (400 "
+            "`cannot_follow_self`) and when either of you blocked the other (403 `blocked`, "
+            "`you_blocked`)."
+        ),
         request=None,
         responses={
             201: OpenApiResponse(UserDetailApi.OutputSerializer, "Now following."),
@@ -159,7 +178,7 @@ class UserFollowApi(APIView):
         operation_id="user_unfollow",
         tags=["users"],
         summary="Stop following a user",
-        description="Idempotent: 204 whether or not you followed them.",
+        description="Stop following a user. Idempotent: 204 whether or not you followed them.",
         responses={204: None, **errors(401, 403, 404, 429)},
     )
     def delete(self, request: Request, username: str) -> Response:
@@ -174,8 +193,9 @@ class UserBlockApi(APIView):
         tags=["users"],
         summary="Block a user",
         description=(
-            "Removes follows both ways; they can no longer follow you. Idempotent: 201 when the "
-            "block is new, 200 when you had already blocked them."
+            "Block a user: follows both ways are removed, they can no longer follow you, and they "
+            "no longer see or join your Spaces. Answers with their profile. Idempotent: 201 when "
+            "the block is new, 200 when you had already blocked them."
         ),
         request=None,
         responses={
@@ -196,7 +216,10 @@ class UserBlockApi(APIView):
         operation_id="user_unblock",
         tags=["users"],
         summary="Unblock a user",
-        description="Idempotent: 204 whether or not you had blocked them.",
+        description=(
+            "Unblock a user. Follows the block removed are not restored. Idempotent: 204 whether "
+            "or not you had blocked them."
+        ),
         responses={204: None, **errors(401, 403, 404, 429)},
     )
     def delete(self, request: Request, username: str) -> Response:
@@ -270,6 +293,11 @@ class UserFollowersApi(_FollowListApi):
         operation_id="user_followers_list",
         tags=["users"],
         summary="Who follows this user, newest first",
+        description=(
+            "The people who follow this user, newest follow first, each with how you relate to "
+            "them; cursor-paged (`cursor`, `page_size`). Deactivated accounts are left out. 403 "
+            "`blocked` when this user blocked you."
+        ),
         responses={200: FollowListItemSerializer(many=True), **_LIST_ERRORS},
     )
     def get(self, request: Request, username: str) -> Response:
@@ -286,6 +314,11 @@ class UserFollowingApi(_FollowListApi):
         operation_id="user_following_list",
         tags=["users"],
         summary="Whom this user follows, newest first",
+        description=(
+            "The people this user follows, newest follow first, each with how you relate to them; "
+            "cursor-paged (`cursor`, `page_size`). Deactivated accounts are left out. 403 "
+            "`blocked` when this user blocked you."
+        ),
         responses={200: FollowListItemSerializer(many=True), **_LIST_ERRORS},
     )
     def get(self, request: Request, username: str) -> Response:
@@ -325,6 +358,11 @@ class NotificationListApi(APIView):
         operation_id="notification_list",
         tags=["notifications"],
         summary="Your notifications, newest first",
+        description=(
+            "Your inbox, newest first, cursor-paged; `unread` keeps only unread (true) or read "
+            "(false) ones. Each page carries `unread_count` over all your notifications, for a "
+            "badge. New notifications also arrive live on the home socket."
+        ),
         parameters=[
             OpenApiParameter(
                 "unread",
@@ -363,6 +401,7 @@ class NotificationUnreadCountApi(APIView):
         operation_id="notification_unread_count",
         tags=["notifications"],
         summary="How many of your notifications are unread",
+        description="How many of your notifications are unread: one cheap count, for a badge.",
         responses={200: UnreadCountSerializer, **errors(401)},
     )
     def get(self, request: Request) -> Response:
@@ -401,7 +440,11 @@ class NotificationReadApi(APIView):
         operation_id="notification_mark_read",
         tags=["notifications"],
         summary="Mark notifications read",
-        description='Body: `{"ids": [1, 2]}` or `{"all": true}`. Others\' ids are ignored.',
+        description=(
+            "Mark notifications read: the ones in `ids` (up to 1000) or, with `all: true`, every "
+            "one; send exactly one of the two. Ids that are not yours are ignored, and marking a "
+            "read one again changes nothing. Answers how many changed and the unread count after."
+        ),
         request=InputSerializer,
         responses={200: OutputSerializer, **errors(*WRITE_ERRORS)},
     )

@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
@@ -39,6 +38,7 @@ from accounts.services import (
     user_update_profile,
 )
 from spaces_project.errors import ApplicationError
+from spaces_project.site import back, form_add_refusal, signed_in
 
 PAGE_SIZE = 50
 WHO_TO_FOLLOW = 5
@@ -50,17 +50,18 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 def _viewer(request: HttpRequest) -> User | None:
-    return request.user if request.user.is_authenticated else None  # type: ignore[return-value]
+    return request.user if request.user.is_authenticated else None
 
 
-def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
-    """Return to the page the form was posted from (`next`), when it is on this site."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = fallback
-    return redirect(target)
+def hosting_progress(me: User) -> dict[str, int]:
+    """The "hosting unlocks at N followers" card: `host_min_followers` and `host_progress`
+    (percent). `me` comes from `user_me`, which annotates `follower_count`."""
+    needed = settings.SPACES_HOST_MIN_FOLLOWERS
+    followers: int = getattr(me, "follower_count", 0)
+    return {
+        "host_min_followers": needed,
+        "host_progress": min(100, round(100 * followers / needed)) if needed else 100,
+    }
 
 
 # --- Home -----------------------------------------------------------------------------------
@@ -94,15 +95,13 @@ def home(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
     if viewer is None:
         return render(request, "landing.html")
-    me = user_me(user=viewer)
-    needed = settings.SPACES_HOST_MIN_FOLLOWERS
+    account = user_me(user=viewer)
     return render(
         request,
         "home.html",
         {
-            "me": me,
-            "host_min_followers": needed,
-            "host_progress": min(100, round(100 * me.follower_count / needed)) if needed else 100,
+            "me": account,
+            **hosting_progress(account),
             "who_to_follow": _who_to_follow(viewer=viewer),
         },
     )
@@ -162,13 +161,13 @@ def _graph_action(
 ) -> HttpResponseRedirect:
     target = user_get_active(username=username)
     try:
-        text = action(request.user, target)  # type: ignore[arg-type]
+        text = action(signed_in(request), target)
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
         if text:
             messages.success(request, text)
-    return _back(request, reverse("profile", args=[target.username]))
+    return back(request, reverse("profile", args=[target.username]))
 
 
 def _follow(viewer: User, target: User) -> str | None:
@@ -222,7 +221,7 @@ def profile_unblock(request: HttpRequest, username: str) -> HttpResponse:
 
 @login_required
 def settings_profile(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user: User = signed_in(request)
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
@@ -231,10 +230,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
             except ApplicationError as error:
                 # The service mutates `user` before validating; the page must show what is saved.
                 user.refresh_from_db()
-                for field, errors in error.fields.items():
-                    form.add_error(field if field in form.fields else None, errors)
-                if not error.fields:
-                    form.add_error(None, error.message)
+                form_add_refusal(form, error)
             else:
                 messages.success(request, "Your profile is saved.")
                 return redirect("profile", username=user.username)
@@ -331,7 +327,7 @@ def _line(n: Notification) -> NotificationLine:
     # The sender's own sentence wins (e.g. "starts in 30 minutes" vs "time to start"); the
     # defaults cover payloads that carry only a title.
     message = p.get("message")
-    texts = {
+    texts: dict[str, tuple[str, str]] = {
         kind.SPACE_REMINDER: ("calendar", message or f"Reminder: {_title(p)} is starting."),
         kind.SPACE_CHANGED: ("calendar", message or f"{scheduled} was rescheduled or changed."),
         kind.SPACE_CANCELLED: ("calendar", message or f"{scheduled} was cancelled."),
@@ -344,7 +340,7 @@ def _line(n: Notification) -> NotificationLine:
 
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user: User = signed_in(request)
     page = Paginator(notification_list(user=user), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -374,7 +370,7 @@ def _with_current_names(lines: list[NotificationLine]) -> list[NotificationLine]
 @require_POST
 @login_required
 def notifications_mark_all_read(request: HttpRequest) -> HttpResponse:
-    count = notifications_mark_read(user=request.user)  # type: ignore[arg-type]
+    count = notifications_mark_read(user=signed_in(request))
     if count:
         messages.success(request, "All caught up: every notification is marked read.")
-    return _back(request, reverse("notifications"))
+    return back(request, reverse("notifications"))

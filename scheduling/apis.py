@@ -1,7 +1,7 @@
 """The scheduling API under /api/v1/: schedule, edit, cancel and start a Space, set and remove
 reminders, and the upcoming lists.
 
-Thin entry points, as in spaces/apis.py: a strict nested `InputSerializer` (unknown fields
+Thin entry points, as in spaces/apis/: a strict nested `InputSerializer` (unknown fields
 refused), one service or selector, the one error shape. A write answers with the Space as the
 upcoming lists show it (re-read through `scheduled_detail`, so counts are those after commit).
 
@@ -25,7 +25,6 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,10 +32,12 @@ from rest_framework.response import Response
 from accounts.selectors import user_get_active
 from scheduling import selectors, services
 from scheduling.models import SpaceSchedule
-from spaces.apis import SpaceUserSerializer
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
+from spaces.serializers import SpaceUserSerializer
 from spaces_project.api import (
+    PagedApi,
     StrictCharField,
+    StrictDateTimeField,
     StrictInputSerializer,
     errors,
     request_user,
@@ -50,15 +51,6 @@ _E400 = (
 )
 _E404 = "`space_not_found`: no such scheduled Space."
 _E409_STATE = "`space_started`, `space_ended`, `space_cancelled`: the Space is no longer scheduled."
-
-
-class StrictDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 string only (with a time zone; a naive one is read as UTC)."""
-
-    def to_internal_value(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            self.fail("invalid", format="ISO 8601, e.g. 2030-01-01T18:00:00Z")
-        return super().to_internal_value(value)
 
 
 # --- Output -------------------------------------------------------------------------------------
@@ -109,10 +101,9 @@ class UpcomingPagination(CursorPagination):
     max_page_size = 100
 
 
-class _Api(GenericAPIView):
+class _Api(PagedApi):
     def page(self, queryset: Any) -> Response:
-        rows = self.paginate_queryset(queryset)
-        return self.get_paginated_response(ScheduledSpaceSerializer(rows or [], many=True).data)
+        return self.paginated(queryset, lambda rows: ScheduledSpaceSerializer(rows, many=True).data)
 
 
 def _fresh(request: Request, space_id: int) -> dict[str, Any]:
@@ -152,6 +143,7 @@ class ScheduledListApi(_Api):
         operation_id="scheduled_spaces_mine",
         tags=TAGS,
         summary="Your upcoming Spaces, soonest first",
+        description="The Spaces you scheduled that are still to come, soonest first, cursor-paged.",
         responses={200: ScheduledSpaceSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:
@@ -166,9 +158,10 @@ class ScheduledListApi(_Api):
         tags=TAGS,
         summary="Schedule a Space",
         description=(
-            "You become its host; you are notified 30 minutes before and at the time. Needs "
-            "`SPACES_HOST_MIN_FOLLOWERS` followers; at most `SPACES_MAX_UPCOMING_PER_HOST` "
-            "upcoming Spaces."
+            "Schedule a Space between 15 minutes and 14 days ahead; you become its host and are "
+            "notified 30 minutes before and at the time. Needs `SPACES_HOST_MIN_FOLLOWERS` "
+            "followers (403 `not_enough_followers`); at most `SPACES_MAX_UPCOMING_PER_HOST` "
+            "upcoming Spaces (409 `too_many_upcoming`)."
         ),
         request=InputSerializer,
         responses={
@@ -222,7 +215,11 @@ class ScheduledDetailApi(_Api):
         operation_id="scheduled_spaces_retrieve",
         tags=TAGS,
         summary="A scheduled Space, with its reminder count",
-        description="Also after it went live or was cancelled (see `state`, `cancel_reason`).",
+        description=(
+            "One scheduled Space with its reminder count and whether you set one; also after it "
+            "went live or was cancelled (see `state`, `cancel_reason`). 403 `blocked` when the "
+            "host blocked you."
+        ),
         responses={
             200: ScheduledSpaceSerializer,
             **errors(401, e403="`blocked`: the host blocked you.", e404=_E404),
@@ -235,6 +232,11 @@ class ScheduledDetailApi(_Api):
         operation_id="scheduled_spaces_update",
         tags=TAGS,
         summary="Edit a scheduled Space (host)",
+        description=(
+            "The host changes the title, topics, speaking setting or time of a Space that has not "
+            "started; send only what changes (at least one field). A new time tells everyone with "
+            "a reminder and re-arms the reminders. 409 once it started, ended or was cancelled."
+        ),
         request=InputSerializer,
         responses={
             200: ScheduledSpaceSerializer,
@@ -263,7 +265,8 @@ class ScheduledDetailApi(_Api):
         tags=TAGS,
         summary="Cancel a scheduled Space (host)",
         description=(
-            "Everyone with a reminder is told. Cancelling a cancelled Space changes nothing (200)."
+            "The host cancels a scheduled Space; everyone with a reminder is told. Cancelling a "
+            "cancelled Space changes nothing (200); one that already started is 409."
         ),
         request=None,
         responses={
@@ -288,8 +291,9 @@ class ScheduledStartApi(_Api):
         tags=TAGS,
         summary="Start a scheduled Space now (host), early or late",
         description=(
-            "It becomes the live Space with the same id (see /api/v1/spaces/{id}); everyone "
-            "with a reminder is told at once."
+            "The host starts a scheduled Space now, early or late. It becomes the live Space with "
+            "the same id (see /api/v1/spaces/{id}); everyone with a reminder is told at once. 409 "
+            "`already_live` when you already host a live Space."
         ),
         request=None,
         responses={
@@ -317,8 +321,9 @@ class ReminderApi(_Api):
         tags=TAGS,
         summary="Set a reminder",
         description=(
-            "You are notified 15 minutes before and when the host goes live (inbox, home "
-            "socket, and e-mail if you allow it). Setting it twice changes nothing."
+            "Be reminded of a scheduled Space: you are notified 15 minutes before and when the "
+            "host goes live (inbox, home socket, and e-mail if you allow it). Not for your own "
+            "Space (403 `own_space`). Setting it twice changes nothing."
         ),
         request=None,
         responses={
@@ -340,7 +345,10 @@ class ReminderApi(_Api):
         operation_id="scheduled_spaces_reminder_unset",
         tags=TAGS,
         summary="Remove your reminder",
-        description="Idempotent: 204 also when you had none, in any state of the Space.",
+        description=(
+            "Remove your reminder. Idempotent: 204 also when you had none, in any state of the "
+            "Space."
+        ),
         request=None,
         responses={
             204: None,
@@ -362,6 +370,10 @@ class UpcomingFollowingApi(_Api):
         operation_id="scheduled_spaces_following",
         tags=TAGS,
         summary="Upcoming Spaces of people you follow, soonest first",
+        description=(
+            "Scheduled Spaces of the people you follow, soonest first, cursor-paged, with their "
+            "reminder counts and whether you set one."
+        ),
         responses={200: ScheduledSpaceSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:
@@ -375,7 +387,10 @@ class UpcomingOfUserApi(_Api):
         operation_id="scheduled_spaces_of_user",
         tags=TAGS,
         summary="A host's upcoming Spaces, soonest first",
-        description="Empty when the host blocked you or you blocked them.",
+        description=(
+            "One host's scheduled Spaces by username, soonest first, cursor-paged. Empty when the "
+            "host blocked you or you blocked them; 404 `not_found` for an unknown user."
+        ),
         responses={200: ScheduledSpaceSerializer(many=True), **errors(401, 404)},
     )
     def get(self, request: Request, username: str) -> Response:

@@ -16,7 +16,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -24,12 +23,7 @@ from scheduling import selectors, services
 from scheduling.forms import ScheduleForm, initial_for
 from spaces.models import Space
 from spaces_project.errors import ApplicationError, NotFound
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+from spaces_project.site import back, form_add_refusal, signed_in
 
 
 def _detail(space_id: int) -> str:
@@ -44,25 +38,9 @@ def _live_url(space_id: int) -> str:
         return _detail(space_id)
 
 
-def _back(request: HttpRequest, fallback: str) -> HttpResponse:
-    target = request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = fallback
-    return redirect(target)
-
-
-def _form_errors(form: ScheduleForm, error: ApplicationError) -> None:
-    for name, errors in error.fields.items():
-        form.add_error(name if name in form.fields else None, errors)
-    if not error.fields:
-        form.add_error(None, error.message)
-
-
 @login_required
 def scheduled_list(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in(request)
     following = list(selectors.scheduled_list_following(viewer=me)[:50])
     mine = list(selectors.scheduled_list_for_host(viewer=me, host=me)[:50])
     return render(
@@ -74,13 +52,13 @@ def scheduled_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def scheduled_new(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in(request)
     form = ScheduleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             space = services.scheduled_space_create(host=me, **form.service_kwargs())
         except ApplicationError as error:
-            _form_errors(form, error)
+            form_add_refusal(form, error)
         else:
             messages.success(request, "Your Space is scheduled. Your followers can set a reminder.")
             return redirect("scheduled_detail", space_id=space.pk)
@@ -98,7 +76,7 @@ def scheduled_new(request: HttpRequest) -> HttpResponse:
 
 def _load(request: HttpRequest, space_id: int) -> Space | HttpResponse:
     try:
-        return selectors.scheduled_detail(viewer=_me(request), space_id=space_id)
+        return selectors.scheduled_detail(viewer=signed_in(request), space_id=space_id)
     except NotFound as error:
         raise Http404(error.message) from error
     except ApplicationError as error:
@@ -129,7 +107,7 @@ def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
     space = _load(request, space_id)
     if isinstance(space, HttpResponse):
         return space
-    me = _me(request)
+    me = signed_in(request)
     if space.host_id != me.pk or space.state != Space.State.SCHEDULED:
         messages.error(request, "Only the host can edit a Space that has not started.")
         return redirect("scheduled_detail", space_id=space.pk)
@@ -141,7 +119,7 @@ def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
         try:
             services.scheduled_space_update(actor=me, space_id=space.pk, **kwargs)
         except ApplicationError as error:
-            _form_errors(form, error)
+            form_add_refusal(form, error)
         else:
             messages.success(request, "Your Space is updated.")
             return redirect("scheduled_detail", space_id=space.pk)
@@ -152,13 +130,13 @@ def _act(
     request: HttpRequest, space_id: int, run: Callable[[User], str | None], fallback: str
 ) -> HttpResponse:
     try:
-        text = run(_me(request))
+        text = run(signed_in(request))
     except ApplicationError as error:
         messages.error(request, error.message)
-        return _back(request, _detail(space_id))
+        return back(request, _detail(space_id))
     if text:
         messages.success(request, text)
-    return _back(request, fallback)
+    return back(request, fallback)
 
 
 @require_POST
@@ -175,7 +153,7 @@ def scheduled_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
 @login_required
 def scheduled_start(request: HttpRequest, space_id: int) -> HttpResponse:
     try:
-        services.scheduled_space_start(actor=_me(request), space_id=space_id)
+        services.scheduled_space_start(actor=signed_in(request), space_id=space_id)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("scheduled_detail", space_id=space_id)

@@ -5,6 +5,7 @@ authoritatively, by the service, whose refusal the view turns into form errors."
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 
@@ -99,8 +100,9 @@ class ShareForm(forms.Form):
             raise forms.ValidationError(f"At most {MAX_SHARE_RECIPIENTS} people at once.")
         return names
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not self.errors and not data.get("usernames") and not data.get("to_followers"):
             raise forms.ValidationError("Choose people to send the Space to, or your followers.")
         return data

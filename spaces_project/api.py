@@ -1,5 +1,9 @@
 """The API's shared pieces: the one error shape, its schema, strict input fields, pagination.
 
+Every app's `apis` builds on these: `errors()` documents error answers in the schema (an app
+passes its own `defaults` when its usual texts differ), the Strict fields refuse what DRF would
+coerce, `PagedApi` and `paginated_response` render one page of a list.
+
 Authentication, throttling and parsing live in `drf.py`: DRF imports those while
 `rest_framework.views` is still loading, so they must not import it back.
 """
@@ -7,10 +11,11 @@ Authentication, throttling and parsing live in `drf.py`: DRF imports those while
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
@@ -18,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -167,8 +173,17 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 string only (with a time zone; a naive one is read as UTC)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            self.fail("invalid", format="ISO 8601, e.g. 2030-01-01T18:00:00Z")
+        return super().to_internal_value(value)
+
+
 class StrictInputSerializer(serializers.Serializer):
-    """Fields not listed here are refused (400, `invalid`), so a typo is never silently lost."""
+    """Fields not in this schema are refused (400, `invalid`), so a typo is never silently lost."""
 
     def to_internal_value(self, data: Any) -> Any:
         unknown: dict[str, list[str]] = {}
@@ -209,7 +224,7 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-_ERROR_DEFAULTS = {
+ERROR_DEFAULTS = {
     400: "`invalid`: see `fields`; `malformed_request`: the body is not valid JSON.",
     401: "`not_authenticated` (no credentials) or `authentication_failed` (stale token).",
     403: "`forbidden`: a write with the site session but without the CSRF token.",
@@ -220,13 +235,20 @@ _ERROR_DEFAULTS = {
 }
 
 
-def errors(*codes: int, **described: str) -> dict[int, OpenApiResponse]:
-    """Schema entries for error answers, by status: the usual description for each of `codes`,
-    or an endpoint's own for its codes, passed by name (`errors(401, e403="`blocked`")`)."""
-    out = {code: OpenApiResponse(ErrorSerializer, _ERROR_DEFAULTS[code]) for code in codes}
+def error_responses(
+    defaults: Mapping[int, str], codes: Iterable[int], described: Mapping[str, str]
+) -> dict[int, OpenApiResponse]:
+    """Schema entries for error answers, by status: the usual description (from `defaults`)
+    for each of `codes`, or an endpoint's own for its codes, by name (`e403`)."""
+    out = {code: OpenApiResponse(ErrorSerializer, defaults[code]) for code in codes}
     for name, description in described.items():
         out[int(name.removeprefix("e"))] = OpenApiResponse(ErrorSerializer, description)
     return out
+
+
+def errors(*codes: int, **described: str) -> dict[int, OpenApiResponse]:
+    """`error_responses` with the usual texts: `errors(401, e403="`blocked`")`."""
+    return error_responses(ERROR_DEFAULTS, codes, described)
 
 
 WRITE_ERRORS = (400, 401, 403, 413, 415, 429)
@@ -249,10 +271,17 @@ def paginated_response(
     return response
 
 
+class PagedApi(GenericAPIView):
+    # No docstring: drf-spectacular would take it as every subclass operation's description.
+
+    def paginated(self, queryset: Any, render: Callable[[Any], Any]) -> Response:
+        """One page of `queryset` by the view's `pagination_class`; `render(rows)` renders it."""
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(render(page if page is not None else []))
+
+
 def request_user(request: Request) -> Any:
     """The signed-in user of a view behind IsAuthenticated: never anonymous there."""
-    from accounts.models import User
-
     user = request.user
-    assert isinstance(user, User)
+    assert isinstance(user, get_user_model())
     return user

@@ -1,6 +1,7 @@
 """Test settings: the same shape as the environment asks for, made fast and deterministic."""
 
 import os
+from typing import Any, cast
 
 from .settings import *  # noqa: F403
 from .settings import CACHES, CHANNEL_LAYERS, REST_FRAMEWORK
@@ -18,13 +19,15 @@ CACHES["default"]["KEY_PREFIX"] = os.environ.get(
     "SPACES_CACHE_PREFIX", f"spaces-test-{os.getpid()}"
 )
 # Rate limits stay on but generous; the tests of the limits themselves lower them locally.
+# (settings.py's literals are inferred as narrowly as their values; these are plain dicts.)
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
-    **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    **cast(dict[str, str], REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]),
     "write": "10000/min",
 }
 # Likewise for channel-layer groups, unless a test hands one prefix to the servers it starts.
-if "prefix" in CHANNEL_LAYERS["default"].get("CONFIG", {}):
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get(
+_channel_config = cast(dict[str, Any], CHANNEL_LAYERS["default"].get("CONFIG", {}))
+if "prefix" in _channel_config:
+    _channel_config["prefix"] = os.environ.get(
         "SPACES_CHANNEL_PREFIX", f"spaces-test-{os.getpid()}"
     )
 # Serve static files straight from the app folders: no collectstatic before tests.

@@ -1,5 +1,5 @@
 """The ticketing API under /api/v1/. Thin entry points over ticketing/services.py and
-selectors.py, in the shape of spaces/apis.py: strict nested input serializers, the one error
+selectors.py, in the shape of spaces/apis/: strict nested input serializers, the one error
 shape. Money is always an integer in minor units with its currency.
 
 | method and path                           | does                                         |
@@ -29,11 +29,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scheduling.apis import StrictDateTimeField
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
 from spaces_project.api import (
     CreatedCursorPagination,
     StrictCharField,
+    StrictDateTimeField,
     StrictInputSerializer,
     StrictIntegerField,
     errors,
@@ -151,6 +151,12 @@ class TicketedSpaceCreateApi(APIView):
         operation_id="ticketed_spaces_create",
         tags=TAGS,
         summary="Schedule a ticketed Space",
+        description=(
+            "Schedule a Space that sells tickets: the fields of a scheduled Space plus `price` "
+            "(minor units of `currency`), `capacity` (tickets) and, optionally, `sales_close_at`. "
+            "Needs more followers than a free Space (403 `not_enough_followers_to_sell`). Answers "
+            "with the offer."
+        ),
         request=InputSerializer,
         responses={
             201: OfferSerializer,
@@ -188,6 +194,11 @@ class OfferApi(APIView):
         operation_id="ticket_offer_retrieve",
         tags=TAGS,
         summary="The tickets of a Space",
+        description=(
+            "The tickets of a Space: price, capacity, seats sold, taken and left, whether they are "
+            "on sale, the payment providers enabled and your open order, if any. 404 "
+            "`tickets_not_found` when the Space sells no tickets."
+        ),
         responses={200: OfferSerializer, **errors(401, e404=_E404)},
     )
     def get(self, request: Request, space_id: int) -> Response:
@@ -197,6 +208,11 @@ class OfferApi(APIView):
         operation_id="ticket_offer_update",
         tags=TAGS,
         summary="Change price, number of tickets or sales close (host)",
+        description=(
+            "The host changes the price, the number of tickets or when sales close, before the "
+            "Space starts; send only what changes (at least one field). Changes that contradict "
+            "tickets already sold are 409 (`price_below_sold`, `capacity_below_sold`)."
+        ),
         request=InputSerializer,
         responses={
             200: OfferSerializer,
@@ -234,8 +250,10 @@ class CheckoutApi(APIView):
         tags=TAGS,
         summary="Reserve a seat and get where to pay",
         description=(
-            "Holds a seat for TICKET_RESERVATION_MINUTES. 201 with a new reservation; 200 with "
-            "your reservation still open. Pay at `checkout_url`."
+            "Reserve a seat and get where to pay: the seat is held for TICKET_RESERVATION_MINUTES; "
+            "pay at `checkout_url`, then follow the order (`GET /api/v1/orders/{id}`). 201 with a "
+            "new reservation; 200 with your reservation still open. 409 when sales are closed, it "
+            "is sold out or you have a ticket; 502 when the provider fails (the seat is released)."
         ),
         request=InputSerializer,
         responses={
@@ -272,6 +290,10 @@ class ReportApi(APIView):
         operation_id="ticket_sales_report",
         tags=TAGS,
         summary="Sales report (host)",
+        description=(
+            "For the host: tickets sold and refunded, gross, the platform fee and net, in minor "
+            "units of the offer's currency."
+        ),
         responses={200: ReportSerializer, **errors(401, e403="`not_host`", e404=_E404)},
     )
     def get(self, request: Request, space_id: int) -> Response:
@@ -284,6 +306,10 @@ class GuestApi(APIView):
         operation_id="ticket_guest_add",
         tags=TAGS,
         summary="Let someone in without a ticket (host): a co-host or speaker to be",
+        description=(
+            "The host lets a user into a ticketed Space without a ticket, for example a co-host or "
+            "speaker to be. Idempotent: 204 whether or not they were already a guest."
+        ),
         request=None,
         responses={
             204: None,
@@ -300,6 +326,10 @@ class GuestApi(APIView):
         operation_id="ticket_guest_remove",
         tags=TAGS,
         summary="Take a guest off the list (host)",
+        description=(
+            "The host takes a user off the guest list. Idempotent: 204 whether or not they were a "
+            "guest."
+        ),
         request=None,
         responses={204: None, **errors(401, e403="`not_host`", e404="`user_not_found`")},
     )
@@ -315,6 +345,11 @@ class OrderApi(APIView):
         operation_id="ticket_order_retrieve",
         tags=TAGS,
         summary="One of your orders",
+        description=(
+            "One of your orders, to follow a payment: `reserved` until paid or lapsed, then `paid` "
+            "(a ticket), `failed`, `expired`, `cancelled` or `refunded`. Others' orders are 404 "
+            "`order_not_found`."
+        ),
         responses={200: OrderSerializer, **errors(401, e404="`order_not_found`")},
     )
     def get(self, request: Request, order_id: int) -> Response:
@@ -333,6 +368,11 @@ class OfflineSettleApi(APIView):
         operation_id="ticket_order_offline",
         tags=TAGS,
         summary="Offline provider: pay or fail on the spot",
+        description=(
+            "For the offline provider (development and demos): settle your reserved order on the "
+            "spot, `confirm` (you get the ticket) or `fail`. 409 `wrong_provider` for another "
+            "provider's order, `order_not_open` when it is no longer reserved."
+        ),
         request=InputSerializer,
         responses={
             200: OrderSerializer,
@@ -363,6 +403,10 @@ class MyTicketsApi(APIView):
         operation_id="tickets_mine",
         tags=TAGS,
         summary="Your tickets and open orders, newest first",
+        description=(
+            "Your orders, newest first, cursor-paged: paid ones are your tickets, reserved ones "
+            "still wait for payment."
+        ),
         responses={200: OrderSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:

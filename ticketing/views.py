@@ -9,28 +9,22 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.models import User
 from spaces_project.errors import ApplicationError, NotFound
+from spaces_project.site import signed_in
 from ticketing import selectors, services
 from ticketing.models import Order
 from ticketing.providers import providers_enabled
 
 
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 @login_required
 def tickets_mine(request: HttpRequest) -> HttpResponse:
-    orders = list(selectors.tickets_of(user=_me(request))[:100])
+    orders = list(selectors.tickets_of(user=signed_in(request))[:100])
     return render(request, "ticketing/mine.html", {"orders": orders})
 
 
 @login_required
 def ticket_buy(request: HttpRequest, space_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in(request)
     try:
         view = selectors.offer_detail(viewer=me, space_id=space_id)
     except NotFound as exc:
@@ -56,7 +50,7 @@ def ticket_buy(request: HttpRequest, space_id: int) -> HttpResponse:
 
 @login_required
 def ticket_checkout_offline(request: HttpRequest, order_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in(request)
     try:
         order = selectors.order_get_for(buyer=me, order_id=order_id)
     except NotFound as exc:
@@ -80,7 +74,7 @@ def ticket_checkout_offline(request: HttpRequest, order_id: int) -> HttpResponse
 @login_required
 def ticket_report(request: HttpRequest, space_id: int) -> HttpResponse:
     try:
-        report = selectors.sales_report(actor=_me(request), space_id=space_id)
+        report = selectors.sales_report(actor=signed_in(request), space_id=space_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
     except ApplicationError as exc:

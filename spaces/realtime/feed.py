@@ -3,8 +3,8 @@
 Subscribe-side fan-out: on connect the socket joins `user.<id>` (its notifications),
 `following.<id>` for up to `SPACES_FEED_MAX_FOLLOWED` people it follows (hosts first, then the
 most recently followed), and `bubble.space.<id>` for each Space its bubble shows. When a Space
-starts or ends, or someone goes on or off a stage, spaces_project.bus sends a small
-`bubbles.changed` hint to those groups; the socket then re-reads the viewer's bubble (two
+starts or ends, or someone goes on or off a stage, a small `bubbles.changed` hint goes to those
+groups with the event (spaces/realtime/hints.py); the socket then re-reads the viewer's bubble (two
 queries, at most once per `SPACES_FEED_DEBOUNCE_MS`) and sends `bubbles` only if it changed. A
 periodic refresh (`SPACES_FEED_REFRESH_SECONDS`) catches what hints cannot: follows made since
 connecting, followed people beyond the cap, and listener counts.
@@ -28,11 +28,11 @@ from django.db.models import Exists, OuterRef
 
 from accounts.models import Follow, User
 from spaces.models import Space
-from spaces.realtime import protocol
+from spaces.realtime import hints, protocol
 from spaces.realtime.consumers import peek_id, socket_user
 from spaces.realtime.protocol import Close, ProtocolError
 from spaces_project import bus
-from spaces_project.bus import socket_db
+from spaces_project.dbthreads import socket_db
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +88,10 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
                 logger.warning("feed: could not leave %s", group, exc_info=True)
 
     async def sync_groups(self, followed: list[int], space_ids: list[int] | None = None) -> None:
-        wanted = {bus.following_group(uid) for uid in followed}
+        wanted = {hints.following_group(uid) for uid in followed}
         current = {g for g in self.joined if g.startswith("following.")}
         if space_ids is not None:
-            wanted |= {bus.bubble_space_group(sid) for sid in space_ids}
+            wanted |= {hints.bubble_space_group(sid) for sid in space_ids}
             current |= {g for g in self.joined if g.startswith("bubble.space.")}
         for group in sorted(current - wanted):
             await self.leave(group)
@@ -113,8 +113,8 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
 
     @socket_db
     def bubbles(self) -> tuple[list[dict[str, Any]], list[int]]:
-        from spaces.apis import BubbleSpaceSerializer
         from spaces.selectors import space_list_following
+        from spaces.serializers import BubbleSpaceSerializer
 
         spaces = list(space_list_following(viewer=self.user)[:MAX_BUBBLES])
         data = json.loads(json.dumps(BubbleSpaceSerializer(spaces, many=True).data, default=str))

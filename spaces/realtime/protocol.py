@@ -19,15 +19,14 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import User
-from spaces import selectors, services
+from spaces import services
 from spaces.models import Invitation
-from spaces_project import bus
+from spaces.serializers import space_snapshot
 from spaces_project.errors import ApplicationError
 
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_ID_LENGTH = 64
 MAX_INT = 2**53 - 1  # exact in every JSON client
-MAX_PENDING_REQUESTS_IN_SNAPSHOT = 100
 
 
 class Close(IntEnum):
@@ -302,27 +301,8 @@ def bucket() -> TokenBucket:
 
 
 def space_state(*, viewer: User, space_id: int) -> dict[str, Any]:
-    """Everything a client needs to draw the Space for `viewer`, with the current `seq`.
-
-    The seq is read before the database (spaces_project/bus.py): every event numbered at or
-    below it is already reflected here. The shape is the REST detail (GET /api/v1/spaces/<id>),
-    plus the open raised hands for the host and co-hosts.
-    """
-    from spaces.apis import SpaceDetailSerializer, SpeakerRequestSerializer
-
-    seq = bus.current_seq(space_id)
-    detail = selectors.space_detail(viewer=viewer, space_id=space_id)
-    state: dict[str, Any] = {"type": "space.state", "space_id": space_id, "seq": seq}
-    state.update(SpaceDetailSerializer(detail).data)
-    state.update(selectors.space_state_extras(detail))
-    requests = None
-    if detail.can.get("moderate"):
-        pending = selectors.speaker_requests_pending(viewer=viewer, space_id=space_id)
-        requests = SpeakerRequestSerializer(
-            pending[:MAX_PENDING_REQUESTS_IN_SNAPSHOT], many=True
-        ).data
-    state["requests"] = requests
-    return json.loads(json.dumps(state, default=str))
+    """The `space.state` message for `viewer`: the one snapshot the Space page sends too."""
+    return space_snapshot(viewer=viewer, space_id=space_id).state
 
 
 def join_and_snapshot(*, user: User, space_id: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def live_now(context: template.Context) -> dict[str, Any]:
     """Bubbles of followed people and all live Spaces, for the signed-in viewer."""
-    from spaces.views import live_now as read
+    from spaces.views.lists import live_now as read
 
     request = context.get("request")
     user = getattr(request, "user", None)

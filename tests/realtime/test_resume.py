@@ -9,15 +9,16 @@ from django.db import transaction
 from spaces import services
 from spaces.models import Participant
 from spaces_project import bus
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker, participant
 from tests.realtime.conftest import space_path
-from tests.realtime.helpers import db, join, make_speaker, new_space, new_user, participant
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
 async def test_reconnecting_after_a_gap_gives_a_snapshot_with_what_was_missed(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         first = await ws.next()
     # Closing the socket did not leave the Space.
@@ -40,8 +41,8 @@ async def test_reconnecting_after_a_gap_gives_a_snapshot_with_what_was_missed(op
 
 
 async def test_a_client_that_asks_gets_a_fresh_snapshot_then_an_ack(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         first = await ws.next()
         await db(services.captions_toggle)(actor=space.host, space_id=space.pk, enabled=True)
@@ -58,10 +59,9 @@ async def test_a_client_that_asks_gets_a_fresh_snapshot_then_an_ack(open_socket)
 async def test_the_snapshot_seq_is_read_before_the_database(open_socket, monkeypatch):
     """An event committed while the snapshot is being read is either in the snapshot (seq at
     or below it) or arrives after it: never lost, never before the snapshot."""
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     from spaces import selectors
-    from spaces.realtime import protocol
 
     real_detail = selectors.space_detail
 
@@ -70,7 +70,7 @@ async def test_the_snapshot_seq_is_read_before_the_database(open_socket, monkeyp
         services.captions_toggle(actor=space.host, space_id=space.pk, enabled=True)
         return real_detail(**kwargs)
 
-    monkeypatch.setattr(protocol.selectors, "space_detail", detail_with_a_commit_in_between)
+    monkeypatch.setattr(selectors, "space_detail", detail_with_a_commit_in_between)
     async with open_socket(listener, space_path(space.pk)) as ws:
         state = await ws.next()
         event = await ws.next()
@@ -80,8 +80,8 @@ async def test_the_snapshot_seq_is_read_before_the_database(open_socket, monkeyp
 
 
 async def test_a_rolled_back_action_sends_nothing_and_takes_no_seq(open_socket, published):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
 
     def toggle_then_fail() -> None:
         with transaction.atomic():
@@ -100,8 +100,8 @@ async def test_a_rolled_back_action_sends_nothing_and_takes_no_seq(open_socket, 
 
 
 async def test_sockets_of_other_spaces_and_outsiders_hear_nothing(open_socket):
-    space_a, space_b = await db(new_space)(), await db(new_space)()
-    outsider = await db(new_user)()
+    space_a, space_b = await db(SpaceFactory)(), await db(SpaceFactory)()
+    outsider = await db(UserFactory)()
     async with open_socket(outsider, space_path(space_b.pk)) as ws:
         await ws.next()
         await db(services.captions_toggle)(actor=space_a.host, space_id=space_a.pk, enabled=True)
@@ -115,8 +115,8 @@ async def test_sockets_of_other_spaces_and_outsiders_hear_nothing(open_socket):
 
 
 async def test_my_own_role_change_is_followed_by_my_fresh_state(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     await db(join)(space, listener)
     async with open_socket(listener, space_path(space.pk)) as ws:
         first = await ws.next()
@@ -135,8 +135,8 @@ async def test_my_own_role_change_is_followed_by_my_fresh_state(open_socket):
 
 
 async def test_a_removed_member_gets_the_event_then_4403(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         await db(services.participant_remove)(
@@ -151,8 +151,8 @@ async def test_a_removed_member_gets_the_event_then_4403(open_socket):
 
 
 async def test_when_the_space_ends_everyone_gets_the_event_then_4409(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with (
         open_socket(listener, space_path(space.pk)) as ws,
         open_socket(space.host, space_path(space.pk)) as host,
@@ -170,8 +170,8 @@ async def test_when_the_space_ends_everyone_gets_the_event_then_4409(open_socket
 
 
 async def test_leave_is_acknowledged_then_the_socket_closes_normally(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         reply = await ws.act("leave", rid="l")
@@ -182,8 +182,8 @@ async def test_leave_is_acknowledged_then_the_socket_closes_normally(open_socket
 
 
 async def test_leaving_from_another_device_closes_this_socket_with_4410(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         await db(services.space_leave)(user=listener, space_id=space.pk)

@@ -1,0 +1,220 @@
+"""The output shapes that the API, the Space socket and the home feed share, and the one
+`space.state` snapshot that the Space page and the socket send.
+
+A serializer here renders what a selector read; it decides nothing. `ref_name`s are the schema's
+component names: clients generate code from them, so they do not change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import User
+from spaces import selectors
+from spaces.models import (
+    Invitation,
+    ModerationAction,
+    Participant,
+    Space,
+    SpeakerRequest,
+)
+from spaces.permissions import CAN_KEYS
+from spaces_project import bus
+
+# The raised hands a snapshot carries at most: a crowd of hands must not make every moderator's
+# snapshot (and the page) unbounded. The API lists them all, paginated.
+MAX_PENDING_REQUESTS_IN_SNAPSHOT = 100
+
+
+class SpaceUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField()
+
+    class Meta:
+        ref_name = "SpaceUser"
+
+
+class SpaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    topics = serializers.ListField(child=serializers.CharField())
+    state = serializers.ChoiceField(choices=Space.State.choices)
+    speaking_policy = serializers.ChoiceField(choices=Space.SpeakingPolicy.choices)
+    captions_enabled = serializers.BooleanField()
+    is_ticketed = serializers.BooleanField()
+    host = SpaceUserSerializer()
+    listener_count = serializers.IntegerField(help_text="Listeners present now.")
+    speaker_count = serializers.IntegerField(help_text="Speakers on stage (not host, co-hosts).")
+    cohost_count = serializers.IntegerField()
+    max_speakers = serializers.IntegerField()
+    max_cohosts = serializers.IntegerField()
+    peak_listener_count = serializers.IntegerField()
+    total_joined_count = serializers.IntegerField()
+    scheduled_for = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "Space"
+
+
+class ParticipantSerializer(serializers.Serializer):
+    user = SpaceUserSerializer()
+    role = serializers.ChoiceField(choices=Participant.Role.choices)
+    state = serializers.ChoiceField(choices=Participant.State.choices)
+    is_muted = serializers.BooleanField()
+    muted_by_host = serializers.BooleanField(help_text="Muted by the host or a co-host.")
+    joined_at = serializers.DateTimeField()
+    role_since = serializers.DateTimeField()
+    cohost_since = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "SpaceParticipant"
+
+
+class BubbleSpaceSerializer(serializers.Serializer):
+    space = SpaceSerializer(source="*")
+    followed_on_stage_count = serializers.IntegerField(
+        help_text="How many people you follow are on stage."
+    )
+    followed_on_stage = ParticipantSerializer(
+        many=True, help_text="The people you follow on stage, host first."
+    )
+
+    class Meta:
+        ref_name = "SpaceInBubble"
+
+
+class SpeakerRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = SpaceUserSerializer()
+    state = serializers.ChoiceField(choices=SpeakerRequest.State.choices)
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "SpeakerRequest"
+
+
+class InvitationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Invitation.Kind.choices)
+    state = serializers.ChoiceField(choices=Invitation.State.choices)
+    inviter = SpaceUserSerializer(allow_null=True)
+    invitee = SpaceUserSerializer()
+    created_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "SpaceInvitation"
+
+
+class PinSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    url = serializers.CharField(allow_blank=True)
+    author = SpaceUserSerializer()
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "SpacePin"
+
+
+CanSerializer = type(
+    "CanSerializer",
+    (serializers.Serializer,),
+    {
+        **{key: serializers.BooleanField() for key in CAN_KEYS},
+        "Meta": type("Meta", (), {"ref_name": "SpaceCan"}),
+        "__doc__": (
+            "For each action, whether the server would accept it from you now (and it would "
+            "change something). `moderate`: approve/deny, invite speakers, demote, mute, "
+            "remove, unpin others' pins; `manage_cohosts`: invite and revoke co-hosts."
+        ),
+    },
+)
+
+
+class SpaceDetailSerializer(serializers.Serializer):
+    space = SpaceSerializer()
+    stage = ParticipantSerializer(
+        many=True, help_text="Host, then co-hosts by seniority, then speakers, with mute flags."
+    )
+    listeners_sample = ParticipantSerializer(many=True, help_text="Latest listeners to join.")
+    pins = PinSerializer(many=True)
+    reaction_counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Reactions so far by code."
+    )
+    me = ParticipantSerializer(allow_null=True, help_text="Your place in the Space, if any.")
+    pending_request_id = serializers.IntegerField(
+        allow_null=True, help_text="Your raised hand, if any."
+    )
+    invitations = InvitationSerializer(many=True, help_text="Your open invitations.")
+    can = CanSerializer()
+
+    class Meta:
+        ref_name = "SpaceDetail"
+
+
+class ModerationActionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=ModerationAction.Action.choices)
+    actor = SpaceUserSerializer(allow_null=True)
+    target = SpaceUserSerializer(allow_null=True)
+    details = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "ModerationAction"
+
+
+class CaptionLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    speaker = SpaceUserSerializer(allow_null=True)
+    text = serializers.CharField()
+    started_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "CaptionLine"
+
+
+# --- The `space.state` snapshot -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpaceSnapshot:
+    """A Space as `viewer` sees it now: the detail, the open raised hands (host and co-hosts
+    only, else None) and `state`, the `space.state` message (docs/realtime.md)."""
+
+    detail: selectors.SpaceDetail
+    requests: list[SpeakerRequest] | None
+    state: dict[str, Any]
+
+
+def space_snapshot(*, viewer: User, space_id: int) -> SpaceSnapshot:
+    """Everything a client needs to draw the Space for `viewer`, with the current `seq`.
+
+    The seq is read before the database (spaces_project/bus.py): every event numbered at or
+    below it is already reflected here. `state` is the REST detail (GET /api/v1/spaces/<id>),
+    what the viewer may do to others (`seat_actions`, `role_actions`, `successors`) and the
+    oldest `MAX_PENDING_REQUESTS_IN_SNAPSHOT` raised hands for the host and co-hosts (else
+    null), as plain JSON values.
+    """
+    seq = bus.current_seq(space_id)
+    detail = selectors.space_detail(viewer=viewer, space_id=space_id)
+    requests = None
+    if detail.can["moderate"]:
+        pending = selectors.speaker_requests_pending(viewer=viewer, space_id=space_id)
+        requests = list(pending[:MAX_PENDING_REQUESTS_IN_SNAPSHOT])
+    state: dict[str, Any] = {"type": "space.state", "space_id": space_id, "seq": seq}
+    state.update(SpaceDetailSerializer(detail).data)
+    state.update(selectors.space_state_extras(detail))
+    state["requests"] = (
+        None if requests is None else SpeakerRequestSerializer(requests, many=True).data
+    )
+    return SpaceSnapshot(detail, requests, json.loads(json.dumps(state, default=str)))

@@ -1,0 +1,393 @@
+"""The Space page's actions: one POST each, calling the one service the API and the socket call
+too. A refusal (ApplicationError) becomes a message on the page the form came from. The same
+URLs answer JSON when asked for it (`Accept: application/json`, as static/js/space.js does):
+`{"ok": true, "message", "state"}`, where `state` is the `space.state` snapshot the socket sends
+(docs/realtime.md), or `{"ok": false, "error": {"code", "message", "fields"}}` with the
+service's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import reduce
+from operator import or_
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from spaces import services
+from spaces.forms import ReportForm, ShareForm
+from spaces.models import Invitation, Participant, Reaction, Space
+from spaces.serializers import space_snapshot
+from spaces_project.errors import ApplicationError, NotFound, ValidationFailed
+from spaces_project.site import back, error_json, form_refusal, signed_in, wants_json
+
+Role = Participant.Role
+
+
+def _act(
+    request: HttpRequest,
+    space_id: int,
+    run: Callable[[User], str | None],
+    *,
+    with_state: bool = True,
+) -> HttpResponse:
+    """Run one action for the signed-in user and answer: a redirect back with a message, or JSON.
+
+    `run` calls one service and returns the success message (None: nothing to say)."""
+    user = signed_in(request)
+    try:
+        text = run(user)
+    except ApplicationError as error:
+        if wants_json(request):
+            return error_json(error)
+        messages.error(request, error.message)
+        return back(request, reverse("space_detail", args=[space_id]))
+    if wants_json(request):
+        state = None
+        if with_state:
+            try:
+                state = space_snapshot(viewer=user, space_id=space_id).state
+            except ApplicationError:
+                state = None
+        return JsonResponse({"ok": True, "message": text, "state": state})
+    if text:
+        messages.success(request, text)
+    return back(request, reverse("space_detail", args=[space_id]))
+
+
+def _int(value: str | None, name: str) -> int:
+    try:
+        number = int(value or "")
+    except ValueError:
+        number = 0
+    # Bounded like the API's ids: a larger number made SQLite raise OverflowError (a 500).
+    if not 0 < number <= 2**53 - 1:
+        raise ValidationFailed(f"Missing {name}.", fields={name: ["A positive integer."]})
+    return number
+
+
+def _user_id_by_username(username: str) -> int:
+    """The id of an active user by username (case-insensitive), or a clear refusal."""
+    name = username.strip().lstrip("@")
+    found = (
+        User.objects.filter(is_active=True, username__iexact=name).values_list("pk", flat=True)
+        if name
+        else []
+    )
+    if not found:
+        raise NotFound(f"There is no account @{name}.", code="user_not_found")
+    return found[0]
+
+
+def _user_ids_by_usernames(names: list[str]) -> list[int]:
+    """Ids for usernames (case-insensitive), refusing the whole list if any name is unknown."""
+    if not names:
+        return []
+    query = reduce(or_, (Q(username__iexact=n) for n in names))
+    rows = list(User.objects.filter(query, is_active=True).values_list("pk", "username"))
+    known = {u.casefold() for _, u in rows}
+    missing = [n for n in names if n.casefold() not in known]
+    if missing:
+        listed = ", ".join(f"@{n}" for n in missing)
+        raise NotFound(f"No account with the username {listed}.", code="user_not_found")
+    return [pk for pk, _ in rows]
+
+
+@require_POST
+@login_required
+def space_join(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.space_join(user=user, space_id=space_id)
+        return "You joined the Space."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def space_leave(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Leave; the host hands the Space over, to the co-host in `successor_id` if the form
+    names one (else the Space picks the longest-serving connected co-host)."""
+
+    def run(user: User) -> str:
+        raw = request.POST.get("successor_id", "").strip()
+        successor_id = _int(raw, "successor_id") if raw else None
+        hosted = Space.objects.filter(pk=space_id, host=user).exists()
+        services.space_leave(user=user, space_id=space_id, successor_id=successor_id)
+        if hosted:
+            new_host = Space.objects.filter(pk=space_id).select_related("host").first()
+            if new_host is not None and new_host.host_id != user.pk:
+                return f"You left and handed the Space to {new_host.host.name}."
+        return "You left the Space."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def space_end(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.space_end(actor=user, space_id=space_id)
+        return "You ended the Space."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def hand_raise(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.speaker_request_create(user=user, space_id=space_id)
+        return "You asked to speak. The host will see your hand."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def hand_withdraw(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.speaker_request_withdraw(user=user, space_id=space_id)
+        return "You lowered your hand."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def request_approve(request: HttpRequest, space_id: int, request_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        p = services.speaker_request_approve(actor=user, space_id=space_id, request_id=request_id)
+        return f"{p.user.name} is now a speaker."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def request_deny(request: HttpRequest, space_id: int, request_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        r = services.speaker_request_deny(actor=user, space_id=space_id, request_id=request_id)
+        return f"You declined the request of {r.user.name}."
+
+    return _act(request, space_id, run)
+
+
+def _invite(request: HttpRequest, space_id: int, kind: str) -> HttpResponse:
+    def run(user: User) -> str:
+        if request.POST.get("username"):
+            invitee_id = _user_id_by_username(request.POST["username"])
+        else:
+            invitee_id = _int(request.POST.get("user_id"), "user_id")
+        invitation, _ = services.invitation_create(
+            actor=user, space_id=space_id, invitee_id=invitee_id, kind=kind
+        )
+        what = "to co-host" if kind == Invitation.Kind.COHOST else "to speak"
+        return f"You invited {invitation.invitee.name} {what}."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def speaker_invite(request: HttpRequest, space_id: int) -> HttpResponse:
+    return _invite(request, space_id, Invitation.Kind.SPEAKER)
+
+
+@require_POST
+@login_required
+def cohost_invite(request: HttpRequest, space_id: int) -> HttpResponse:
+    return _invite(request, space_id, Invitation.Kind.COHOST)
+
+
+@require_POST
+@login_required
+def invitation_accept(request: HttpRequest, space_id: int, invitation_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        p = services.invitation_accept(user=user, space_id=space_id, invitation_id=invitation_id)
+        if p.role == Role.COHOST:
+            return "You are now a co-host."
+        return "You are on stage. Your mic is off until you turn it on."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def invitation_decline(request: HttpRequest, space_id: int, invitation_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.invitation_decline(user=user, space_id=space_id, invitation_id=invitation_id)
+        return "You declined the invitation."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def invitation_cancel(request: HttpRequest, space_id: int, invitation_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.invitation_cancel(actor=user, space_id=space_id, invitation_id=invitation_id)
+        return "You took the invitation back."
+
+    return _act(request, space_id, run)
+
+
+_ON_PARTICIPANT: dict[str, tuple[Callable[..., Participant], str]] = {
+    "demote": (services.participant_demote, "{name} moved to the audience."),
+    "mute": (services.participant_mute, "You muted {name}."),
+    "remove": (services.participant_remove, "{name} was removed from the Space."),
+    "block": (services.participant_block, "{name} was removed and blocked."),
+    "cohost-revoke": (services.cohost_revoke, "{name} is no longer a co-host."),
+}
+
+
+@require_POST
+@login_required
+def participant_action(
+    request: HttpRequest, space_id: int, user_id: int, action: str
+) -> HttpResponse:
+    if action not in _ON_PARTICIPANT:
+        raise Http404("No such action.")
+    service, message = _ON_PARTICIPANT[action]
+
+    def run(user: User) -> str:
+        p = service(actor=user, space_id=space_id, user_id=user_id)
+        return message.format(name=p.user.name)
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def me_mute(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.participant_mute_self(user=user, space_id=space_id)
+        return "Your mic is off."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def me_unmute(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.participant_unmute(actor=user, space_id=space_id, user_id=user.pk)
+        return "Your mic is on."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def me_step_down(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.participant_step_down(user=user, space_id=space_id)
+        return "You are back in the audience."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def react(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str | None:
+        emoji = request.POST.get("emoji", "").strip()
+        code = services.reaction_send(user=user, space_id=space_id, emoji=emoji)
+        return None if wants_json(request) else f"You reacted {Reaction(code).label}"
+
+    return _act(request, space_id, run, with_state=False)
+
+
+@require_POST
+@login_required
+def pin_create(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.pin_create(
+            user=user,
+            space_id=space_id,
+            text=request.POST.get("text", ""),
+            url=request.POST.get("url", ""),
+        )
+        return "Pinned to the Space."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def pin_remove(request: HttpRequest, space_id: int, pin_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.pin_remove(user=user, space_id=space_id, pin_id=pin_id)
+        return "Unpinned."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def captions_toggle(request: HttpRequest, space_id: int) -> HttpResponse:
+    enabled = request.POST.get("enabled") in ("1", "true", "on")
+
+    def run(user: User) -> str:
+        services.captions_toggle(actor=user, space_id=space_id, enabled=enabled)
+        return "Captions are on." if enabled else "Captions are off."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def space_share(request: HttpRequest, space_id: int) -> HttpResponse:
+    form = ShareForm(request.POST)
+
+    def run(user: User) -> str:
+        if not form.is_valid():
+            raise form_refusal(form)
+        ids = _user_ids_by_usernames(form.cleaned_data["usernames"])
+        result = services.space_share(
+            user=user,
+            space_id=space_id,
+            user_ids=ids,
+            to_followers=form.cleaned_data["to_followers"],
+            message=form.cleaned_data["message"],
+        )
+        parts = []
+        if result.messages_sent:
+            n = result.messages_sent
+            parts.append(f"Sent to {n} {'person' if n == 1 else 'people'}")
+        if form.cleaned_data["to_followers"]:
+            n = result.notifications_sent
+            parts.append(f"shared with {n} follower{'' if n == 1 else 's'}")
+        if result.skipped_user_ids:
+            n = len(result.skipped_user_ids)
+            parts.append(f"{n} could not receive it")
+        text = "; ".join(parts) or "Nobody could receive it"
+        return text[0].upper() + text[1:] + "."
+
+    return _act(request, space_id, run, with_state=False)
+
+
+@require_POST
+@login_required
+def space_report(request: HttpRequest, space_id: int) -> HttpResponse:
+    form = ReportForm(request.POST)
+
+    def run(user: User) -> str:
+        if not form.is_valid():
+            raise form_refusal(form, "Choose a reason for the report.")
+        services.report_create(
+            reporter=user,
+            space_id=space_id,
+            reason=form.cleaned_data["reason"],
+            details=form.cleaned_data["details"],
+            target_user_id=form.cleaned_data["target"],
+        )
+        return "Thanks. Your report was sent to our moderators."
+
+    return _act(request, space_id, run, with_state=False)

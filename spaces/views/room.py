@@ -1,0 +1,198 @@
+"""The Space page (and its snapshot as JSON for the page's script) and its transcript pages.
+
+Which buttons the page shows comes from the detail's `can` map and, per person, its
+`seat_actions` (both spaces.permissions), so a button is there exactly when the server would
+accept it; the page's script reads the same from the snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from accounts.models import User
+from spaces import selectors
+from spaces.audio import captions
+from spaces.forms import PinForm, ReportForm, ShareForm
+from spaces.models import Participant, Reaction, Space
+from spaces.serializers import SpaceSnapshot, space_snapshot
+from spaces_project.errors import ApplicationError, Forbidden, NotFound
+from spaces_project.site import error_json, signed_in, wants_json
+
+Role = Participant.Role
+CAPTION_LINES_ON_PAGE = 40
+MODERATION_LOG_ON_PAGE = 30
+
+# The icons static/js/space.js draws with, rendered once into <template> elements.
+JS_ICONS = {
+    name: f"icons/{name}.html" for name in ("mic", "hand", "block", "info", "user", "share")
+} | {
+    name: f"spaces/icons/{name}.html"
+    for name in (
+        *("mic-off", "x", "star", "arrow-down", "flag", "leave"),
+        *("power", "smile", "plus", "pin", "link", "captions"),
+    )
+}
+
+# By the participant's `role` value; anyone else is a listener.
+ROLE_LABELS: dict[str, str] = {Role.HOST: "Host", Role.COHOST: "Co-host", Role.SPEAKER: "Speaker"}
+
+
+@dataclass
+class Seat:
+    """A person on the page, with what the viewer may do to them (the detail's `seat_actions`)."""
+
+    participant: Participant
+    is_me: bool
+    label: str
+    actions: set[str] = field(default_factory=set)
+
+    @property
+    def user(self) -> User:
+        return self.participant.user
+
+
+def _seats(room: SpaceSnapshot, viewer: User) -> tuple[list[Seat], list[Seat]]:
+    detail = room.detail
+
+    def seat(p: Participant) -> Seat:
+        return Seat(
+            participant=p,
+            is_me=p.user_id == viewer.pk,
+            label=ROLE_LABELS.get(p.role, "Listener"),
+            actions=set(detail.seat_actions.get(p.user_id, ())),
+        )
+
+    return [seat(p) for p in detail.stage], [seat(p) for p in detail.listeners_sample]
+
+
+def _duration(space: Space) -> timedelta | None:
+    if space.started_at and space.ended_at:
+        return space.ended_at - space.started_at
+    return None
+
+
+def _caption_lines(viewer: User, space: Space, *, limit: int) -> list[Any]:
+    lines = selectors.caption_transcript(viewer=viewer, space_id=space.pk).order_by(
+        "-created_at", "-id"
+    )[:limit]
+    return list(reversed(list(lines)))
+
+
+@login_required
+def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
+    viewer = signed_in(request)
+    try:
+        room = space_snapshot(viewer=viewer, space_id=space_id)
+    except ApplicationError as error:
+        if wants_json(request):
+            return error_json(error)
+        if isinstance(error, NotFound):
+            raise Http404(error.message) from error
+        return render(request, "spaces/blocked.html", {"message": error.message}, status=403)
+    if wants_json(request):
+        return JsonResponse(room.state)
+    detail = room.detail
+    space = detail.space
+    can = detail.can
+    stage, listeners = _seats(room, viewer)
+    live = space.state == Space.State.LIVE
+    captions = []
+    if live and space.captions_enabled:
+        captions = _caption_lines(viewer, space, limit=CAPTION_LINES_ON_PAGE)
+    log = []
+    if can["view_moderation_log"]:
+        log = list(
+            selectors.moderation_log_for(viewer=viewer, space_id=space.pk).order_by(
+                "-created_at", "-id"
+            )[:MODERATION_LOG_ON_PAGE]
+        )
+    me = detail.me
+    present = me is not None and me.state == Participant.State.PRESENT
+    report_targets = [s for s in stage + listeners if "report" in s.actions]
+    report = request.GET.get("report", "")
+    return render(
+        request,
+        "spaces/detail.html",
+        {
+            "room": room,
+            "space": space,
+            "detail": detail,
+            "can": can,
+            "me": me,
+            "present": present,
+            "removed": me is not None and me.state == Participant.State.REMOVED,
+            "live": live,
+            "stage": stage,
+            "listeners": listeners,
+            "more_listeners": max(0, space.listener_count - len(listeners)),
+            "requests": room.requests,
+            "stage_full": space.speaker_count >= space.max_speakers,
+            "cohosts_full": space.cohost_count >= space.max_cohosts,
+            "captions": captions,
+            "moderation_log": log,
+            "reactions": Reaction.choices,
+            "share_form": ShareForm(),
+            "report_form": ReportForm(),
+            "report_targets": report_targets,
+            "report_open": bool(report),
+            "report_target": int(report) if report.isdigit() else None,
+            "pin_form": PinForm(),
+            "duration": _duration(space),
+            "reaction_total": sum(detail.reaction_counts.values()),
+            "state": room.state,
+            "urls": _url_templates(space.pk),
+            "reaction_choices": [{"code": c, "emoji": e} for c, e in Reaction.choices],
+            "js_icons": JS_ICONS,
+        },
+    )
+
+
+def _url_templates(space_id: int) -> dict[str, str]:
+    """The action URLs with placeholders, for the page's script to build its forms."""
+    base = reverse("space_detail", args=[space_id])
+    return {"base": base, "api": f"/api/v1/spaces/{space_id}", "ws": f"/ws/spaces/{space_id}/"}
+
+
+@login_required
+def space_transcript(request: HttpRequest, space_id: int) -> HttpResponse:
+    viewer = signed_in(request)
+    try:
+        lines = list(
+            selectors.caption_transcript(viewer=viewer, space_id=space_id).order_by(
+                "created_at", "id"
+            )
+        )
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except Forbidden as error:
+        return render(request, "spaces/blocked.html", {"message": error.message}, status=403)
+    space = Space.objects.select_related("host").get(pk=space_id)
+    can_download = selectors.transcript_download_allowed(viewer=viewer, space=space)
+    return render(
+        request,
+        "spaces/transcript.html",
+        {"space": space, "lines": lines, "can_download": can_download},
+    )
+
+
+@login_required
+def space_transcript_download(request: HttpRequest, space_id: int, fmt: str) -> HttpResponse:
+    """The transcript file (WebVTT or plain text): the API's rule and rendering."""
+    if fmt not in captions.TRANSCRIPT_FORMATS:
+        raise Http404("No such transcript format.")
+    try:
+        space, lines = selectors.caption_transcript_download(
+            viewer=signed_in(request), space_id=space_id
+        )
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except Forbidden as error:
+        return render(request, "spaces/blocked.html", {"message": error.message}, status=403)
+    return captions.transcript_response(space, lines, fmt)
