@@ -16,7 +16,8 @@
 //     reconnected: offer again once the snapshot is in. A new offer replaces the old connection
 //     on the server. Leaving or the end closes the connection and says `bye`.
 
-const STAGE = ["host", "cohost", "speaker"];
+import { STAGE } from "./lib.js";
+
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000];

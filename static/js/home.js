@@ -2,45 +2,57 @@
 // leave the stage, and new notifications bump the badge, over the feed socket /ws/feed/
 // (docs/realtime.md). Without JavaScript the page shows what was live when it loaded.
 
-import { avatar, compact, esc, icon, Socket } from "./lib.js";
+import { compact, fillAvatar, fillSlot, fromTemplate, Socket } from "./lib.js";
+
+// The bubbles and cards are drawn from the <template> elements of spaces/_live_region.html: the
+// server's own includes (spaces/_bubble_row.html, spaces/_space_card.html) rendered blank, filled
+// here by their data-slot names with text only. One markup for the page and its live updates.
 
 const region = document.getElementById("bubbles-region");
-
-const EMPTY = `<div class="empty">
-  <div class="bubbles" aria-hidden="true"><span></span><span></span><span></span></div>
-  <h3>Nobody you follow is live right now</h3>
-  <p>When someone you follow starts a Space, they appear here with a glowing purple ring. Tap to listen in.</p>
-</div>`;
 
 let shown = new Set(
   [...(region?.querySelectorAll("a.bubble") || [])].map((a) => a.getAttribute("href")),
 );
 let drawn = null;
 
-function bubbleHtml(item, fresh) {
+const spaceUrl = (space) => `/spaces/${Number(space.id)}/`;
+const blankBubble = region && fromTemplate("bubble-row-template").querySelector("li");
+
+function bubbleNode(item, fresh) {
   const { space } = item;
   const onStage = item.followed_on_stage || [];
   const face = onStage.length ? onStage[0].user : space.host;
   const others = Math.max(0, onStage.length - 1);
-  return `<li><a class="bubble${fresh ? " bubble-enter" : ""}" href="/spaces/${Number(space.id)}/">`
-    + `<span class="bubble-ring">${avatar(face, "lg")}<span class="bubble-live" aria-hidden="true">LIVE</span></span>`
-    + `<span class="bubble-name">${esc(face.name)}${others ? ` <span class="muted">+${others}</span>` : ""}</span>`
-    + `<span class="bubble-title">${esc(space.title)}</span>`
-    + `<span class="bubble-count">${icon("users")}${esc(compact(space.listener_count))}<span class="visually-hidden"> listening</span></span>`
-    + "</a></li>";
+  const li = blankBubble.cloneNode(true);
+  const link = li.querySelector("a.bubble");
+  link.href = spaceUrl(space);
+  link.classList.toggle("bubble-enter", fresh);
+  fillAvatar(li.querySelector(".avatar"), face, "lg");
+  fillSlot(li, "face-name", face.name);
+  const more = li.querySelector('[data-slot="others"]');
+  if (others) more.querySelector(".muted").textContent = `+${others}`;
+  else more.remove();
+  fillSlot(li, "title", space.title);
+  fillSlot(li, "listeners", compact(space.listener_count));
+  return li;
 }
 
 function renderBubbles(spaces) {
   if (!region) return;
-  const hrefs = spaces.map((item) => `/spaces/${Number(item.space.id)}/`);
-  const html = spaces.length
-    ? `<ul class="bubble-row" aria-label="Live Spaces of people you follow">${spaces.map((item, i) => bubbleHtml(item, !shown.has(hrefs[i]))).join("")}</ul>`
-    : EMPTY;
+  const hrefs = spaces.map((item) => spaceUrl(item.space));
+  let nodes;
+  if (spaces.length) {
+    const row = fromTemplate("bubble-row-template");
+    row.replaceChildren(...spaces.map((item, i) => bubbleNode(item, !shown.has(hrefs[i]))));
+    nodes = [row];
+  } else {
+    nodes = [fromTemplate("bubbles-empty-template")];
+  }
   // Ignore the entry animation when deciding whether anything changed.
-  const key = html.replaceAll(" bubble-enter", "");
+  const key = nodes.map((n) => n.outerHTML).join("").replaceAll(" bubble-enter", "");
   if (key === drawn) return;
   drawn = key;
-  region.innerHTML = html;
+  region.replaceChildren(...nodes);
   shown = new Set(hrefs);
 }
 
@@ -50,37 +62,46 @@ function renderBubbles(spaces) {
 const liveGrid = document.getElementById("live-grid");
 const liveEmpty = document.getElementById("live-empty");
 
-function cardHtml(space) {
-  const id = Number(space.id);
-  const topics = (space.topics || []).length
-    ? `<ul class="topic-list" aria-label="Topics">${space.topics.map((t) => `<li class="topic">${esc(t)}</li>`).join("")}</ul>`
-    : "";
-  return `<div class="live-card-top"><span class="live-pill"><span class="eq" aria-hidden="true"><i></i><i></i><i></i></span>LIVE</span>`
-    + `<span class="live-card-count"><span class="visually-hidden">Listeners: </span>${icon("users")}${esc(compact(space.listener_count))}<span aria-hidden="true"> listening</span></span></div>`
-    + `<h3 class="live-card-title" id="space-${id}-title"><a href="/spaces/${id}/">${esc(space.title)}</a></h3>${topics}`
-    + `<div class="live-card-foot"><span class="live-card-host">${avatar(space.host, "xs")}<span><span class="visually-hidden">Hosted by </span>${esc(space.host.name)}</span></span>`
-    + `<a class="btn btn-sm btn-on-purple" href="/spaces/${id}/" aria-describedby="space-${id}-title">Listen</a></div>`;
+function cardNode(space) {
+  const href = spaceUrl(space);
+  const titleId = `space-${Number(space.id)}-title`;
+  const card = fromTemplate("live-card-template");
+  card.dataset.fromFeed = href;
+  card.setAttribute("aria-labelledby", titleId);
+  card.querySelector(".live-card-title").id = titleId;
+  fillSlot(card, "listeners", compact(space.listener_count));
+  const title = card.querySelector('[data-slot="title"]');
+  title.href = href;
+  title.textContent = space.title;
+  const topics = card.querySelector(".topic-list");
+  const blank = topics.querySelector(".topic");
+  topics.replaceChildren(...(space.topics || []).map((text) => {
+    const li = blank.cloneNode(false);
+    li.textContent = text;
+    return li;
+  }));
+  if (!topics.children.length) topics.remove();
+  fillAvatar(card.querySelector(".live-card-host .avatar"), space.host, "xs");
+  fillSlot(card, "host-name", space.host.name);
+  const listen = card.querySelector('[data-slot="listen"]');
+  listen.href = href;
+  listen.setAttribute("aria-describedby", titleId);
+  return card;
 }
 
 function renderLiveCards(spaces) {
   if (!liveGrid) return;
-  const wanted = new Map(spaces.map((item) => [`/spaces/${Number(item.space.id)}/`, item.space]));
+  const wanted = new Map(spaces.map((item) => [spaceUrl(item.space), item.space]));
   const listed = new Set(
     [...liveGrid.querySelectorAll(".live-card-title a")].map((a) => a.getAttribute("href")),
   );
   liveGrid.querySelectorAll("article[data-from-feed]").forEach((card) => {
     const href = card.dataset.fromFeed;
     if (!wanted.has(href)) card.remove();
-    else card.innerHTML = cardHtml(wanted.get(href));
+    else card.replaceWith(cardNode(wanted.get(href)));
   });
   for (const [href, space] of wanted) {
-    if (listed.has(href)) continue;
-    const card = document.createElement("article");
-    card.className = "live-card";
-    card.dataset.fromFeed = href;
-    card.setAttribute("aria-labelledby", `space-${Number(space.id)}-title`);
-    card.innerHTML = cardHtml(space);
-    liveGrid.prepend(card);
+    if (!listed.has(href)) liveGrid.prepend(cardNode(space));
   }
   const any = liveGrid.children.length > 0;
   liveGrid.hidden = !any;

@@ -21,11 +21,37 @@ export function intcomma(n) {
   return (Number(n) || 0).toLocaleString("en-US");
 }
 
+/** The roles on a Space's stage, in the order the stage lists them. */
+export const STAGE = ["host", "cohost", "speaker"];
+
+function initial(user) {
+  return (Array.from(user.name || user.username || "?")[0] || "?").toUpperCase();
+}
+
 /** The avatar of includes/avatar.html: an initial on a colour derived from the user id. */
 export function avatar(user, size = "") {
-  const initial = (Array.from(user.name || user.username || "?")[0] || "?").toUpperCase();
   const cls = size ? ` avatar-${size}` : "";
-  return `<span class="avatar${cls}" style="--h:${Number(user.id)}" aria-hidden="true">${esc(initial)}</span>`;
+  return `<span class="avatar${cls}" style="--h:${Number(user.id)}" aria-hidden="true">${esc(initial(user))}</span>`;
+}
+
+/** Make the .avatar element `el` (from a blank includes/avatar.html) show `user`. */
+export function fillAvatar(el, user, size = "") {
+  el.className = size ? `avatar avatar-${size}` : "avatar";
+  el.style.setProperty("--h", String(Number(user.id)));
+  el.textContent = initial(user);
+}
+
+/** A copy of the element a server-rendered <template id="…"> holds (a blank include), to fill. */
+export function fromTemplate(id) {
+  const t = document.getElementById(id);
+  return t.content.firstElementChild.cloneNode(true);
+}
+
+/** Set the text of every [data-slot=name] under `root`. */
+export function fillSlot(root, name, text) {
+  root.querySelectorAll(`[data-slot="${name}"]`).forEach((el) => {
+    el.textContent = text;
+  });
 }
 
 export function profileUrl(user) {

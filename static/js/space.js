@@ -3,27 +3,43 @@
 // a `space.state` snapshot instead of reloading.
 //
 // Pieces:
-//   Room        the state (shaped like `space.state`, docs/realtime.md) and `render(state)`,
+//   SpacePage   the state (shaped like `space.state`, docs/realtime.md) and `render(state)`,
 //               which draws every dynamic region; `apply(event)` folds one room event into it.
+//               Seats are clones of the server's blank _seat.html (<template id="seat-template">)
+//               filled with text: the page and its updates draw a seat from one markup.
 //   RoomClient  (room-client.js) the socket: events in, actions out, heartbeat, reconnect with
 //               backoff, snapshot on a gap in `seq`.
 //   forms       submit interception: the same URLs the forms post to, asked for JSON.
 //
 // The first render happens at load from the snapshot the server embedded in the page
 // (json_script "space-state"), so the page and later updates are drawn by one code path.
-// Audio (WebRTC, audio.js) follows every render (`room.onRender`) and takes the socket's
-// `signal` messages; `active_speakers` events light the talking rings (`room.setTalking`).
+// Audio (WebRTC, audio.js) follows every render (`page.onRender`) and takes the socket's
+// `signal` messages; `active_speakers` events light the talking rings (`page.setTalking`).
 
 import { RoomAudio } from "./audio.js";
-import { avatar, compact, esc, getJSON, icon, intcomma, postJSON, profileUrl, toast } from "./lib.js";
+import {
+  avatar, compact, esc, fillAvatar, fillSlot, fromTemplate, getJSON, icon, intcomma, postJSON,
+  profileUrl, STAGE, toast,
+} from "./lib.js";
 import { RoomClient } from "./room-client.js";
 
-const STAGE = ["host", "cohost", "speaker"];
 const ROLE_LABEL = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
 const LISTENER_SAMPLE = 12;
 const MAX_FLOATING = 24;
 const STALE_DEBOUNCE_MS = 150;
 const POLL_AWAY_MS = 30_000;
+
+// Where a seat menu's forms post, under the Space's URL (spaces/site_urls.py): the blank seat
+// the server renders names no URL, so that a page shows none of the controls it does not offer.
+const SEAT_FORM_PATHS = {
+  invite: () => "invite/",
+  cohost_invite: () => "cohosts/invite/",
+  cohost_revoke: (id) => `people/${id}/cohost-revoke/`,
+  mute: (id) => `people/${id}/mute/`,
+  demote: (id) => `people/${id}/demote/`,
+  remove: (id) => `people/${id}/remove/`,
+  block: (id) => `people/${id}/block/`,
+};
 
 // Form actions that can go over the socket, and the arguments the socket wants.
 const SOCKET_ACTIONS = {
@@ -55,7 +71,7 @@ const FOCUS_TWIN = {
   join: "leave", leave: "join", step_down: "raise_hand", accept_invitation: "unmute_self",
 };
 
-export class Room {
+export class SpacePage {
   constructor(root, state, reactions) {
     this.root = root;
     this.base = root.dataset.base;
@@ -298,14 +314,13 @@ export class Room {
     this.put("pin-form-slot", this.pinFormHtml());
     const pins = document.getElementById("pins-region");
     if (pins) pins.hidden = !state.pins.length && !this.can.pin;
-    this.put("stage-grid", state.stage.map((p) => this.seatHtml(p, true)).join(""));
+    this.putNodes("stage-grid", state.stage.map((p) => this.seatNode(p, true)));
     this.text("stage-count", String(state.stage.length));
     const more = Math.max(0, space.listener_count - state.listeners_sample.length);
-    this.put(
-      "listener-grid",
-      state.listeners_sample.map((p) => this.seatHtml(p, false)).join("")
-        + (more ? `<li class="seat more-seat"><span class="avatar more-avatar">+${esc(compact(more))}</span><span class="seat-name">more</span></li>` : ""),
-    );
+    this.putNodes("listener-grid", [
+      ...state.listeners_sample.map((p) => this.seatNode(p, false)),
+      ...(more ? [this.moreSeatNode(more)] : []),
+    ]);
     const none = document.getElementById("no-listeners");
     if (none) none.hidden = state.listeners_sample.length > 0;
     this.put("captions-toggle", this.captionsToggleHtml());
@@ -357,6 +372,15 @@ export class Room {
     el.innerHTML = html;
   }
 
+  /** `put` for elements built from templates: swapped in only when their markup changed. */
+  putNodes(id, nodes) {
+    const el = document.getElementById(id);
+    const html = nodes.map((n) => n.outerHTML).join("");
+    if (!el || this.drawn.get(id) === html) return;
+    this.drawn.set(id, html);
+    el.replaceChildren(...nodes);
+  }
+
   text(id, value) {
     const el = document.getElementById(id);
     if (el && el.textContent !== value) el.textContent = value;
@@ -382,35 +406,60 @@ export class Room {
     return new Set(table[p.is_muted ? `${p.role}:muted` : p.role] || []);
   }
 
-  seatHtml(p, stage) {
+  /** A seat, cloned from the server's blank _seat.html (<template id="seat-template">) and filled
+   * with text and attributes only; the parts `p` has not are removed. */
+  seatNode(p, stage) {
     const u = p.user;
     const isMe = u.id === this.viewerId;
     const label = ROLE_LABEL[p.role] || "Listener";
     const muted = stage && p.is_muted;
     const a = this.seatActions(p);
-    const who = { user_id: u.id };
-    const item = (name, iconName, text, extra = "") => `<button type="submit"${extra}>${icon(iconName)}${text}</button>`;
-    let menu = `<a href="${esc(profileUrl(u))}">${icon("user")}View profile</a>`;
-    if (a.has("invite")) menu += this.form("invite", "invite/", item("invite", "mic", "Invite to speak"), { hidden: who, data: { "user-id": u.id } });
-    if (a.has("cohost_invite")) menu += this.form("cohost_invite", "cohosts/invite/", item("c", "star", "Invite to co-host"), { hidden: who, data: { "user-id": u.id } });
-    if (a.has("cohost_revoke")) menu += this.form("cohost_revoke", `people/${u.id}/cohost-revoke/`, item("r", "star", "Remove as co-host"), { data: { "user-id": u.id } });
-    if (a.has("mute")) menu += this.form("mute", `people/${u.id}/mute/`, item("m", "mic-off", "Mute"), { data: { "user-id": u.id } });
-    if (a.has("demote")) menu += this.form("demote", `people/${u.id}/demote/`, item("d", "arrow-down", "Move to audience"), { data: { "user-id": u.id } });
-    if (a.has("remove")) menu += this.form("remove", `people/${u.id}/remove/`, item("x", "x", "Remove from Space", ' class="danger"'), { data: { "user-id": u.id } });
-    if (a.has("block")) menu += this.form("block", `people/${u.id}/block/`, item("b", "block", "Remove and block", ' class="danger"'), { data: { "user-id": u.id } });
-    if (a.has("report")) menu += `<a href="?report=${u.id}#report" data-report="${u.id}">${icon("flag")}Report @${esc(u.username)}</a>`;
-    const cls = ["seat", stage ? "seat-stage" : "", muted ? "is-muted" : "", isMe ? "is-me" : "",
+    const li = fromTemplate("seat-template");
+    li.className = ["seat", stage ? "seat-stage" : "", muted ? "is-muted" : "", isMe ? "is-me" : "",
       this.talking.has(u.id) ? "talking" : ""].filter(Boolean).join(" ");
-    const aria = `${u.name}${isMe ? " (you)" : ""}, ${label}${muted ? ", muted" : ""}: options`;
-    const star = p.role === "host" || p.role === "cohost" ? icon("star") : "";
-    return `<li class="${cls}" data-user-id="${u.id}" data-role="${esc(p.role)}">`
-      + `<details class="menu seat-menu"><summary aria-label="${esc(aria)}">`
-      + `<span class="seat-avatar"><span class="ring" aria-hidden="true"></span>${avatar(u, stage ? "lg" : "")}`
-      + (muted ? `<span class="mic-badge" aria-hidden="true">${icon("mic-off")}</span>` : "")
-      + `</span><span class="seat-name" aria-hidden="true">${esc(u.name)}</span>`
-      + (stage ? `<span class="seat-role seat-role-${esc(p.role)}" aria-hidden="true">${star}${label}</span>` : "")
-      + `</summary><div class="menu-pop seat-pop"><div class="menu-head"><strong>${esc(u.name)}</strong>`
-      + `<div class="handle">@${esc(u.username)} · ${label}${muted ? " · muted" : ""}</div></div>${menu}</div></details></li>`;
+    li.dataset.userId = u.id;
+    li.dataset.role = p.role;
+    li.querySelector("summary").setAttribute(
+      "aria-label", `${u.name}${isMe ? " (you)" : ""}, ${label}${muted ? ", muted" : ""}: options`);
+    fillAvatar(li.querySelector(".seat-avatar .avatar"), u, stage ? "lg" : "");
+    if (!muted) li.querySelector('[data-slot="muted"]').remove();
+    fillSlot(li, "name", u.name);
+    const role = li.querySelector('[data-slot="role"]');
+    if (stage) {
+      role.className = `seat-role seat-role-${p.role}`;
+      const star = p.role === "host" || p.role === "cohost" ? role.querySelector("svg") : null;
+      role.replaceChildren(...(star ? [star] : []), label);
+    } else {
+      role.remove();
+    }
+    fillSlot(li, "handle", `@${u.username} · ${label}${muted ? " · muted" : ""}`);
+    li.querySelector('[data-slot="profile"]').href = profileUrl(u);
+    li.querySelectorAll("form[data-action]").forEach((form) => {
+      const { action } = form.dataset;
+      if (!a.has(action)) {
+        form.remove();
+        return;
+      }
+      form.dataset.userId = u.id;
+      const who = form.querySelector('input[name="user_id"]');
+      if (who) who.value = u.id;
+      form.action = this.base + SEAT_FORM_PATHS[action](u.id);
+    });
+    const report = li.querySelector("a[data-report]");
+    if (a.has("report")) {
+      report.href = `?report=${u.id}#report`;
+      report.dataset.report = u.id;
+      fillSlot(report, "report", `Report @${u.username}`);
+    } else {
+      report.remove();
+    }
+    return li;
+  }
+
+  moreSeatNode(more) {
+    const li = fromTemplate("more-seat-template");
+    fillSlot(li, "more", `+${compact(more)}`);
+    return li;
   }
 
   invitationsHtml() {
@@ -725,13 +774,13 @@ function start() {
   const root = document.getElementById("space-root");
   const state = readJSON("space-state");
   if (!root || !state || root.dataset.live !== "true") return;
-  const room = new Room(root, state, readJSON("space-reactions") || []);
+  const page = new SpacePage(root, state, readJSON("space-reactions") || []);
   const status = document.getElementById("conn-status");
   const client = new RoomClient(root.dataset.ws, {
-    seq: () => room.seq,
-    setSeq: (seq) => { room.seq = seq; },
-    onState: (s) => room.snapshot(s),
-    onEvent: (ev) => room.apply(ev),
+    seq: () => page.seq,
+    setSeq: (seq) => { page.seq = seq; },
+    onState: (s) => page.snapshot(s),
+    onEvent: (ev) => page.apply(ev),
     onStatus: (text) => {
       if (!status) return;
       status.textContent = text || "";
@@ -742,7 +791,7 @@ function start() {
       // Not in the Space any more (left elsewhere, removed, timed out): show what is true now.
       if (message) toast(message, code === 4403 ? "error" : "info");
       try {
-        room.snapshot(await getJSON(room.base));
+        page.snapshot(await getJSON(page.base));
       } catch {
         window.location.reload();
       }
@@ -757,11 +806,11 @@ function start() {
       if (el) el.textContent = text;
     },
   });
-  room.onRender = (s) => audio.sync(s);
-  room.onEnd = () => audio.stop();
+  page.onRender = (s) => audio.sync(s);
+  page.onEnd = () => audio.stop();
   // Several events in a row (role changes, then host.changed) want one snapshot, not several.
   let staleTimer = null;
-  room.onStale = () => {
+  page.onStale = () => {
     if (staleTimer) return;
     staleTimer = setTimeout(() => {
       staleTimer = null;
@@ -769,7 +818,7 @@ function start() {
     }, STALE_DEBOUNCE_MS);
   };
   const connect = () => {
-    if (room.present && room.space.state === "live" && !client.open) client.connect();
+    if (page.present && page.space.state === "live" && !client.open) client.connect();
   };
 
   root.addEventListener("submit", async (event) => {
@@ -781,7 +830,7 @@ function start() {
     const data = new FormData(form, submitter);
     const buttons = [...form.querySelectorAll("button")];
     if (action === "react") {
-      room.float(data.get("emoji"));
+      page.float(data.get("emoji"));
       closeMenus(form);
     }
     // A seat menu's choice is made: close it now (the redraw would reopen it otherwise).
@@ -802,10 +851,10 @@ function start() {
         closeMenus(form);
         return;
       }
-      const answer = await postJSON(form.action, data, room.csrf);
+      const answer = await postJSON(form.action, data, page.csrf);
       if (!answer.ok) throw answer.error;
       if (answer.message && action !== "react") toast(answer.message);
-      if (answer.state) room.snapshot(answer.state);
+      if (answer.state) page.snapshot(answer.state);
       if (["share", "report", "pin", "invite", "cohost_invite"].includes(action)) form.reset();
       closeMenus(form);
       if (action === "join") connect();
@@ -852,9 +901,9 @@ function start() {
   // when the page is looked at again and, while it is visible, every POLL_AWAY_MS; a Space
   // that ended meanwhile then shows as ended instead of "live" forever.
   const refreshAway = async () => {
-    if (room.present || room.ended || client.open || document.visibilityState !== "visible") return;
+    if (page.present || page.ended || client.open || document.visibilityState !== "visible") return;
     try {
-      room.snapshot(await getJSON(room.base));
+      page.snapshot(await getJSON(page.base));
     } catch {
       // Offline for a moment: the next look or tick tries again.
     }
@@ -863,9 +912,9 @@ function start() {
   document.addEventListener("visibilitychange", refreshAway);
   window.addEventListener("focus", refreshAway);
 
-  room.render(state);
+  page.render(state);
   connect();
-  window.spaces = { room, client, audio, refreshAway };
+  window.spaces = { page, client, audio, refreshAway };
 }
 
 start();
