@@ -1,12 +1,52 @@
-"""Reads for accounts. Each list is one query per page, whatever its length."""
+"""Reads for accounts. Each list is one query per page, whatever its length.
+
+Blocks are read here and nowhere else: whether someone blocked someone (`is_blocked`, and its
+subquery forms `blocks`, `blocked_ids`, `blocker_ids` for lists that must stay one query). Every
+app asks these, so "blocked by the host" means the same on a live Space, a scheduled one, a
+ticket sale and a share.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Value
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Block, Follow, Notification, User
 from spaces_project.errors import Forbidden
+
+# Who a block names: a user, their id, or an outer column of a subquery (`OuterRef("host")`).
+UserRef = User | int | OuterRef
+
+
+def blocks(*, blocker: UserRef, blocked: UserRef) -> QuerySet[Block]:
+    """The block of `blocker` on `blocked` (none or one row): `Exists(blocks(...))` is the
+    subquery form of `is_blocked`."""
+    return Block.objects.filter(blocker=blocker, blocked=blocked)
+
+
+def is_blocked(*, blocker_id: int, blocked_id: int) -> bool:
+    """Whether `blocker_id` blocked `blocked_id`. Nobody blocks themselves (`block_not_self`),
+    so that case costs no query."""
+    if blocker_id == blocked_id:
+        return False
+    return blocks(blocker=blocker_id, blocked=blocked_id).exists()
+
+
+def is_blocked_between(a_id: int, b_id: int) -> bool:
+    """True when either user blocked the other."""
+    return Block.objects.filter(
+        Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
+    ).exists()
+
+
+def blocked_ids(*, blocker: UserRef) -> QuerySet[Block, int]:
+    """The ids of the users `blocker` blocked, as a subquery (`pk__in=`)."""
+    return Block.objects.filter(blocker=blocker).values_list("blocked_id", flat=True)
+
+
+def blocker_ids(*, blocked: UserRef) -> QuerySet[Block, int]:
+    """The ids of the users who blocked `blocked`, as a subquery (`pk__in=`)."""
+    return Block.objects.filter(blocked=blocked).values_list("blocker_id", flat=True)
 
 
 def user_get_profile(*, username: str, viewer: User | None) -> User:
@@ -14,7 +54,7 @@ def user_get_profile(*, username: str, viewer: User | None) -> User:
     them, including `blocks_you` (they blocked the viewer). One query; 404 when missing."""
     blocks_you: Exists | Value = Value(False)
     if viewer is not None and viewer.is_authenticated:
-        blocks_you = Exists(Block.objects.filter(blocker=OuterRef("pk"), blocked=viewer))
+        blocks_you = Exists(blocks(blocker=OuterRef("pk"), blocked=viewer))
     return get_object_or_404(
         User.objects.filter(is_active=True)
         .with_follow_counts()

@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from accounts.models import Block, DirectMessage, Follow, Notification, User
+from accounts.selectors import is_blocked, is_blocked_between
 from spaces_project import bus
 from spaces_project.errors import Forbidden, ValidationFailed
 
@@ -48,17 +49,6 @@ def user_update_profile(
     return user
 
 
-def is_blocked_between(a_id: int, b_id: int) -> bool:
-    """True when either user blocked the other."""
-    return Block.objects.filter(
-        Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
-    ).exists()
-
-
-def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
-    return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
-
-
 def _lock_pair(a_id: int, b_id: int) -> None:
     """Serialise every follow and block write between the same two people.
 
@@ -84,9 +74,9 @@ def follow_create(*, follower: User, followee: User) -> tuple[Follow, bool]:
     if follower.pk == followee.pk:
         raise ValidationFailed("You cannot follow yourself.", code="cannot_follow_self")
     _lock_pair(follower.pk, followee.pk)
-    if has_blocked(blocker_id=followee.pk, blocked_id=follower.pk):
+    if is_blocked(blocker_id=followee.pk, blocked_id=follower.pk):
         raise Forbidden("This user has blocked you.", code="blocked")
-    if has_blocked(blocker_id=follower.pk, blocked_id=followee.pk):
+    if is_blocked(blocker_id=follower.pk, blocked_id=followee.pk):
         raise Forbidden("Unblock this user before following them.", code="you_blocked")
     existing = Follow.objects.filter(follower=follower, followee=followee).first()
     if existing:

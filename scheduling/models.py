@@ -9,7 +9,7 @@ makes the same row live (spaces.services.space_go_live). What only scheduling ne
 - `Reminder`: one per user and Space (unique).
 - `Delivery`: one notification owed to one user (a reminder holder or the host) for one Space,
   of one kind, for one version of the schedule. The sweep claims due rows in batches and
-  sends each exactly once into the inbox (scheduling/services.py explains how).
+  sends each exactly once into the inbox (scheduling/services/delivery.py explains how).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    # E-mail is at most once, after the inbox commit (services.py); null if not e-mailed.
+    # E-mail is at most once, after the inbox commit (services/delivery.py); null if not e-mailed.
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

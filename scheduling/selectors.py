@@ -10,10 +10,11 @@ from __future__ import annotations
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from accounts.models import Block, Follow, User
+from accounts.models import Follow, User
+from accounts.selectors import blocks
 from scheduling.models import Reminder
 from spaces.models import Space
-from spaces.selectors import _visible_to
+from spaces.selectors import spaces_visible_to
 from spaces_project.errors import Forbidden, NotFound
 
 
@@ -34,7 +35,7 @@ def with_reminders(qs: QuerySet[Space], *, viewer: User) -> QuerySet[Space]:
 
 
 def _upcoming(viewer: User) -> QuerySet[Space]:
-    return _visible_to(Space.objects.filter(state=Space.State.SCHEDULED), viewer)
+    return spaces_visible_to(Space.objects.filter(state=Space.State.SCHEDULED), viewer)
 
 
 def scheduled_list_following(*, viewer: User) -> QuerySet[Space]:
@@ -57,9 +58,7 @@ def scheduled_detail(*, viewer: User, space_id: int) -> Space:
     qs = Space.objects.filter(pk=space_id, scheduled_for__isnull=False)
     space = (
         with_reminders(qs, viewer=viewer)
-        .annotate(
-            viewer_blocked=Exists(Block.objects.filter(blocker=OuterRef("host"), blocked=viewer))
-        )
+        .annotate(viewer_blocked=Exists(blocks(blocker=OuterRef("host"), blocked=viewer)))
         .first()
     )
     if space is None:

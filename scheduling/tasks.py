@@ -1,5 +1,5 @@
 """Celery entry points for scheduling. Thin: the work and its exactly-once argument live in
-scheduling/services.py.
+scheduling/services/delivery.py.
 
 `scheduling_sweep` runs every SPACES_SCHEDULING_SWEEP_SECONDS (CELERY_BEAT_SCHEDULE; the
 in-process ticker in the embedded shape) and is also queued right after a Space goes live, moves

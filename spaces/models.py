@@ -1,6 +1,6 @@
 """Live Spaces: the room, who is in it and in which role, and what happens in it.
 
-Rules live in `services.py`; these models hold data and the constraints that are the last line of
+Rules live in `services/`; these models hold data and the constraints that are the last line of
 defence when a rule in a service is ever bypassed (STYLE.md, habit 6):
 
 - one live Space per host (partial unique index),
@@ -96,8 +96,8 @@ class Space(models.Model):
     max_speakers = models.PositiveSmallIntegerField()
     max_cohosts = models.PositiveSmallIntegerField()
 
-    # Counters, written only under the Space row lock (services._bump). Present participants
-    # by role; the host is counted in none of them.
+    # Counters, written only under the Space row lock (services/common.py `_bump`). Present
+    # participants by role; the host is counted in none of them.
     listener_count = models.PositiveIntegerField(default=0)
     speaker_count = models.PositiveSmallIntegerField(default=0)
     cohost_count = models.PositiveSmallIntegerField(default=0)

@@ -89,8 +89,8 @@ def check_join(
     lacks_ticket: bool = False,
 ) -> Refusal:
     """Joining twice is allowed (and changes nothing). `lacks_ticket`: a ticketed Space and
-    the user is none of host, co-host, speaker (invited or on stage) or ticket holder
-    (ticketing.selectors.ticket_admits)."""
+    the user is none of host, co-host, speaker (invited or on stage) or ticket holder (the
+    entry rule ticketing registers in spaces.hooks.entry_rules)."""
     if refusal := check_live(space):
         return refusal
     if participant is not None and participant.state == Participant.State.REMOVED:

@@ -27,8 +27,10 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from accounts.models import Block, Follow, User
+from accounts.models import Follow, User
+from accounts.selectors import blocked_ids, blocker_ids, blocks, is_blocked
 from spaces.access import access_space
+from spaces.hooks import entry_admits
 from spaces.models import (
     CaptionLine,
     Invitation,
@@ -54,22 +56,22 @@ from spaces.permissions import (
 )
 from spaces.reactions import pending_counts
 from spaces_project.errors import Forbidden, NotFound
-from ticketing.selectors import ticket_admits
 
 Role = Participant.Role
 LISTENER_SAMPLE_SIZE = 12
 
 
-def _visible_to(qs: QuerySet[Space], viewer: User) -> QuerySet[Space]:
+def spaces_visible_to(qs: QuerySet[Space], viewer: User) -> QuerySet[Space]:
     """Without Spaces of hosts who blocked the viewer or whom the viewer blocked."""
-    return qs.exclude(host__in=Block.objects.filter(blocked=viewer).values("blocker_id")).exclude(
-        host__in=Block.objects.filter(blocker=viewer).values("blocked_id")
+    return qs.exclude(host__in=blocker_ids(blocked=viewer)).exclude(
+        host__in=blocked_ids(blocker=viewer)
     )
 
 
 def space_list_live(*, viewer: User, query: str | None = None) -> QuerySet[Space]:
     """All live Spaces, most listeners first; `query` matches the title or a topic."""
-    qs = _visible_to(Space.objects.filter(state=Space.State.LIVE), viewer).select_related("host")
+    live = Space.objects.filter(state=Space.State.LIVE)
+    qs = spaces_visible_to(live, viewer).select_related("host")
     query = (query or "").strip()
     if query:
         qs = qs.annotate(topics_text=Cast("topics", TextField())).filter(
@@ -95,7 +97,7 @@ def space_list_following(*, viewer: User) -> QuerySet[Space]:
         .values("n")
     )
     qs = (
-        _visible_to(Space.objects.filter(state=Space.State.LIVE), viewer)
+        spaces_visible_to(Space.objects.filter(state=Space.State.LIVE), viewer)
         .annotate(followed_on_stage_count=Subquery(count, output_field=IntegerField()))
         .filter(followed_on_stage_count__gt=0)
         .select_related("host")
@@ -112,7 +114,7 @@ def space_list_following(*, viewer: User) -> QuerySet[Space]:
 
 def space_list_ended(*, viewer: User, host_id: int | None = None) -> QuerySet[Space]:
     """Ended Spaces, most recently ended first; of one host when `host_id` is given."""
-    qs = _visible_to(Space.objects.filter(state=Space.State.ENDED), viewer)
+    qs = spaces_visible_to(Space.objects.filter(state=Space.State.ENDED), viewer)
     if host_id is not None:
         qs = qs.filter(host_id=host_id)
     return qs.select_related("host").order_by("-ended_at", "-id")
@@ -168,7 +170,7 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         Space.objects.filter(pk=space_id)
         .select_related("host")
         .annotate(
-            viewer_blocked=Exists(Block.objects.filter(blocker=OuterRef("host"), blocked=viewer)),
+            viewer_blocked=Exists(blocks(blocker=OuterRef("host"), blocked=viewer)),
             host_follows_viewer=Exists(
                 Follow.objects.filter(follower=OuterRef("host"), followee=viewer)
             ),
@@ -209,7 +211,7 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         # Costs queries only for a ticketed Space the viewer is not already in.
         lacks_ticket=space.is_ticketed
         and not (me is not None and me.is_present)
-        and not ticket_admits(user=viewer, space=space, participant=me),
+        and not entry_admits(user=viewer, space=space, participant=me),
         handover_possible=bool(successors),
     )
     can = space_permissions_for(viewer=viewer, space=space, participant=me, facts=facts)
@@ -263,10 +265,7 @@ def _successors(me: Participant | None, stage: list[Participant]) -> list[Partic
 
 def _viewable(viewer: User, space_id: int) -> Space:
     space, _ = access_space(user=None, space_id=space_id)
-    blocked = (
-        space.host_id != viewer.pk
-        and Block.objects.filter(blocker_id=space.host_id, blocked=viewer).exists()
-    )
+    blocked = is_blocked(blocker_id=space.host_id, blocked_id=viewer.pk)
     ensure(check_view(space, blocked_by_host=blocked))
     return space
 

@@ -5,7 +5,13 @@ class TicketingConfig(AppConfig):
     name = "ticketing"
 
     def ready(self) -> None:
-        from scheduling.services import register_cancel_hook
+        """Ticketing's rules inside the lower apps' use cases, through their hooks
+        (spaces_project/hooks.py): who enters a ticketed Space, and the refunds when a
+        scheduled one is cancelled."""
+        from scheduling import hooks as scheduling_hooks
+        from spaces import hooks as spaces_hooks
+        from ticketing.selectors import ticket_admits
         from ticketing.services import tickets_refund_for_space
 
-        register_cancel_hook(tickets_refund_for_space)
+        spaces_hooks.entry_rules.register(ticket_admits)
+        scheduling_hooks.space_cancelled.register(tickets_refund_for_space)

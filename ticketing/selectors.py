@@ -21,8 +21,9 @@ def ticket_admits(*, user: User, space: Space, participant: Participant | None) 
     """Whether `user` may enter `space` as far as tickets go: any Space that is not ticketed;
     in a ticketed one the host, co-hosts and speakers (on stage, invited, or named by the host
     as guests beforehand) and holders of a paid ticket. The one place the entry rule lives:
-    spaces.services.space_join asks it, and the API, the socket and the media worker (which
-    serves only joined participants) follow."""
+    registered as a Spaces entry rule (spaces.hooks.entry_rules, ticketing/apps.py), which
+    spaces.services.space_join and the detail's `can` ask, so the API, the socket and the
+    media worker (which serves only joined participants) follow."""
     if not space.is_ticketed or space.host_id == user.pk:
         return True
     if participant is not None and participant.role in STAGE_ROLES:
@@ -34,6 +35,20 @@ def ticket_admits(*, user: User, space: Space, participant: Participant | None) 
     if Guest.objects.filter(offer_id=space.pk, user=user).exists():
         return True
     return Order.objects.filter(offer_id=space.pk, buyer=user, state=Order.State.PAID).exists()
+
+
+def seats_taken(offer: TicketOffer, *, now: datetime, exclude_order: int | None = None) -> int:
+    """Paid tickets plus unexpired reservations. Exact only under the offer lock."""
+    reserved = Order.objects.filter(offer=offer, state=Order.State.RESERVED, expires_at__gt=now)
+    if exclude_order is not None:
+        reserved = reserved.exclude(pk=exclude_order)
+    return offer.sold + reserved.count()
+
+
+def sales_close_of(offer: TicketOffer, space: Space) -> datetime | None:
+    """Sales close at `sales_close_at` or at the start, whichever comes first."""
+    times = [t for t in (offer.sales_close_at, space.scheduled_for) if t is not None]
+    return min(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,6 @@ class OfferView:
 
 
 def offer_detail(*, viewer: User | None, space_id: int) -> OfferView:
-    from ticketing.services import sales_close_of, seats_taken
-
     offer = TicketOffer.objects.select_related("space__host").filter(pk=space_id).first()
     if offer is None:
         raise NotFound("This Space sells no tickets.", code="tickets_not_found")

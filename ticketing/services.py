@@ -27,7 +27,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import Block, Follow, Notification, User
+from accounts.models import Follow, Notification, User
+from accounts.selectors import is_blocked
 from scheduling import services as scheduling_services
 from scheduling.models import SpaceSchedule
 from spaces.access import access_space
@@ -35,6 +36,7 @@ from spaces.models import Space
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ticketing.models import Guest, Order, Refund, TicketOffer, WebhookEvent
 from ticketing.providers import PaymentProviderError, ProviderEvent, provider_get
+from ticketing.selectors import sales_close_of, seats_taken
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +58,10 @@ def _offer_locked(space_id: int) -> TicketOffer:
     return offer
 
 
-def seats_taken(offer: TicketOffer, *, now: datetime, exclude_order: int | None = None) -> int:
-    """Paid tickets plus unexpired reservations. Exact only under the offer lock."""
-    reserved = Order.objects.filter(offer=offer, state=OrderState.RESERVED, expires_at__gt=now)
-    if exclude_order is not None:
-        reserved = reserved.exclude(pk=exclude_order)
-    return offer.sold + reserved.count()
-
-
 def ensure_seat_free(offer: TicketOffer, *, now: datetime) -> None:
     """Caller holds the offer lock."""
     if seats_taken(offer, now=now) >= offer.capacity:
         raise Conflict("All tickets are taken.", code="sold_out")
-
-
-def sales_close_of(offer: TicketOffer, space: Space) -> datetime | None:
-    """Sales close at `sales_close_at` or at the start, whichever comes first."""
-    times = [t for t in (offer.sales_close_at, space.scheduled_for) if t is not None]
-    return min(times) if times else None
 
 
 def _ensure_on_sale(offer: TicketOffer, space: Space, *, now: datetime) -> None:
@@ -257,7 +245,7 @@ def ticket_reserve(*, buyer: User, space_id: int, provider: str) -> tuple[Order,
         space = Space.objects.get(pk=space_id)
         if space.host_id == buyer.pk:
             raise Forbidden("You host this Space: you need no ticket.", code="own_space")
-        if Block.objects.filter(blocker_id=space.host_id, blocked_id=buyer.pk).exists():
+        if is_blocked(blocker_id=space.host_id, blocked_id=buyer.pk):
             raise Forbidden("The host has blocked you.", code="blocked")
         _ensure_on_sale(offer, space, now=now)
         mine = Order.objects.filter(
@@ -528,7 +516,7 @@ def _webhook_act(*, provider: str, event: ProviderEvent) -> str:
 
 
 def tickets_refund_for_space(space: Space, reason: str) -> None:
-    """Cancel hook (scheduling.services.register_cancel_hook): the Space row is locked and it
+    """Cancel hook (scheduling.hooks.space_cancelled): the Space row is locked and it
     is cancelled once. Every paid ticket is refunded through its provider after commit and its
     buyer told; open reservations are cancelled."""
     if not space.is_ticketed:

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from spaces import access, events, services
 from spaces.models import Participant, Space
+from spaces.services import handover
 from spaces_project import bus
 from tests.concurrency.test_stage_capacity import run_together
-from tests.spaces.factories import SpaceFactory, cohost
+from tests.factories import SpaceFactory, make_cohost
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +51,7 @@ def test_a_host_rejoining_as_the_grace_expires_ends_with_exactly_one_host():
     for _ in range(ROUNDS):
         space = SpaceFactory()
         host = space.host
-        interim = cohost(space)
+        interim = make_cohost(space)
         host_gone_past_grace(space)
 
         results = run_together(
@@ -73,8 +74,8 @@ def test_a_host_rejoining_as_the_grace_expires_ends_with_exactly_one_host():
 
 def test_two_sweeps_at_once_hand_over_once():
     space = SpaceFactory()
-    first = cohost(space)
-    cohost(space)
+    first = make_cohost(space)
+    make_cohost(space)
     host_gone_past_grace(space)
     seen: list[dict[str, Any]] = []
 
@@ -94,7 +95,7 @@ def test_control_without_the_lock_a_rejoining_host_is_swept_out_while_connected(
     decided the host is gone. The rejoin lands in the pause, refreshes the host's heartbeat
     and returns "you are the host"; the sweep then hands the Space over anyway, so a host
     who just reconnected is marked gone. With the lock, the rejoin waits and takes it back."""
-    check = services._successor_ids
+    check = handover._successor_ids
 
     def decided_then_paused(*args: Any, **kwargs: Any) -> list[int]:
         found = check(*args, **kwargs)
@@ -110,10 +111,10 @@ def test_control_without_the_lock_a_rejoining_host_is_swept_out_while_connected(
             [lambda: services.host_timeout_handover(space_id=space.pk), rejoin_during_the_pause]
         )
 
-    monkeypatch.setattr(services, "_successor_ids", decided_then_paused)
+    monkeypatch.setattr(handover, "_successor_ids", decided_then_paused)
 
     locked = SpaceFactory()
-    cohost(locked)
+    make_cohost(locked)
     host_gone_past_grace(locked)
     results = run(locked)
     assert results[1][0] == "ok"
@@ -122,7 +123,7 @@ def test_control_without_the_lock_a_rejoining_host_is_swept_out_while_connected(
 
     unlocked = SpaceFactory()
     host = unlocked.host
-    interim = cohost(unlocked)
+    interim = make_cohost(unlocked)
     host_gone_past_grace(unlocked)
     monkeypatch.setattr(access, "lock_rows", lambda qs: qs)
     results = run(unlocked)

@@ -18,9 +18,9 @@ from django.db import IntegrityError, connection
 
 from spaces import access, services
 from spaces.models import Participant, Space, SpeakerRequest
+from spaces.services import stage
 from spaces_project.errors import Conflict
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, listener, speaker
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -60,10 +60,10 @@ def run_together(calls: list[Callable[[], Any]]) -> list[tuple[str, Any]]:
 def one_slot_left_and_twenty_hands() -> tuple[Space, list[SpeakerRequest]]:
     space = SpaceFactory(max_speakers=10)
     for _ in range(9):
-        speaker(space)
+        make_speaker(space)
     requests = []
     for _ in range(THREADS):
-        who = listener(space)
+        who = join(space)
         request, _ = services.speaker_request_create(user=who, space_id=space.pk)
         requests.append(request)
     return space, requests
@@ -82,14 +82,14 @@ def watch_the_check(monkeypatch: pytest.MonkeyPatch, pause: float) -> list[int]:
     """Record every approval that found a free slot, and hold it there for `pause` seconds
     before it writes: the window in which a race would happen."""
     passed: list[int] = []
-    check = services._ensure_stage_room
+    check = stage._ensure_stage_room
 
     def checked_then_paused(space: Space) -> None:
         check(space)
         passed.append(threading.get_ident())
         time.sleep(pause)
 
-    monkeypatch.setattr(services, "_ensure_stage_room", checked_then_paused)
+    monkeypatch.setattr(stage, "_ensure_stage_room", checked_then_paused)
     return passed
 
 
@@ -179,7 +179,7 @@ def test_joins_racing_the_end_leave_nobody_present_in_an_ended_space():
 
 def test_concurrent_pins_never_exceed_three():
     space = SpaceFactory()
-    stage = [speaker(space) for _ in range(8)]
+    stage = [make_speaker(space) for _ in range(8)]
 
     results = run_together(
         [lambda u=u: services.pin_create(user=u, space_id=space.pk, text="mine") for u in stage]

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from scheduling import services as scheduling_services
+from scheduling.services import schedule as scheduling_schedule
 from spaces import services as spaces_services
 from spaces.models import Space
 from spaces_project.errors import Forbidden
@@ -146,7 +147,7 @@ def test_a_small_space_under_a_rush_with_forged_and_replayed_webhooks_admits_exa
         "create",
         lambda **p: type("S", (), {"id": f"cs_{p['client_reference_id']}", "url": "https://x"}),
     )
-    monkeypatch.setattr(scheduling_services, "_kick_sweep", lambda: None)
+    monkeypatch.setattr(scheduling_schedule, "_kick_sweep", lambda: None)
     host = UserFactory()
     make_followers(host, 1)
     space = services.ticketed_space_create(

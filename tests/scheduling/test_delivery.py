@@ -1,5 +1,5 @@
 """Time travel through a scheduled Space's life: every window and edge, counting what each
-person received. The clock is frozen and moved (tests/scheduling/clock.py); the sweep is the
+person received. The clock is frozen and moved (tests/clock.py); the sweep is the
 periodic task's own work, run as often as a test likes."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from django.db import transaction
 
 from accounts import services as accounts_services
 from accounts.models import Block, Notification
-from scheduling import services, tasks
+from scheduling import hooks, services, tasks
 from scheduling.models import Delivery, SpaceSchedule
+from scheduling.services import delivery
 from spaces.models import Space
 from spaces_project.errors import Conflict
 from tests.scheduling.helpers import at, deliveries, holders, kinds_for, received
@@ -193,12 +194,12 @@ def test_cancelling_tells_every_holder_once_and_nothing_follows(schedule, clock,
     space = schedule(minutes=60)
     people = holders(space, 3)
     calls: list[tuple[int, str]] = []
-    hook = services.register_cancel_hook(lambda s, reason: calls.append((s.pk, reason)))
+    hook = hooks.space_cancelled.register(lambda s, reason: calls.append((s.pk, reason)))
     try:
         services.scheduled_space_cancel(actor=host, space_id=space.pk)
         services.scheduled_space_cancel(actor=host, space_id=space.pk)  # changes nothing
     finally:
-        services.unregister_cancel_hook(hook)
+        hooks.space_cancelled.unregister(hook)
     sweep()
 
     for minutes in (-30, -15, 0, 600):
@@ -220,7 +221,7 @@ def test_an_unstarted_space_expires_hours_after_its_time_and_everyone_is_told(
     space = schedule(minutes=60)
     [alice] = holders(space, 1)
     calls: list[str] = []
-    hook = services.register_cancel_hook(lambda s, reason: calls.append(reason))
+    hook = hooks.space_cancelled.register(lambda s, reason: calls.append(reason))
     hours = settings.SPACES_SCHEDULED_EXPIRE_HOURS
     try:
         clock.travel(at(space, hours * 60) - timedelta(seconds=1))
@@ -231,7 +232,7 @@ def test_an_unstarted_space_expires_hours_after_its_time_and_everyone_is_told(
         sweep()
         sweep()
     finally:
-        services.unregister_cancel_hook(hook)
+        hooks.space_cancelled.unregister(hook)
 
     space.refresh_from_db()
     assert (space.state, space.schedule.cancel_reason) == ("cancelled", "expired")
@@ -425,7 +426,7 @@ def test_a_failed_email_is_recorded_and_not_sent_again(schedule, clock, sweep, m
     clock.travel(at(space, -30))
     sweep()
     mail.outbox.clear()
-    monkeypatch.setattr(services, "get_connection", broken)
+    monkeypatch.setattr(delivery, "get_connection", broken)
     clock.travel(at(space, -15))
     sweep()
     monkeypatch.undo()
@@ -507,14 +508,14 @@ def test_failures_are_retried_with_backoff_then_marked_failed_and_can_be_retried
 def test_expiry_and_cancel_share_one_hook_call_per_space(schedule, clock, sweep, host):
     first, second = schedule(minutes=60, title="A"), schedule(minutes=90, title="B")
     calls: list[tuple[int, str]] = []
-    hook = services.register_cancel_hook(lambda s, reason: calls.append((s.pk, reason)))
+    hook = hooks.space_cancelled.register(lambda s, reason: calls.append((s.pk, reason)))
     try:
         services.scheduled_space_cancel(actor=host, space_id=first.pk)
         clock.travel(at(second, 60 * settings.SPACES_SCHEDULED_EXPIRE_HOURS))
         sweep()
         sweep()
     finally:
-        services.unregister_cancel_hook(hook)
+        hooks.space_cancelled.unregister(hook)
     assert sorted(calls) == [(first.pk, "host"), (second.pk, "expired")]
     assert SpaceSchedule.objects.filter(cancel_reason="expired").count() == 1
 
@@ -531,12 +532,12 @@ def test_a_failing_cancel_hook_rolls_that_expiry_back_without_stopping_the_sweep
     def refuse(space, reason):
         raise RuntimeError("refunds unavailable")
 
-    services.register_cancel_hook(refuse)
+    hooks.space_cancelled.register(refuse)
     try:
         clock.travel(at(doomed, 60 * hours))
         sweep()
     finally:
-        services.unregister_cancel_hook(refuse)
+        hooks.space_cancelled.unregister(refuse)
 
     assert Space.objects.get(pk=doomed.pk).state == "scheduled"
     assert kinds_for(alice) == [N.SPACE_REMINDER]

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from ticketing.providers import CheckoutStart, PaymentProvider, register
+from ticketing.providers.base import CheckoutStart, PaymentProvider, register
 
 
 @register

@@ -13,7 +13,7 @@ import stripe
 from django.conf import settings
 from django.utils import timezone
 
-from ticketing.providers import (
+from ticketing.providers.base import (
     CheckoutStart,
     PaymentProvider,
     PaymentProviderError,
