@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -17,9 +18,13 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.models import User
-from spaces_project import bus
-from tests.factories import UserFactory, make_followers
+# Before they are imported: a failing check there explains itself as one in a test module does.
+pytest.register_assert_rewrite("tests.helpers")
+
+from accounts.models import User  # noqa: E402
+from spaces_project import bus  # noqa: E402
+from tests.clock import Clock, frozen  # noqa: E402
+from tests.factories import UserFactory, make_followers  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -125,3 +130,22 @@ def published() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     seen: list[tuple[str, dict[str, Any]]] = []
     with bus.subscribe(lambda group, event: seen.append((group, event))):
         yield seen
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], AbstractContextManager[Any]]:
+    """`with committed():` runs the on-commit hooks of what happens inside, as a real commit
+    would, so `published` sees the events (the test's own transaction never commits). A
+    rolled-back block's hooks never run."""
+
+    def run() -> AbstractContextManager[Any]:
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """`django.utils.timezone.now` frozen at the start of this minute; the test moves it."""
+    with frozen() as c:
+        yield c

@@ -1,9 +1,19 @@
+"""Rows for tests, and scenario builders that put people in place through the real services (so
+counters, logs and constraints stay as production keeps them). Sync: an async socket test calls
+them through `tests.realtime.helpers.db`."""
+
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from accounts.models import Block, Follow, Notification, User
+from spaces import services
+from spaces.models import Invitation, Participant, Space
 
 PASSWORD = "correct-horse-battery"
 _HASHED: dict[str, str] = {}
@@ -14,6 +24,9 @@ def _hashed(password: str) -> str:
     if password not in _HASHED:
         _HASHED[password] = make_password(password)
     return _HASHED[password]
+
+
+# --- Accounts ------------------------------------------------------------------------------------
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -67,3 +80,101 @@ def make_followers(user: User, count: int, *, prefix: str | None = None) -> list
         fans = list(User.objects.filter(username__startswith=prefix).order_by("pk"))
     Follow.objects.bulk_create([Follow(follower=fan, followee=user) for fan in fans])
     return fans
+
+
+# --- Spaces --------------------------------------------------------------------------------------
+
+
+class SpaceFactory(factory.django.DjangoModelFactory):
+    """A live Space with its host present (use `ended_space` for an ended one)."""
+
+    class Meta:
+        model = Space
+        skip_postgeneration_save = True
+
+    host = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"Space number {n}")
+    state = Space.State.LIVE
+    started_at = factory.LazyFunction(timezone.now)
+    max_speakers = factory.LazyFunction(lambda: settings.SPACES_MAX_SPEAKERS)
+    max_cohosts = factory.LazyFunction(lambda: settings.SPACES_MAX_COHOSTS)
+    total_joined_count = 1
+
+    @factory.post_generation
+    def host_participant(obj: Space, create: bool, extracted: object, **kwargs: object) -> None:
+        if not create:
+            return
+        now = timezone.now()
+        Participant.objects.create(
+            space=obj,
+            user=obj.host,
+            role=Participant.Role.HOST,
+            state=Participant.State.PRESENT if obj.is_live else Participant.State.LEFT,
+            joined_at=now,
+            last_seen_at=now,
+            role_since=now,
+        )
+
+
+def ended_space(**kwargs: object) -> Space:
+    return SpaceFactory(state=Space.State.ENDED, ended_at=timezone.now(), **kwargs)
+
+
+def join(space: Space, who: User | None = None) -> User:
+    """`who` (a new user if None) joins `space` as a listener."""
+    who = who or UserFactory()
+    services.space_join(user=who, space_id=space.pk)
+    return who
+
+
+def raise_hand(space: Space, who: User) -> int:
+    """The id of `who`'s speaker request."""
+    request, _ = services.speaker_request_create(user=who, space_id=space.pk)
+    return request.pk
+
+
+def make_speaker(space: Space, who: User | None = None, *, unmuted: bool = False) -> User:
+    """Join, raise a hand and get approved by the host (then unmute, if asked)."""
+    who = join(space, who)
+    request_id = raise_hand(space, who)
+    services.speaker_request_approve(actor=space.host, space_id=space.pk, request_id=request_id)
+    if unmuted:
+        services.participant_unmute(actor=who, space_id=space.pk, user_id=who.pk)
+    return who
+
+
+def invite(space: Space, who: User, kind: str = Invitation.Kind.SPEAKER) -> int:
+    """The id of the host's invitation of `who`."""
+    invitation, _ = services.invitation_create(
+        actor=space.host, space_id=space.pk, invitee_id=who.pk, kind=kind
+    )
+    return invitation.pk
+
+
+def make_cohost(space: Space, who: User | None = None) -> User:
+    """Join, be invited to co-host by the host, accept."""
+    who = join(space, who)
+    invitation_id = invite(space, who, Invitation.Kind.COHOST)
+    services.invitation_accept(user=who, space_id=space.pk, invitation_id=invitation_id)
+    return who
+
+
+def participant(space: Space, who: User) -> Participant:
+    return Participant.objects.get(space=space, user=who)
+
+
+def fresh(space: Space) -> Space:
+    space.refresh_from_db()
+    return space
+
+
+def age(space: Space, who: User, seconds: float) -> None:
+    """Time travel: `who` was last seen `seconds` ago (their socket died then)."""
+    Participant.objects.filter(space=space, user=who).update(
+        last_seen_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def past_grace() -> float:
+    """Older than the host's grace plus one presence refresh: the host is surely gone."""
+    return settings.SPACES_HOST_GRACE_SECONDS + settings.SPACES_PRESENCE_TOUCH_SECONDS + 5

@@ -74,6 +74,17 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.
     raise TimeoutError(f"server did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
+def stop(proc: subprocess.Popen[bytes], *, within: float) -> None:
+    """Terminate, then kill what is still running `within` seconds later."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 @contextmanager
 def running_daphne(*, log_path: Path | None = None, **env: str) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) of a daphne serving this project."""
@@ -99,12 +110,7 @@ def running_daphne(*, log_path: Path | None = None, **env: str) -> Iterator[str]
         wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, within=10)
         if log_path:
             log.close()  # type: ignore[union-attr]
 
@@ -148,12 +154,6 @@ def running_media_worker(
         wait_for_media_worker(worker_id, proc)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, within=15)
         if log_path:
             log.close()  # type: ignore[union-attr]

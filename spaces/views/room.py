@@ -30,14 +30,9 @@ CAPTION_LINES_ON_PAGE = 40
 MODERATION_LOG_ON_PAGE = 30
 
 # The icons static/js/space.js draws with, rendered once into <template> elements.
-JS_ICONS = {
-    name: f"icons/{name}.html" for name in ("mic", "hand", "block", "info", "user", "share")
-} | {
+JS_ICONS = {name: f"icons/{name}.html" for name in ("mic", "hand", "info")} | {
     name: f"spaces/icons/{name}.html"
-    for name in (
-        *("mic-off", "x", "star", "arrow-down", "flag", "leave"),
-        *("power", "smile", "plus", "pin", "link", "captions"),
-    )
+    for name in ("mic-off", "arrow-down", "leave", "power", "smile", "plus", "link")
 }
 
 # By the participant's `role` value; anyone else is a listener.

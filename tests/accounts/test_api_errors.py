@@ -12,19 +12,9 @@ from rest_framework.test import APIClient
 from accounts.models import Follow
 from spaces_project.drf import WriteRateThrottle
 from tests.factories import UserFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, status_code: int, code: str) -> dict:
-    assert response.status_code == status_code, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["error"]
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert isinstance(body["error"]["fields"], dict)
-    return body["error"]
 
 
 def patch_me(client: APIClient, body: bytes | str, content_type: str = "application/json"):

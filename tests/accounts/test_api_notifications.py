@@ -6,19 +6,9 @@ import pytest
 
 from accounts.models import Notification
 from tests.factories import NotificationFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, status_code: int, code: str) -> dict:
-    assert response.status_code == status_code, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["error"]
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert isinstance(body["error"]["fields"], dict)
-    return body["error"]
 
 
 def inbox(recipient, count: int, **kwargs) -> list[Notification]:

@@ -7,21 +7,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import Follow, User
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
 APP = "/_allauth/app/v1"
-
-
-def assert_error(response, status_code: int, code: str) -> dict:
-    assert response.status_code == status_code, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["error"]
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert isinstance(body["error"]["fields"], dict)
-    return body["error"]
 
 
 def signup(client: APIClient, username: str, password: str = "a-long-enough-passphrase") -> str:

@@ -28,8 +28,7 @@ from accounts.models import Follow
 from spaces import services
 from spaces.models import Participant, Space
 from tests.e2e.conftest import screenshot
-from tests.factories import UserFactory, make_followers
-from tests.spaces import factories as space_factories
+from tests.factories import SpaceFactory, UserFactory, join, make_cohost, make_followers
 
 pytestmark = [
     pytest.mark.browser,
@@ -289,11 +288,11 @@ def test_the_host_leaves_and_the_cohost_takes_over_for_everyone(new_page, consol
     host = UserFactory(username="hana", display_name="Hana Host")
     cohost_user = UserFactory(username="cora", display_name="Cora Cohost")
     listener_user = UserFactory(username="lena", display_name="Lena Listener")
-    space = space_factories.SpaceFactory(host=host, title="Handing over the mic")
+    space = SpaceFactory(host=host, title="Handing over the mic")
     second = UserFactory(username="sam", display_name="Sam Second")
-    space_factories.cohost(space, cohost_user)
-    space_factories.cohost(space, second)  # no page, but connected (it just joined)
-    space_factories.listener(space, listener_user)
+    make_cohost(space, cohost_user)
+    make_cohost(space, second)  # no page, but connected (it just joined)
+    join(space, listener_user)
 
     host_page = new_page("host", host)
     cohost_page = new_page("co-host", cohost_user)

@@ -19,6 +19,8 @@ from spaces.audio import bridge as bridge_module
 from spaces.audio.bridge import MediaBridge, Update, update_for
 from spaces.models import Participant
 from spaces_project import bus
+from tests.factories import SpaceFactory, UserFactory, make_speaker
+from tests.factories import join as join_space
 from tests.media.mixcheck import (
     MixTap,
     change_of,
@@ -29,9 +31,8 @@ from tests.media.mixcheck import (
     until_heard,
 )
 from tests.realtime import conftest as realtime_fixtures
-from tests.realtime import helpers
 from tests.realtime.conftest import Socket, space_path
-from tests.realtime.helpers import db, make_speaker, new_space, new_user
+from tests.realtime.helpers import db
 
 pytestmark = [
     pytest.mark.media,
@@ -100,9 +101,9 @@ def unmute(space_id: int, who: Any) -> None:
 async def test_a_listener_hears_the_hosts_440_hz_tone_through_the_socket(
     open_socket: Any, media: MediaBridge
 ) -> None:
-    space = await db(new_space)()
+    space = await db(SpaceFactory)()
     await db(unmute)(space.pk, space.host)
-    audience = await db(new_user)()
+    audience = await db(UserFactory)()
     async with (
         open_socket(space.host, space_path(space.pk)) as host_ws,
         open_socket(audience, space_path(space.pk)) as listener_ws,
@@ -139,12 +140,12 @@ async def test_a_listener_hears_the_hosts_440_hz_tone_through_the_socket(
 async def test_a_speaker_muted_by_the_host_leaves_the_listeners_mix_within_five_frames(
     open_socket: Any, media: MediaBridge
 ) -> None:
-    space = await db(new_space)()
+    space = await db(SpaceFactory)()
     await db(unmute)(space.pk, space.host)
-    speaker_user = await db(new_user)()
-    await db(helpers.join)(space, speaker_user)
+    speaker_user = await db(UserFactory)()
+    await db(join_space)(space, speaker_user)
     await db(make_speaker)(space, speaker_user, unmuted=True)
-    audience = await db(new_user)()
+    audience = await db(UserFactory)()
     async with (
         open_socket(space.host, space_path(space.pk)) as host_ws,
         open_socket(speaker_user, space_path(space.pk)) as speaker_ws,
@@ -214,9 +215,9 @@ async def test_a_speaker_muted_by_the_host_leaves_the_listeners_mix_within_five_
 async def test_a_listener_is_heard_once_approved_and_unmuted_and_not_after_stepping_down(
     open_socket: Any, media: MediaBridge
 ) -> None:
-    space = await db(new_space)()
-    hopeful_user = await db(new_user)()
-    audience = await db(new_user)()
+    space = await db(SpaceFactory)()
+    hopeful_user = await db(UserFactory)()
+    audience = await db(UserFactory)()
     async with (
         open_socket(hopeful_user, space_path(space.pk)) as hopeful_ws,
         open_socket(audience, space_path(space.pk)) as listener_ws,
@@ -245,8 +246,8 @@ async def test_a_listener_is_heard_once_approved_and_unmuted_and_not_after_stepp
 async def test_an_offer_from_someone_no_longer_in_the_space_is_refused(
     open_socket: Any, media: MediaBridge
 ) -> None:
-    space = await db(new_space)()
-    gone = await db(new_user)()
+    space = await db(SpaceFactory)()
+    gone = await db(UserFactory)()
     async with open_socket(gone, space_path(space.pk)) as ws:
         await ws.until_type("space.state")
         # They left from elsewhere, and the socket has not heard it yet.
@@ -269,9 +270,9 @@ async def test_an_offer_from_someone_no_longer_in_the_space_is_refused(
 async def test_a_removed_listeners_connection_is_closed_and_the_others_stay(
     open_socket: Any, media: MediaBridge
 ) -> None:
-    space = await db(new_space)()
-    removed_user = await db(new_user)()
-    stays_user = await db(new_user)()
+    space = await db(SpaceFactory)()
+    removed_user = await db(UserFactory)()
+    stays_user = await db(UserFactory)()
     async with (
         open_socket(removed_user, space_path(space.pk)) as removed_ws,
         open_socket(stays_user, space_path(space.pk)) as stays_ws,
@@ -303,8 +304,8 @@ async def test_a_removed_listeners_connection_is_closed_and_the_others_stay(
 async def test_ending_the_space_closes_every_media_connection(
     open_socket: Any, media: MediaBridge
 ) -> None:
-    space = await db(new_space)()
-    audience = await db(new_user)()
+    space = await db(SpaceFactory)()
+    audience = await db(UserFactory)()
     async with open_socket(audience, space_path(space.pk)) as ws:
         await ws.until_type("space.state")
         client = MediaClient(socket_exchange(ws, []), receive="count", name="listener")
@@ -323,8 +324,8 @@ async def test_turn_credentials_come_before_the_offer_and_bye_closes_the_connect
 ) -> None:
     settings.TURN_URL = "turn:turn.example.org:3478?transport=udp"
     settings.TURN_SECRET = "shared-secret"
-    space = await db(new_space)()
-    audience = await db(new_user)()
+    space = await db(SpaceFactory)()
+    audience = await db(UserFactory)()
     async with open_socket(audience, space_path(space.pk)) as ws:
         await ws.until_type("space.state")
         config = await ws.act("signal", kind="ice", candidate=None)

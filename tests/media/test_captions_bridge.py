@@ -21,13 +21,14 @@ from spaces.audio import bridge as bridge_module
 from spaces.audio.bridge import MediaBridge
 from spaces.audio.captions import CAPTION_PARTIAL
 from spaces.models import CaptionLine
+from tests.factories import SpaceFactory, UserFactory, make_speaker
+from tests.factories import join as join_space
 from tests.media.mixcheck import until
 from tests.media.test_bridge import close_all, socket_exchange, unmute
 from tests.media.test_captions import ALICE_SAYS, ALICE_WORDS, BOB_SAYS, espeak, speak, words
 from tests.realtime import conftest as realtime_fixtures
-from tests.realtime import helpers
 from tests.realtime.conftest import Socket, space_path
-from tests.realtime.helpers import db, make_speaker, new_space, new_user
+from tests.realtime.helpers import db
 
 pytestmark = [
     pytest.mark.media,
@@ -127,9 +128,9 @@ async def speaking_to_a_listener(
 async def test_listeners_get_live_captions_of_the_host_and_the_line_is_stored(
     open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
 ) -> None:
-    space = await db(new_space)(captions_enabled=True)
+    space = await db(SpaceFactory)(captions_enabled=True)
     await db(unmute)(space.pk, space.host)
-    audience = await db(new_user)()
+    audience = await db(UserFactory)()
     speech = sentence_wav(espeak, tmp_path, ALICE_SAYS)
     async with speaking_to_a_listener(
         open_socket, space, space.host, audience, speech
@@ -156,9 +157,9 @@ async def test_listeners_get_live_captions_of_the_host_and_the_line_is_stored(
 async def test_captions_start_and_stop_with_the_hosts_toggle(
     open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
 ) -> None:
-    space = await db(new_space)()
+    space = await db(SpaceFactory)()
     await db(unmute)(space.pk, space.host)
-    audience = await db(new_user)()
+    audience = await db(UserFactory)()
     speech = sentence_wav(espeak, tmp_path, ALICE_SAYS)
     async with speaking_to_a_listener(
         open_socket, space, space.host, audience, speech
@@ -191,11 +192,11 @@ async def test_captions_start_and_stop_with_the_hosts_toggle(
 async def test_a_speaker_moved_to_the_audience_is_no_longer_captioned(
     open_socket: Any, media: MediaBridge, espeak: str, tmp_path: Path
 ) -> None:
-    space = await db(new_space)(captions_enabled=True)
-    speaker_user = await db(new_user)()
-    await db(helpers.join)(space, speaker_user)
+    space = await db(SpaceFactory)(captions_enabled=True)
+    speaker_user = await db(UserFactory)()
+    await db(join_space)(space, speaker_user)
     await db(make_speaker)(space, speaker_user, unmuted=True)
-    audience = await db(new_user)()
+    audience = await db(UserFactory)()
     speech = sentence_wav(espeak, tmp_path, BOB_SAYS)
     async with speaking_to_a_listener(
         open_socket, space, speaker_user, audience, speech

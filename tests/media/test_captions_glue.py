@@ -17,8 +17,9 @@ from spaces import services
 from spaces.audio.captions import CAPTION_PARTIAL, SpaceCaptions
 from spaces.models import CaptionLine
 from spaces_project import bus
-from tests.realtime.helpers import db, make_speaker, new_space, new_user
-from tests.realtime.helpers import join as join_space
+from tests.factories import SpaceFactory, UserFactory, make_speaker
+from tests.factories import join as join_space
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -89,7 +90,7 @@ def caption(space_id: int, user_id: int, text: str, *, final: bool, utterance: i
 
 async def test_nothing_starts_until_a_space_served_here_has_captions_on(glue) -> None:
     captions, worker = glue
-    space = await db(new_space)()
+    space = await db(SpaceFactory)()
     captions.on_join(space.pk)
     await settle(captions)
     assert FakeRecognizer.instances == []
@@ -113,8 +114,8 @@ async def test_a_space_whose_captions_are_already_on_is_captioned_from_the_first
     glue,
 ) -> None:
     captions, _ = glue
-    space = await db(new_space)(captions_enabled=True)
-    other = await db(new_space)(captions_enabled=True)
+    space = await db(SpaceFactory)(captions_enabled=True)
+    other = await db(SpaceFactory)(captions_enabled=True)
     captions.on_join(space.pk)
     await settle(captions)
     [recognizer] = FakeRecognizer.instances
@@ -126,7 +127,7 @@ async def test_a_space_whose_captions_are_already_on_is_captioned_from_the_first
 
 async def test_partials_reach_the_room_newest_first_and_the_final_is_stored(glue, room) -> None:
     captions, _ = glue
-    space = await db(new_space)(captions_enabled=True)
+    space = await db(SpaceFactory)(captions_enabled=True)
     host_id = space.host_id
     captions.on_join(space.pk)
     await settle(captions)
@@ -157,8 +158,8 @@ async def test_partials_reach_the_room_newest_first_and_the_final_is_stored(glue
 
 async def test_a_speaker_moved_off_stage_has_the_open_utterance_discarded(glue, room) -> None:
     captions, _ = glue
-    space = await db(new_space)(captions_enabled=True)
-    alice = await db(new_user)()
+    space = await db(SpaceFactory)(captions_enabled=True)
+    alice = await db(UserFactory)()
     await db(join_space)(space, alice)
     await db(make_speaker)(space, alice, unmuted=True)
     captions.on_join(space.pk)
@@ -192,8 +193,8 @@ async def test_a_final_the_service_refuses_clears_the_partial_and_stores_nothing
     glue, room
 ) -> None:
     captions, _ = glue
-    space = await db(new_space)(captions_enabled=True)
-    audience = await db(new_user)()
+    space = await db(SpaceFactory)(captions_enabled=True)
+    audience = await db(UserFactory)()
     await db(join_space)(space, audience)
     captions.on_join(space.pk)
     await settle(captions)
@@ -214,7 +215,7 @@ async def test_a_final_the_service_refuses_clears_the_partial_and_stores_nothing
 
 async def test_the_end_of_the_space_stops_its_captions(glue) -> None:
     captions, _ = glue
-    space = await db(new_space)(captions_enabled=True)
+    space = await db(SpaceFactory)(captions_enabled=True)
     captions.on_join(space.pk)
     await settle(captions)
     [recognizer] = FakeRecognizer.instances
@@ -227,7 +228,7 @@ async def test_the_end_of_the_space_stops_its_captions(glue) -> None:
 
 async def test_leaving_stops_captioning_a_stage_member_and_ignores_a_listener(glue) -> None:
     captions, _ = glue
-    space = await db(new_space)(captions_enabled=True)
+    space = await db(SpaceFactory)(captions_enabled=True)
     captions.on_join(space.pk)
     await settle(captions)
     [recognizer] = FakeRecognizer.instances

@@ -30,7 +30,7 @@ from media.worker import MediaWorker
 from spaces import services
 from spaces.audio import placement, process
 from spaces.audio.bridge import Route, redirect_for
-from tests.factories import UserFactory
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 from tests.media.mixcheck import listen_for
 from tests.media.test_media_worker import (
     FAST_REGISTRY,
@@ -43,9 +43,7 @@ from tests.media.test_media_worker import (
     steadily_heard,
 )
 from tests.realtime.conftest import session_key_for
-from tests.realtime.helpers import join, make_speaker
 from tests.servers import running_daphne, running_media_worker
-from tests.spaces.factories import SpaceFactory
 
 SPACE = 7
 HEARD = 0.05

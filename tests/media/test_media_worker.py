@@ -26,12 +26,10 @@ from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplit
 from media.ice import restrict_host_addresses
 from spaces import services
 from spaces.audio import placement
-from tests.factories import UserFactory
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 from tests.media.mixcheck import listen_for, sent_frames, until
 from tests.realtime.conftest import session_key_for
-from tests.realtime.helpers import join, make_speaker
 from tests.servers import running_daphne, running_media_worker
-from tests.spaces.factories import SpaceFactory
 
 pytestmark = [
     pytest.mark.redis,

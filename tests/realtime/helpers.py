@@ -1,4 +1,5 @@
-"""Sync set-up through the real services, for async socket tests (`await db(fn)(...)`)."""
+"""Socket-test helpers: the sync set-up of `tests.factories` from async code (`await db(fn)(...)`),
+and what a client believes about the host."""
 
 from __future__ import annotations
 
@@ -7,65 +8,11 @@ from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 
-from accounts.models import User
-from spaces import services
-from spaces.models import Invitation, Participant, Space
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory
-
 T = TypeVar("T")
 
 
 def db(fn: Callable[..., T]) -> Callable[..., Any]:
     return database_sync_to_async(fn)
-
-
-def new_space(**kwargs: Any) -> Space:
-    return SpaceFactory(**kwargs)
-
-
-def new_user(username: str | None = None) -> User:
-    return UserFactory(username=username) if username else UserFactory()
-
-
-def join(space: Space, who: User) -> User:
-    services.space_join(user=who, space_id=space.pk)
-    return who
-
-
-def raise_hand(space: Space, who: User) -> int:
-    request, _ = services.speaker_request_create(user=who, space_id=space.pk)
-    return request.pk
-
-
-def make_speaker(space: Space, who: User, *, unmuted: bool = False) -> User:
-    request_id = raise_hand(space, who)
-    services.speaker_request_approve(actor=space.host, space_id=space.pk, request_id=request_id)
-    if unmuted:
-        services.participant_unmute(actor=who, space_id=space.pk, user_id=who.pk)
-    return who
-
-
-def invite(space: Space, who: User, kind: str = Invitation.Kind.SPEAKER) -> int:
-    invitation, _ = services.invitation_create(
-        actor=space.host, space_id=space.pk, invitee_id=who.pk, kind=kind
-    )
-    return invitation.pk
-
-
-def make_cohost(space: Space, who: User) -> User:
-    invitation_id = invite(space, who, Invitation.Kind.COHOST)
-    services.invitation_accept(user=who, space_id=space.pk, invitation_id=invitation_id)
-    return who
-
-
-def participant(space: Space, who: User) -> Participant:
-    return Participant.objects.get(space=space, user=who)
-
-
-def fresh(space: Space) -> Space:
-    space.refresh_from_db()
-    return space
 
 
 class HostBelief:

@@ -11,19 +11,19 @@ import pytest
 from accounts.models import Block
 from spaces import services
 from spaces.models import Participant, Space
-from tests.realtime.conftest import space_path
-from tests.realtime.helpers import (
-    db,
+from tests.factories import (
+    SpaceFactory,
+    UserFactory,
     fresh,
     invite,
     join,
     make_cohost,
     make_speaker,
-    new_space,
-    new_user,
     participant,
     raise_hand,
 )
+from tests.realtime.conftest import space_path
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -183,8 +183,8 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.action for c in CASES])
 async def test_each_action_reaches_another_member(open_socket, case: Case):
-    space = await db(new_space)()
-    member, observer = await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)()
+    member, observer = await db(UserFactory)(), await db(UserFactory)()
     await db(join)(space, member)
     await db(join)(space, observer)
     fields = await db(case.prepare)(space, member)
@@ -215,8 +215,8 @@ async def test_each_action_reaches_another_member(open_socket, case: Case):
 
 
 async def test_the_event_a_member_gets_is_in_seq_order_with_no_gaps(open_socket):
-    space = await db(new_space)()
-    observer = await db(new_user)()
+    space = await db(SpaceFactory)()
+    observer = await db(UserFactory)()
     async with (
         open_socket(observer, space_path(space.pk)) as watching,
         open_socket(space.host, space_path(space.pk)) as host,
@@ -231,8 +231,8 @@ async def test_the_event_a_member_gets_is_in_seq_order_with_no_gaps(open_socket)
 
 
 async def test_heartbeat_is_acknowledged_and_moves_last_seen(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         before = (await db(participant)(space, listener)).last_seen_at
@@ -242,8 +242,8 @@ async def test_heartbeat_is_acknowledged_and_moves_last_seen(open_socket):
 
 
 async def test_a_forbidden_action_gets_the_services_error_code(open_socket):
-    space = await db(new_space)()
-    listener, other = await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener, other = await db(UserFactory)(), await db(UserFactory)()
     await db(join)(space, other)
     request_id = await db(raise_hand)(space, other)
     async with open_socket(listener, space_path(space.pk)) as ws:
@@ -260,8 +260,8 @@ async def test_a_forbidden_action_gets_the_services_error_code(open_socket):
 
 
 async def test_the_role_a_client_claims_is_ignored(open_socket):
-    space = await db(new_space)()
-    listener, other = await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener, other = await db(UserFactory)(), await db(UserFactory)()
     await db(join)(space, other)
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
@@ -274,8 +274,8 @@ async def test_the_role_a_client_claims_is_ignored(open_socket):
 
 
 async def test_a_state_conflict_is_reported_with_its_code(open_socket):
-    space = await db(new_space)()
-    speaker = await db(new_user)()
+    space = await db(SpaceFactory)()
+    speaker = await db(UserFactory)()
     await db(join)(space, speaker)
     await db(make_speaker)(space, speaker)
     async with open_socket(speaker, space_path(space.pk)) as ws:

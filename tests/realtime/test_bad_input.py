@@ -13,16 +13,9 @@ from spaces.audio.bridge import participant_media_standing
 from spaces.models import Participant, Space
 from spaces.realtime import protocol
 from spaces_project.errors import Forbidden
+from tests.factories import SpaceFactory, UserFactory, fresh, join, make_cohost, raise_hand
 from tests.realtime.conftest import space_path
-from tests.realtime.helpers import (
-    db,
-    fresh,
-    join,
-    make_cohost,
-    new_space,
-    new_user,
-    raise_hand,
-)
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -44,8 +37,8 @@ def handler():
 
 
 async def test_a_replayed_approve_is_answered_once_with_an_ack_then_with_a_code(open_socket):
-    space = await db(new_space)()
-    hand = await db(new_user)()
+    space = await db(SpaceFactory)()
+    hand = await db(UserFactory)()
     await db(join)(space, hand)
     request_id = await db(raise_hand)(space, hand)
     async with open_socket(space.host, space_path(space.pk)) as ws:
@@ -67,8 +60,8 @@ async def test_a_replayed_approve_is_answered_once_with_an_ack_then_with_a_code(
 async def test_a_socket_leave_with_a_bad_successor_is_invalid_and_the_host_stays(
     open_socket, value
 ):
-    space = await db(new_space)()
-    heir = await db(new_user)()
+    space = await db(SpaceFactory)()
+    heir = await db(UserFactory)()
     await db(join)(space, heir)
     await db(make_cohost)(space, heir)
     async with open_socket(space.host, space_path(space.pk)) as ws:
@@ -86,10 +79,10 @@ async def test_a_socket_leave_with_a_bad_successor_is_invalid_and_the_host_stays
 
 
 async def test_a_socket_leave_naming_another_spaces_cohost_is_refused(open_socket):
-    space = await db(new_space)()
-    other = await db(new_space)()
-    mine = await db(new_user)()
-    theirs = await db(new_user)()
+    space = await db(SpaceFactory)()
+    other = await db(SpaceFactory)()
+    mine = await db(UserFactory)()
+    theirs = await db(UserFactory)()
     await db(join)(space, mine)
     await db(make_cohost)(space, mine)
     await db(join)(other, theirs)
@@ -102,8 +95,8 @@ async def test_a_socket_leave_naming_another_spaces_cohost_is_refused(open_socke
 
 
 async def test_an_oversize_or_unknown_signal_never_reaches_the_media_worker(open_socket, handler):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         long_sdp = await ws.act(
@@ -142,9 +135,9 @@ async def test_an_oversize_or_unknown_signal_never_reaches_the_media_worker(open
 async def test_an_offer_from_someone_not_in_the_space_is_refused_by_the_media_check():
     """The media handler asks `participant_media_standing` before it answers any offer: a
     stranger, someone who left, and someone removed all get 403 `not_in_space`."""
-    space: Space = await db(new_space)()
-    stranger = await db(new_user)()
-    gone = await db(new_user)()
+    space: Space = await db(SpaceFactory)()
+    stranger = await db(UserFactory)()
+    gone = await db(UserFactory)()
     await db(join)(space, gone)
 
     def leave() -> None:
@@ -162,8 +155,8 @@ async def test_an_offer_from_someone_not_in_the_space_is_refused_by_the_media_ch
 async def test_a_socket_whose_user_left_elsewhere_is_closed_before_it_can_signal(
     open_socket, handler
 ):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
 
@@ -180,9 +173,9 @@ async def test_a_socket_whose_user_left_elsewhere_is_closed_before_it_can_signal
 
 
 async def test_seat_actions_offer_a_listener_nothing_the_server_would_refuse(open_socket):
-    space = await db(new_space)()
-    me = await db(new_user)()
-    other = await db(new_user)()
+    space = await db(SpaceFactory)()
+    me = await db(UserFactory)()
+    other = await db(UserFactory)()
     await db(join)(space, other)
     async with open_socket(me, space_path(space.pk)) as ws:
         state = await ws.next()

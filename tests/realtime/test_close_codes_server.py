@@ -16,10 +16,9 @@ import websockets
 from django.db import connection
 
 from spaces import services
-from tests.factories import UserFactory
+from tests.factories import SpaceFactory, UserFactory
 from tests.realtime.conftest import session_key_for
 from tests.servers import running_daphne
-from tests.spaces.factories import SpaceFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

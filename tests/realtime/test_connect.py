@@ -7,9 +7,9 @@ import pytest
 from accounts.models import Block
 from spaces import services
 from spaces.models import Participant
+from tests.factories import SpaceFactory, UserFactory, ended_space, join, participant
 from tests.realtime.conftest import ORIGIN, Socket, communicator, session_key_for, space_path
-from tests.realtime.helpers import db, join, new_space, new_user, participant
-from tests.spaces.factories import ended_space
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -24,8 +24,8 @@ async def refused(sock: Socket, code: int, error_code: str) -> None:
 
 
 async def test_opening_the_socket_joins_and_sends_the_room_state(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
 
     async with open_socket(listener, space_path(space.pk)) as ws:
         state = await ws.next()
@@ -46,8 +46,8 @@ async def test_opening_the_socket_joins_and_sends_the_room_state(open_socket):
 
 
 async def test_the_host_state_includes_the_raised_hands(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     await db(join)(space, listener)
     await db(services.speaker_request_create)(user=listener, space_id=space.pk)
 
@@ -60,7 +60,7 @@ async def test_the_host_state_includes_the_raised_hands(open_socket):
 
 
 async def test_without_credentials_the_socket_closes_with_4401():
-    space = await db(new_space)()
+    space = await db(SpaceFactory)()
     sock = Socket(communicator(space_path(space.pk)))
     try:
         assert await sock.connect()
@@ -70,7 +70,7 @@ async def test_without_credentials_the_socket_closes_with_4401():
 
 
 async def test_a_bad_token_is_anonymous_and_closes_with_4401():
-    space = await db(new_space)()
+    space = await db(SpaceFactory)()
     sock = Socket(communicator(space_path(space.pk), token="not-a-session"))
     try:
         assert await sock.connect()
@@ -80,20 +80,20 @@ async def test_a_bad_token_is_anonymous_and_closes_with_4401():
 
 
 async def test_an_unknown_space_closes_with_4404(open_socket):
-    someone = await db(new_user)()
+    someone = await db(UserFactory)()
     async with open_socket(someone, space_path(987654)) as ws:
         await refused(ws, 4404, "space_not_found")
 
 
 async def test_an_unknown_socket_path_closes_with_4404(open_socket):
-    someone = await db(new_user)()
+    someone = await db(UserFactory)()
     async with open_socket(someone, "/ws/nothing-here/") as ws:
         await refused(ws, 4404, "not_found")
 
 
 async def test_a_user_blocked_by_the_host_is_refused_with_4403(open_socket):
-    space = await db(new_space)()
-    blocked = await db(new_user)()
+    space = await db(SpaceFactory)()
+    blocked = await db(UserFactory)()
     await db(Block.objects.create)(blocker=space.host, blocked=blocked)
 
     async with open_socket(blocked, space_path(space.pk)) as ws:
@@ -102,8 +102,8 @@ async def test_a_user_blocked_by_the_host_is_refused_with_4403(open_socket):
 
 
 async def test_a_removed_user_cannot_come_back_4403(open_socket):
-    space = await db(new_space)()
-    removed = await db(new_user)()
+    space = await db(SpaceFactory)()
+    removed = await db(UserFactory)()
     await db(join)(space, removed)
     await db(services.participant_remove)(actor=space.host, space_id=space.pk, user_id=removed.pk)
 
@@ -113,14 +113,14 @@ async def test_a_removed_user_cannot_come_back_4403(open_socket):
 
 async def test_an_ended_space_closes_with_4409(open_socket):
     space = await db(ended_space)()
-    someone = await db(new_user)()
+    someone = await db(UserFactory)()
     async with open_socket(someone, space_path(space.pk)) as ws:
         await refused(ws, 4409, "space_ended")
 
 
 async def test_an_app_token_without_origin_authenticates(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk), how="token") as ws:
         state = await ws.next()
     assert state["type"] == "space.state"
@@ -128,8 +128,8 @@ async def test_an_app_token_without_origin_authenticates(open_socket):
 
 
 async def test_a_session_cookie_with_our_origin_authenticates(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk), how="cookie", origin=ORIGIN) as ws:
         state = await ws.next()
     assert state["me"]["user"]["id"] == listener.pk
@@ -138,16 +138,16 @@ async def test_a_session_cookie_with_our_origin_authenticates(open_socket):
 async def test_a_session_cookie_without_origin_is_ignored_4401(open_socket):
     """A page on another site could omit Origin only by not being a browser; without Origin the
     cookie is dropped and only the app token counts."""
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk), how="cookie") as ws:
         await refused(ws, 4401, "not_authenticated")
     assert not await db(Participant.objects.filter(space=space, user=listener).exists)()
 
 
 async def test_a_foreign_origin_is_refused_at_the_handshake():
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     key = await db(session_key_for)(listener)
     sock = Socket(communicator(space_path(space.pk), cookie=key, origin=b"https://evil.example"))
     try:

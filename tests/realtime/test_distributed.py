@@ -16,10 +16,9 @@ from django.db import connection
 
 from spaces import services
 from spaces_project import bus
-from tests.factories import UserFactory
+from tests.factories import SpaceFactory, UserFactory
 from tests.realtime.conftest import session_key_for
 from tests.servers import running_daphne
-from tests.spaces.factories import SpaceFactory
 
 TIMEOUT = 15
 

@@ -7,8 +7,9 @@ import pytest
 from accounts import services as accounts_services
 from accounts.models import Follow
 from spaces import services
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 from tests.realtime.conftest import Socket, communicator
-from tests.realtime.helpers import db, join, make_speaker, new_space, new_user
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -36,7 +37,7 @@ async def test_without_credentials_the_feed_closes_with_4401():
 
 
 async def test_a_new_notification_is_pushed(open_socket):
-    me, fan = await db(new_user)(), await db(new_user)()
+    me, fan = await db(UserFactory)(), await db(UserFactory)()
     async with open_socket(me, FEED) as ws:
         assert (await ws.next())["type"] == "bubbles"
         await db(accounts_services.follow_create)(follower=fan, followee=me)
@@ -46,7 +47,7 @@ async def test_a_new_notification_is_pushed(open_socket):
 
 
 async def test_a_followed_host_going_live_and_ending_updates_the_bubbles(open_socket):
-    me, host = await db(new_user)(), await db(new_user)()
+    me, host = await db(UserFactory)(), await db(UserFactory)()
     await db(Follow.objects.create)(follower=me, followee=host)
     async with open_socket(me, FEED) as ws:
         assert bubble_ids(await ws.next()) == []
@@ -60,8 +61,8 @@ async def test_a_followed_host_going_live_and_ending_updates_the_bubbles(open_so
 
 
 async def test_a_followed_speaker_going_on_and_off_stage_updates_the_bubbles(open_socket):
-    me, speaker = await db(new_user)(), await db(new_user)()
-    space = await db(new_space)()
+    me, speaker = await db(UserFactory)(), await db(UserFactory)()
+    space = await db(SpaceFactory)()
     await db(Follow.objects.create)(follower=me, followee=speaker)
     await db(join)(space, speaker)
     async with open_socket(me, FEED) as ws:
@@ -75,8 +76,8 @@ async def test_a_followed_speaker_going_on_and_off_stage_updates_the_bubbles(ope
 
 
 async def test_a_space_ending_reaches_followers_of_its_speakers_not_of_its_host(open_socket):
-    me, speaker = await db(new_user)(), await db(new_user)()
-    space = await db(new_space)()
+    me, speaker = await db(UserFactory)(), await db(UserFactory)()
+    space = await db(SpaceFactory)()
     await db(Follow.objects.create)(follower=me, followee=speaker)
     await db(join)(space, speaker)
     await db(make_speaker)(space, speaker)
@@ -88,7 +89,7 @@ async def test_a_space_ending_reaches_followers_of_its_speakers_not_of_its_host(
 
 
 async def test_bubbles_of_people_i_do_not_follow_do_not_reach_me(open_socket):
-    me, stranger, friend = await db(new_user)(), await db(new_user)(), await db(new_user)()
+    me, stranger, friend = await db(UserFactory)(), await db(UserFactory)(), await db(UserFactory)()
     await db(Follow.objects.create)(follower=me, followee=friend)
     async with open_socket(me, FEED) as ws:
         await ws.next()
@@ -100,7 +101,7 @@ async def test_bubbles_of_people_i_do_not_follow_do_not_reach_me(open_socket):
 
 
 async def test_the_feed_answers_its_own_actions_and_garbage(open_socket):
-    me = await db(new_user)()
+    me = await db(UserFactory)()
     async with open_socket(me, FEED) as ws:
         await ws.next()
         heartbeat = await ws.act("heartbeat", rid=1)

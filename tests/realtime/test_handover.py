@@ -17,18 +17,18 @@ import pytest
 from accounts.models import User
 from spaces.models import Participant, Space
 from spaces.realtime import presence
-from tests.realtime.conftest import Socket, space_path
-from tests.realtime.helpers import (
-    HostBelief,
-    db,
+from tests.factories import (
+    SpaceFactory,
+    UserFactory,
+    age,
     fresh,
     join,
     make_cohost,
-    new_space,
-    new_user,
     participant,
+    past_grace,
 )
-from tests.spaces.factories import age, past_grace
+from tests.realtime.conftest import Socket, space_path
+from tests.realtime.helpers import HostBelief, db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -76,8 +76,8 @@ async def open_room(
 
 def make_cast() -> tuple[Space, User, User, User, User]:
     """A live Space with two co-hosts (`first` co-host longest) and two listeners."""
-    space = new_space()
-    first, second, a, b = (new_user() for _ in range(4))
+    space = SpaceFactory()
+    first, second, a, b = (UserFactory() for _ in range(4))
     for who in (first, second, a, b):
         join(space, who)
     make_cohost(space, first)
@@ -161,8 +161,8 @@ async def test_a_host_back_inside_the_grace_changes_nothing(open_socket):
 
 
 async def test_with_no_cohost_the_space_ends_for_everyone_after_the_grace(open_socket):
-    space = await db(new_space)()
-    a, b = await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)()
+    a, b = await db(UserFactory)(), await db(UserFactory)()
     async with AsyncExitStack() as stack:
         room = await open_room(open_socket, stack, space, [a, b])
         await db(age)(space, space.host, past_grace())

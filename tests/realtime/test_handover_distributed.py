@@ -18,12 +18,11 @@ from django.db import connection
 
 from spaces.models import Space
 from spaces.realtime import presence
-from tests.factories import UserFactory
+from tests.factories import SpaceFactory, UserFactory, join, make_cohost
 from tests.realtime.conftest import session_key_for
 from tests.realtime.helpers import HostBelief
 from tests.realtime.test_distributed import layer_settings, ws_url
 from tests.servers import ROOT, running_daphne
-from tests.spaces.factories import SpaceFactory, cohost, listener
 
 TIMEOUT = 30
 SWEEP_TRIES = 60
@@ -104,8 +103,8 @@ def test_the_host_client_killed_hands_over_once_and_every_listener_sees_one_host
     settings.SPACES_PRESENCE_TOUCH_SECONDS = 3
     space = SpaceFactory()
     host = space.host
-    first, second = cohost(space), cohost(space)
-    a, b = listener(space, UserFactory()), listener(space, UserFactory())
+    first, second = make_cohost(space), make_cohost(space)
+    a, b = join(space, UserFactory()), join(space, UserFactory())
     tokens = {u.pk: session_key_for(u) for u in (host, first, second, a, b)}
     path = f"/ws/spaces/{space.pk}/"
 

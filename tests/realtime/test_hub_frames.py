@@ -236,11 +236,12 @@ async def recorded_listener(*, accept: bool) -> AsyncIterator[tuple[Any, Any, An
     """A listener's socket in a new Space, past its snapshot, whose frame writer `recorder`
     stands in for Daphne's (taking the frames, or declining them). Yields (space, listener,
     communicator, recorder)."""
+    from tests.factories import SpaceFactory, UserFactory
     from tests.realtime.conftest import session_key_for, space_path
-    from tests.realtime.helpers import db, new_space, new_user
+    from tests.realtime.helpers import db
 
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     recorder = Recorder(accept=accept)
     token = await db(session_key_for)(listener)
     comm = recording_communicator(space_path(space.pk), token, recorder)

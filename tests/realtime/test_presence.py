@@ -13,9 +13,9 @@ from spaces.realtime import presence
 from spaces.realtime.hub import hub
 from spaces.tasks import presence_sweep_task
 from spaces_project import ticker
+from tests.factories import SpaceFactory, UserFactory, age, fresh, join, make_speaker, participant
 from tests.realtime.conftest import space_path
-from tests.realtime.helpers import db, fresh, join, make_speaker, new_space, new_user, participant
-from tests.spaces.factories import age
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -25,8 +25,12 @@ def timeout() -> int:
 
 
 async def test_a_silent_speaker_is_marked_gone_and_the_stage_slot_freed(open_socket):
-    space = await db(new_space)(max_speakers=1)
-    speaker, waiting, observer = await db(new_user)(), await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)(max_speakers=1)
+    speaker, waiting, observer = (
+        await db(UserFactory)(),
+        await db(UserFactory)(),
+        await db(UserFactory)(),
+    )
     for who in (speaker, waiting, observer):
         await db(join)(space, who)
     await db(make_speaker)(space, speaker)
@@ -52,8 +56,8 @@ async def test_a_silent_speaker_is_marked_gone_and_the_stage_slot_freed(open_soc
 
 
 async def test_participants_seen_recently_and_the_host_are_not_swept():
-    space = await db(new_space)()
-    recent, old = await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)()
+    recent, old = await db(UserFactory)(), await db(UserFactory)()
     await db(join)(space, recent)
     await db(join)(space, old)
     await db(age)(space, recent, timeout() - 10)
@@ -68,8 +72,8 @@ async def test_participants_seen_recently_and_the_host_are_not_swept():
 
 
 async def test_a_heartbeat_that_lands_before_the_lock_wins():
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     await db(join)(space, listener)
     await db(age)(space, listener, timeout() + 10)
     cutoff = timezone.now() - timedelta(seconds=timeout())
@@ -83,8 +87,8 @@ async def test_a_heartbeat_that_lands_before_the_lock_wins():
 
 
 async def test_closing_the_socket_does_not_leave_and_reopening_attaches(open_socket):
-    space = await db(new_space)()
-    speaker = await db(new_user)()
+    space = await db(SpaceFactory)()
+    speaker = await db(UserFactory)()
     await db(join)(space, speaker)
     await db(make_speaker)(space, speaker)
     async with open_socket(speaker, space_path(space.pk)) as ws:
@@ -98,8 +102,8 @@ async def test_closing_the_socket_does_not_leave_and_reopening_attaches(open_soc
 
 async def test_an_open_socket_keeps_its_user_present(open_socket, settings):
     settings.SPACES_PRESENCE_TOUCH_SECONDS = 0.05
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     await db(join)(space, listener)
     await db(age)(space, listener, timeout() + 10)
     async with open_socket(listener, space_path(space.pk)) as ws:
@@ -116,8 +120,8 @@ async def test_an_open_socket_keeps_its_user_present(open_socket, settings):
 
 
 async def test_a_socket_still_open_when_its_user_is_swept_closes_with_4410(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         await db(age)(space, listener, timeout() + 10)
@@ -130,8 +134,8 @@ async def test_a_socket_still_open_when_its_user_is_swept_closes_with_4410(open_
 async def test_the_sweep_is_a_periodic_task_the_ticker_runs():
     entries = ticker.due_entries(django_settings.CELERY_BEAT_SCHEDULE)
     assert ("spaces-presence-sweep", "spaces.tasks.presence_sweep") in [e[:2] for e in entries]
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     await db(join)(space, listener)
     await db(age)(space, listener, timeout() + 10)
     await db(ticker.run_task)("spaces.tasks.presence_sweep")
@@ -140,8 +144,8 @@ async def test_the_sweep_is_a_periodic_task_the_ticker_runs():
 
 
 async def test_a_heartbeat_from_someone_no_longer_present_closes_with_4410(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         # Gone without this socket hearing of it (e.g. the event was lost in a Redis restart).

@@ -10,8 +10,9 @@ from spaces.models import Invitation
 from spaces.realtime import protocol
 from spaces.realtime.protocol import ProtocolError, TokenBucket
 from spaces_project.errors import ValidationFailed
+from tests.factories import SpaceFactory, UserFactory, invite, join
 from tests.realtime.conftest import space_path
-from tests.realtime.helpers import db, invite, join, new_space, new_user
+from tests.realtime.helpers import db
 
 # --- parse(), without a socket --------------------------------------------------------------------
 
@@ -106,8 +107,8 @@ def test_service_errors_keep_their_code_fields_and_retry_time():
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_garbage_gets_error_events_and_the_socket_keeps_working(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         await ws.send_text("{oops")
@@ -138,8 +139,8 @@ async def test_garbage_gets_error_events_and_the_socket_keeps_working(open_socke
 async def test_past_the_rate_limit_messages_get_rate_limited(open_socket, settings):
     settings.SPACES_WS_BURST = 3
     settings.SPACES_WS_RATE = 0.01
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         replies = [await ws.act("heartbeat", rid=n) for n in range(5)]
@@ -154,8 +155,8 @@ async def test_past_the_rate_limit_messages_get_rate_limited(open_socket, settin
 async def test_a_client_that_keeps_flooding_is_closed_with_4429(open_socket, settings):
     settings.SPACES_WS_BURST = 1
     settings.SPACES_WS_RATE = 0.001
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         for n in range(60):
@@ -169,8 +170,8 @@ async def test_a_client_that_keeps_flooding_is_closed_with_4429(open_socket, set
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_the_host_can_take_back_an_invitation(open_socket):
-    space = await db(new_space)()
-    invitee = await db(new_user)()
+    space = await db(SpaceFactory)()
+    invitee = await db(UserFactory)()
     await db(join)(space, invitee)
     invitation_id = await db(invite)(space, invitee)
     async with open_socket(space.host, space_path(space.pk)) as ws:

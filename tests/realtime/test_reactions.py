@@ -8,8 +8,12 @@ import pytest
 from django.db import connection
 
 from spaces import services
+from spaces.realtime import reactions
+from spaces.realtime.reactions import ReactionWindows
+from spaces_project import bus
+from tests.factories import SpaceFactory, UserFactory, join
 from tests.realtime.conftest import space_path
-from tests.realtime.helpers import db, join, new_space, new_user
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -19,9 +23,9 @@ async def test_many_taps_arrive_as_a_few_reactions_events_with_exact_counts(
 ):
     settings.SPACES_REACTIONS_WINDOW_MS = 1000
     settings.SPACES_REACTION_RATE = "1000/sec"
-    space = await db(new_space)()
-    tappers = [await db(new_user)() for _ in range(3)]
-    observer = await db(new_user)()
+    space = await db(SpaceFactory)()
+    tappers = [await db(UserFactory)() for _ in range(3)]
+    observer = await db(UserFactory)()
     for who in [*tappers, observer]:
         await db(join)(space, who)
 
@@ -59,10 +63,8 @@ async def test_many_taps_arrive_as_a_few_reactions_events_with_exact_counts(
 
 async def test_reactions_outside_a_server_loop_are_sent_at_once(published):
     """A tap from a process without sockets (a Celery worker, a command) is not held."""
-    from spaces_project import bus
-
-    space = await db(new_space)()
-    tapper = await db(new_user)()
+    space = await db(SpaceFactory)()
+    tapper = await db(UserFactory)()
     await db(join)(space, tapper)
     seen: list[dict] = []
 
@@ -80,23 +82,20 @@ async def test_reactions_outside_a_server_loop_are_sent_at_once(published):
         thread.start()
         thread.join(10)
 
-    waiting = bus.reactions.pending()
+    waiting = reactions.windows.pending()
     await db(tap_in_a_plain_thread)()
     assert [e["type"] for e in seen] == ["reaction.sent"]
-    assert bus.reactions.pending() == waiting  # nothing left waiting in a window
+    assert reactions.windows.pending() == waiting  # nothing left waiting in a window
 
 
 async def test_two_processes_tapping_in_one_window_make_one_event(open_socket, settings):
     """Each server process keeps its own windows; the slot is claimed once through the cache,
     so the room gets one event for the window, with everyone's taps."""
-    from spaces_project import bus
-    from spaces_project.bus import ReactionWindows
-
     settings.SPACES_REACTIONS_WINDOW_MS = 200
     frozen = 1_000_000.05  # inside one slot for both "processes"
     first, second = ReactionWindows(clock=lambda: frozen), ReactionWindows(clock=lambda: frozen)
-    space = await db(new_space)()
-    tapper, observer = await db(new_user)(), await db(new_user)()
+    space = await db(SpaceFactory)()
+    tapper, observer = await db(UserFactory)(), await db(UserFactory)()
     await db(join)(space, tapper)
     brief = {"id": tapper.pk, "username": tapper.username, "name": tapper.name}
 

@@ -9,8 +9,9 @@ from channels.layers import get_channel_layer
 
 from spaces.realtime import protocol
 from spaces_project.errors import Forbidden
+from tests.factories import SpaceFactory, UserFactory
 from tests.realtime.conftest import space_path
-from tests.realtime.helpers import db, new_space, new_user
+from tests.realtime.helpers import db
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -32,8 +33,8 @@ def handler():
 
 
 async def test_without_a_media_handler_signal_is_answered_media_unavailable(open_socket):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         reply = await ws.act("signal", rid="o1", kind="offer", sdp="v=0 offer")
@@ -53,8 +54,8 @@ async def test_without_a_media_handler_signal_is_answered_media_unavailable(open
     ],
 )
 async def test_a_signal_of_the_wrong_shape_is_invalid(open_socket, handler, fields, bad):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         reply = await ws.act("signal", **fields)
@@ -65,8 +66,8 @@ async def test_a_signal_of_the_wrong_shape_is_invalid(open_socket, handler, fiel
 
 
 async def test_a_signal_reaches_the_handler_with_the_socket_context(open_socket, handler):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         await ws.send({"action": "signal", "id": "o", "kind": "offer", "sdp": "v=0 offer"})
@@ -86,8 +87,8 @@ async def test_a_signal_reaches_the_handler_with_the_socket_context(open_socket,
 
 
 async def test_a_media_worker_answers_through_the_sockets_channel(open_socket, handler):
-    space = await db(new_space)()
-    listener = await db(new_user)()
+    space = await db(SpaceFactory)()
+    listener = await db(UserFactory)()
     async with open_socket(listener, space_path(space.pk)) as ws:
         await ws.next()
         await ws.act("signal", kind="offer", sdp="v=0 offer")

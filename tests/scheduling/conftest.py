@@ -1,9 +1,10 @@
-"""Fixtures for scheduling: a frozen clock, the sweep as the beat would run it, and a record
-of the "sweep now" requests services queue after commit (never sent to a real broker here)."""
+"""Fixtures for scheduling: the sweep as the beat would run it, and a record of the "sweep now"
+requests services queue after commit (never sent to a real broker here). The frozen `clock` is
+the root conftest's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,21 +12,16 @@ import pytest
 
 from accounts.models import User
 from scheduling import services
+from scheduling.services import schedule as scheduling_schedule
 from spaces.models import Space
-from tests.scheduling.clock import Clock, frozen
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    with frozen() as c:
-        yield c
+from tests.clock import Clock
 
 
 @pytest.fixture(autouse=True)
 def kicks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Services queue a sweep after commit; here that is recorded instead of reaching Redis."""
     seen: list[str] = []
-    monkeypatch.setattr(services, "_kick_sweep", lambda: seen.append("sweep"))
+    monkeypatch.setattr(scheduling_schedule, "_kick_sweep", lambda: seen.append("sweep"))
     return seen
 
 
@@ -54,14 +50,3 @@ def schedule(host: User, clock: Clock) -> Callable[..., Space]:
         )
 
     return make
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
-    """`with committed():` runs the on-commit hooks of what happens inside, as a real commit
-    would (the test's own transaction never commits)."""
-
-    def run() -> Any:
-        return django_capture_on_commit_callbacks(execute=True)
-
-    return run

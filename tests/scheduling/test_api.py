@@ -12,19 +12,12 @@ from scheduling import services
 from scheduling.models import Reminder
 from spaces.models import Space
 from tests.factories import UserFactory
+from tests.helpers import assert_error
 from tests.scheduling.helpers import holders
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
-
-
-def error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    assert set(body["error"]) >= {"code", "message", "fields"}
-    return body["error"]
 
 
 def iso(dt):
@@ -55,7 +48,7 @@ def test_every_endpoint_needs_authentication(upcoming, host):
     ]
     for method, url in calls:
         response = getattr(client, method)(url, {}, format="json")
-        error(response, 401, "not_authenticated")
+        assert_error(response, 401, "not_authenticated")
 
 
 # --- Schedule ----------------------------------------------------------------------------------
@@ -96,7 +89,7 @@ def test_a_time_too_soon_or_too_far_is_400_on_the_field(client_for, host, clock,
         {"title": "T", "scheduled_for": iso(clock.now + timedelta(minutes=minutes))},
         format="json",
     )
-    fields = error(response, 400, "invalid")["fields"]
+    fields = assert_error(response, 400, "invalid")["fields"]
     assert text in fields["scheduled_for"][0]
 
 
@@ -106,7 +99,7 @@ def test_bad_fields_are_400_with_every_field_named(client_for, host):
         {"title": "", "scheduled_for": 1234, "topics": ["a", "b", "c", "d"], "colour": "red"},
         format="json",
     )
-    fields = error(response, 400, "invalid")["fields"]
+    fields = assert_error(response, 400, "invalid")["fields"]
     assert {"title", "scheduled_for", "topics", "colour"} <= set(fields)
 
 
@@ -116,7 +109,7 @@ def test_scheduling_without_enough_followers_is_403(client_for, user, clock):
         {"title": "T", "scheduled_for": iso(clock.now + timedelta(hours=1))},
         format="json",
     )
-    error(response, 403, "not_enough_followers")
+    assert_error(response, 403, "not_enough_followers")
 
 
 def test_scheduling_more_than_allowed_is_409(client_for, host, clock, settings):
@@ -124,7 +117,9 @@ def test_scheduling_more_than_allowed_is_409(client_for, host, clock, settings):
     client = client_for(host)
     body = {"title": "T", "scheduled_for": iso(clock.now + timedelta(hours=1))}
     assert client.post(f"{API}/spaces/scheduled", body, format="json").status_code == 201
-    error(client.post(f"{API}/spaces/scheduled", body, format="json"), 409, "too_many_upcoming")
+    assert_error(
+        client.post(f"{API}/spaces/scheduled", body, format="json"), 409, "too_many_upcoming"
+    )
 
 
 def test_my_upcoming_lists_my_scheduled_spaces(client_for, host, schedule, other_user):
@@ -144,12 +139,12 @@ def test_the_detail_shows_any_state_and_404s_unknown_ones(client_for, upcoming, 
     services.scheduled_space_cancel(actor=host, space_id=upcoming.pk)
     body = client.get(f"{API}/spaces/scheduled/{upcoming.pk}").json()
     assert (body["state"], body["cancel_reason"]) == ("cancelled", "host")
-    error(client.get(f"{API}/spaces/scheduled/999999"), 404, "space_not_found")
+    assert_error(client.get(f"{API}/spaces/scheduled/999999"), 404, "space_not_found")
 
 
 def test_the_detail_is_403_for_someone_the_host_blocked(client_for, upcoming, host, user):
     Block.objects.create(blocker=host, blocked=user)
-    error(client_for(user).get(f"{API}/spaces/scheduled/{upcoming.pk}"), 403, "blocked")
+    assert_error(client_for(user).get(f"{API}/spaces/scheduled/{upcoming.pk}"), 403, "blocked")
 
 
 def test_the_host_edits_title_and_time(client_for, upcoming, host, clock):
@@ -165,10 +160,12 @@ def test_the_host_edits_title_and_time(client_for, upcoming, host, clock):
 
 def test_editing_errors(client_for, upcoming, host, other_user, clock):
     url = f"{API}/spaces/scheduled/{upcoming.pk}"
-    error(client_for(other_user).patch(url, {"title": "x"}, format="json"), 403, "not_host")
+    assert_error(client_for(other_user).patch(url, {"title": "x"}, format="json"), 403, "not_host")
     missing = f"{API}/spaces/scheduled/999999"
-    error(client_for(host).patch(missing, {"title": "x"}, format="json"), 404, "space_not_found")
-    fields = error(
+    assert_error(
+        client_for(host).patch(missing, {"title": "x"}, format="json"), 404, "space_not_found"
+    )
+    fields = assert_error(
         client_for(host).patch(
             url, {"scheduled_for": iso(clock.now + timedelta(minutes=3))}, format="json"
         ),
@@ -176,10 +173,10 @@ def test_editing_errors(client_for, upcoming, host, other_user, clock):
         "invalid",
     )["fields"]
     assert "scheduled_for" in fields
-    error(client_for(host).patch(url, {}, format="json"), 400, "invalid")
-    error(client_for(host).patch(url, {"state": "live"}, format="json"), 400, "invalid")
+    assert_error(client_for(host).patch(url, {}, format="json"), 400, "invalid")
+    assert_error(client_for(host).patch(url, {"state": "live"}, format="json"), 400, "invalid")
     services.scheduled_space_start(actor=host, space_id=upcoming.pk)
-    error(client_for(host).patch(url, {"title": "x"}, format="json"), 409, "space_started")
+    assert_error(client_for(host).patch(url, {"title": "x"}, format="json"), 409, "space_started")
 
 
 def test_the_host_cancels_and_cancelling_again_changes_nothing(client_for, upcoming, host):
@@ -195,10 +192,10 @@ def test_the_host_cancels_and_cancelling_again_changes_nothing(client_for, upcom
 
 def test_cancelling_errors(client_for, upcoming, host, other_user):
     url = f"{API}/spaces/scheduled/{upcoming.pk}"
-    error(client_for(other_user).delete(url), 403, "not_host")
-    error(client_for(host).delete(f"{API}/spaces/scheduled/999999"), 404, "space_not_found")
+    assert_error(client_for(other_user).delete(url), 403, "not_host")
+    assert_error(client_for(host).delete(f"{API}/spaces/scheduled/999999"), 404, "space_not_found")
     services.scheduled_space_start(actor=host, space_id=upcoming.pk)
-    error(client_for(host).delete(url), 409, "space_started")
+    assert_error(client_for(host).delete(url), 409, "space_started")
 
 
 def test_the_host_starts_it_and_it_is_the_same_live_space(client_for, upcoming, host):
@@ -211,12 +208,16 @@ def test_the_host_starts_it_and_it_is_the_same_live_space(client_for, upcoming, 
 
 def test_starting_errors(client_for, schedule, upcoming, host, other_user):
     url = f"{API}/spaces/scheduled/{upcoming.pk}/start"
-    error(client_for(other_user).post(url), 403, "not_host")
-    error(client_for(host).post(f"{API}/spaces/scheduled/999999/start"), 404, "space_not_found")
+    assert_error(client_for(other_user).post(url), 403, "not_host")
+    assert_error(
+        client_for(host).post(f"{API}/spaces/scheduled/999999/start"), 404, "space_not_found"
+    )
     other = schedule(minutes=200, title="Another")
     client_for(host).post(f"{API}/spaces/scheduled/{other.pk}/start")
-    error(client_for(host).post(url), 409, "already_live")
-    error(client_for(host).post(f"{API}/spaces/scheduled/{other.pk}/start"), 409, "space_started")
+    assert_error(client_for(host).post(url), 409, "already_live")
+    assert_error(
+        client_for(host).post(f"{API}/spaces/scheduled/{other.pk}/start"), 409, "space_started"
+    )
 
 
 # --- Reminders ---------------------------------------------------------------------------------
@@ -243,18 +244,18 @@ def test_removing_a_reminder_is_204_even_twice(client_for, upcoming, user):
 
 def test_reminder_errors(client_for, upcoming, host, user, other_user):
     url = f"{API}/spaces/{upcoming.pk}/reminder"
-    error(client_for(host).put(url), 403, "own_space")
+    assert_error(client_for(host).put(url), 403, "own_space")
     Block.objects.create(blocker=host, blocked=other_user)
-    error(client_for(other_user).put(url), 403, "blocked")
-    error(client_for(user).put(f"{API}/spaces/999999/reminder"), 404, "space_not_found")
-    error(client_for(user).delete(f"{API}/spaces/999999/reminder"), 404, "space_not_found")
+    assert_error(client_for(other_user).put(url), 403, "blocked")
+    assert_error(client_for(user).put(f"{API}/spaces/999999/reminder"), 404, "space_not_found")
+    assert_error(client_for(user).delete(f"{API}/spaces/999999/reminder"), 404, "space_not_found")
     services.scheduled_space_cancel(actor=host, space_id=upcoming.pk)
-    error(client_for(user).put(url), 409, "space_cancelled")
+    assert_error(client_for(user).put(url), 409, "space_cancelled")
 
 
 def test_a_reminder_on_a_live_space_is_409(client_for, upcoming, host, user):
     services.scheduled_space_start(actor=host, space_id=upcoming.pk)
-    error(client_for(user).put(f"{API}/spaces/{upcoming.pk}/reminder"), 409, "space_started")
+    assert_error(client_for(user).put(f"{API}/spaces/{upcoming.pk}/reminder"), 409, "space_started")
 
 
 # --- Discover ----------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_upcoming_of_people_i_follow_with_counts(client_for, upcoming, host, use
 def test_upcoming_of_one_host(client_for, upcoming, host, user):
     body = client_for(user).get(f"{API}/users/{host.username.upper()}/upcoming").json()
     assert [row["id"] for row in body["results"]] == [upcoming.pk]
-    error(client_for(user).get(f"{API}/users/nobody-here/upcoming"), 404, "not_found")
+    assert_error(client_for(user).get(f"{API}/users/nobody-here/upcoming"), 404, "not_found")
 
 
 def test_upcoming_lists_page_by_cursor(client_for, schedule, host, user):

@@ -19,6 +19,7 @@ from accounts import services as accounts_services
 from accounts.models import Notification
 from scheduling import services
 from scheduling.models import Delivery
+from scheduling.services import delivery
 from tests.scheduling.helpers import bulk_holders
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -101,7 +102,7 @@ def test_without_the_lock_the_conditional_update_alone_still_sends_once(
 ):
     """B reads the same rows A holds (no SKIP LOCKED) and sends them; A's conditional update
     then finds them taken and rolls A's whole batch back, notifications included."""
-    monkeypatch.setattr(services, "claim_rows", lambda qs: qs)
+    monkeypatch.setattr(delivery, "claim_rows", lambda qs: qs)
 
     results = run_a_then_b_inside_a(monkeypatch)
 
@@ -116,9 +117,9 @@ def test_control_without_claim_or_conditional_update_every_holder_is_told_twice(
 ):
     """The race is real: with neither the row lock nor `WHERE state = 'pending'`, both sweeps
     send the same batch."""
-    monkeypatch.setattr(services, "claim_rows", lambda qs: qs)
+    monkeypatch.setattr(delivery, "claim_rows", lambda qs: qs)
     monkeypatch.setattr(
-        services,
+        delivery,
         "mark_sent",
         lambda ids, now: Delivery.objects.filter(pk__in=ids).update(state="sent", sent_at=now),
     )

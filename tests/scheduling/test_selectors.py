@@ -9,7 +9,7 @@ import pytest
 from accounts.models import Block, Follow
 from scheduling import selectors, services
 from spaces_project.errors import Forbidden, NotFound
-from tests.factories import UserFactory, make_followers
+from tests.factories import SpaceFactory, UserFactory, make_followers
 from tests.scheduling.helpers import holders
 
 pytestmark = pytest.mark.django_db
@@ -76,8 +76,6 @@ def test_blocks_either_way_hide_a_hosts_upcoming_spaces(hosts, user):
 
 
 def test_the_detail_is_404_for_a_space_that_was_never_scheduled(user):
-    from tests.spaces.factories import SpaceFactory
-
     live = SpaceFactory()
     with pytest.raises(NotFound):
         selectors.scheduled_detail(viewer=user, space_id=live.pk)

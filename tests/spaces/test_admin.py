@@ -8,8 +8,7 @@ from django.urls import reverse
 
 from spaces import services
 from spaces.models import ModerationAction, Report, Space
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, listener, speaker
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +39,7 @@ def test_the_space_list_filters_and_searches(staff_client, space):
 
 
 def test_the_space_page_shows_the_moderation_log_inline(staff_client, space):
-    speaker(space)
+    make_speaker(space)
     page = staff_client.get(reverse("admin:spaces_space_change", args=[space.pk]))
     assert page.status_code == 200
     assert "Moderation log" in page.content.decode()
@@ -67,7 +66,7 @@ def test_ban_hosts_deactivates_the_hosts_and_ends_their_spaces(staff_client, spa
 
 
 def test_the_reports_queue_marks_reports_resolved(staff_client, space):
-    who = listener(space)
+    who = join(space)
     report = services.report_create(reporter=who, space_id=space.pk, reason="spam")
     url = reverse("admin:spaces_report_changelist")
     assert staff_client.get(url, {"status__exact": "open"}).status_code == 200
@@ -79,7 +78,7 @@ def test_the_reports_queue_marks_reports_resolved(staff_client, space):
 
 
 def test_the_reports_queue_bans_reported_users(staff_client, space):
-    who, alice = listener(space), speaker(space)
+    who, alice = join(space), make_speaker(space)
     report = services.report_create(
         reporter=who, space_id=space.pk, reason="harassment", target_user_id=alice.pk
     )
@@ -95,5 +94,5 @@ def test_the_reports_queue_bans_reported_users(staff_client, space):
     ["participant", "moderationaction", "pin", "captionline", "speakerrequest", "invitation"],
 )
 def test_every_spaces_admin_list_opens(staff_client, space, model):
-    speaker(space)
+    make_speaker(space)
     assert staff_client.get(reverse(f"admin:spaces_{model}_changelist")).status_code == 200

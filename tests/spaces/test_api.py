@@ -8,8 +8,16 @@ from django.utils import timezone
 from accounts.models import Block, DirectMessage, Notification
 from spaces import services
 from spaces.models import Invitation, Participant, Pin, Report, Space, SpeakerRequest
-from tests.factories import UserFactory, make_followers
-from tests.spaces.factories import SpaceFactory, cohost, ended_space, listener, speaker
+from tests.factories import (
+    SpaceFactory,
+    UserFactory,
+    ended_space,
+    join,
+    make_cohost,
+    make_followers,
+    make_speaker,
+)
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +26,6 @@ API = "/api/v1/spaces"
 
 def url(space, tail=""):
     return f"{API}/{space.pk}{tail}"
-
-
-def error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    assert set(body["error"]) >= {"code", "message", "fields"}
-    return body["error"]
 
 
 # --- Start, lists ------------------------------------------------------------------------------
@@ -49,27 +49,29 @@ def test_start_creates_a_live_space_with_201(client_for, host):
 
 
 def test_start_without_enough_followers_is_403(client_for, user):
-    error(client_for(user).post(API, {"title": "x"}, format="json"), 403, "not_enough_followers")
+    assert_error(
+        client_for(user).post(API, {"title": "x"}, format="json"), 403, "not_enough_followers"
+    )
 
 
 def test_start_twice_is_409_already_live(client_for, host):
     client = client_for(host)
     client.post(API, {"title": "One"}, format="json")
-    error(client.post(API, {"title": "Two"}, format="json"), 409, "already_live")
+    assert_error(client.post(API, {"title": "Two"}, format="json"), 409, "already_live")
 
 
 def test_start_with_bad_fields_is_400_with_field_errors(client_for, host):
     response = client_for(host).post(
         API, {"title": "", "topics": ["a", "b", "c", "d"], "colour": "red"}, format="json"
     )
-    fields = error(response, 400, "invalid")["fields"]
+    fields = assert_error(response, 400, "invalid")["fields"]
     assert {"title", "topics", "colour"} <= set(fields)
 
 
 def test_start_with_a_title_of_only_spaces_is_400(client_for, host):
-    fields = error(client_for(host).post(API, {"title": "   "}, format="json"), 400, "invalid")[
-        "fields"
-    ]
+    fields = assert_error(
+        client_for(host).post(API, {"title": "   "}, format="json"), 400, "invalid"
+    )["fields"]
     assert "title" in fields
 
 
@@ -118,7 +120,7 @@ def test_the_bubble_api_takes_a_fixed_number_of_queries(
         for _ in range(n):
             friend = UserFactory()
             Follow.objects.create(follower=user, followee=friend)
-            speaker(space, friend)
+            make_speaker(space, friend)
         with django_assert_num_queries(3):
             body = client.get(f"{API}/following").json()
         assert len(body["results"]) == n + 1
@@ -138,7 +140,7 @@ def test_the_ended_list_filters_by_host(client_for, user):
 
 
 def test_the_detail_shows_my_role_and_what_i_may_do(client_for, space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
 
     body = client_for(alice).get(url(space)).json()
 
@@ -161,15 +163,15 @@ def test_the_detail_for_a_stranger_has_no_me_and_offers_join(client_for, space, 
 def test_the_detail_api_takes_a_fixed_number_of_queries(
     client_for, space, space_host, django_assert_num_queries
 ):
-    me = listener(space)
+    me = join(space)
     client = client_for(me)
     with django_assert_num_queries(7):
         assert client.get(url(space)).status_code == 200
-    cohost(space)
+    make_cohost(space)
     for _ in range(4):
-        speaker(space)
+        make_speaker(space)
     for _ in range(15):
-        listener(space)
+        join(space)
     services.pin_create(user=space_host, space_id=space.pk, text="hello")
     with django_assert_num_queries(7):
         body = client.get(url(space)).json()
@@ -177,16 +179,16 @@ def test_the_detail_api_takes_a_fixed_number_of_queries(
 
 
 def test_an_unknown_space_is_404(client_for, user):
-    error(client_for(user).get(f"{API}/987654"), 404, "space_not_found")
-    error(client_for(user).post(f"{API}/987654/join"), 404, "space_not_found")
+    assert_error(client_for(user).get(f"{API}/987654"), 404, "space_not_found")
+    assert_error(client_for(user).post(f"{API}/987654/join"), 404, "space_not_found")
 
 
 def test_a_user_blocked_by_the_host_gets_403_on_detail_and_join(
     client_for, space, space_host, user
 ):
     Block.objects.create(blocker=space_host, blocked=user)
-    error(client_for(user).get(url(space)), 403, "blocked")
-    error(client_for(user).post(url(space, "/join")), 403, "blocked")
+    assert_error(client_for(user).get(url(space)), 403, "blocked")
+    assert_error(client_for(user).post(url(space, "/join")), 403, "blocked")
 
 
 # --- Join, leave, heartbeat --------------------------------------------------------------------
@@ -202,41 +204,43 @@ def test_join_is_200_and_idempotent(client_for, space, user):
 
 
 def test_join_an_ended_space_is_409(client_for, user):
-    error(client_for(user).post(url(ended_space(), "/join")), 409, "space_ended")
+    assert_error(client_for(user).post(url(ended_space(), "/join")), 409, "space_ended")
 
 
 def test_a_removed_user_rejoining_is_403(client_for, space, space_host, user):
-    listener(space, user)
+    join(space, user)
     client_for(space_host).post(url(space, f"/participants/{user.pk}/remove"))
-    error(client_for(user).post(url(space, "/join")), 403, "removed")
+    assert_error(client_for(user).post(url(space, "/join")), 403, "removed")
 
 
 def test_leave_is_204_twice_and_the_host_cannot_leave(client_for, space, space_host, user):
-    listener(space, user)
+    join(space, user)
     assert client_for(user).post(url(space, "/leave")).status_code == 204
     assert client_for(user).post(url(space, "/leave")).status_code == 204
-    error(client_for(space_host).post(url(space, "/leave")), 409, "host_cannot_leave")
+    assert_error(client_for(space_host).post(url(space, "/leave")), 409, "host_cannot_leave")
 
 
 def test_heartbeat_is_204_in_the_space_and_403_outside(client_for, space, user):
-    error(client_for(user).post(url(space, "/heartbeat")), 403, "not_in_space")
-    listener(space, user)
+    assert_error(client_for(user).post(url(space, "/heartbeat")), 403, "not_in_space")
+    join(space, user)
     assert client_for(user).post(url(space, "/heartbeat")).status_code == 204
 
 
 def test_the_participants_list_filters_by_role(client_for, space):
-    alice = speaker(space)
-    people = [listener(space) for _ in range(3)]
+    alice = make_speaker(space)
+    people = [join(space) for _ in range(3)]
     body = client_for(alice).get(url(space, "/participants"), {"role": "listener"}).json()
     assert {p["user"]["id"] for p in body["results"]} == {p.pk for p in people}
-    error(client_for(alice).get(url(space, "/participants"), {"role": "king"}), 400, "invalid")
+    assert_error(
+        client_for(alice).get(url(space, "/participants"), {"role": "king"}), 400, "invalid"
+    )
 
 
 # --- Requests ----------------------------------------------------------------------------------
 
 
 def test_a_whole_request_to_speak_flow(client_for, space, space_host, user):
-    listener(space, user)
+    join(space, user)
     me = client_for(user)
     raised = me.post(url(space, "/requests"))
     again = me.post(url(space, "/requests"))
@@ -250,7 +254,7 @@ def test_a_whole_request_to_speak_flow(client_for, space, space_host, user):
     approved = client_for(space_host).post(url(space, f"/requests/{rid}/approve"))
     assert approved.status_code == 200
     assert approved.json()["role"] == "speaker"
-    error(
+    assert_error(
         client_for(space_host).post(url(space, f"/requests/{rid}/approve")),
         409,
         "request_not_pending",
@@ -258,45 +262,51 @@ def test_a_whole_request_to_speak_flow(client_for, space, space_host, user):
 
 
 def test_a_listener_approving_is_403_and_listing_the_queue_too(client_for, space, user):
-    other = listener(space)
+    other = join(space)
     rid = client_for(other).post(url(space, "/requests")).json()["id"]
-    listener(space, user)
-    error(client_for(user).post(url(space, f"/requests/{rid}/approve")), 403, "not_moderator")
-    error(client_for(user).get(url(space, "/requests")), 403, "not_moderator")
+    join(space, user)
+    assert_error(
+        client_for(user).post(url(space, f"/requests/{rid}/approve")), 403, "not_moderator"
+    )
+    assert_error(client_for(user).get(url(space, "/requests")), 403, "not_moderator")
     assert SpeakerRequest.objects.get(pk=rid).state == "pending"
 
 
 def test_a_request_id_of_space_b_under_space_a_is_404(client_for, space, space_host):
     other = SpaceFactory()
-    who = listener(other)
+    who = join(other)
     rid = client_for(who).post(url(other, "/requests")).json()["id"]
-    error(
+    assert_error(
         client_for(space_host).post(url(space, f"/requests/{rid}/approve")),
         404,
         "request_not_found",
     )
-    error(
+    assert_error(
         client_for(space_host).post(url(space, f"/requests/{rid}/deny")), 404, "request_not_found"
     )
 
 
 def test_approve_when_the_stage_is_full_is_409(client_for, space, space_host):
     Space.objects.filter(pk=space.pk).update(max_speakers=1)
-    speaker(space)
-    who = listener(space)
+    make_speaker(space)
+    who = join(space)
     rid = client_for(who).post(url(space, "/requests")).json()["id"]
-    error(client_for(space_host).post(url(space, f"/requests/{rid}/approve")), 409, "stage_full")
+    assert_error(
+        client_for(space_host).post(url(space, f"/requests/{rid}/approve")), 409, "stage_full"
+    )
 
 
 def test_approving_on_an_ended_space_is_409(client_for, space, space_host):
-    who = listener(space)
+    who = join(space)
     rid = client_for(who).post(url(space, "/requests")).json()["id"]
     client_for(space_host).post(url(space, "/end"))
-    error(client_for(space_host).post(url(space, f"/requests/{rid}/approve")), 409, "space_ended")
+    assert_error(
+        client_for(space_host).post(url(space, f"/requests/{rid}/approve")), 409, "space_ended"
+    )
 
 
 def test_deny_and_withdraw(client_for, space, space_host):
-    a, b = listener(space), listener(space)
+    a, b = join(space), join(space)
     rid = client_for(a).post(url(space, "/requests")).json()["id"]
     denied = client_for(space_host).post(url(space, f"/requests/{rid}/deny"))
     assert (denied.status_code, denied.json()["state"]) == (200, "denied")
@@ -307,15 +317,15 @@ def test_deny_and_withdraw(client_for, space, space_host):
 
 
 def test_a_speaker_asking_to_speak_is_409_already_speaker(client_for, space):
-    alice = speaker(space)
-    error(client_for(alice).post(url(space, "/requests")), 409, "already_speaker")
+    alice = make_speaker(space)
+    assert_error(client_for(alice).post(url(space, "/requests")), 409, "already_speaker")
 
 
 # --- Invitations, co-hosts ---------------------------------------------------------------------
 
 
 def test_invite_accept_and_decline_over_the_api(client_for, space, space_host):
-    a, b = listener(space), listener(space)
+    a, b = join(space), join(space)
     host = client_for(space_host)
     inv_a = host.post(url(space, "/invitations"), {"user_id": a.pk}, format="json")
     inv_b = host.post(
@@ -331,42 +341,46 @@ def test_invite_accept_and_decline_over_the_api(client_for, space, space_host):
 
 
 def test_someone_elses_invitation_is_404(client_for, space, space_host):
-    a, b = listener(space), listener(space)
+    a, b = join(space), join(space)
     iid = (
         client_for(space_host)
         .post(url(space, "/invitations"), {"user_id": a.pk}, format="json")
         .json()["id"]
     )
-    error(client_for(b).post(url(space, f"/invitations/{iid}/accept")), 404, "invitation_not_found")
+    assert_error(
+        client_for(b).post(url(space, f"/invitations/{iid}/accept")), 404, "invitation_not_found"
+    )
 
 
 def test_a_cohost_inviting_a_cohost_is_403(client_for, space):
-    bob = cohost(space)
-    who = listener(space)
+    bob = make_cohost(space)
+    who = join(space)
     response = client_for(bob).post(
         url(space, "/invitations"), {"user_id": who.pk, "kind": "cohost"}, format="json"
     )
-    error(response, 403, "host_only")
+    assert_error(response, 403, "host_only")
 
 
 def test_an_invitation_with_a_bad_kind_or_user_is_400(client_for, space, space_host):
     host = client_for(space_host)
-    who = listener(space)
-    fields = error(
+    who = join(space)
+    fields = assert_error(
         host.post(url(space, "/invitations"), {"user_id": who.pk, "kind": "king"}, format="json"),
         400,
         "invalid",
     )["fields"]
     assert "kind" in fields
-    error(host.post(url(space, "/invitations"), {"user_id": "7"}, format="json"), 400, "invalid")
+    assert_error(
+        host.post(url(space, "/invitations"), {"user_id": "7"}, format="json"), 400, "invalid"
+    )
 
 
 def test_the_host_cancels_an_invitation(client_for, space, space_host):
-    who = listener(space)
+    who = join(space)
     host = client_for(space_host)
     iid = host.post(url(space, "/invitations"), {"user_id": who.pk}, format="json").json()["id"]
     assert host.delete(url(space, f"/invitations/{iid}")).json()["state"] == "cancelled"
-    error(
+    assert_error(
         client_for(who).post(url(space, f"/invitations/{iid}/accept")),
         409,
         "invitation_not_pending",
@@ -374,23 +388,23 @@ def test_the_host_cancels_an_invitation(client_for, space, space_host):
 
 
 def test_revoking_a_cohost_over_the_api(client_for, space, space_host):
-    bob = cohost(space)
+    bob = make_cohost(space)
     response = client_for(space_host).delete(url(space, f"/cohosts/{bob.pk}"))
     assert (response.status_code, response.json()["role"]) == (200, "speaker")
-    error(client_for(space_host).delete(url(space, f"/cohosts/{bob.pk}")), 409, "not_cohost")
+    assert_error(client_for(space_host).delete(url(space, f"/cohosts/{bob.pk}")), 409, "not_cohost")
 
 
 # --- Acting on participants and me -------------------------------------------------------------
 
 
 def test_mute_unmute_demote_remove_block_over_the_api(client_for, space, space_host):
-    alice, bob = speaker(space), listener(space)
+    alice, bob = make_speaker(space), join(space)
     host, me = client_for(space_host), client_for(alice)
 
     assert me.post(url(space, "/me/unmute")).json()["is_muted"] is False
     muted = host.post(url(space, f"/participants/{alice.pk}/mute")).json()
     assert (muted["is_muted"], muted["muted_by_host"]) == (True, True)
-    error(host.post(url(space, f"/participants/{alice.pk}/unmute")), 403, "only_self_unmute")
+    assert_error(host.post(url(space, f"/participants/{alice.pk}/unmute")), 403, "only_self_unmute")
     assert me.post(url(space, f"/participants/{alice.pk}/unmute")).json()["is_muted"] is False
     assert me.post(url(space, "/me/mute")).json()["is_muted"] is True
     assert host.post(url(space, f"/participants/{alice.pk}/demote")).json()["role"] == "listener"
@@ -402,41 +416,47 @@ def test_mute_unmute_demote_remove_block_over_the_api(client_for, space, space_h
 def test_acting_on_yourself_or_the_host_or_a_stranger_is_refused(
     client_for, space, space_host, user
 ):
-    bob = cohost(space)
+    bob = make_cohost(space)
     host = client_for(space_host)
-    error(host.post(url(space, f"/participants/{space_host.pk}/remove")), 400, "cannot_target_self")
-    error(
+    assert_error(
+        host.post(url(space, f"/participants/{space_host.pk}/remove")), 400, "cannot_target_self"
+    )
+    assert_error(
         client_for(bob).post(url(space, f"/participants/{space_host.pk}/mute")),
         403,
         "cannot_target_host",
     )
-    error(host.post(url(space, f"/participants/{user.pk}/remove")), 404, "participant_not_found")
+    assert_error(
+        host.post(url(space, f"/participants/{user.pk}/remove")), 404, "participant_not_found"
+    )
 
 
 def test_the_host_of_space_a_acting_on_space_b_is_403(client_for, space):
     other = SpaceFactory()
-    who = listener(space)
-    error(
+    who = join(space)
+    assert_error(
         client_for(other.host).post(url(space, f"/participants/{who.pk}/remove")),
         403,
         "not_moderator",
     )
-    error(client_for(other.host).post(url(space, "/end")), 403, "host_only")
+    assert_error(client_for(other.host).post(url(space, "/end")), 403, "host_only")
 
 
 def test_step_down_over_the_api(client_for, space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     assert client_for(alice).post(url(space, "/me/step-down")).json()["role"] == "listener"
-    error(client_for(alice).post(url(space, "/me/step-down")), 409, "not_on_stage")
-    error(client_for(space_host).post(url(space, "/me/step-down")), 409, "host_cannot_step_down")
+    assert_error(client_for(alice).post(url(space, "/me/step-down")), 409, "not_on_stage")
+    assert_error(
+        client_for(space_host).post(url(space, "/me/step-down")), 409, "host_cannot_step_down"
+    )
 
 
 def test_end_over_the_api(client_for, space, space_host):
-    bob = cohost(space)
-    error(client_for(bob).post(url(space, "/end")), 403, "host_only")
+    bob = make_cohost(space)
+    assert_error(client_for(bob).post(url(space, "/end")), 403, "host_only")
     response = client_for(space_host).post(url(space, "/end"))
     assert (response.status_code, response.json()["state"]) == (200, "ended")
-    error(client_for(space_host).post(url(space, "/end")), 409, "space_ended")
+    assert_error(client_for(space_host).post(url(space, "/end")), 409, "space_ended")
 
 
 def test_staff_end_any_space_over_the_api(client_for, space):
@@ -449,7 +469,7 @@ def test_staff_end_any_space_over_the_api(client_for, space):
 
 def test_reactions_are_rate_limited_with_429_and_retry_after(settings, client_for, space, user):
     settings.SPACES_REACTION_RATE = "2/hour"
-    listener(space, user)
+    join(space, user)
     client = client_for(user)
     for emoji in ("clap", "🔥"):
         response = client.post(url(space, "/reactions"), {"emoji": emoji}, format="json")
@@ -458,15 +478,15 @@ def test_reactions_are_rate_limited_with_429_and_retry_after(settings, client_fo
 
     refused = client.post(url(space, "/reactions"), {"emoji": "clap"}, format="json")
 
-    body = error(refused, 429, "rate_limited")
+    body = assert_error(refused, 429, "rate_limited")
     assert 0 < body["retry_after"] <= 3600
     assert 1 <= int(refused["Retry-After"]) <= 3600
 
 
 def test_an_unknown_reaction_is_400(client_for, space, user):
-    listener(space, user)
+    join(space, user)
     response = client_for(user).post(url(space, "/reactions"), {"emoji": "🍕"}, format="json")
-    assert "emoji" in error(response, 400, "invalid")["fields"]
+    assert "emoji" in assert_error(response, 400, "invalid")["fields"]
 
 
 def test_pins_over_the_api(client_for, space, space_host):
@@ -476,22 +496,24 @@ def test_pins_over_the_api(client_for, space, space_host):
         for i in range(3)
     ]
     assert [r.status_code for r in created] == [201, 201, 201]
-    error(host.post(url(space, "/pins"), {"text": "#4"}, format="json"), 409, "too_many_pins")
+    assert_error(
+        host.post(url(space, "/pins"), {"text": "#4"}, format="json"), 409, "too_many_pins"
+    )
     pid = created[0].json()["id"]
     assert host.delete(url(space, f"/pins/{pid}")).status_code == 204
     assert Pin.objects.filter(space=space, unpinned_at__isnull=True).count() == 2
     bad = host.post(url(space, "/pins"), {"text": "x", "url": "javascript:alert(1)"}, format="json")
-    assert "url" in error(bad, 400, "invalid")["fields"]
+    assert "url" in assert_error(bad, 400, "invalid")["fields"]
 
 
 def test_a_listener_pinning_is_403_and_another_spaces_pin_is_404(client_for, space, space_host):
-    who = listener(space)
-    error(
+    who = join(space)
+    assert_error(
         client_for(who).post(url(space, "/pins"), {"text": "x"}, format="json"), 403, "not_on_stage"
     )
     other = SpaceFactory()
     pin = services.pin_create(user=other.host, space_id=other.pk, text="b")
-    error(client_for(space_host).delete(url(space, f"/pins/{pin.pk}")), 404, "pin_not_found")
+    assert_error(client_for(space_host).delete(url(space, f"/pins/{pin.pk}")), 404, "pin_not_found")
 
 
 def test_captions_and_transcript_over_the_api(client_for, space, space_host, user):
@@ -506,13 +528,15 @@ def test_captions_and_transcript_over_the_api(client_for, space, space_host, use
     body = client_for(user).get(url(space, "/transcript")).json()
     assert [line["text"] for line in body["results"]] == ["hello", "world"]
     assert body["results"][0]["speaker"]["id"] == space_host.pk
-    listener(space, user)
-    error(
+    join(space, user)
+    assert_error(
         client_for(user).put(url(space, "/captions"), {"enabled": False}, format="json"),
         403,
         "not_moderator",
     )
-    error(host.put(url(space, "/captions"), {"enabled": "yes"}, format="json"), 400, "invalid")
+    assert_error(
+        host.put(url(space, "/captions"), {"enabled": "yes"}, format="json"), 400, "invalid"
+    )
 
 
 # --- Share, report, log ------------------------------------------------------------------------
@@ -526,18 +550,18 @@ def test_share_over_the_api(client_for, space, user, other_user):
     assert response.json() == {"messages_sent": 1, "notifications_sent": 3, "skipped_user_ids": []}
     assert DirectMessage.objects.get().attachment == {"space_id": space.pk}
     assert Notification.objects.filter(kind="space_shared").count() == 3
-    error(client_for(user).post(url(space, "/share"), {}, format="json"), 400, "invalid")
+    assert_error(client_for(user).post(url(space, "/share"), {}, format="json"), 400, "invalid")
 
 
 def test_report_over_the_api(client_for, space):
-    who, alice = listener(space), speaker(space)
+    who, alice = join(space), make_speaker(space)
     response = client_for(who).post(
         url(space, "/reports"), {"reason": "harassment", "user_id": alice.pk}, format="json"
     )
     assert response.status_code == 201
     assert response.json()["target_id"] == alice.pk
     assert Report.objects.get().status == "open"
-    error(
+    assert_error(
         client_for(UserFactory()).post(url(space, "/reports"), {"reason": "spam"}, format="json"),
         403,
         "not_in_space",
@@ -545,23 +569,23 @@ def test_report_over_the_api(client_for, space):
 
 
 def test_the_moderation_log_over_the_api(client_for, space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     client_for(space_host).post(url(space, f"/participants/{alice.pk}/demote"))
     log = client_for(space_host).get(url(space, "/moderation-log")).json()["results"]
     assert [e["action"] for e in log] == ["speaker_demoted", "request_approved"]
     assert log[0]["target"]["id"] == alice.pk
-    error(client_for(alice).get(url(space, "/moderation-log")), 403, "not_moderator")
+    assert_error(client_for(alice).get(url(space, "/moderation-log")), 403, "not_moderator")
 
 
 def test_a_listener_of_a_full_room_story(client_for, space, space_host):
     """A small end-to-end run: the host fills the stage through invitations and requests."""
     Space.objects.filter(pk=space.pk).update(max_speakers=2)
-    people = [listener(space) for _ in range(3)]
+    people = [join(space) for _ in range(3)]
     host = client_for(space_host)
     for who in people[:2]:
         iid = host.post(url(space, "/invitations"), {"user_id": who.pk}, format="json").json()["id"]
         assert client_for(who).post(url(space, f"/invitations/{iid}/accept")).status_code == 200
-    error(
+    assert_error(
         host.post(url(space, "/invitations"), {"user_id": people[2].pk}, format="json"),
         409,
         "stage_full",

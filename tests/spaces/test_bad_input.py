@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from spaces.models import Participant, Space
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, cohost, listener
+from tests.factories import SpaceFactory, UserFactory, join, make_cohost
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -25,16 +25,6 @@ HUGE_IDS = [2**53, 2**63 - 1, 2**63, 2**70]
 
 def leave_url(space: Space) -> str:
     return reverse("api-space-leave", args=[space.pk])
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def assert_still_hosted_by(space: Space, host: User, published: list[Any]) -> None:
@@ -54,7 +44,7 @@ def test_a_successor_id_of_the_wrong_type_or_range_is_invalid_and_changes_nothin
     client_for, published, value
 ):
     space = SpaceFactory()
-    heir = cohost(space)
+    heir = make_cohost(space)
     response = client_for(space.host).post(leave_url(space), {"successor_id": value}, format="json")
     error = assert_error(response, 400, "invalid")
     assert list(error["fields"]) == ["successor_id"]
@@ -64,7 +54,7 @@ def test_a_successor_id_of_the_wrong_type_or_range_is_invalid_and_changes_nothin
 
 def test_the_largest_id_is_accepted_as_a_type_and_refused_as_no_cohost(client_for, published):
     space = SpaceFactory()
-    cohost(space)
+    make_cohost(space)
     response = client_for(space.host).post(
         leave_url(space), {"successor_id": 2**53 - 1}, format="json"
     )
@@ -74,8 +64,8 @@ def test_the_largest_id_is_accepted_as_a_type_and_refused_as_no_cohost(client_fo
 
 def test_naming_a_cohost_of_another_space_is_refused(client_for, published):
     mine, theirs = SpaceFactory(), SpaceFactory()
-    cohost(mine)
-    elsewhere = cohost(theirs)
+    make_cohost(mine)
+    elsewhere = make_cohost(theirs)
     response = client_for(mine.host).post(
         leave_url(mine), {"successor_id": elsewhere.pk}, format="json"
     )
@@ -86,7 +76,7 @@ def test_naming_a_cohost_of_another_space_is_refused(client_for, published):
 
 def test_a_cohost_naming_a_successor_for_the_host_is_refused(client_for, published):
     space = SpaceFactory()
-    me, other = cohost(space), cohost(space)
+    me, other = make_cohost(space), make_cohost(space)
     response = client_for(me).post(leave_url(space), {"successor_id": other.pk}, format="json")
     assert_error(response, 403, "host_only")
     assert_still_hosted_by(space, space.host, published)
@@ -95,7 +85,7 @@ def test_a_cohost_naming_a_successor_for_the_host_is_refused(client_for, publish
 def test_a_replayed_host_leave_hands_over_once_and_the_replay_changes_nothing(client_for):
     space = SpaceFactory()
     host = space.host
-    heir = cohost(space)
+    heir = make_cohost(space)
     client = client_for(host)
     first = client.post(leave_url(space), {"successor_id": heir.pk}, format="json")
     assert first.status_code == 204
@@ -114,7 +104,7 @@ def test_a_replayed_host_leave_hands_over_once_and_the_replay_changes_nothing(cl
 
 def test_another_hosts_transcript_is_refused(client_for):
     mine, theirs = SpaceFactory(), SpaceFactory()
-    their_cohost = cohost(theirs)
+    their_cohost = make_cohost(theirs)
     for user in (mine.host, their_cohost):
         for name in ("api-space-transcript-vtt", "api-space-transcript-txt"):
             response = client_for(user).get(
@@ -148,7 +138,7 @@ def test_a_huge_id_on_the_site_is_not_a_server_error():
     browser.force_login(space.host)
     response = browser.post(f"/spaces/{space.pk}/people/{2**70}/mute/")
     assert response.status_code == 404
-    heir = cohost(space)
+    heir = make_cohost(space)
     response = browser.post(
         reverse("space_leave", args=[space.pk]),
         {"successor_id": str(2**70)},
@@ -162,7 +152,7 @@ def test_a_huge_id_on_the_site_is_not_a_server_error():
 
 def test_options_on_a_write_endpoint_answers_without_a_server_error(client_for):
     space = SpaceFactory()
-    response = client_for(listener(space)).options(leave_url(space))
+    response = client_for(join(space)).options(leave_url(space))
     assert response.status_code == 200
     assert response.json()["name"]
     assert "actions" not in response.json()

@@ -15,7 +15,7 @@ from spaces import events, services
 from spaces.models import Participant, Space
 from spaces_project import bus
 from tests.concurrency.test_stage_capacity import run_together
-from tests.spaces.factories import SpaceFactory, cohost
+from tests.factories import SpaceFactory, make_cohost
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,7 @@ def test_two_host_leaves_at_once_hand_over_exactly_once():
     for _ in range(ROUNDS):
         space = SpaceFactory()
         host = space.host
-        first, second = cohost(space), cohost(space)
+        first, second = make_cohost(space), make_cohost(space)
         seen: list[dict[str, Any]] = []
         with bus.subscribe(lambda group, event, seen=seen: seen.append(event)):
             results = run_together(

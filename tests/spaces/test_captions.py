@@ -8,7 +8,8 @@ from accounts.services import block_create
 from spaces import selectors, services
 from spaces.models import CaptionLine, ModerationAction
 from spaces_project.errors import Conflict, Forbidden
-from tests.spaces.factories import cohost, event_types, fresh, listener, speaker
+from tests.factories import fresh, join, make_cohost, make_speaker
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_the_host_turns_captions_on_and_off_and_each_change_is_logged(
 
 
 def test_a_cohost_can_toggle_captions_but_a_speaker_cannot(space):
-    bob, alice = cohost(space), speaker(space)
+    bob, alice = make_cohost(space), make_speaker(space)
     services.captions_toggle(actor=bob, space_id=space.pk, enabled=True)
     with pytest.raises(Forbidden):
         services.captions_toggle(actor=alice, space_id=space.pk, enabled=False)
@@ -44,7 +45,7 @@ def test_the_media_worker_appends_lines_for_people_on_stage(
     space, space_host, committed, published
 ):
     services.captions_toggle(actor=space_host, space_id=space.pk, enabled=True)
-    alice = speaker(space)
+    alice = make_speaker(space)
     published.clear()
     with committed():
         line = services.caption_append(space_id=space.pk, speaker_id=alice.pk, text="  hello  all ")
@@ -62,7 +63,7 @@ def test_no_lines_while_captions_are_off(space, space_host):
 
 def test_no_lines_for_a_listener(space, space_host):
     services.captions_toggle(actor=space_host, space_id=space.pk, enabled=True)
-    who = listener(space)
+    who = join(space)
     with pytest.raises(Conflict) as exc:
         services.caption_append(space_id=space.pk, speaker_id=who.pk, text="hi")
     assert exc.value.code == "not_on_stage"

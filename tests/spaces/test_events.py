@@ -8,8 +8,8 @@ from django.db import transaction
 from spaces import events, services
 from spaces.models import Participant, Space
 from spaces_project import bus
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, event_types, listener
+from tests.factories import SpaceFactory, UserFactory, join
+from tests.helpers import event_types
 
 
 @pytest.mark.django_db(transaction=True)
@@ -45,7 +45,7 @@ def test_an_action_rolled_back_by_its_caller_publishes_nothing(published):
 @pytest.mark.django_db(transaction=True)
 def test_a_service_that_fails_after_publishing_publishes_nothing(published, monkeypatch):
     space = SpaceFactory()
-    who = listener(space)
+    who = join(space)
     request, _ = services.speaker_request_create(user=who, space_id=space.pk)
     published.clear()
 
@@ -81,7 +81,7 @@ def test_a_refused_action_publishes_nothing(published):
 @pytest.mark.django_db(transaction=True)
 def test_every_event_a_service_sends_is_a_declared_type(published):
     space = SpaceFactory()
-    who = listener(space)
+    who = join(space)
     request, _ = services.speaker_request_create(user=who, space_id=space.pk)
     services.speaker_request_approve(actor=space.host, space_id=space.pk, request_id=request.pk)
     services.space_end(actor=space.host, space_id=space.pk)

@@ -17,18 +17,18 @@ from spaces.audio.bridge import media_role, participant_media_standing, update_f
 from spaces.models import ModerationAction, Participant, Space
 from spaces.realtime import presence
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
-from tests.factories import UserFactory
-from tests.spaces.factories import (
+from tests.factories import (
     SpaceFactory,
+    UserFactory,
     age,
-    cohost,
-    event_types,
     fresh,
-    listener,
+    join,
+    make_cohost,
+    make_speaker,
     participant,
     past_grace,
-    speaker,
 )
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
@@ -75,9 +75,9 @@ def the_host(space: Space) -> int:
 def room(db: None) -> tuple[Space, User, User, User]:
     """A live Space with two co-hosts (the first one co-host longest) and a listener."""
     space = SpaceFactory()
-    first = cohost(space)
-    second = cohost(space)
-    audience = listener(space)
+    first = make_cohost(space)
+    second = make_cohost(space)
+    audience = join(space)
     return space, first, second, audience
 
 
@@ -167,8 +167,8 @@ def test_only_the_host_names_a_successor(room):
 
 def test_a_host_with_no_connected_cohost_cannot_leave(db):
     space = SpaceFactory()
-    stale = cohost(space)
-    speaker(space)
+    stale = make_cohost(space)
+    make_speaker(space)
     age(space, stale, 600)
     with pytest.raises(Conflict) as caught:
         services.space_leave(user=space.host, space_id=space.pk)
@@ -246,8 +246,8 @@ def test_a_host_back_inside_the_grace_keeps_the_space(room, committed, published
 
 def test_with_no_cohost_to_take_over_the_space_ends_for_everyone(db, committed, published):
     space = SpaceFactory()
-    audience = listener(space)
-    on_stage = speaker(space)
+    audience = join(space)
+    on_stage = make_speaker(space)
     age(space, space.host, past_grace())
 
     with committed():
@@ -316,7 +316,7 @@ def test_the_interim_host_goes_to_the_stage_when_the_cohost_seats_are_taken(room
     host = space.host
     services.space_leave(user=host, space_id=space.pk)
     # The interim host fills the freed co-host seat.
-    cohost_of_interim = listener(space)
+    cohost_of_interim = join(space)
     invitation, _ = services.invitation_create(
         actor=first, space_id=space.pk, invitee_id=cohost_of_interim.pk, kind="cohost"
     )

@@ -10,16 +10,17 @@ from spaces import services
 from spaces.models import ModerationAction, Participant, Space, SpeakerRequest
 from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
-from tests.factories import UserFactory, make_followers
-from tests.spaces.factories import (
+from tests.factories import (
     SpaceFactory,
-    cohost,
-    event_types,
+    UserFactory,
     fresh,
-    listener,
+    join,
+    make_cohost,
+    make_followers,
+    make_speaker,
     participant,
-    speaker,
 )
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
@@ -114,10 +115,10 @@ def test_starting_publishes_space_started_to_the_space_group(host, committed, pu
 
 
 def test_the_host_ends_the_space_and_everyone_leaves_the_stage(space, space_host):
-    alice = speaker(space)
-    bob = cohost(space)
-    carol = listener(space)
-    dave = listener(space)
+    alice = make_speaker(space)
+    bob = make_cohost(space)
+    carol = join(space)
+    dave = join(space)
     services.speaker_request_create(user=dave, space_id=space.pk)
 
     ended = services.space_end(actor=space_host, space_id=space.pk)
@@ -149,7 +150,7 @@ def test_staff_can_end_someone_elses_space_and_it_is_logged_as_staff(space):
 
 
 def test_a_cohost_cannot_end_the_space(space):
-    bob = cohost(space)
+    bob = make_cohost(space)
 
     with pytest.raises(Forbidden) as exc:
         services.space_end(actor=bob, space_id=space.pk)
@@ -159,7 +160,7 @@ def test_a_cohost_cannot_end_the_space(space):
 
 
 def test_a_listener_or_a_stranger_cannot_end_the_space(space):
-    for who in (listener(space), UserFactory()):
+    for who in (join(space), UserFactory()):
         with pytest.raises(Forbidden):
             services.space_end(actor=who, space_id=space.pk)
     assert fresh(space).state == Space.State.LIVE
@@ -184,7 +185,7 @@ def test_the_host_of_space_a_cannot_end_space_b(space):
 
 
 def test_ending_publishes_space_ended_with_zero_counts(space, space_host, committed, published):
-    listener(space)
+    join(space)
     published.clear()
     with committed():
         services.space_end(actor=space_host, space_id=space.pk)

@@ -9,16 +9,16 @@ from spaces import services
 from spaces.models import Invitation, Participant, SpeakerRequest
 from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, NotFound
-from tests.factories import UserFactory
-from tests.spaces.factories import (
-    cohost,
+from tests.factories import (
+    UserFactory,
     ended_space,
-    event_types,
     fresh,
-    listener,
+    join,
+    make_cohost,
+    make_speaker,
     participant,
-    speaker,
 )
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_a_user_blocked_by_the_host_cannot_join(space, space_host, user):
 
 
 def test_a_removed_user_cannot_rejoin(space, space_host, user):
-    listener(space, user)
+    join(space, user)
     services.participant_remove(actor=space_host, space_id=space.pk, user_id=user.pk)
 
     with pytest.raises(Forbidden) as exc:
@@ -80,7 +80,7 @@ def test_a_removed_user_cannot_rejoin(space, space_host, user):
 
 
 def test_leaving_and_coming_back_counts_one_more_listener_but_not_one_more_joiner(space, user):
-    listener(space, user)
+    join(space, user)
     services.space_leave(user=user, space_id=space.pk)
     assert fresh(space).listener_count == 0
 
@@ -93,17 +93,17 @@ def test_leaving_and_coming_back_counts_one_more_listener_but_not_one_more_joine
 
 
 def test_the_peak_keeps_the_most_listeners_ever_present(space):
-    crowd = [listener(space) for _ in range(3)]
+    crowd = [join(space) for _ in range(3)]
     for who in crowd[:2]:
         services.space_leave(user=who, space_id=space.pk)
-    listener(space)
+    join(space)
 
     space = fresh(space)
     assert (space.listener_count, space.peak_listener_count) == (2, 3)
 
 
 def test_a_speaker_leaving_frees_a_stage_slot(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
     assert fresh(space).speaker_count == 1
 
     services.space_leave(user=alice, space_id=space.pk)
@@ -115,7 +115,7 @@ def test_a_speaker_leaving_frees_a_stage_slot(space):
 
 
 def test_a_cohost_leaving_frees_a_cohost_slot(space):
-    bob = cohost(space)
+    bob = make_cohost(space)
 
     services.space_leave(user=bob, space_id=space.pk)
 
@@ -125,7 +125,7 @@ def test_a_cohost_leaving_frees_a_cohost_slot(space):
 
 
 def test_leaving_cancels_a_raised_hand_and_open_invitations(space, space_host, user):
-    listener(space, user)
+    join(space, user)
     services.speaker_request_create(user=user, space_id=space.pk)
     services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=user.pk, kind=Invitation.Kind.COHOST

@@ -9,16 +9,16 @@ from spaces import selectors, services
 from spaces.models import ModerationAction, Participant, SpeakerRequest
 from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.factories import UserFactory
-from tests.spaces.factories import (
+from tests.factories import (
     SpaceFactory,
-    cohost,
-    event_types,
+    UserFactory,
     fresh,
-    listener,
+    join,
+    make_cohost,
+    make_speaker,
     participant,
-    speaker,
 )
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_speaker_unmutes_and_mutes_themselves(space, committed, published):
-    alice = speaker(space)
+    alice = make_speaker(space)
     published.clear()
     with committed():
         services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
@@ -40,7 +40,7 @@ def test_a_speaker_unmutes_and_mutes_themselves(space, committed, published):
 
 
 def test_the_host_mutes_a_speaker_and_it_is_logged(space, space_host, committed, published):
-    alice = speaker(space)
+    alice = make_speaker(space)
     services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
     published.clear()
     with committed():
@@ -53,7 +53,7 @@ def test_the_host_mutes_a_speaker_and_it_is_logged(space, space_host, committed,
 
 
 def test_the_host_cannot_unmute_a_speaker(space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
     services.participant_mute(actor=space_host, space_id=space.pk, user_id=alice.pk)
 
@@ -65,7 +65,7 @@ def test_the_host_cannot_unmute_a_speaker(space, space_host):
 
 
 def test_a_speaker_muted_by_the_host_can_unmute_themselves(space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     services.participant_mute(actor=space_host, space_id=space.pk, user_id=alice.pk)
 
     p = services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
@@ -74,8 +74,8 @@ def test_a_speaker_muted_by_the_host_can_unmute_themselves(space, space_host):
 
 
 def test_a_cohost_can_mute_a_speaker_but_not_another_cohost(space):
-    bob, carol = cohost(space), cohost(space)
-    alice = speaker(space)
+    bob, carol = make_cohost(space), make_cohost(space)
+    alice = make_speaker(space)
     services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
     services.participant_unmute(actor=carol, space_id=space.pk, user_id=carol.pk)
 
@@ -88,22 +88,22 @@ def test_a_cohost_can_mute_a_speaker_but_not_another_cohost(space):
 
 
 def test_a_listener_cannot_mute_a_speaker(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
     services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
     with pytest.raises(Forbidden):
-        services.participant_mute(actor=listener(space), space_id=space.pk, user_id=alice.pk)
+        services.participant_mute(actor=join(space), space_id=space.pk, user_id=alice.pk)
     assert not participant(space, alice).is_muted
 
 
 def test_muting_a_listener_is_a_conflict(space, space_host):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(Conflict) as exc:
         services.participant_mute(actor=space_host, space_id=space.pk, user_id=who.pk)
     assert exc.value.code == "not_on_stage"
 
 
 def test_muting_a_muted_speaker_changes_nothing(space, space_host, committed, published):
-    alice = speaker(space)
+    alice = make_speaker(space)
     published.clear()
     with committed():
         services.participant_mute(actor=space_host, space_id=space.pk, user_id=alice.pk)
@@ -112,7 +112,7 @@ def test_muting_a_muted_speaker_changes_nothing(space, space_host, committed, pu
 
 
 def test_listeners_cannot_unmute_themselves(space):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(Conflict) as exc:
         services.participant_unmute(actor=who, space_id=space.pk, user_id=who.pk)
     assert exc.value.code == "not_on_stage"
@@ -137,7 +137,7 @@ def test_moderators_cannot_target_themselves(space, space_host):
 def test_the_host_removes_a_speaker_who_loses_the_stage_and_cannot_rejoin(
     space, space_host, committed, published
 ):
-    alice = speaker(space)
+    alice = make_speaker(space)
     published.clear()
     with committed():
         services.participant_remove(actor=space_host, space_id=space.pk, user_id=alice.pk)
@@ -156,8 +156,8 @@ def test_the_host_removes_a_speaker_who_loses_the_stage_and_cannot_rejoin(
 
 
 def test_a_cohost_removes_a_listener(space):
-    bob = cohost(space)
-    who = listener(space)
+    bob = make_cohost(space)
+    who = join(space)
     services.speaker_request_create(user=who, space_id=space.pk)
 
     services.participant_remove(actor=bob, space_id=space.pk, user_id=who.pk)
@@ -168,7 +168,7 @@ def test_a_cohost_removes_a_listener(space):
 
 
 def test_removing_someone_who_left_still_keeps_them_out(space, space_host):
-    who = listener(space)
+    who = join(space)
     services.space_leave(user=who, space_id=space.pk)
 
     services.participant_remove(actor=space_host, space_id=space.pk, user_id=who.pk)
@@ -180,14 +180,14 @@ def test_removing_someone_who_left_still_keeps_them_out(space, space_host):
 
 
 def test_removing_twice_changes_nothing(space, space_host):
-    who = listener(space)
+    who = join(space)
     services.participant_remove(actor=space_host, space_id=space.pk, user_id=who.pk)
     services.participant_remove(actor=space_host, space_id=space.pk, user_id=who.pk)
     assert ModerationAction.objects.filter(action="participant_removed").count() == 1
 
 
 def test_nobody_removes_the_host_and_cohosts_do_not_remove_cohosts(space, space_host):
-    bob, carol = cohost(space), cohost(space)
+    bob, carol = make_cohost(space), make_cohost(space)
     with pytest.raises(Forbidden):
         services.participant_remove(actor=bob, space_id=space.pk, user_id=space_host.pk)
     with pytest.raises(Forbidden):
@@ -198,7 +198,7 @@ def test_nobody_removes_the_host_and_cohosts_do_not_remove_cohosts(space, space_
 
 
 def test_a_listener_cannot_remove_anyone(space):
-    who, target = listener(space), listener(space)
+    who, target = join(space), join(space)
     with pytest.raises(Forbidden):
         services.participant_remove(actor=who, space_id=space.pk, user_id=target.pk)
     assert participant(space, target).state == Participant.State.PRESENT
@@ -212,14 +212,14 @@ def test_removing_someone_who_never_joined_is_not_found(space, space_host, user)
 
 def test_the_host_of_space_a_cannot_remove_someone_from_space_b(space):
     other = SpaceFactory()
-    who = listener(space)
+    who = join(space)
     with pytest.raises(Forbidden):
         services.participant_remove(actor=other.host, space_id=space.pk, user_id=who.pk)
     assert participant(space, who).state == Participant.State.PRESENT
 
 
 def test_the_host_blocks_a_participant_account_wide(space, space_host):
-    who = listener(space)
+    who = join(space)
 
     services.participant_block(actor=space_host, space_id=space.pk, user_id=who.pk)
 
@@ -229,7 +229,7 @@ def test_the_host_blocks_a_participant_account_wide(space, space_host):
 
 
 def test_a_blocked_user_cannot_join_the_hosts_next_space(space, space_host):
-    who = listener(space)
+    who = join(space)
     services.participant_block(actor=space_host, space_id=space.pk, user_id=who.pk)
     services.space_end(actor=space_host, space_id=space.pk)
     next_space = SpaceFactory(host=space_host)
@@ -240,8 +240,8 @@ def test_a_blocked_user_cannot_join_the_hosts_next_space(space, space_host):
 
 
 def test_a_cohost_cannot_block_account_wide(space):
-    bob = cohost(space)
-    who = listener(space)
+    bob = make_cohost(space)
+    who = join(space)
     with pytest.raises(Forbidden) as exc:
         services.participant_block(actor=bob, space_id=space.pk, user_id=who.pk)
     assert exc.value.code == "host_only"
@@ -252,8 +252,8 @@ def test_a_cohost_cannot_block_account_wide(space):
 
 
 def test_every_moderation_action_is_in_the_log_with_actor_target_and_time(space, space_host):
-    bob = cohost(space)
-    alice = speaker(space)
+    bob = make_cohost(space)
+    alice = make_speaker(space)
     services.participant_unmute(actor=alice, space_id=space.pk, user_id=alice.pk)
     services.participant_mute(actor=bob, space_id=space.pk, user_id=alice.pk)
     services.participant_demote(actor=bob, space_id=space.pk, user_id=alice.pk)
@@ -282,8 +282,8 @@ def test_every_moderation_action_is_in_the_log_with_actor_target_and_time(space,
 
 
 def test_the_log_is_visible_to_the_host_cohosts_and_staff_only(space, space_host):
-    bob = cohost(space)
-    who = listener(space)
+    bob = make_cohost(space)
+    who = join(space)
     staff = UserFactory(is_staff=True)
 
     for viewer in (space_host, bob, staff):

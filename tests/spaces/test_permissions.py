@@ -14,8 +14,7 @@ from spaces import selectors, services
 from spaces.models import Participant, Space
 from spaces.permissions import CAN_KEYS
 from spaces_project.errors import ApplicationError
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, cohost, listener, speaker
+from tests.factories import SpaceFactory, UserFactory, join, make_cohost, make_speaker
 
 pytestmark = pytest.mark.django_db
 
@@ -93,22 +92,22 @@ def cast(settings):
     """A Space with someone in every position."""
     settings.SPACES_REACTION_RATE = "10000/hour"
     space = SpaceFactory()
-    removed = listener(space)
+    removed = join(space)
     services.participant_remove(actor=space.host, space_id=space.pk, user_id=removed.pk)
     blocked = UserFactory()
     block_create(blocker=space.host, blocked=blocked)
-    hand_up = listener(space)
+    hand_up = join(space)
     services.speaker_request_create(user=hand_up, space_id=space.pk)
-    unmuted = speaker(space)
+    unmuted = make_speaker(space)
     services.participant_unmute(actor=unmuted, space_id=space.pk, user_id=unmuted.pk)
-    left = listener(space)
+    left = join(space)
     services.space_leave(user=left, space_id=space.pk)
     return space, {
         "host": space.host,
-        "cohost": cohost(space),
-        "muted speaker": speaker(space),
+        "cohost": make_cohost(space),
+        "muted speaker": make_speaker(space),
         "unmuted speaker": unmuted,
-        "listener": listener(space),
+        "listener": join(space),
         "listener with a raised hand": hand_up,
         "listener who left": left,
         "stranger": UserFactory(),
@@ -125,7 +124,7 @@ def test_the_can_map_lists_every_action():
 @pytest.mark.parametrize("ended", [False, True], ids=["live", "ended"])
 def test_can_matches_what_the_services_accept_for_everyone_in_every_position(cast, ended):
     space, people = cast
-    target = listener(space)
+    target = join(space)
     if ended:
         services.space_end(actor=space.host, space_id=space.pk)
     todo = actions(space, target)

@@ -8,13 +8,14 @@ from django.db import IntegrityError, transaction
 from spaces import services
 from spaces.models import ModerationAction, Pin, Space
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.spaces.factories import SpaceFactory, cohost, event_types, fresh, listener, speaker
+from tests.factories import SpaceFactory, fresh, join, make_cohost, make_speaker
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
 
 def test_host_cohost_and_speaker_can_pin(space, space_host):
-    bob, alice = cohost(space), speaker(space)
+    bob, alice = make_cohost(space), make_speaker(space)
 
     for who in (space_host, bob, alice):
         services.pin_create(user=who, space_id=space.pk, text=f"by {who.username}")
@@ -25,7 +26,7 @@ def test_host_cohost_and_speaker_can_pin(space, space_host):
 
 def test_a_listener_cannot_pin(space):
     with pytest.raises(Forbidden) as exc:
-        services.pin_create(user=listener(space), space_id=space.pk, text="hi")
+        services.pin_create(user=join(space), space_id=space.pk, text="hi")
     assert exc.value.code == "not_on_stage"
     assert not Pin.objects.exists()
 
@@ -77,7 +78,7 @@ def test_a_pin_with_an_https_link_is_kept_as_given(space, space_host, committed,
 
 
 def test_the_author_unpins_their_own_pin_without_a_log_entry(space, committed, published):
-    alice = speaker(space)
+    alice = make_speaker(space)
     pin = services.pin_create(user=alice, space_id=space.pk, text="mine")
     published.clear()
     with committed():
@@ -90,7 +91,7 @@ def test_the_author_unpins_their_own_pin_without_a_log_entry(space, committed, p
 
 
 def test_a_cohost_unpins_someone_elses_pin_and_it_is_logged(space):
-    bob, alice = cohost(space), speaker(space)
+    bob, alice = make_cohost(space), make_speaker(space)
     pin = services.pin_create(user=alice, space_id=space.pk, text="hers")
 
     services.pin_remove(user=bob, space_id=space.pk, pin_id=pin.pk)
@@ -100,7 +101,7 @@ def test_a_cohost_unpins_someone_elses_pin_and_it_is_logged(space):
 
 
 def test_a_speaker_cannot_unpin_someone_elses_pin(space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     pin = services.pin_create(user=space_host, space_id=space.pk, text="host's")
     with pytest.raises(Forbidden) as exc:
         services.pin_remove(user=alice, space_id=space.pk, pin_id=pin.pk)

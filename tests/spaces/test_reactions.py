@@ -8,7 +8,7 @@ from spaces import selectors, services
 from spaces.models import ReactionCount
 from spaces_project import bus
 from spaces_project.errors import Conflict, Forbidden, RateLimited, ValidationFailed
-from tests.spaces.factories import SpaceFactory, ended_space, listener
+from tests.factories import SpaceFactory, ended_space, join
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def _generous_rate(settings):
 
 
 def test_a_listener_reacts_and_the_room_hears_it(space, committed, published):
-    who = listener(space)
+    who = join(space)
     published.clear()
     with committed():
         code = services.reaction_send(user=who, space_id=space.pk, emoji="clap")
@@ -34,12 +34,12 @@ def test_a_listener_reacts_and_the_room_hears_it(space, committed, published):
 
 @pytest.mark.parametrize(("given", "code"), [("🔥", "fire"), ("❤️", "heart"), ("❤", "heart")])
 def test_the_emoji_itself_is_accepted_as_well_as_its_code(space, given, code):
-    who = listener(space)
+    who = join(space)
     assert services.reaction_send(user=who, space_id=space.pk, emoji=given) == code
 
 
 def test_an_emoji_outside_the_set_is_refused(space):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(ValidationFailed) as exc:
         services.reaction_send(user=who, space_id=space.pk, emoji="🍕")
     assert "emoji" in exc.value.fields
@@ -58,7 +58,7 @@ def test_nobody_reacts_in_an_ended_space(user):
 
 def test_reactions_beyond_the_rate_are_refused_with_a_retry_time(settings, space):
     settings.SPACES_REACTION_RATE = "3/hour"
-    who = listener(space)
+    who = join(space)
     for _ in range(3):
         services.reaction_send(user=who, space_id=space.pk, emoji="clap")
 
@@ -71,20 +71,20 @@ def test_reactions_beyond_the_rate_are_refused_with_a_retry_time(settings, space
 
 def test_the_rate_is_per_user_and_per_space(settings, space):
     settings.SPACES_REACTION_RATE = "1/hour"
-    alice, bob = listener(space), listener(space)
+    alice, bob = join(space), join(space)
     services.reaction_send(user=alice, space_id=space.pk, emoji="clap")
 
     services.reaction_send(user=bob, space_id=space.pk, emoji="clap")
     with pytest.raises(RateLimited):
         services.reaction_send(user=alice, space_id=space.pk, emoji="clap")
     elsewhere = SpaceFactory()
-    listener(elsewhere, alice)
+    join(elsewhere, alice)
     services.reaction_send(user=alice, space_id=elsewhere.pk, emoji="clap")
 
 
 def test_taps_are_counted_per_space_without_a_row_per_tap(settings, space):
     settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    crowd = [listener(space) for _ in range(4)]
+    crowd = [join(space) for _ in range(4)]
     for who in crowd:
         for emoji in ("clap", "clap", "fire"):
             services.reaction_send(user=who, space_id=space.pk, emoji=emoji)
@@ -101,7 +101,7 @@ def test_a_flush_moves_pending_taps_into_one_row_per_emoji(
     settings, space, django_assert_max_num_queries
 ):
     settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    who = listener(space)
+    who = join(space)
     for emoji in ["clap"] * 5 + ["fire"] * 2:
         services.reaction_send(user=who, space_id=space.pk, emoji=emoji)
 
@@ -116,7 +116,7 @@ def test_a_flush_moves_pending_taps_into_one_row_per_emoji(
 
 def test_two_flushes_never_count_the_same_taps_twice(settings, space):
     settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    who = listener(space)
+    who = join(space)
     for _ in range(6):
         services.reaction_send(user=who, space_id=space.pk, emoji="pray")
 
@@ -128,7 +128,7 @@ def test_two_flushes_never_count_the_same_taps_twice(settings, space):
 
 def test_ending_the_space_flushes_the_pending_taps(settings, space, space_host, committed):
     settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    who = listener(space)
+    who = join(space)
     for _ in range(3):
         services.reaction_send(user=who, space_id=space.pk, emoji="wave")
 

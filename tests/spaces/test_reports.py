@@ -7,14 +7,13 @@ import pytest
 from spaces import services
 from spaces.models import Report
 from spaces_project.errors import Forbidden, NotFound, ValidationFailed
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, listener, speaker
+from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_listener_reports_the_space(space):
-    who = listener(space)
+    who = join(space)
 
     report = services.report_create(reporter=who, space_id=space.pk, reason="spam")
 
@@ -22,7 +21,7 @@ def test_a_listener_reports_the_space(space):
 
 
 def test_a_listener_reports_a_speaker_with_details(space):
-    who, alice = listener(space), speaker(space)
+    who, alice = join(space), make_speaker(space)
 
     report = services.report_create(
         reporter=who,
@@ -36,7 +35,7 @@ def test_a_listener_reports_a_speaker_with_details(space):
 
 
 def test_someone_who_left_or_was_removed_can_still_report(space, space_host):
-    who = listener(space)
+    who = join(space)
     services.participant_remove(actor=space_host, space_id=space.pk, user_id=who.pk)
 
     services.report_create(
@@ -52,7 +51,7 @@ def test_someone_never_in_the_space_cannot_report_it(space, user):
 
 
 def test_reporting_a_user_who_was_not_in_the_space_is_not_found(space, user):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(NotFound):
         services.report_create(
             reporter=who, space_id=space.pk, reason="spam", target_user_id=user.pk
@@ -69,14 +68,14 @@ def test_reporting_a_user_who_was_not_in_the_space_is_not_found(space, user):
     [("meh", "", "reason"), ("other", "", "details"), ("spam", "x" * 1001, "details")],
 )
 def test_report_reason_and_details_are_validated(space, reason, details, field):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(ValidationFailed) as exc:
         services.report_create(reporter=who, space_id=space.pk, reason=reason, details=details)
     assert field in exc.value.fields
 
 
 def test_reporting_yourself_is_refused(space):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(ValidationFailed):
         services.report_create(
             reporter=who, space_id=space.pk, reason="spam", target_user_id=who.pk
@@ -84,7 +83,7 @@ def test_reporting_yourself_is_refused(space):
 
 
 def test_staff_resolve_a_report_and_others_cannot(space):
-    who = listener(space)
+    who = join(space)
     report = services.report_create(reporter=who, space_id=space.pk, reason="spam")
     staff = UserFactory(is_staff=True)
 

@@ -9,20 +9,13 @@ from accounts.services import block_create
 from spaces import selectors, services
 from spaces.models import Space
 from spaces_project.errors import Forbidden, NotFound
-from tests.factories import UserFactory
-from tests.spaces.factories import (
-    SpaceFactory,
-    cohost,
-    ended_space,
-    listener,
-    speaker,
-)
+from tests.factories import SpaceFactory, UserFactory, ended_space, join, make_cohost, make_speaker
 
 pytestmark = pytest.mark.django_db
 
 
 def crowd(space, n):
-    return [listener(space) for _ in range(n)]
+    return [join(space) for _ in range(n)]
 
 
 # --- Live list ---------------------------------------------------------------------------------
@@ -84,10 +77,10 @@ def test_the_bubble_has_spaces_hosted_cohosted_or_spoken_in_by_people_i_follow(u
         Follow.objects.create(follower=user, followee=friend)
     Space.objects.filter(pk=hosted.pk).update(host=friend_host)
     hosted.participants.filter(role="host").update(user=friend_host)
-    cohost(cohosted, friend_cohost)
-    speaker(spoken, friend_speaker)
-    listener(listened, friend_listener)
-    listener(unrelated)
+    make_cohost(cohosted, friend_cohost)
+    make_speaker(spoken, friend_speaker)
+    join(listened, friend_listener)
+    join(unrelated)
 
     bubble = selectors.space_list_following(viewer=user)
 
@@ -99,11 +92,11 @@ def test_the_bubble_puts_spaces_with_more_followed_people_on_stage_first_then_li
     friends = [UserFactory() for _ in range(4)]
     for friend in friends:
         Follow.objects.create(follower=user, followee=friend)
-    speaker(one_friend_big, friends[0])
+    make_speaker(one_friend_big, friends[0])
     crowd(one_friend_big, 3)
-    speaker(two_friends, friends[1])
-    cohost(two_friends, friends[2])
-    speaker(one_friend_small, friends[3])
+    make_speaker(two_friends, friends[1])
+    make_cohost(two_friends, friends[2])
+    make_speaker(one_friend_small, friends[3])
     crowd(one_friend_small, 1)
 
     bubble = list(selectors.space_list_following(viewer=user))
@@ -117,7 +110,7 @@ def test_the_bubble_hides_a_host_who_blocked_me(user):
     space = SpaceFactory()
     friend = UserFactory()
     Follow.objects.create(follower=user, followee=friend)
-    speaker(space, friend)
+    make_speaker(space, friend)
     block_create(blocker=space.host, blocked=user)
 
     assert list(selectors.space_list_following(viewer=user)) == []
@@ -129,7 +122,7 @@ def test_the_bubble_is_two_queries_however_many_spaces_and_friends(user, django_
         for _ in range(n):
             friend = UserFactory()
             Follow.objects.create(follower=user, followee=friend)
-            speaker(space, friend)
+            make_speaker(space, friend)
 
     add_space_with_friends(1)
     with django_assert_num_queries(2):
@@ -162,12 +155,12 @@ def test_ended_spaces_are_listed_most_recent_first_and_by_host(user, django_asse
 
 
 def test_the_detail_shows_stage_listeners_pins_and_my_place(space, space_host):
-    bob = cohost(space)
-    alice = speaker(space)
-    carol = speaker(space)
+    bob = make_cohost(space)
+    alice = make_speaker(space)
+    carol = make_speaker(space)
     services.participant_unmute(actor=carol, space_id=space.pk, user_id=carol.pk)
     crowd(space, 2)
-    me = listener(space)
+    me = join(space)
     request, _ = services.speaker_request_create(user=me, space_id=space.pk)
     services.pin_create(user=alice, space_id=space.pk, text="Read this")
 
@@ -190,19 +183,19 @@ def test_the_detail_shows_stage_listeners_pins_and_my_place(space, space_host):
 def test_the_detail_is_seven_queries_however_many_people_and_pins(
     space, space_host, django_assert_num_queries
 ):
-    me = listener(space)
-    speaker(space)
+    me = join(space)
+    make_speaker(space)
     with django_assert_num_queries(7):
         selectors.space_detail(viewer=me, space_id=space.pk)
 
     for _ in range(2):
-        cohost(space)
+        make_cohost(space)
     for _ in range(5):
-        speaker(space)
+        make_speaker(space)
     crowd(space, 20)
     for i in range(3):
         services.pin_create(user=space_host, space_id=space.pk, text=f"pin {i}")
-    invitee = listener(space)
+    invitee = join(space)
     services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=invitee.pk, kind="speaker"
     )
@@ -232,7 +225,7 @@ def test_a_user_blocked_by_the_host_cannot_see_the_detail(space, space_host, use
 def test_reaction_counts_in_the_detail_include_unflushed_taps(settings, space):
     settings.SPACES_REACTION_RATE = "100/hour"
     settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    who = listener(space)
+    who = join(space)
     for _ in range(4):
         services.reaction_send(user=who, space_id=space.pk, emoji="fire")
 
@@ -243,14 +236,14 @@ def test_reaction_counts_in_the_detail_include_unflushed_taps(settings, space):
 
 
 def test_participants_list_by_role(space):
-    speaker(space)
+    make_speaker(space)
     people = crowd(space, 3)
     present = selectors.space_participants(viewer=people[0], space_id=space.pk, role="listener")
     assert {p.user for p in present} == set(people)
 
 
 def test_the_request_queue_is_for_moderators_oldest_first(space, space_host):
-    first, second = listener(space), listener(space)
+    first, second = join(space), join(space)
     services.speaker_request_create(user=first, space_id=space.pk)
     services.speaker_request_create(user=second, space_id=space.pk)
 

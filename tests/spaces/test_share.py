@@ -8,8 +8,7 @@ from accounts.models import DirectMessage, Notification
 from accounts.services import block_create
 from spaces import services
 from spaces_project.errors import Conflict, Forbidden, RateLimited, ValidationFailed
-from tests.factories import UserFactory, make_followers
-from tests.spaces.factories import ended_space, listener
+from tests.factories import UserFactory, ended_space, join, make_followers
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +121,7 @@ def test_a_user_blocked_by_the_host_cannot_share_the_space(space, space_host, us
 
 
 def test_a_listener_in_the_space_can_share_it_too(space, other_user):
-    who = listener(space)
+    who = join(space)
     assert (
         services.space_share(user=who, space_id=space.pk, user_ids=[other_user.pk]).messages_sent
         == 1

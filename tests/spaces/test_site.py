@@ -29,15 +29,16 @@ from spaces.models import (
 )
 from spaces.selectors import reaction_counts_for
 from spaces.templatetags.spaces_site import compact, duration
-from tests.factories import UserFactory, make_followers
-from tests.spaces.factories import (
+from tests.factories import (
     SpaceFactory,
-    cohost,
+    UserFactory,
     ended_space,
     fresh,
-    listener,
+    join,
+    make_cohost,
+    make_followers,
+    make_speaker,
     participant,
-    speaker,
 )
 
 pytestmark = pytest.mark.django_db
@@ -92,9 +93,9 @@ def roles(space):
     """One person in each role of the Space, through the real services."""
     return {
         "host": space.host,
-        "cohost": cohost(space, UserFactory(username="cohostess")),
-        "speaker": speaker(space, UserFactory(username="speakerine")),
-        "listener": listener(space, UserFactory(username="lissy")),
+        "cohost": make_cohost(space, UserFactory(username="cohostess")),
+        "speaker": make_speaker(space, UserFactory(username="speakerine")),
+        "listener": join(space, UserFactory(username="lissy")),
     }
 
 
@@ -237,14 +238,14 @@ def test_a_raised_hand_turns_into_withdraw(space, roles):
 
 def test_no_request_to_speak_when_only_invited_people_speak(user):
     space = SpaceFactory(speaking_policy=Space.SpeakingPolicy.INVITED_ONLY)
-    listener(space, user)
+    join(space, user)
     assert url("space_hand_raise", space) not in action_urls(page(user, space))
 
 
 def test_approve_and_invite_are_disabled_when_the_stage_is_full(user):
     space = SpaceFactory(max_speakers=1)
-    speaker(space)
-    waiting = listener(space, user)
+    make_speaker(space)
+    waiting = join(space, user)
     request, _ = services.speaker_request_create(user=waiting, space_id=space.pk)
     body = page(space.host, space)
 
@@ -352,8 +353,8 @@ def test_the_transcript_page_lists_the_captions_in_order(space, roles):
 def test_the_live_list_is_busiest_first_and_searches_titles_and_topics(user):
     quiet = SpaceFactory(title="Quiet one", topics=["Jazz"])
     busy = SpaceFactory(title="Busy one", topics=["News"])
-    listener(busy), listener(busy)
-    listener(quiet)
+    join(busy), join(busy)
+    join(quiet)
     ended = ended_space(title="Over and done")
     c = client_for(user)
 
@@ -532,7 +533,7 @@ def test_raise_withdraw_approve_and_deny(space, roles):
     assert participant(space, lis).role == Role.SPEAKER
     assert ModerationAction.objects.filter(space=space, action="request_approved").exists()
 
-    other = listener(space)
+    other = join(space)
     request, _ = services.speaker_request_create(user=other, space_id=space.pk)
     client_for(host).post(url("space_request_deny", space, request.pk))
     assert fresh_request(request).state == SpeakerRequest.State.DENIED
@@ -545,7 +546,7 @@ def fresh_request(request: SpeakerRequest) -> SpeakerRequest:
 
 def test_a_listener_approving_is_refused_and_nothing_changes(space, roles):
     request, _ = services.speaker_request_create(user=roles["listener"], space_id=space.pk)
-    intruder = listener(space)
+    intruder = join(space)
     response = client_for(intruder).post(url("space_request_approve", space, request.pk))
     assert messages_of(response) == ["Only the host or a co-host can do this."]
     assert fresh_request(request).state == SpeakerRequest.State.PENDING
@@ -554,8 +555,8 @@ def test_a_listener_approving_is_refused_and_nothing_changes(space, roles):
 
 def test_approving_onto_a_full_stage_shows_stage_full(user):
     space = SpaceFactory(max_speakers=1)
-    speaker(space)
-    request, _ = services.speaker_request_create(user=listener(space, user), space_id=space.pk)
+    make_speaker(space)
+    request, _ = services.speaker_request_create(user=join(space, user), space_id=space.pk)
     response = client_for(space.host).post(url("space_request_approve", space, request.pk))
     assert messages_of(response) == ["The stage is full."]
     assert participant(space, user).role == Role.LISTENER
@@ -569,7 +570,7 @@ def test_invite_by_id_and_by_username_then_accept_and_decline(space, roles):
     client_for(lis).post(url("space_invitation_accept", space, invitation.pk))
     assert participant(space, lis).role == Role.SPEAKER
 
-    other = listener(space, UserFactory(username="OtherOne"))
+    other = join(space, UserFactory(username="OtherOne"))
     client_for(host).post(url("space_invite", space), {"username": "@otherone"})
     invitation = Invitation.objects.get(space=space, invitee=other, state="pending")
     client_for(other).post(url("space_invitation_decline", space, invitation.pk))
@@ -732,7 +733,7 @@ def test_the_host_ends_the_space_and_a_cohost_cannot(space, roles):
 
 def test_the_host_of_one_space_cannot_act_on_another(space, roles):
     other = SpaceFactory()
-    victim = listener(other)
+    victim = join(other)
     response = client_for(roles["host"]).post(
         url("space_participant_action", other, victim.pk, "remove")
     )
@@ -797,8 +798,8 @@ def test_actions_answer_json_with_the_fresh_snapshot(space, roles):
 
 def test_a_refusal_answers_json_with_the_services_status_and_code(user):
     space = SpaceFactory(max_speakers=1)
-    speaker(space)
-    request, _ = services.speaker_request_create(user=listener(space, user), space_id=space.pk)
+    make_speaker(space)
+    request, _ = services.speaker_request_create(user=join(space, user), space_id=space.pk)
     response = client_for(space.host).post(
         url("space_request_approve", space, request.pk), HTTP_ACCEPT="application/json"
     )
@@ -830,7 +831,7 @@ def test_the_space_page_reads_a_fixed_number_of_queries_however_many_listeners(s
     path = url("space_detail", space)
     before = _count(c, path)
     for _ in range(15):
-        services.speaker_request_create(user=listener(space), space_id=space.pk)
+        services.speaker_request_create(user=join(space), space_id=space.pk)
     services.caption_append(space_id=space.pk, speaker_id=roles["host"].pk, text="More words")
     assert _count(c, path) == before
     assert before <= (18 if role == "host" else 13)
@@ -843,8 +844,8 @@ def test_home_reads_a_fixed_number_of_queries_however_many_live_spaces(user):
         for _ in range(n):
             space = SpaceFactory()
             Follow.objects.create(follower=user, followee=space.host)
-            speaker(space)
-            listener(space)
+            make_speaker(space)
+            join(space)
 
     add_spaces(2)
     before = _count(c, "/")
@@ -857,7 +858,7 @@ def test_the_live_list_reads_a_fixed_number_of_queries(user):
     SpaceFactory()
     before = _count(c, reverse("space_list"))
     for _ in range(6):
-        listener(SpaceFactory())
+        join(SpaceFactory())
     assert _count(c, reverse("space_list")) == before
 
 

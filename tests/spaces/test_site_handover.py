@@ -9,8 +9,7 @@ import re
 import pytest
 
 from spaces.models import Participant, Space
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory, cohost, listener
+from tests.factories import SpaceFactory, UserFactory, join, make_cohost
 from tests.spaces.test_site import client_for, embedded_state, messages_of, page, url
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +23,8 @@ def successor_radios(body: str) -> list[tuple[str, bool]]:
 
 def test_a_host_with_two_connected_cohosts_chooses_who_takes_over():
     space = SpaceFactory()
-    first = cohost(space, UserFactory(display_name="First Cohost"))
-    second = cohost(space, UserFactory(display_name="Second Cohost"))
+    first = make_cohost(space, UserFactory(display_name="First Cohost"))
+    second = make_cohost(space, UserFactory(display_name="Second Cohost"))
 
     body = page(space.host, space)
     assert successor_radios(body) == [(str(first.pk), True), (str(second.pk), False)]
@@ -43,8 +42,8 @@ def test_a_host_with_two_connected_cohosts_chooses_who_takes_over():
 
 def test_a_host_with_one_cohost_gets_a_plain_leave_and_others_no_choice():
     space = SpaceFactory()
-    only = cohost(space)
-    someone = listener(space)
+    only = make_cohost(space)
+    someone = join(space)
 
     assert successor_radios(page(space.host, space)) == []
     assert embedded_state(page(space.host, space))["successors"] == [only.pk]
@@ -54,8 +53,8 @@ def test_a_host_with_one_cohost_gets_a_plain_leave_and_others_no_choice():
 
 def test_naming_a_listener_as_successor_is_refused_and_changes_nothing():
     space = SpaceFactory()
-    cohost(space)
-    someone = listener(space)
+    make_cohost(space)
+    someone = join(space)
 
     response = client_for(space.host).post(
         url("space_leave", space), {"successor_id": str(someone.pk)}, follow=True

@@ -9,16 +9,16 @@ from accounts.models import Follow, Notification
 from spaces import services
 from spaces.models import Invitation, ModerationAction, Participant, Space, SpeakerRequest
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.factories import UserFactory
-from tests.spaces.factories import (
+from tests.factories import (
     SpaceFactory,
-    cohost,
-    event_types,
+    UserFactory,
     fresh,
-    listener,
+    join,
+    make_cohost,
+    make_speaker,
     participant,
-    speaker,
 )
+from tests.helpers import event_types
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ Role = Participant.Role
 
 
 def raise_hand(space, who=None):
-    who = listener(space, who)
+    who = join(space, who)
     request, _ = services.speaker_request_create(user=who, space_id=space.pk)
     return who, request
 
@@ -56,7 +56,7 @@ def test_someone_not_in_the_space_cannot_raise_a_hand(space, user):
 
 
 def test_a_speaker_raising_a_hand_is_told_they_are_already_a_speaker(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
     with pytest.raises(Conflict) as exc:
         services.speaker_request_create(user=alice, space_id=space.pk)
     assert exc.value.code == "already_speaker"
@@ -64,7 +64,7 @@ def test_a_speaker_raising_a_hand_is_told_they_are_already_a_speaker(space):
 
 def test_in_an_invited_only_space_nobody_can_ask_to_speak(space):
     Space.objects.filter(pk=space.pk).update(speaking_policy=Space.SpeakingPolicy.INVITED_ONLY)
-    who = listener(space)
+    who = join(space)
     with pytest.raises(Forbidden) as exc:
         services.speaker_request_create(user=who, space_id=space.pk)
     assert exc.value.code == "speaking_invite_only"
@@ -72,7 +72,7 @@ def test_in_an_invited_only_space_nobody_can_ask_to_speak(space):
 
 def test_in_a_followed_by_host_space_only_people_the_host_follows_can_ask(space, space_host):
     Space.objects.filter(pk=space.pk).update(speaking_policy=Space.SpeakingPolicy.FOLLOWED_BY_HOST)
-    stranger, friend = listener(space), listener(space)
+    stranger, friend = join(space), join(space)
     Follow.objects.create(follower=space_host, followee=friend)
 
     with pytest.raises(Forbidden) as exc:
@@ -114,7 +114,7 @@ def test_the_host_approves_a_request_and_the_requester_is_a_muted_speaker(space,
 
 
 def test_a_cohost_can_approve_a_request(space):
-    bob = cohost(space)
+    bob = make_cohost(space)
     who, request = raise_hand(space)
 
     services.speaker_request_approve(actor=bob, space_id=space.pk, request_id=request.pk)
@@ -124,7 +124,7 @@ def test_a_cohost_can_approve_a_request(space):
 
 def test_a_listener_cannot_approve_a_request(space):
     _, request = raise_hand(space)
-    nosy = listener(space)
+    nosy = join(space)
 
     with pytest.raises(Forbidden) as exc:
         services.speaker_request_approve(actor=nosy, space_id=space.pk, request_id=request.pk)
@@ -135,7 +135,7 @@ def test_a_listener_cannot_approve_a_request(space):
 
 
 def test_a_speaker_cannot_approve_a_request(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
     _, request = raise_hand(space)
     with pytest.raises(Forbidden):
         services.speaker_request_approve(actor=alice, space_id=space.pk, request_id=request.pk)
@@ -197,8 +197,8 @@ def test_approving_a_withdrawn_request_is_a_conflict(space, space_host):
 
 def test_approving_when_the_stage_is_full_is_refused_and_nothing_changes(space, space_host):
     Space.objects.filter(pk=space.pk).update(max_speakers=2)
-    speaker(space)
-    speaker(space)
+    make_speaker(space)
+    make_speaker(space)
     who, request = raise_hand(space)
 
     with pytest.raises(Conflict) as exc:
@@ -213,10 +213,10 @@ def test_approving_when_the_stage_is_full_is_refused_and_nothing_changes(space, 
 
 def test_the_host_and_cohosts_do_not_take_speaker_slots(space, space_host):
     Space.objects.filter(pk=space.pk).update(max_speakers=1)
-    cohost(space)
-    cohost(space)
+    make_cohost(space)
+    make_cohost(space)
 
-    alice = speaker(space)
+    alice = make_speaker(space)
 
     assert participant(space, alice).role == Role.SPEAKER
     assert fresh(space).speaker_count == 1
@@ -224,13 +224,13 @@ def test_the_host_and_cohosts_do_not_take_speaker_slots(space, space_host):
 
 def test_the_database_refuses_more_speakers_than_the_stage_holds(space):
     Space.objects.filter(pk=space.pk).update(max_speakers=1)
-    speaker(space)
+    make_speaker(space)
     with pytest.raises(IntegrityError), transaction.atomic():
         Space.objects.filter(pk=space.pk).update(speaker_count=2)
 
 
 def test_the_database_refuses_a_speaker_who_is_not_present(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
     with pytest.raises(IntegrityError), transaction.atomic():
         Participant.objects.filter(space=space, user=alice).update(state="left")
 
@@ -253,9 +253,7 @@ def test_denying_a_request_keeps_the_requester_in_the_audience_and_logs_it(
 def test_a_listener_cannot_deny_a_request(space):
     _, request = raise_hand(space)
     with pytest.raises(Forbidden):
-        services.speaker_request_deny(
-            actor=listener(space), space_id=space.pk, request_id=request.pk
-        )
+        services.speaker_request_deny(actor=join(space), space_id=space.pk, request_id=request.pk)
 
 
 def test_approval_publishes_request_approved_and_role_changed(
@@ -277,7 +275,7 @@ def test_approval_publishes_request_approved_and_role_changed(
 
 
 def test_the_host_invites_a_listener_to_speak_and_they_accept(space, space_host):
-    who = listener(space)
+    who = join(space)
 
     invitation, created = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="speaker"
@@ -294,7 +292,7 @@ def test_the_host_invites_a_listener_to_speak_and_they_accept(space, space_host)
 
 
 def test_inviting_twice_returns_the_open_invitation(space, space_host):
-    who = listener(space)
+    who = join(space)
     first, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="speaker"
     )
@@ -317,7 +315,7 @@ def test_accepting_an_invitation_also_settles_a_raised_hand(space, space_host):
 
 
 def test_a_listener_declines_an_invitation(space, space_host, committed, published):
-    who = listener(space)
+    who = join(space)
     invitation, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="speaker"
     )
@@ -335,7 +333,7 @@ def test_a_listener_declines_an_invitation(space, space_host, committed, publish
 
 
 def test_someone_else_cannot_accept_your_invitation(space, space_host):
-    who, thief = listener(space), listener(space)
+    who, thief = join(space), join(space)
     invitation, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="speaker"
     )
@@ -349,8 +347,8 @@ def test_someone_else_cannot_accept_your_invitation(space, space_host):
 
 def test_an_invitation_of_space_b_cannot_be_accepted_under_space_a(space):
     other = SpaceFactory()
-    who = listener(other)
-    listener(space, who)
+    who = join(other)
+    join(space, who)
     invitation, _ = services.invitation_create(
         actor=other.host, space_id=other.pk, invitee_id=who.pk, kind="speaker"
     )
@@ -360,7 +358,7 @@ def test_an_invitation_of_space_b_cannot_be_accepted_under_space_a(space):
 
 
 def test_a_listener_cannot_invite_anyone(space):
-    who, target = listener(space), listener(space)
+    who, target = join(space), join(space)
     with pytest.raises(Forbidden):
         services.invitation_create(
             actor=who, space_id=space.pk, invitee_id=target.pk, kind="speaker"
@@ -376,7 +374,7 @@ def test_inviting_someone_who_never_joined_is_not_found(space, space_host, user)
 
 
 def test_inviting_a_speaker_to_speak_is_a_conflict(space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     with pytest.raises(Conflict) as exc:
         services.invitation_create(
             actor=space_host, space_id=space.pk, invitee_id=alice.pk, kind="speaker"
@@ -396,11 +394,11 @@ def test_a_speaker_invitation_accepted_when_the_stage_filled_meanwhile_is_refuse
     space, space_host
 ):
     Space.objects.filter(pk=space.pk).update(max_speakers=1)
-    who = listener(space)
+    who = join(space)
     invitation, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="speaker"
     )
-    speaker(space)
+    make_speaker(space)
 
     with pytest.raises(Conflict) as exc:
         services.invitation_accept(user=who, space_id=space.pk, invitation_id=invitation.pk)
@@ -411,7 +409,7 @@ def test_a_speaker_invitation_accepted_when_the_stage_filled_meanwhile_is_refuse
 
 
 def test_an_unknown_invitation_kind_is_a_field_error(space, space_host):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(ValidationFailed) as exc:
         services.invitation_create(
             actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="emperor"
@@ -420,7 +418,7 @@ def test_an_unknown_invitation_kind_is_a_field_error(space, space_host):
 
 
 def test_the_host_cancels_an_open_invitation(space, space_host):
-    who = listener(space)
+    who = join(space)
     invitation, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=who.pk, kind="speaker"
     )
@@ -439,7 +437,7 @@ def test_the_host_cancels_an_open_invitation(space, space_host):
 def test_the_host_makes_a_speaker_cohost_which_frees_the_speaker_slot(
     space, space_host, committed, published
 ):
-    alice = speaker(space)
+    alice = make_speaker(space)
     invitation, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=alice.pk, kind="cohost"
     )
@@ -456,8 +454,8 @@ def test_the_host_makes_a_speaker_cohost_which_frees_the_speaker_slot(
 
 
 def test_a_cohost_cannot_invite_a_cohost(space):
-    bob = cohost(space)
-    who = listener(space)
+    bob = make_cohost(space)
+    who = join(space)
 
     with pytest.raises(Forbidden) as exc:
         services.invitation_create(actor=bob, space_id=space.pk, invitee_id=who.pk, kind="cohost")
@@ -467,8 +465,8 @@ def test_a_cohost_cannot_invite_a_cohost(space):
 
 
 def test_a_cohost_can_invite_a_listener_to_speak(space):
-    bob = cohost(space)
-    who = listener(space)
+    bob = make_cohost(space)
+    who = join(space)
 
     invitation, _ = services.invitation_create(
         actor=bob, space_id=space.pk, invitee_id=who.pk, kind="speaker"
@@ -478,9 +476,9 @@ def test_a_cohost_can_invite_a_listener_to_speak(space):
 
 
 def test_there_are_at_most_max_cohosts(space, space_host):
-    cohost(space)
-    cohost(space)
-    who = listener(space)
+    make_cohost(space)
+    make_cohost(space)
+    who = join(space)
 
     with pytest.raises(Conflict) as exc:
         services.invitation_create(
@@ -492,19 +490,19 @@ def test_there_are_at_most_max_cohosts(space, space_host):
 
 
 def test_the_database_refuses_more_cohosts_than_allowed(space):
-    cohost(space)
-    cohost(space)
+    make_cohost(space)
+    make_cohost(space)
     with pytest.raises(IntegrityError), transaction.atomic():
         Space.objects.filter(pk=space.pk).update(cohost_count=3)
 
 
 def test_cohost_invitations_accepted_after_the_slots_filled_are_refused(space, space_host):
-    waiting = listener(space)
+    waiting = join(space)
     invitation, _ = services.invitation_create(
         actor=space_host, space_id=space.pk, invitee_id=waiting.pk, kind="cohost"
     )
-    cohost(space)
-    cohost(space)
+    make_cohost(space)
+    make_cohost(space)
 
     with pytest.raises(Conflict) as exc:
         services.invitation_accept(user=waiting, space_id=space.pk, invitation_id=invitation.pk)
@@ -512,7 +510,7 @@ def test_cohost_invitations_accepted_after_the_slots_filled_are_refused(space, s
 
 
 def test_the_host_revokes_a_cohost_who_stays_on_stage_as_a_speaker(space, space_host):
-    bob = cohost(space)
+    bob = make_cohost(space)
 
     p = services.cohost_revoke(actor=space_host, space_id=space.pk, user_id=bob.pk)
 
@@ -524,8 +522,8 @@ def test_the_host_revokes_a_cohost_who_stays_on_stage_as_a_speaker(space, space_
 
 def test_a_revoked_cohost_goes_to_the_audience_when_the_stage_is_full(space, space_host):
     Space.objects.filter(pk=space.pk).update(max_speakers=1)
-    bob = cohost(space)
-    speaker(space)
+    bob = make_cohost(space)
+    make_speaker(space)
 
     p = services.cohost_revoke(actor=space_host, space_id=space.pk, user_id=bob.pk)
 
@@ -533,14 +531,14 @@ def test_a_revoked_cohost_goes_to_the_audience_when_the_stage_is_full(space, spa
 
 
 def test_a_cohost_cannot_revoke_another_cohost(space):
-    bob, carol = cohost(space), cohost(space)
+    bob, carol = make_cohost(space), make_cohost(space)
     with pytest.raises(Forbidden):
         services.cohost_revoke(actor=bob, space_id=space.pk, user_id=carol.pk)
     assert participant(space, carol).role == Role.COHOST
 
 
 def test_revoking_someone_who_is_not_a_cohost_is_a_conflict(space, space_host):
-    alice = speaker(space)
+    alice = make_speaker(space)
     with pytest.raises(Conflict) as exc:
         services.cohost_revoke(actor=space_host, space_id=space.pk, user_id=alice.pk)
     assert exc.value.code == "not_cohost"
@@ -550,7 +548,7 @@ def test_revoking_someone_who_is_not_a_cohost_is_a_conflict(space, space_host):
 
 
 def test_the_host_moves_a_speaker_back_to_the_audience(space, space_host, committed, published):
-    alice = speaker(space)
+    alice = make_speaker(space)
     published.clear()
     with committed():
         p = services.participant_demote(actor=space_host, space_id=space.pk, user_id=alice.pk)
@@ -563,8 +561,8 @@ def test_the_host_moves_a_speaker_back_to_the_audience(space, space_host, commit
 
 
 def test_a_cohost_can_demote_a_speaker_but_not_another_cohost_or_the_host(space, space_host):
-    bob, carol = cohost(space), cohost(space)
-    alice = speaker(space)
+    bob, carol = make_cohost(space), make_cohost(space)
+    alice = make_speaker(space)
 
     services.participant_demote(actor=bob, space_id=space.pk, user_id=alice.pk)
     with pytest.raises(Forbidden) as exc:
@@ -576,7 +574,7 @@ def test_a_cohost_can_demote_a_speaker_but_not_another_cohost_or_the_host(space,
 
 
 def test_the_host_can_move_a_cohost_straight_to_the_audience(space, space_host):
-    bob = cohost(space)
+    bob = make_cohost(space)
 
     services.participant_demote(actor=space_host, space_id=space.pk, user_id=bob.pk)
 
@@ -585,14 +583,14 @@ def test_the_host_can_move_a_cohost_straight_to_the_audience(space, space_host):
 
 
 def test_demoting_a_listener_is_a_conflict(space, space_host):
-    who = listener(space)
+    who = join(space)
     with pytest.raises(Conflict) as exc:
         services.participant_demote(actor=space_host, space_id=space.pk, user_id=who.pk)
     assert exc.value.code == "not_on_stage"
 
 
 def test_a_speaker_steps_down_by_themselves(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
 
     p = services.participant_step_down(user=alice, space_id=space.pk)
 
@@ -601,7 +599,7 @@ def test_a_speaker_steps_down_by_themselves(space):
 
 
 def test_a_cohost_stepping_down_is_logged_as_a_cohost_change(space):
-    bob = cohost(space)
+    bob = make_cohost(space)
 
     services.participant_step_down(user=bob, space_id=space.pk)
 
@@ -613,12 +611,12 @@ def test_the_host_and_listeners_cannot_step_down(space, space_host):
         services.participant_step_down(user=space_host, space_id=space.pk)
     assert exc.value.code == "host_cannot_step_down"
     with pytest.raises(Conflict) as exc:
-        services.participant_step_down(user=listener(space), space_id=space.pk)
+        services.participant_step_down(user=join(space), space_id=space.pk)
     assert exc.value.code == "not_on_stage"
 
 
 def test_a_stranger_acting_on_a_space_is_refused_without_changing_it(space):
-    alice = speaker(space)
+    alice = make_speaker(space)
     stranger = UserFactory()
     with pytest.raises(Forbidden):
         services.participant_demote(actor=stranger, space_id=space.pk, user_id=alice.pk)

@@ -15,8 +15,7 @@ from accounts.models import User
 from accounts.services import block_create
 from spaces import services
 from spaces.models import CaptionLine, Space
-from tests.factories import UserFactory
-from tests.spaces.factories import cohost, listener, speaker
+from tests.factories import UserFactory, join, make_cohost, make_speaker
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +88,7 @@ def captioned(space: Space, space_host: User) -> dict[str, Any]:
     """A live Space with captions on and three lines: the host twice, a speaker once (whose
     name and words need escaping)."""
     services.captions_toggle(actor=space_host, space_id=space.pk, enabled=True)
-    alice = speaker(space, UserFactory(username="alice", display_name="Alice <&> Co"))
+    alice = make_speaker(space, UserFactory(username="alice", display_name="Alice <&> Co"))
     add_line(space, space_host, "welcome everyone", at=1.25)
     add_line(space, alice, "x < y & y > z --> done", at=75.0, took=3.0)
     add_line(space, space_host, "thanks alice", at=3661.5)
@@ -161,7 +160,7 @@ def test_an_empty_transcript_is_still_a_valid_file(space, space_host, client_for
 
 def test_a_cohost_downloads_while_live_and_after_the_end(captioned, client_for):
     space, host = captioned["space"], captioned["host"]
-    bob = cohost(space)
+    bob = make_cohost(space)
     assert client_for(bob).get(vtt_url(space)).status_code == 200
 
     services.space_end(actor=host, space_id=space.pk)
@@ -178,7 +177,7 @@ def test_anyone_else_is_refused_with_a_code(captioned, client_for, who):
     space = captioned["space"]
     user = {
         "speaker": lambda: captioned["alice"],
-        "listener": lambda: listener(space),
+        "listener": lambda: join(space),
         "stranger": lambda: UserFactory(),
     }[who]()
     for url in (vtt_url(space), txt_url(space)):
@@ -255,7 +254,7 @@ def client_for_api(user: User) -> Any:
 
 def test_the_site_refuses_a_listener_and_shows_links_only_to_the_host(captioned):
     space, host = captioned["space"], captioned["host"]
-    someone = listener(space)
+    someone = join(space)
     refused = site(someone).get(reverse("space_transcript_download", args=[space.pk, "vtt"]))
     assert refused.status_code == 403
     assert b"WEBVTT" not in refused.content

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from spaces.models import Space
 from spaces_project.wsgi import application
+from tests.factories import SpaceFactory, join, make_cohost
 from tests.realtime.conftest import session_key_for
-from tests.spaces.factories import SpaceFactory, cohost, listener
 
 MAX_EXAMPLES = 3  # per operation: ~70 operations, about a minute on a busy 2-core box
 
@@ -47,8 +47,8 @@ def _keep_the_test_connection() -> Any:
 @pytest.fixture
 def room(db: None) -> dict[str, Any]:
     space: Space = SpaceFactory()
-    cohost(space)
-    listener(space)
+    make_cohost(space)
+    join(space)
     return {"space": space, "token": session_key_for(space.host)}
 
 

@@ -7,17 +7,17 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from accounts.models import User
-from scheduling import services as scheduling_services
+from scheduling.services import schedule as scheduling_schedule
 from spaces.models import Space
+from tests.clock import Clock
 from tests.factories import UserFactory, make_followers
-from tests.scheduling.clock import Clock, frozen
 from ticketing import services
 from ticketing.models import Order
 
@@ -41,13 +41,7 @@ def _ticketing_settings(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _no_sweep_kicks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Scheduling queues a sweep after commit; not sent to a broker here."""
-    monkeypatch.setattr(scheduling_services, "_kick_sweep", lambda: None)
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    with frozen() as c:
-        yield c
+    monkeypatch.setattr(scheduling_schedule, "_kick_sweep", lambda: None)
 
 
 @pytest.fixture

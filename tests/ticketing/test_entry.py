@@ -8,8 +8,7 @@ import pytest
 from scheduling import services as scheduling_services
 from spaces import services as spaces_services
 from spaces.models import Invitation, Participant
-from tests.factories import UserFactory
-from tests.spaces.factories import SpaceFactory
+from tests.factories import SpaceFactory, UserFactory
 from tests.ticketing.conftest import buy
 from ticketing import services
 
