@@ -71,6 +71,11 @@ def _not_in_space() -> ApplicationError:
     return Forbidden("Join the Space first.", code="not_in_space")
 
 
+def check_present(participant: Participant | None) -> Refusal:
+    """In the Space now: joined and not gone (left, removed or timed out)."""
+    return None if _present(participant) else _not_in_space()
+
+
 def _not_moderator() -> ApplicationError:
     return Forbidden("Only the host or a co-host can do this.", code="not_moderator")
 

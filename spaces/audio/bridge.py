@@ -41,10 +41,11 @@ from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
 from spaces.audio import captions
 from spaces.models import STAGE_ROLES, Participant, Space
+from spaces.permissions import check_live, check_present, ensure
 from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
 from spaces_project import bus
 from spaces_project.dbthreads import socket_db
-from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from spaces_project.errors import Forbidden, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -81,21 +82,19 @@ def media_role(role: str) -> str:
 
 
 def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
-    """How `user_id` joins the Space's audio: refused unless present in a live Space."""
+    """How `user_id` joins the Space's audio: refused unless present in a live Space, by the
+    same checks (and so the same error codes) as every other action in it."""
     space = Space.objects.filter(pk=space_id).only("state").first()
     if space is None:
         raise NotFound("No such Space.", code="space_not_found")
-    if space.state != Space.State.LIVE:
-        raise Conflict("This Space is not live.", code="space_ended")
+    ensure(check_live(space))
     row = (
-        Participant.objects.filter(
-            space_id=space_id, user_id=user_id, state=Participant.State.PRESENT
-        )
-        .only("role", "is_muted")
+        Participant.objects.filter(space_id=space_id, user_id=user_id)
+        .only("role", "state", "is_muted")
         .first()
     )
-    if row is None:
-        raise Forbidden("Join the Space first.", code="not_in_space")
+    ensure(check_present(row))
+    assert row is not None  # check_present refused a missing row
     role = media_role(row.role)
     return MediaStanding(role, row.is_muted if role == "speaker" else False)
 

@@ -8,11 +8,12 @@ import json
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from spaces.audio.bridge import participant_media_standing
 from spaces.models import Participant, Space
 from spaces.realtime import protocol
-from spaces_project.errors import Forbidden
+from spaces_project.errors import Conflict, Forbidden
 from tests.factories import SpaceFactory, UserFactory, fresh, join, make_cohost, raise_hand
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import db
@@ -150,6 +151,27 @@ async def test_an_offer_from_someone_not_in_the_space_is_refused_by_the_media_ch
         with pytest.raises(Forbidden) as refused:
             await db(participant_media_standing)(user_id=who.pk, space_id=space.pk)
         assert refused.value.code == "not_in_space"
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [
+        (Space.State.ENDED, "space_ended"),
+        (Space.State.CANCELLED, "space_cancelled"),
+        (Space.State.SCHEDULED, "space_not_started"),
+    ],
+)
+async def test_an_offer_to_a_space_that_is_not_live_gets_the_code_every_action_gets(state, code):
+    """The media check asks spaces.permissions.check_live, as joining and every action do: a
+    cancelled Space is `space_cancelled` to the audio too, not `space_ended`."""
+    space: Space = await db(SpaceFactory)()
+    member = await db(UserFactory)()
+    await db(join)(space, member)
+    ended_at = timezone.now() if state == Space.State.ENDED else None
+    await db(Space.objects.filter(pk=space.pk).update)(state=state, ended_at=ended_at)
+    with pytest.raises(Conflict) as refused:
+        await db(participant_media_standing)(user_id=member.pk, space_id=space.pk)
+    assert refused.value.code == code
 
 
 async def test_a_socket_whose_user_left_elsewhere_is_closed_before_it_can_signal(
