@@ -102,6 +102,24 @@ def follower_ids(*, user_id: int) -> QuerySet[Follow, int]:
     return Follow.objects.filter(followee_id=user_id).values_list("follower_id", flat=True)
 
 
+def users_to_follow(*, viewer: User, limit: int) -> list[User]:
+    """Active people with the most followers (at least one) whom the viewer does not follow
+    and who are not blocked either way: one query. It sorts by a per-user count, fine for
+    thousands of users; at scale it would read a denormalised follower count instead."""
+    follows = Follow.objects.filter(follower=viewer, followee=OuterRef("pk"))
+    return list(
+        User.objects.filter(is_active=True)
+        .exclude(pk=viewer.pk)
+        .exclude(Exists(follows))
+        .exclude(Exists(blocks(blocker=viewer, blocked=OuterRef("pk"))))
+        .exclude(Exists(blocks(blocker=OuterRef("pk"), blocked=viewer)))
+        .with_follow_counts()
+        .with_viewer_flags(viewer)
+        .filter(follower_count__gt=0)
+        .order_by("-follower_count", "username")[:limit]
+    )
+
+
 def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user)
 

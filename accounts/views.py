@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -19,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
-from accounts.models import Block, Follow, Notification, User
+from accounts.models import Notification, User
 from accounts.selectors import (
     followers_of,
     following_of,
@@ -28,6 +27,7 @@ from accounts.selectors import (
     user_get_for_follow_lists,
     user_get_profile,
     user_me,
+    users_to_follow,
 )
 from accounts.services import (
     block_create,
@@ -67,30 +67,6 @@ def hosting_progress(me: User) -> dict[str, int]:
 # --- Home -----------------------------------------------------------------------------------
 
 
-def _who_to_follow(*, viewer: User, limit: int = WHO_TO_FOLLOW) -> list[User]:
-    """Active people with the most followers (at least one) whom the viewer does not follow
-    and who are not blocked either way: one query.
-
-    Private helper rather than a selector because accounts/selectors.py is owned elsewhere;
-    it sorts by a per-user count, fine for thousands of users. At scale it would read a
-    denormalised follower count instead.
-    """
-    follows = Follow.objects.filter(follower=viewer, followee=OuterRef("pk"))
-    blocks = Block.objects.filter(
-        Q(blocker=viewer, blocked=OuterRef("pk")) | Q(blocker=OuterRef("pk"), blocked=viewer)
-    )
-    return list(
-        User.objects.filter(is_active=True)
-        .exclude(pk=viewer.pk)
-        .exclude(Exists(follows))
-        .exclude(Exists(blocks))
-        .with_follow_counts()
-        .with_viewer_flags(viewer)
-        .filter(follower_count__gt=0)
-        .order_by("-follower_count", "username")[:limit]
-    )
-
-
 def home(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
     if viewer is None:
@@ -102,7 +78,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "me": account,
             **hosting_progress(account),
-            "who_to_follow": _who_to_follow(viewer=viewer),
+            "who_to_follow": users_to_follow(viewer=viewer, limit=WHO_TO_FOLLOW),
         },
     )
 

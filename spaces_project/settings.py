@@ -1,9 +1,10 @@
 """Settings, from environment variables only.
 
-Two shapes (DESIGN.md): with nothing set, the embedded default (SQLite, in-memory channel layer,
-Celery tasks run in-process, local-memory cache). With DATABASE_URL and REDIS_URL set, the
-distributed shape (PostgreSQL through a psycopg 3 pool, channels-redis, Redis cache, Celery on
-Redis). Every variable has a safe embedded default; production values are in the README.
+Two shapes (docs/architecture.md): with nothing set, the embedded default (SQLite, in-memory
+channel layer, Celery tasks run in-process, local-memory cache). With DATABASE_URL and
+REDIS_URL set, the distributed shape (PostgreSQL through a psycopg 3 pool, channels-redis, Redis
+cache, Celery on Redis). Every variable has a safe embedded default; production values are in
+the README.
 """
 
 from pathlib import Path
@@ -242,7 +243,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": SPACES_HOST_SWEEP_SECONDS,
     },
 }
-# Scheduled Spaces (scheduling/services.py): one sweep claims due reminders in batches and
+# Scheduled Spaces (scheduling/services/): one sweep claims due reminders in batches and
 # expires Spaces not started SPACES_SCHEDULED_EXPIRE_HOURS after their time. Each run does at
 # most SPACES_SCHEDULING_MAX_BATCHES batches; the next run goes on where it stopped.
 SPACES_SCHEDULE_MIN_LEAD_MINUTES = env.int("SPACES_SCHEDULE_MIN_LEAD_MINUTES", default=15)
