@@ -3,7 +3,9 @@
 - ``engine``: the engine interface, pocketsphinx (default, offline), faster-whisper (optional),
   and the registry that picks one by name (``CAPTIONS_ENGINE``).
 - ``recognizer``: :class:`CaptionRecognizer`, fed 20 ms frames by the media loop without ever
-  blocking it; energy-VAD utterances per speaker; partial and final :class:`Caption` results.
+  blocking it; it hands them to a pump thread or a child process.
+- ``segmenter``: what runs there: resampling, energy-VAD utterances per speaker, the engine,
+  partial and final :class:`Caption` results.
 - ``webvtt``: transcript rendering (WebVTT and plain text) for the download endpoints.
 """
 
@@ -15,7 +17,8 @@ from media.captions.engine import (
     create_engine,
     engine_factory,
 )
-from media.captions.recognizer import Caption, CaptionRecognizer, VadConfig
+from media.captions.recognizer import CaptionRecognizer
+from media.captions.segmenter import Caption, VadConfig
 from media.captions.webvtt import TranscriptSegment, transcript_text, transcript_webvtt
 
 __all__ = [
