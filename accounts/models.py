@@ -70,7 +70,7 @@ class User(AbstractUser):
 
     @property
     def can_host(self) -> bool:
-        """Whether this user may start a Space: enough followers (DESIGN.md).
+        """Whether this user may start a Space: enough followers (SPACES_HOST_MIN_FOLLOWERS).
 
         Uses the `follower_count` annotation when the queryset has it, else counts once.
         """

@@ -122,7 +122,7 @@ DATABASES = {
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if IS_POSTGRES:
     # Under ASGI each request may run on another thread: persistent connections leak there,
-    # so connections come from psycopg 3's pool instead (NOTES.md).
+    # so connections come from psycopg 3's pool instead (docs/architecture.md section 9).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),

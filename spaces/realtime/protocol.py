@@ -33,7 +33,7 @@ class Close(IntEnum):
     """Close codes the server uses, always after an `error` message saying why."""
 
     NOT_AUTHENTICATED = 4401
-    FORBIDDEN = 4403  # blocked by the host, removed from the Space (later: no ticket)
+    FORBIDDEN = 4403  # blocked by the host, removed from the Space, no ticket
     NOT_FOUND = 4404  # no such Space (or no such socket path)
     NOT_LIVE = 4409  # the Space ended, was cancelled or has not started
     GONE = 4410  # you left from elsewhere, or presence timed you out: rejoin to come back
