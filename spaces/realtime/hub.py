@@ -1,13 +1,13 @@
 """Per-process fan-out of room events: the process, not each socket, is the group member.
 
-The stock Channels pattern makes every socket a member of the Space's group. With
-channels-redis that makes a `group_send` cost O(sockets): `RedisChannelLayer` looks up and
-writes one message per member (182 ms p99 at 1000 members, docs/architecture.md section 9),
-and every socket then wakes its own receive task and, in `AsyncConsumer.dispatch`, hops to a
-thread to close old database connections. Here each process joins a Space's group once, through one channel of its
+The stock Channels pattern makes every socket a member of the Space's group. With channels-redis
+that makes a `group_send` cost O(sockets): `RedisChannelLayer` looks up and writes one message
+per member (182 ms p99 at 1000 members, docs/architecture.md section 9), and every socket then
+wakes its own receive task and, in `AsyncConsumer.dispatch`, hops to a thread to close old
+database connections. Here each process joins a Space's group once, through one channel of its
 own, and hands each event to its local sockets in a plain loop. A `group_send` then costs
-O(processes) on every layer, and the per-socket cost is one WebSocket frame, built once per event
-and, under Daphne, written straight to each connection (spaces/realtime/wsframes.py;
+O(processes) on every layer, and the per-socket cost is one WebSocket frame, built once per
+event and, under Daphne, written straight to each connection (spaces/realtime/wsframes.py;
 bench/RESULTS.md, "Room events").
 
 The hub also:
