@@ -30,6 +30,8 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
+# The demo sells tickets with the offline provider (no money moves); production leaves it off.
+run: export PAYMENT_PROVIDERS ?= offline,stripe
 run: seed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) spaces_project.asgi:application

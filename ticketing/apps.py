@@ -10,6 +10,7 @@ class TicketingConfig(AppConfig):
         scheduled one is cancelled."""
         from scheduling import hooks as scheduling_hooks
         from spaces import hooks as spaces_hooks
+        from ticketing import checks  # noqa: F401  (registers the system checks)
         from ticketing.selectors import ticket_admits
         from ticketing.services import tickets_refund_for_space
 

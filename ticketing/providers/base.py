@@ -85,11 +85,14 @@ def register(cls: type[PaymentProvider]) -> type[PaymentProvider]:
 
 
 def provider_get(identifier: str, *, enabled_only: bool = True) -> PaymentProvider:
+    """Every entry point (API, site, admin) looks providers up here, so a disabled one, such as
+    `offline` in production, is refused the same way everywhere: 400 `unknown_provider`, the
+    same answer as a name that never existed (clients need not tell the two apart)."""
     cls = _registry.get(identifier)
     provider = cls() if cls is not None else None
     if provider is None or (enabled_only and not provider.is_enabled):
         raise ValidationFailed(
-            "Unknown payment provider.",
+            "Unknown or disabled payment provider.",
             code="unknown_provider",
             fields={"provider": [f"One of: {', '.join(providers_enabled_ids())}."]},
         )
