@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,12 +11,19 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
+from accounts import hooks
 from accounts.models import Block, DirectMessage, Follow, Notification, User
 from accounts.selectors import is_blocked, is_blocked_between
-from spaces_project import bus
+from spaces_project import bus, ws_auth
 from spaces_project.errors import Forbidden, ValidationFailed
+from spaces_project.text import clean_text
+
+logger = logging.getLogger(__name__)
 
 NOTIFICATION_BATCH = 1000
+# Events on a user's group that close their sockets (spaces/realtime/consumers.py, feed.py).
+SESSION_REVOKED = "session.revoked"
+USER_BANNED = "user.banned"
 
 
 def user_update_profile(
@@ -27,10 +35,10 @@ def user_update_profile(
 ) -> User:
     changed: list[str] = []
     if display_name is not None:
-        user.display_name = display_name.strip()
+        user.display_name = clean_text(display_name, field="display_name", strip_bidi=True)
         changed.append("display_name")
     if bio is not None:
-        user.bio = bio.strip()
+        user.bio = clean_text(bio, field="bio", multiline=True)
         changed.append("bio")
     if email_notifications is not None:
         user.email_notifications = email_notifications
@@ -196,7 +204,7 @@ def direct_message_send(
         raise ValidationFailed("You cannot message yourself.", code="cannot_message_self")
     if is_blocked_between(sender.pk, recipient.pk):
         raise Forbidden("You cannot message this user.", code="blocked")
-    body = body.strip()
+    body = clean_text(body, field="body", multiline=True)
     if not body:
         raise ValidationFailed(
             "A message needs text.", fields={"body": ["This field is required."]}
@@ -212,13 +220,28 @@ def direct_message_send(
     return message
 
 
+def user_session_revoked(*, user_id: int, session_key: str) -> None:
+    """A session ended (a logout): close the sockets it signed in, in every server process,
+    with 4401; the user's other sessions (other devices) keep theirs. The event names the
+    session by a digest (spaces_project/ws_auth.py), never by its key."""
+    bus.publish(
+        bus.user_group(user_id),
+        {"type": SESSION_REVOKED, "session": ws_auth.session_digest(session_key)},
+    )
+
+
 def user_ban(*, user: User) -> None:
-    """Deactivate the account and end every session it has (site and app tokens)."""
+    """Deactivate the account and end every session it has (site and app tokens).
+
+    After commit, every open socket of the user closes with 4403 in every process, and the
+    `user_banned` hooks run: Spaces lets the user go from every live Space at once."""
     from django.contrib.sessions.models import Session
 
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         user.is_active = False
+        bus.publish(bus.user_group(user.pk), {"type": USER_BANNED})
+        transaction.on_commit(lambda: _run_ban_hooks(user.pk))
     # Sessions store the user id inside the encoded data, so they are scanned; bans are rare.
     doomed = [
         s.pk
@@ -226,3 +249,11 @@ def user_ban(*, user: User) -> None:
         if str(s.get_decoded().get("_auth_user_id")) == str(user.pk)
     ]
     Session.objects.filter(pk__in=doomed).delete()
+
+
+def _run_ban_hooks(user_id: int) -> None:
+    for hook in hooks.user_banned:
+        try:
+            hook(user_id)
+        except Exception:
+            logger.exception("ban of user %s: hook %r failed", user_id, hook)

@@ -7,10 +7,14 @@ class SpacesConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from accounts import hooks as accounts_hooks
         from spaces import events
         from spaces.audio import bridge, remote
-        from spaces.realtime import hints, reactions
+        from spaces.realtime import hints, presence, reactions
         from spaces_project import bus
+
+        # A banned account leaves every live Space at once.
+        accounts_hooks.user_banned.register(presence.banned_user_let_go)
 
         # What a Space adds to the bus: its feed sockets' hints, and reaction taps batched.
         bus.hint_hooks.register(hints.bubble_hints)

@@ -17,13 +17,15 @@ import json
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.models import User
-from spaces.realtime import protocol, wsframes
+from spaces.realtime import limits, protocol, wsframes
 from spaces.realtime.hub import hub
 from spaces.realtime.protocol import Close, Incoming, ProtocolError, SignalContext
+from spaces_project import bus
 from spaces_project.dbthreads import socket_db
 from spaces_project.errors import ApplicationError
 
@@ -59,6 +61,28 @@ def socket_user(scope: dict[str, Any]) -> User | None:
     return user
 
 
+def revocation_close(
+    scope: dict[str, Any], message: dict[str, Any]
+) -> tuple[dict[str, Any], int] | None:
+    """The error and close code a message on the user's group ends this socket with, if any:
+    a logout of the session that signed the socket in (4401; the user's other sessions stay),
+    or a ban (4403, every socket). accounts/services.py publishes both after commit."""
+    kind = message.get("type")
+    if kind == "session.revoked":
+        session = message.get("event", {}).get("session")
+        if session and session == scope.get("auth_session"):
+            return (
+                protocol.error_message("not_authenticated", "You signed out; sign in again."),
+                Close.NOT_AUTHENTICATED,
+            )
+    elif kind == "user.banned":
+        return (
+            protocol.error_message("account_disabled", "This account has been disabled."),
+            Close.FORBIDDEN,
+        )
+    return None
+
+
 def subject_id(event: dict[str, Any]) -> int | None:
     """The user an event is about, if any."""
     for path in (
@@ -84,12 +108,13 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     }
 
     user: User
-    user_id: int
+    user_id: int = 0  # 0 until signed in
     space_id: int
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
         self.user_id = 0
+        self.seat: limits.Seat | None = None
         self.bucket = protocol.bucket()
         self.flooding = 0
         self.floor = 0  # seq of the newest snapshot sent: older events are in it
@@ -113,7 +138,20 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
                 Close.NOT_AUTHENTICATED,
             )
             return
+        seat = await sync_to_async(limits.seat_take, thread_sensitive=False)(self.space_id, user.pk)
+        if seat is None:
+            await self.refuse(
+                protocol.error_message(
+                    "too_many_sockets",
+                    f"At most {limits.max_sockets()} open sockets per Space; close one first.",
+                ),
+                Close.TOO_MANY_SOCKETS,
+            )
+            return
+        self.seat = seat
         self.user, self.user_id = user, user.pk
+        # The user's group carries what ends a sign-in (a logout, a ban) to every process.
+        await self.channel_layer.group_add(bus.user_group(self.user_id), self.channel_name)
         # Subscribe before reading seq and the database: nothing can fall between the two.
         self.building += 1
         await self.subscribe()
@@ -139,6 +177,19 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         if self.refresh_task is not None:
             self.refresh_task.cancel()
         await self.unsubscribe()
+        if self.seat is not None:
+            seat, self.seat = self.seat, None
+            try:
+                await sync_to_async(limits.seat_release, thread_sensitive=False)(seat)
+            except Exception:
+                logger.warning("space %s: could not free a socket seat", self.space_id)
+        if self.user_id:
+            try:
+                await self.channel_layer.group_discard(
+                    bus.user_group(self.user_id), self.channel_name
+                )
+            except Exception:
+                logger.warning("space %s: could not leave the user group", self.space_id)
 
     async def subscribe(self) -> None:
         await hub().join(self.space_id, self)
@@ -231,6 +282,12 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Layer messages carrying an event go through `room_message`; no per-message thread
         hop to close database connections (the database methods do that themselves)."""
+        if self.user_id and message.get("group") == bus.user_group(self.user_id):
+            # Notifications and the like are the feed's; only the end of a sign-in is ours.
+            ending = revocation_close(self.scope, message)
+            if ending is not None:
+                await self.refuse(*ending)
+            return
         if "event" in message and "text" in message:
             await self.room_message(message)
             return
@@ -313,7 +370,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
-        wait = self.bucket.take()
+        wait = self.bucket.take() or await user_wait(self.user_id)
         if wait:
             self.flooding += 1
             if self.flooding > FLOOD_LIMIT:
@@ -425,6 +482,14 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(protocol.error_from(exc, rid))
             return
         await self.send_json(protocol.ack_message(rid, "signal", result or {}))
+
+
+async def user_wait(user_id: int) -> float:
+    """The user's own limit, over all their sockets and processes (spaces/realtime/limits.py):
+    0.0 to pass, else seconds to wait."""
+    if not user_id:
+        return 0.0
+    return await sync_to_async(limits.user_message_take, thread_sensitive=False)(user_id)
 
 
 def peek_id(text: str | None) -> Any:

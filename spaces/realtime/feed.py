@@ -29,7 +29,7 @@ from django.db.models import Exists, OuterRef
 from accounts.models import Follow, User
 from spaces.models import Space
 from spaces.realtime import hints, protocol
-from spaces.realtime.consumers import peek_id, socket_user
+from spaces.realtime.consumers import peek_id, revocation_close, socket_user, user_wait
 from spaces.realtime.protocol import Close, ProtocolError
 from spaces_project import bus
 from spaces_project.dbthreads import socket_db
@@ -157,6 +157,12 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     # -- events and messages ------------------------------------------------------------------
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        ending = revocation_close(self.scope, message)
+        if ending is not None:
+            await self.close_for(*ending)
+            return
+        if message.get("type") in ("session.revoked", "user.banned"):
+            return  # another session's logout: not for this socket, nor for the client
         handler = getattr(self, get_handler_name(message), None)
         if handler is not None:
             await handler(message)
@@ -164,6 +170,13 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
             await self.forward(message)  # anything else addressed to this user
         else:
             logger.warning("feed: no handler for %s", message.get("type"))
+
+    async def close_for(self, error: dict[str, Any], code: int) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        await self.send_json(error)
+        await self.close(int(code))  # exactly int: autobahn
 
     async def forward(self, message: dict[str, Any]) -> None:
         if not self.closing:
@@ -175,7 +188,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
-        wait = self.bucket.take()
+        wait = self.bucket.take() or await user_wait(self.user.pk)
         if wait:
             await self.send_json(
                 protocol.error_message(

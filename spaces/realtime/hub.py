@@ -17,6 +17,8 @@ The hub also:
 - refreshes `last_seen_at` of every user with an open socket in a Space, one UPDATE per Space
   per `SPACES_PRESENCE_TOUCH_SECONDS`: presence means "a live process holds a socket of yours",
   so a server that dies stops vouching for its users and the sweep frees their slots;
+- keeps its sockets' seats (the per-user socket cap, spaces/realtime/limits.py) from expiring,
+  in the same loop;
 - re-joins its groups every `SPACES_WS_GROUP_REFRESH_SECONDS`, so a Redis restart (which forgets
   `RedisChannelLayer` memberships) or a group expiry heals by itself;
 - moves the objects of settled connections out of the garbage collector's way
@@ -35,13 +37,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
 from media.gcpolicy import GcFreezer
 from spaces.models import Participant
-from spaces.realtime import wsframes
+from spaces.realtime import limits, wsframes
 from spaces_project import bus
 from spaces_project.dbthreads import socket_db
 
@@ -237,6 +240,18 @@ class SpaceHub:
                     await touch_presence(local.space_id, users)
                 except Exception:
                     logger.warning("hub: presence refresh failed", exc_info=True)
+            # The sockets' seats (spaces/realtime/limits.py) live as long as this refresh does.
+            seats = [
+                seat
+                for local in list(self.spaces.values())
+                for member in list(local.members)
+                if (seat := getattr(member, "seat", None))
+            ]
+            if seats:
+                try:
+                    await sync_to_async(limits.seats_keep, thread_sensitive=False)(seats)
+                except Exception:
+                    logger.warning("hub: seat refresh failed", exc_info=True)
 
     async def _refresh(self) -> None:
         interval = _seconds("SPACES_WS_GROUP_REFRESH_SECONDS", 30)

@@ -92,6 +92,37 @@ def presence_sweep(*, now: datetime | None = None) -> int:
     return gone
 
 
+def banned_user_let_go(user_id: int) -> int:
+    """A banned account leaves every live Space now (registered on accounts' `user_banned`).
+
+    It goes the way presence lets anyone go, only without waiting for the timeout: its
+    heartbeat is moved into the past, then a listener, speaker or co-host leaves through
+    `participant_mark_gone` (`participant.left`, stage slot freed), and a host's Space is
+    handed to a connected co-host or ended, as for a host whose connection dropped
+    (`host_timeout_handover`, reason `timeout`). A ban that races a sweep changes nothing twice.
+    Returns how many Spaces the user left."""
+    now = timezone.now()
+    gone_since = now - presence_timeout() - timedelta(days=1)
+    rows = list(
+        Participant.objects.filter(
+            user_id=user_id, state=Participant.State.PRESENT, space__state=Space.State.LIVE
+        ).values_list("space_id", "role")
+    )
+    Participant.objects.filter(user_id=user_id, state=Participant.State.PRESENT).update(
+        last_seen_at=gone_since
+    )
+    left = 0
+    for space_id, role in rows:
+        try:
+            if role == Participant.Role.HOST:
+                left += services.host_timeout_handover(space_id=space_id) is not None
+            else:
+                left += participant_mark_gone(space_id=space_id, user_id=user_id, cutoff=now)
+        except Exception:
+            logger.exception("presence: could not let banned user %s go in %s", user_id, space_id)
+    return left
+
+
 # --- The host: a grace period, then a co-host takes over (issue 9) ------------------------------
 
 

@@ -38,6 +38,7 @@ class Close(IntEnum):
     NOT_LIVE = 4409  # the Space ended, was cancelled or has not started
     GONE = 4410  # you left from elsewhere, or presence timed you out: rejoin to come back
     TOO_MANY_MESSAGES = 4429  # kept flooding past the rate limit
+    TOO_MANY_SOCKETS = 4429  # (an alias) the user already holds SPACES_MAX_SOCKETS_PER_USER here
 
 
 def close_code_for(error: ApplicationError) -> int:
