@@ -34,6 +34,7 @@ from spaces.models import (
 )
 from spaces.permissions import check_act_on, ensure
 from spaces_project.errors import RateLimited, ValidationFailed
+from spaces_project.text import clean_text
 
 Role = Participant.Role
 Action = ModerationAction.Action
@@ -177,7 +178,7 @@ def _acted_on(
 
 
 def clean_title(title: str) -> str:
-    title = " ".join(title.split())
+    title = clean_text(title, field="title", strip_bidi=True)
     if not title:
         raise ValidationFailed(
             "A Space needs a title.", fields={"title": ["This field may not be blank."]}
@@ -194,7 +195,7 @@ def clean_topics(topics: Sequence[str]) -> list[str]:
     cleaned: list[str] = []
     seen: set[str] = set()
     for raw in topics:
-        topic = " ".join(str(raw).split())
+        topic = clean_text(raw, field="topics", strip_bidi=True)
         if not topic:
             raise ValidationFailed(
                 "Topics cannot be blank.", fields={"topics": ["Topics cannot be blank."]}

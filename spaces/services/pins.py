@@ -15,12 +15,13 @@ from spaces.models import MAX_PINS, PIN_TEXT_MAX_LENGTH, Pin
 from spaces.permissions import check_pin, check_unpin, ensure
 from spaces.services.common import Action, _bump, _log
 from spaces_project.errors import Conflict, NotFound, ValidationFailed
+from spaces_project.text import clean_text
 
 
 def pin_create(*, user: User, space_id: int, text: str, url: str = "") -> Pin:
     """Host, co-hosts and speakers pin a post; at most MAX_PINS at once (409 `too_many_pins`)."""
-    text = text.strip()
-    url = url.strip()
+    text = clean_text(text, field="text", multiline=True)
+    url = clean_text(url, field="url")
     if not text:
         raise ValidationFailed(
             "A pin needs text.", fields={"text": ["This field may not be blank."]}

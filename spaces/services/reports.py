@@ -11,6 +11,7 @@ from spaces.access import access_space, lock_rows
 from spaces.models import Participant, Report
 from spaces.permissions import check_report, ensure
 from spaces_project.errors import Forbidden, NotFound, ValidationFailed
+from spaces_project.text import clean_text
 
 REPORT_DETAILS_MAX_LENGTH = 1000
 
@@ -24,7 +25,7 @@ def report_create(
     target_user_id: int | None = None,
 ) -> Report:
     """Anyone who was in the Space reports it, or one of its participants, to staff."""
-    details = details.strip()
+    details = clean_text(details, field="details", multiline=True)
     if reason not in Report.Reason.values:
         raise ValidationFailed("Unknown reason.", fields={"reason": ["Not a valid choice."]})
     if len(details) > REPORT_DETAILS_MAX_LENGTH:
@@ -69,6 +70,6 @@ def report_resolve(*, actor: User, report_id: int, note: str = "") -> Report:
         report.status = Report.Status.RESOLVED
         report.resolved_at = timezone.now()
         report.resolved_by = actor
-        report.resolution_note = note.strip()[:1000]
+        report.resolution_note = clean_text(note, field="note", multiline=True)[:1000]
         report.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
     return report

@@ -20,6 +20,7 @@ from spaces.access import access_space
 from spaces.permissions import check_share, ensure
 from spaces.services.common import _blocked_by_host, _rate_limit
 from spaces_project.errors import ValidationFailed
+from spaces_project.text import clean_text
 
 MAX_SHARE_RECIPIENTS = 20
 
@@ -46,6 +47,7 @@ def space_share(
     messages (a block either way), inactive accounts and yourself are skipped and listed.
     Posting to followers is limited to once per Space every 10 minutes.
     """
+    message = clean_text(message, field="message", multiline=True)
     requested = list(dict.fromkeys(user_ids))
     if not requested and not to_followers:
         raise ValidationFailed(
@@ -78,7 +80,7 @@ def space_share(
                 .exclude(pk__in=blocker_ids(blocked=user))
                 .order_by("pk")
             )
-            body = message.strip() or f"Listen to “{space.title}” with me."
+            body = message or f"Listen to “{space.title}” with me."
             for recipient in recipients:
                 accounts_services.direct_message_send(
                     sender=user, recipient=recipient, body=body, attachment={"space_id": space.pk}

@@ -8,6 +8,7 @@ conftest points the SQLite test database at a temporary file when `tests/e2e` ru
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,8 +111,19 @@ def browser() -> Iterator[Any]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+# Runs in every page before its own scripts (Playwright's init scripts are not subject to the
+# page's CSP): a Content-Security-Policy violation becomes a console error, so the tests' check
+# that no page logged an error also says that the policy blocked nothing the site needs.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile || e.documentURI}:${e.lineNumber}`);
+});
+"""
+
+
 class Console:
-    """Every console error and uncaught exception of the pages it watches."""
+    """Every console error, uncaught exception and CSP violation of the pages it watches."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
@@ -142,6 +154,7 @@ def new_page(browser: Any, base_url: str, console: Console) -> Iterator[Callable
     def make(who: str, user: User | None = None, viewport: dict[str, int] = DESKTOP) -> Any:
         context = browser.new_context(base_url=base_url, viewport=viewport)
         context.set_default_timeout(20_000)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
         if user is not None:
             context.add_cookies(
                 [
@@ -158,6 +171,26 @@ def new_page(browser: Any, base_url: str, console: Console) -> Iterator[Callable
     yield make
     for context in contexts:
         context.close()
+
+
+WAIT_FOR_JS = """async (timeoutMs) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(EXPRESSION)) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for: " + EXPRESSION_TEXT);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}"""
+
+
+def wait_for_js(page: Any, expression: str, *, timeout_ms: int = 20_000) -> None:
+    """Wait until the JavaScript `expression` is true in the page, as `page.wait_for_function`
+    does. That one evaluates its expression with eval() inside the page, which the site's CSP
+    (no 'unsafe-eval') refuses; here the expression is part of a function Playwright hands to
+    the browser through the DevTools protocol, which the page's CSP does not govern."""
+    waiter = WAIT_FOR_JS.replace("EXPRESSION_TEXT", json.dumps(expression)).replace(
+        "EXPRESSION", expression
+    )
+    page.evaluate(waiter, timeout_ms)
 
 
 def screenshot(page: Any, name: str, *, phone: bool = False) -> Path:

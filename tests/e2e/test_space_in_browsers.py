@@ -27,7 +27,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from accounts.models import Follow
 from spaces import services
 from spaces.models import Participant, Space
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, wait_for_js
 from tests.factories import SpaceFactory, UserFactory, join, make_cohost, make_followers
 
 pytestmark = [
@@ -193,9 +193,10 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     listener_page.evaluate(
         "window.__firstPc = window.spaces.audio.pc; window.spaces.client.socket.ws.close()"
     )
-    listener_page.wait_for_function(
+    wait_for_js(
+        listener_page,
         "window.spaces.client.opens === 2 && !!window.spaces.audio.pc"
-        " && window.spaces.audio.pc !== window.__firstPc"
+        " && window.spaces.audio.pc !== window.__firstPc",
     )
     assert_hears(listener_page, hears(listener_page))
 
@@ -206,7 +207,7 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     late_page = new_page("late listener", late)
     late_page.add_init_script(REFUSE_PLAY_WITHOUT_GESTURE)
     late_page.goto(f"/spaces/{space.pk}/")
-    late_page.wait_for_function("!!window.spaces.audio.pc && !!window.__playRefused")
+    wait_for_js(late_page, "!!window.spaces.audio.pc && !!window.__playRefused")
     assert late_page.evaluate("document.getElementById('room-audio').paused") is True
     late_page.get_by_role("button", name="Tap to turn on sound").click()
     assert_hears(late_page, hears(late_page))
@@ -220,7 +221,7 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     host_page.keyboard.press("Enter")
     # On stage, muted at first (as the server says): the microphone is asked for now, silent.
     listener_page.get_by_role("button", name="Microphone off: turn it on").wait_for()
-    listener_page.wait_for_function("window.__micRequests === 1 && !!window.spaces.audio.mic")
+    wait_for_js(listener_page, "window.__micRequests === 1 && !!window.spaces.audio.mic")
     assert listener_page.evaluate("window.spaces.audio.mic.enabled") is False
     assert Participant.objects.get(space=space, user=listener).role == Participant.Role.SPEAKER
     host_energy = host_page.evaluate(ENERGY)
@@ -247,12 +248,12 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
         "button", name="Microphone off (muted by the host): turn it on"
     )
     unmute.wait_for()
-    listener_page.wait_for_function("window.spaces.audio.mic.enabled === false")
+    wait_for_js(listener_page, "window.spaces.audio.mic.enabled === false")
     screenshot(listener_page, "space", phone=True)
     # Only the speaker can unmute: they do, and their microphone is live again.
     unmute.click()
     listener_page.get_by_role("button", name="Microphone on: turn it off").wait_for()
-    listener_page.wait_for_function("window.spaces.audio.mic.enabled === true")
+    wait_for_js(listener_page, "window.spaces.audio.mic.enabled === true")
     host_page.locator(f"{seat}:not(.is-muted)").wait_for()
 
     # Back in the audience, the speaker's microphone is released (the browser's indicator off).
@@ -260,13 +261,14 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     host_page.locator(f"{seat} summary").click()
     host_page.locator(seat).get_by_role("button", name="Move to audience").click()
     listener_page.get_by_role("button", name="Request to speak").wait_for()
-    listener_page.wait_for_function(
-        "window.spaces.audio.mic === null && window.__micTrack.readyState === 'ended'"
+    wait_for_js(
+        listener_page,
+        "window.spaces.audio.mic === null && window.__micTrack.readyState === 'ended'",
     )
     # The late listener leaves: their audio connection closes, and they can join again.
     late_page.get_by_role("button", name="Leave").click()
     late_page.get_by_role("button", name="Join again").wait_for()
-    late_page.wait_for_function("window.spaces.audio.pc === null")
+    wait_for_js(late_page, "window.spaces.audio.pc === null")
 
     # 5. The host ends the Space; the pages still in it show the end.
     host_page.locator("#end-confirm summary").click()
@@ -299,9 +301,10 @@ def test_the_host_leaves_and_the_cohost_takes_over_for_everyone(new_page, consol
     listener_page = new_page("listener", listener_user)
     for page in (host_page, cohost_page, listener_page):
         page.goto(f"/spaces/{space.pk}/")
-        page.wait_for_function("!!window.spaces && window.spaces.client.opens === 1")
-    listener_page.wait_for_function(
-        "!!window.spaces.audio.pc && window.spaces.audio.pc.connectionState === 'connected'"
+        wait_for_js(page, "!!window.spaces && window.spaces.client.opens === 1")
+    wait_for_js(
+        listener_page,
+        "!!window.spaces.audio.pc && window.spaces.audio.pc.connectionState === 'connected'",
     )
     cohost_seat = f'#stage-grid li[data-user-id="{cohost_user.pk}"]'
     assert "Hana Host" in listener_page.locator("#room-host-link").inner_text()
