@@ -42,6 +42,9 @@ from spaces_project.api import (
 
 class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(
+            help_text="Your user id: the `user_id` of socket actions and the `user.id` in events."
+        )
         username = serializers.CharField()
         display_name = serializers.CharField()
         bio = serializers.CharField()
@@ -69,9 +72,10 @@ class MeApi(APIView):
         tags=["me"],
         summary="Your own account",
         description=(
-            "Your own account: profile fields, e-mail preference, follower and following counts, "
-            "and `can_host` (whether you have the followers to start a Space). Call it after "
-            "signing in to learn who you are."
+            "Your own account: your user `id` (the `user_id` that Space actions take and the "
+            "`user.id` events name you by), profile fields, e-mail preference, follower and "
+            "following counts, and `can_host` (whether you have the followers to start a "
+            "Space). Call it after signing in to learn who you are."
         ),
         responses={200: OutputSerializer, **errors(401)},
     )
@@ -104,6 +108,7 @@ class MeApi(APIView):
 
 class UserDetailApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(help_text="The user id Space actions and events use.")
         username = serializers.CharField()
         display_name = serializers.CharField()
         bio = serializers.CharField()
@@ -232,6 +237,7 @@ class UserBlockApi(APIView):
 
 
 class FollowListItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The user id Space actions and events use.")
     username = serializers.CharField()
     display_name = serializers.CharField()
     bio = serializers.CharField()

@@ -228,14 +228,19 @@ class SpaceJoinApi(Api):
         description=(
             "Join the Space as a listener; answers with your place. Joining while in the Space "
             "changes nothing (200 with your place). Refused when the host blocked you (403 "
-            "`blocked`) or removed you from this Space (403 `removed`), and when the Space is not "
-            "live (409)."
+            "`blocked`) or removed you from this Space (403 `removed`), when the Space is "
+            "ticketed and you hold no paid ticket and are neither on stage, invited to speak nor "
+            "a guest of the host (403 `ticket_required`), and when the Space is not live (409). "
+            "Opening the Space socket joins the same way: these refusals close it (4403, 4409)."
         ),
         request=None,
         responses={
             200: ParticipantSerializer,
             **write_errors(
-                e403="`blocked`: the host blocked you; `removed`: you were removed.",
+                e403=(
+                    "`blocked`: the host blocked you; `removed`: you were removed; "
+                    "`ticket_required`: a ticketed Space and you have no ticket."
+                ),
                 e409=NOT_LIVE,
             ),
         },

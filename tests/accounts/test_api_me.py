@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
-from tests.factories import FollowFactory, UserFactory, make_followers
+from tests.factories import FollowFactory, SpaceFactory, UserFactory, make_followers
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +19,7 @@ def test_me_shows_my_account_with_counts(auth_client, user, other_user):
 
     assert response.status_code == 200
     assert response.json() == {
+        "id": user.pk,
         "username": "alice",
         "display_name": "Alice",
         "bio": "",
@@ -28,6 +29,16 @@ def test_me_shows_my_account_with_counts(auth_client, user, other_user):
         "following_count": 1,
         "can_host": False,
     }
+
+
+def test_me_id_is_the_user_id_the_space_socket_and_its_events_use(auth_client, user):
+    # Socket actions take `user_id` and events name people by `user.id`: an app must learn its
+    # own id from /me to find itself in a room.
+    space = SpaceFactory()
+
+    place = auth_client.post(f"/api/v1/spaces/{space.pk}/join").json()
+
+    assert auth_client.get("/api/v1/me").json()["id"] == place["user"]["id"] == user.pk
 
 
 def test_me_says_can_host_once_i_have_enough_followers(settings, client_for):

@@ -22,6 +22,7 @@ def test_profile_shows_counts_can_host_and_how_i_relate_to_them(auth_client, use
 
     assert response.status_code == 200
     assert response.json() == {
+        "id": other_user.pk,
         "username": "bob",
         "display_name": "Bob",
         "bio": "",
@@ -282,6 +283,7 @@ def test_followers_lists_people_newest_first_with_my_relation_to_each(
     assert body["next"] is None
     assert [p["username"] for p in body["results"]] == ["dave", "carol"]
     dave_row, carol_row = body["results"]
+    assert (dave_row["id"], carol_row["id"]) == (dave.pk, carol.pk)
     assert (carol_row["is_followed"], carol_row["follows_you"]) == (True, False)
     assert (dave_row["is_followed"], dave_row["follows_you"]) == (False, True)
     assert dave_row["following_count"] == 2

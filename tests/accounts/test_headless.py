@@ -125,3 +125,60 @@ def test_repeated_failed_logins_lock_the_account_out_even_for_the_right_password
     assert locked_out.status_code == 400
     assert error_codes(locked_out) == ["too_many_login_attempts"]
     assert "session_token" not in locked_out.json().get("meta", {})
+
+
+# --- The headless API's own specification and its rate limits ----------------------------------
+
+
+def test_the_headless_auth_api_serves_its_openapi_specification(api_client):
+    response = api_client.get("/_allauth/openapi.json")
+
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["openapi"].startswith("3.")
+    assert "/_allauth/{client}/v1/auth/login" in spec["paths"]
+    assert "/_allauth/{client}/v1/auth/signup" in spec["paths"]
+    # allauth's HTML page loads Redoc from a CDN: not served (the JSON and YAML are enough).
+    assert api_client.get("/_allauth/openapi.html").status_code == 404
+
+
+def test_the_api_docs_link_the_headless_specification(api_client):
+    schema = api_client.get("/api/schema/?format=json").json()
+
+    assert schema["externalDocs"]["url"] == "/_allauth/openapi.json"
+
+
+def test_a_rate_limited_headless_login_is_429_with_retry_after(settings, api_client):
+    settings.ACCOUNT_RATE_LIMITS = {"login": "2/m/ip"}
+    UserFactory(username="alice")
+    attempts = [
+        api_client.post(
+            f"{APP}/auth/login", {"username": "alice", "password": PASSWORD}, format="json"
+        )
+        for _ in range(3)
+    ]
+
+    assert [r.status_code for r in attempts[:2]] == [200, 200]
+    limited = attempts[2]
+    assert limited.status_code == 429
+    assert limited.json() == {"status": 429}
+    assert 1 <= int(limited["Retry-After"]) <= 60
+
+
+def test_retry_after_says_when_the_oldest_counted_request_leaves_the_window(
+    settings, api_client, monkeypatch
+):
+    settings.ACCOUNT_RATE_LIMITS = {"signup": "1/5m/ip"}
+    clock = [1_000_000.0]
+    monkeypatch.setattr("time.time", lambda: clock[0])
+    signup(api_client, "first")
+
+    clock[0] += 100
+    limited = APIClient().post(
+        f"{APP}/auth/signup",
+        {"email": "second@example.com", "username": "second", "password": "a-long-passphrase"},
+        format="json",
+    )
+
+    assert limited.status_code == 429
+    assert limited["Retry-After"] == "200"

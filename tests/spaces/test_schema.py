@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -65,6 +68,7 @@ def test_every_write_documents_the_common_errors(schema):
         ("/api/v1/spaces", "post", "409", "already_live"),
         ("/api/v1/spaces/{space_id}/join", "post", "403", "removed"),
         ("/api/v1/spaces/{space_id}/join", "post", "409", "space_ended"),
+        ("/api/v1/spaces/{space_id}/join", "post", "403", "ticket_required"),
         ("/api/v1/spaces/{space_id}/reactions", "post", "429", "rate_limited"),
         ("/api/v1/spaces/{space_id}/pins", "post", "409", "too_many_pins"),
         (
@@ -100,3 +104,75 @@ def test_the_whole_project_schema_still_generates(api_client):
     response = api_client.get("/api/schema/?format=json")
     assert response.status_code == 200
     assert "/api/v1/spaces/{space_id}" in response.json()["paths"]
+
+
+# --- docs/realtime.md and the schema agree on each error code's status ------------------------
+
+REALTIME_DOC = Path(__file__).resolve().parents[2] / "docs" / "realtime.md"
+ERROR_TABLE_HEADER = "| Code | In the API | When |"
+
+
+def doc_error_statuses() -> dict[str, set[int]]:
+    """The error-code table of docs/realtime.md: code -> the API statuses it states (empty for
+    a code only the socket answers)."""
+    lines = REALTIME_DOC.read_text().splitlines()
+    start = lines.index(ERROR_TABLE_HEADER) + 2  # after the |---| row
+    stated: dict[str, set[int]] = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        codes, statuses, _ = (cell.strip() for cell in line.strip("|").split("|", 2))
+        found = {int(s) for s in re.findall(r"\b[1-5]\d\d\b", statuses)}
+        assert found or statuses == "socket only", line
+        for code in re.findall(r"`([a-z0-9_]+)`", codes):
+            assert code not in stated, f"{code} is in two rows"
+            stated[code] = found
+    return stated
+
+
+def schema_error_statuses(schema: dict) -> dict[str, set[int]]:
+    """code -> every status under which some operation of the schema documents it."""
+    documented: dict[str, set[int]] = {}
+    for _, _, operation in operations(schema):
+        for status, response in operation["responses"].items():
+            if not status.startswith(("4", "5")):
+                continue
+            for code in re.findall(r"`([a-z0-9_]+)`", response.get("description", "")):
+                documented.setdefault(code, set()).add(int(status))
+    return documented
+
+
+@pytest.fixture(scope="module")
+def project_schema() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def test_the_socket_docs_state_the_api_status_the_schema_documents_for_each_error_code(
+    project_schema,
+):
+    stated = doc_error_statuses()
+    documented = schema_error_statuses(project_schema)
+
+    assert {"not_on_stage", "ticket_required"} <= set(stated)
+    for code, statuses in stated.items():
+        assert documented.get(code, set()) == statuses, (
+            f"`{code}`: docs/realtime.md says {sorted(statuses) or 'socket only'}, "
+            f"the schema documents {sorted(documented.get(code, set()))}"
+        )
+
+
+def test_every_refusal_a_space_operation_documents_is_in_the_socket_docs(schema):
+    """The codes of the Spaces operations' 403, 404 and 409 answers: the socket's actions call
+    the same services, so an app meets them there too and the table must explain them."""
+    stated = doc_error_statuses()
+    not_socket_actions = {"spaces_start", "spaces_reports_create"}
+    refusals = {
+        code
+        for _, _, operation in operations(schema)
+        if operation["operationId"] not in not_socket_actions
+        for status in ("403", "404", "409")
+        for code in re.findall(
+            r"`([a-z0-9_]+)`", operation["responses"].get(status, {}).get("description", "")
+        )
+    } - {"forbidden"}  # the site session without its CSRF token: HTTP only
+    assert refusals - set(stated) == set()
