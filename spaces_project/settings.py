@@ -26,6 +26,18 @@ SECRET_KEY = env(
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Who the client is. Behind proxies every connection comes from the nearest proxy, and
+# X-Forwarded-For is written by whoever sends the request, so only the entries our own
+# proxies appended can be believed: with N trusted proxies the client is the N-th address
+# from the right (the one the outermost proxy saw). 0 (the default): X-Forwarded-For is
+# ignored. One number for every rule that keys on an address: allauth's login and signup
+# limits, the API's throttle for anonymous clients, and `manage.py serve`, which then starts
+# Daphne with --proxy-headers (X-Forwarded-Proto, logged addresses). DJANGO_BEHIND_PROXY=true
+# means one proxy.
+SPACES_TRUSTED_PROXIES = env.int(
+    "SPACES_TRUSTED_PROXIES", default=1 if env.bool("DJANGO_BEHIND_PROXY", default=False) else 0
+)
+ALLAUTH_TRUSTED_PROXY_COUNT = SPACES_TRUSTED_PROXIES
 
 INSTALLED_APPS = [
     "daphne",
@@ -52,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "spaces_project.headers.SecurityHeadersMiddleware",  # after CSP: adds to its policy
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -153,8 +167,13 @@ REDIS_URL = env("REDIS_URL", default="")
 # in one queue), and a full channel drops messages with only an INFO log.
 SPACES_CHANNEL_LAYER = env("SPACES_CHANNEL_LAYER", default="pubsub")
 _LAYER_CAPACITY = env.int("SPACES_WS_LAYER_CAPACITY", default=10000)
+# One name per deployment on a shared Redis: the cache's key prefix, and from it the channel
+# layer's. Redis pub/sub ignores database numbers, so two deployments on /5 and /9 with the
+# same channel prefix would receive each other's room events (and media mixes, whose Redis
+# names start with the channel prefix: spaces/audio/placement.py).
+SPACES_CACHE_PREFIX = env("SPACES_CACHE_PREFIX", default="spaces")
 if REDIS_URL:
-    _prefix = env("SPACES_CHANNEL_PREFIX", default="spaces:asgi")
+    _prefix = env("SPACES_CHANNEL_PREFIX", default=f"{SPACES_CACHE_PREFIX}:asgi")
     # redis-py 8 reads with a 5 s socket timeout by default, exactly RedisChannelLayer's
     # blocking-pop time: an idle socket's receive then fails with TimeoutError (close 1011).
     _hosts = [{"address": REDIS_URL, "socket_timeout": 30}]
@@ -183,6 +202,10 @@ else:
 SPACES_WS_RATE = env.float("SPACES_WS_RATE", default=10.0)
 SPACES_WS_DB_THREADS = env.int("SPACES_WS_DB_THREADS", default=-1)  # -1: 8 on PostgreSQL, else 0
 SPACES_WS_BURST = env.int("SPACES_WS_BURST", default=20)
+# Per user, over all their sockets and server processes (spaces/realtime/limits.py).
+SPACES_WS_USER_RATE = env.float("SPACES_WS_USER_RATE", default=SPACES_WS_RATE)
+SPACES_WS_USER_BURST = env.int("SPACES_WS_USER_BURST", default=SPACES_WS_BURST)
+SPACES_MAX_SOCKETS_PER_USER = env.int("SPACES_MAX_SOCKETS_PER_USER", default=5)
 SPACES_REACTIONS_WINDOW_MS = env.int("SPACES_REACTIONS_WINDOW_MS", default=250)
 SPACES_WS_REORDER_MS = env.int("SPACES_WS_REORDER_MS", default=100)
 SPACES_WS_GROUP_REFRESH_SECONDS = env.int("SPACES_WS_GROUP_REFRESH_SECONDS", default=30)
@@ -204,7 +227,7 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # Every process of one deployment must share it: the per-Space event `seq`
             # counters live here (spaces_project/bus.py).
-            "KEY_PREFIX": env("SPACES_CACHE_PREFIX", default="spaces"),
+            "KEY_PREFIX": SPACES_CACHE_PREFIX,
         }
     }
 else:
@@ -272,6 +295,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_USER_DISPLAY = "accounts.models.user_display"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
+# The headless API's own OpenAPI document at /_allauth/openapi.json (and .yaml), linked from
+# /api/docs/. No HTML page: allauth's loads Redoc from a CDN.
+HEADLESS_SERVE_SPECIFICATION = True
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = None
 
 EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
@@ -296,6 +323,8 @@ REST_FRAMEWORK = {
         "write": env("SPACES_WRITE_RATE", default="120/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # DRF's default (None) believes any X-Forwarded-For: anonymous clients keyed as allauth does.
+    "NUM_PROXIES": SPACES_TRUSTED_PROXIES,
 }
 # A JSON body larger than this is refused before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
@@ -343,8 +372,12 @@ TICKET_PRICE_MAX = env.int("TICKET_PRICE_MAX", default=99900)
 TICKET_CAPACITY_MAX = env.int("TICKET_CAPACITY_MAX", default=100000)
 TICKET_RESERVATION_MINUTES = env.int("TICKET_RESERVATION_MINUTES", default=15)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)  # 10 %
-# Enabled payment providers (ticketing/providers.py); `offline` confirms on the spot.
-PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["offline", "stripe"])
+# Enabled payment providers (ticketing/providers/). `offline` hands out a paid ticket for no
+# money, so it is on by default only under DEBUG; a deployment that wants it (a demo) names it,
+# and `check --deploy` warns (ticketing.W001, ticketing/checks.py).
+PAYMENT_PROVIDERS = env.list(
+    "PAYMENT_PROVIDERS", default=["offline", "stripe"] if DEBUG else ["stripe"]
+)
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["ticketing-reservations-expire"] = {
     "task": "ticketing.tasks.reservations_expire",
@@ -382,7 +415,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env.bool("DJANGO_BEHIND_PROXY", default=False):
+if SPACES_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -399,3 +432,46 @@ LOGGING = {
         "aiortc": {"level": "WARNING"},
     },
 }
+
+# --- Content-Security-Policy and Permissions-Policy (issue #16, item 5) -------------------------
+# One block, kept together: django-csp writes the CSP header (csp.middleware.CSPMiddleware);
+# spaces_project/headers.py adds Permissions-Policy and the page's own ws(s):// origin to
+# connect-src. No inline script anywhere (the page's JSON snapshot is a
+# <script type="application/json"> data block, never executed); Swagger UI at /api/docs/ adds
+# its one inline <style> for itself only (spaces_project/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Style attributes only (no <style> blocks): each avatar's hue and the hosting progress
+        # bar are data-driven `style="--h:7"`/`width:40%`. An attribute cannot run script.
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        # Buying a ticket posts to the site, which redirects to Stripe Checkout: Chromium checks
+        # form-action on that redirect too.
+        "form-action": ["'self'", "https://checkout.stripe.com"],
+    },
+}
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "microphone": ["self"],  # speakers talk from the Space page
+    "camera": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "serial": [],
+    "bluetooth": [],
+    "midi": [],
+    "display-capture": [],
+    "accelerometer": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "browsing-topics": [],
+}
+# --- end of the Content-Security-Policy block -----------------------------------------------------
