@@ -23,6 +23,8 @@ from media.dsp import SAMPLE_RATE, frame_to_mono
 from media.worker import AppliedChange, MediaWorker
 
 FRAME_HAS_TONE = 0.03
+CLEAN = 0.2
+"""A tone sent at 0.3 of full scale that reached the mix whole (no phase jump in the frame)."""
 STEADY_WITHIN = 30.0
 """Seconds to reach a steady state: generous, it only bounds how long a broken run waits."""
 
@@ -43,6 +45,12 @@ class TickFrame:
             return False
         side = max(tone_amplitude(self.pcm, frequency + d) for d in (-100.0, 100.0))
         return level > 2.0 * side
+
+    def frequency(self) -> float:
+        """The strongest frequency in the frame, to 1 Hz (the 20 ms frame zero-padded to 1 s)."""
+        spectrum = np.abs(np.fft.rfft(self.pcm * np.hanning(len(self.pcm)), n=SAMPLE_RATE))
+        spectrum[0] = 0.0
+        return float(np.argmax(spectrum))
 
 
 def tick_frames(
@@ -80,15 +88,26 @@ class MixTap:
         self.worker = worker
         self.space = space
         self.mixed: dict[int, set[Hashable]] = {}
+        self.pcm: dict[tuple[int, Hashable], npt.NDArray[np.int16]] = {}
         self.remove = worker.add_audio_tap(self._tap)
 
     def _tap(self, space: Hashable, user: Hashable, pcm: npt.NDArray[np.int16]) -> None:
         if space == self.space:
             origin = self.worker._origins[space]  # the tap runs inside the tick: its index
             self.mixed.setdefault(origin.index, set()).add(user)
+            self.pcm[origin.index, user] = pcm
 
     def ticks_with(self, user: Hashable) -> set[int]:
         return {tick for tick, users in self.mixed.items() if user in users}
+
+    def ticks_clean(self, user: Hashable, frequency: float) -> set[int]:
+        """Ticks that mixed ``user``'s tone whole: a frame where their FIFO dropped samples (a
+        burst after a stall) carries a phase jump that can cancel the tone in a 20 ms frame."""
+        return {
+            tick
+            for (tick, who), pcm in self.pcm.items()
+            if who == user and tone_amplitude(pcm.astype(np.float32), frequency) > CLEAN
+        }
 
 
 async def until(condition: Callable[[], bool], within: float = STEADY_WITHIN) -> bool:
@@ -136,6 +155,53 @@ async def until_heard(
         f"{[[f.has(q) for f in frames[-25:]].count(True) for q in frequencies]} of 25"
     )
     return frames
+
+
+async def frames_while_mixed(
+    client: MediaClient,
+    worker: MediaWorker,
+    space: Hashable,
+    user: Hashable,
+    tap: MixTap,
+    tones: dict[Hashable, float],
+    *,
+    since: int = 0,
+    n: int = 50,
+) -> list[TickFrame]:
+    """The client's frames (from tick ``since``) of ticks in which the worker mixed each stage
+    member's tone of ``tones`` whole, in that tick and the one before (Opus carries 6.5 ms of
+    the previous tick into a frame), both received; waits until there are ``n`` of them.
+
+    On a loaded box the test's senders, worker and receivers share one starved event loop: the
+    clock skips ticks and a sender's FIFO runs dry or overflows, so a stretch of decoded audio
+    has holes of silence that say nothing about the mix. What the mix sounds like is judged on
+    these frames, each of which the tap proves carried the members.
+    """
+    wanted: set[int] = set()
+
+    def enough() -> bool:
+        # Counted on sequence numbers alone: decoding everything every 50 ms would load the
+        # very loop that is late.
+        nonlocal wanted
+        seq0 = worker.rtp_sequence(space, user, 0)
+        assert seq0 is not None, f"{user} has no media connection"
+        mixed = set.intersection(*(tap.ticks_clean(m, f) for m, f in tones.items()))
+        received = {(p.sequence_number - seq0) & 0xFFFF for p in client.packets}
+        # The previous packet received too: the decoder starts a frame after a gap from stale
+        # state (in "rtp" mode nothing conceals the loss).
+        wanted = {t for t in received if t >= since and t in mixed and t - 1 in mixed & received}
+        return len(wanted) >= n
+
+    assert await until(enough), (
+        f"{user} got only {len(wanted)} frames of ticks that mixed {tones} since tick {since}"
+    )
+    return [f for f in tick_frames(client, worker, space, user) if f.tick in wanted]
+
+
+def median_frequency(frames: list[TickFrame]) -> float:
+    """The frames' typical strongest frequency (a frame where the sender's FIFO dropped samples
+    has a phase jump, which moves its own estimate: the median ignores the few)."""
+    return float(np.median([f.frequency() for f in frames]))
 
 
 def change_of(worker: MediaWorker, space: Hashable, user: Hashable, change: str) -> AppliedChange:

@@ -8,16 +8,16 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
-from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude, wav_track
+from media.client import ToneTrack, tone_amplitude, wav_track
 from media.worker import MediaWorker
 from tests.media.conftest import ClientFactory
 from tests.media.mixcheck import (
     MixTap,
     change_of,
-    listen_for,
+    frames_while_mixed,
+    median_frequency,
     mostly,
     tick_frames,
     until,
@@ -31,42 +31,39 @@ ABSENT = 0.01
 FRAME_HAS_TONE = 0.03
 
 
-def last_second(client: MediaClient) -> tuple[npt.NDArray[np.float32], float]:
-    audio = client.audio()[-48_000:]
-    assert len(audio) == 48_000, f"{client.name} decoded only {len(audio)} samples"
-    return audio, dominant_frequency(audio)
-
-
-async def test_listener_hears_the_speakers_440_hz_tone(join: ClientFactory) -> None:
+async def test_listener_hears_the_speakers_440_hz_tone(
+    join: ClientFactory, worker: MediaWorker, space: str
+) -> None:
+    """Judged on a second of frames whose ticks mixed the tone (see mixcheck): a loaded box
+    skips ticks, and "the last second" of decoded audio was then partly silence."""
+    tap = MixTap(worker, space)
     await join("speaker", "speaker", send=ToneTrack(440), receive="none")
-    listener = await join("listener", "listener", sendrecv=False)
-    await listen_for(listener, 1.0)
+    listener = await join("listener", "listener", sendrecv=False, receive="rtp")
+    frames = await frames_while_mixed(listener, worker, space, "listener", tap, {"speaker": 440})
 
-    audio, frequency = last_second(listener)
-    assert frequency == pytest.approx(440, abs=2)
-    assert tone_amplitude(audio, 440) > HEARD
+    assert median_frequency(frames) == pytest.approx(440, abs=2)
+    assert [f.tick for f in frames if not tone_amplitude(f.pcm, 440) > HEARD] == []
+    tap.remove()
 
 
-async def test_each_speaker_hears_everyone_but_themselves(join: ClientFactory) -> None:
-    one = await join("one", "speaker", send=ToneTrack(440))
-    two = await join("two", "speaker", send=ToneTrack(660))
-    listener = await join("listener", "listener", sendrecv=False)
-    await listen_for(listener, 1.0)
+async def test_each_speaker_hears_everyone_but_themselves(
+    join: ClientFactory, worker: MediaWorker, space: str
+) -> None:
+    tap = MixTap(worker, space)
+    tones = {"one": 440, "two": 660}
+    one = await join("one", "speaker", send=ToneTrack(440), receive="rtp")
+    two = await join("two", "speaker", send=ToneTrack(660), receive="rtp")
+    listener = await join("listener", "listener", sendrecv=False, receive="rtp")
 
-    def tones(client: MediaClient) -> tuple[float, float, float]:
-        audio, frequency = last_second(client)
-        return frequency, tone_amplitude(audio, 440), tone_amplitude(audio, 660)
-
-    _, a440, a660 = tones(listener)
-    assert a440 > HEARD, a440
-    assert a660 > HEARD, a660
-    frequency, a440, a660 = tones(one)
-    assert frequency == pytest.approx(660, abs=2), (frequency, a440, a660)
-    assert a660 > HEARD, (frequency, a440, a660)
-    assert a440 < ABSENT, (frequency, a440, a660)
-    frequency, a440, a660 = tones(two)
-    assert frequency == pytest.approx(440, abs=2), (frequency, a440, a660)
-    assert a660 < ABSENT, (frequency, a440, a660)
+    frames = await frames_while_mixed(listener, worker, space, "listener", tap, tones)
+    assert [f.tick for f in frames if not (f.has(440, HEARD) and f.has(660, HEARD))] == []
+    for client, other, themselves in ((one, 660, 440), (two, 440, 660)):
+        frames = await frames_while_mixed(client, worker, space, client.name, tap, tones)
+        assert median_frequency(frames) == pytest.approx(other, abs=2), client.name
+        assert [f.tick for f in frames if not f.has(other, HEARD)] == [], client.name
+        heard = np.concatenate([f.pcm for f in frames])
+        assert tone_amplitude(heard, themselves) < ABSENT, client.name
+    tap.remove()
 
 
 @pytest.mark.parametrize(
@@ -118,23 +115,35 @@ async def test_a_removed_speaker_leaves_the_mix_within_five_frames(
 async def test_a_listener_is_heard_only_once_promoted(
     join: ClientFactory, worker: MediaWorker, space: str
 ) -> None:
-    hopeful = await join("hopeful", "listener", send=ToneTrack(550))
+    """Judged in media time (see mixcheck): before the tick the promotion took effect in, the
+    worker never mixed the hopeful and no frame the listener got carries them; from it on,
+    every frame of a tick that mixed both is heard with both, and the hopeful gets a mix-minus.
+    (Until #16 this took "the last second" of decoded audio, which on a loaded box was as much
+    the silence of skipped ticks as the stage.)"""
+    tap = MixTap(worker, space)
+    hopeful = await join("hopeful", "listener", send=ToneTrack(550), receive="rtp")
     await join("speaker", "speaker", send=ToneTrack(660), receive="none")
-    listener = await join("listener", "listener", sendrecv=False)
-    await listen_for(listener, 1.0)
-    heard, _ = last_second(listener)
-    assert tone_amplitude(heard, 550) < ABSENT
-    assert tone_amplitude(heard, 660) > HEARD
+    listener = await join("listener", "listener", sendrecv=False, receive="rtp")
+    before = await frames_while_mixed(listener, worker, space, "listener", tap, {"speaker": 660})
 
     assert await worker.set_role(space, "hopeful", "speaker")
-    await listen_for(listener, 1.0)
-    heard, _ = last_second(listener)
-    assert tone_amplitude(heard, 550) > HEARD
-    assert tone_amplitude(heard, 660) > HEARD
+    k = change_of(worker, space, "hopeful", "role=speaker").index
+    assert not {t for t in tap.ticks_with("hopeful") if t < k}, "mixed before the promotion"
+    assert all(f.tick < k for f in before)
+    assert [f.tick for f in before if not tone_amplitude(f.pcm, 660) > HEARD] == []
+    unheard = [f for f in tick_frames(listener, worker, space, "listener") if f.tick < k]
+    assert tone_amplitude(np.concatenate([f.pcm for f in unheard]), 550) < ABSENT
+
+    # Levels, not has(): 550 and 660 Hz are too close for its peak test in a 20 ms frame.
+    both = {"hopeful": 550, "speaker": 660}
+    after = await frames_while_mixed(listener, worker, space, "listener", tap, both, since=k)
+    assert [f.tick - k for f in after if not tone_amplitude(f.pcm, 550) > HEARD] == []
+    assert [f.tick - k for f in after if not tone_amplitude(f.pcm, 660) > HEARD] == []
     # Now on stage, the promoted listener gets a mix-minus: the others, not themselves.
-    own, _ = last_second(hopeful)
-    assert tone_amplitude(own, 660) > HEARD
-    assert tone_amplitude(own, 550) < ABSENT
+    own = await frames_while_mixed(hopeful, worker, space, "hopeful", tap, both, since=k)
+    assert [f.tick - k for f in own if not tone_amplitude(f.pcm, 660) > HEARD] == []
+    assert tone_amplitude(np.concatenate([f.pcm for f in own]), 550) < ABSENT
+    tap.remove()
 
 
 async def test_a_kicked_listeners_connection_is_closed(
@@ -223,27 +232,34 @@ async def test_ending_the_space_closes_every_connection(
     assert worker.spaces() == []
 
 
-async def test_a_silent_stage_member_hears_the_others(join: ClientFactory) -> None:
+async def test_a_silent_stage_member_hears_the_others(
+    join: ClientFactory, worker: MediaWorker, space: str
+) -> None:
     """A stage member who adds nothing to a tick gets the shared mix: everyone else."""
+    tap = MixTap(worker, space)
     await join("talker", "speaker", send=ToneTrack(440), receive="none")
-    quiet = await join("quiet", "speaker")
-    await listen_for(quiet, 1.0)
-    heard, frequency = last_second(quiet)
-    assert frequency == pytest.approx(440, abs=2)
-    assert tone_amplitude(heard, 440) > HEARD
+    quiet = await join("quiet", "speaker", receive="rtp")
+    frames = await frames_while_mixed(quiet, worker, space, "quiet", tap, {"talker": 440})
+    assert median_frequency(frames) == pytest.approx(440, abs=2)
+    assert [f.tick for f in frames if not tone_amplitude(f.pcm, 440) > HEARD] == []
+    tap.remove()
 
 
-async def test_a_speaker_can_send_a_wav_file(join: ClientFactory, tmp_path: Path) -> None:
+async def test_a_speaker_can_send_a_wav_file(
+    join: ClientFactory, worker: MediaWorker, space: str, tmp_path: Path
+) -> None:
     path = tmp_path / "tone.wav"
-    t = np.arange(48_000 * 3) / 48_000
+    # Ten seconds: a loaded box may need several to mix one second of it whole.
+    t = np.arange(48_000 * 10) / 48_000
     samples = (0.3 * 32767 * np.sin(2 * np.pi * 523 * t)).astype("<i2")
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(48_000)
         wav.writeframes(samples.tobytes())
+    tap = MixTap(worker, space)
     await join("reader", "speaker", send=wav_track(str(path)), receive="none")
-    listener = await join("listener", "listener", sendrecv=False)
-    await listen_for(listener, 1.0)
-    _, frequency = last_second(listener)
-    assert frequency == pytest.approx(523, abs=2)
+    listener = await join("listener", "listener", sendrecv=False, receive="rtp")
+    frames = await frames_while_mixed(listener, worker, space, "listener", tap, {"reader": 523})
+    assert median_frequency(frames) == pytest.approx(523, abs=2)
+    tap.remove()

@@ -9,24 +9,36 @@ writes only to its own sockets, and the hub makes a room event cost one group se
 More than one process needs the distributed shape: REDIS_URL (the in-memory channel layer does
 not span processes) and MEDIA_EMBEDDED=0 (media in `manage.py media_worker` processes, not one
 worker per web process). With one process this is plain `daphne -b HOST -p PORT`. SIGTERM or
-SIGINT stops every child; a child that dies stops the others and the command exits non-zero, so
-that the supervisor restarts the whole set. Extra Daphne options follow `--`.
+SIGINT stops every child. A child that dies is restarted alone, on a fresh socket on the same
+port, after a backoff that doubles with each death in a row (RESTART_DELAYS): the others keep
+their sockets and the kernel sends new connections to them meanwhile. A child that dies
+RESTART_LIMIT times within RESTART_WINDOW seconds is broken, not unlucky: the command stops the
+others and exits non-zero for the outer supervisor (systemd...). Extra Daphne options follow `--`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 STOP_SECONDS = 30.0
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""Seconds before restarting a child that died, by how many deaths in a row it had."""
+RESTART_LIMIT = 5
+RESTART_WINDOW = 60.0
+
+logger = logging.getLogger(__name__)
 
 
 def reuseport_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -49,6 +61,14 @@ def reuseport_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
+
+
+def daphne_options(extra: list[str]) -> list[str]:
+    """Behind trusted proxies (SPACES_TRUSTED_PROXIES, settings.py) Daphne reads the
+    X-Forwarded-* headers, so the scheme a socket sees is the one the browser used."""
+    if settings.SPACES_TRUSTED_PROXIES and "--proxy-headers" not in extra:
+        return ["--proxy-headers", *extra]
+    return list(extra)
 
 
 class Command(BaseCommand):
@@ -81,29 +101,41 @@ class Command(BaseCommand):
                 "More than one process needs MEDIA_EMBEDDED=0 and `manage.py media_worker` "
                 "processes: an embedded media worker per web process would split a Space."
             )
-        daphne = [sys.executable, "-m", "daphne", *options["daphne_args"]]
+        daphne = [sys.executable, "-m", "daphne", *daphne_options(options["daphne_args"])]
         app, host, port = options["application"], options["bind"], options["port"]
         if count == 1:
             os.execv(sys.executable, [*daphne, "-b", host, "-p", str(port), app])
         sockets = reuseport_sockets(host, port, count)
         port = sockets[0].getsockname()[1]
-        children = [
-            subprocess.Popen(
-                [*daphne, "--fd", str(sock.fileno()), app],
-                pass_fds=[sock.fileno()],
-            )
-            for sock in sockets
-        ]
-        for sock in sockets:
-            sock.close()  # each child holds its own
+
+        def spawn(sock: socket.socket) -> subprocess.Popen[bytes]:
+            try:
+                return subprocess.Popen(
+                    [*daphne, "--fd", str(sock.fileno()), app], pass_fds=[sock.fileno()]
+                )
+            finally:
+                # The child holds its own copy: when it dies its socket goes with it, and the
+                # kernel stops queueing connections nobody will accept there.
+                sock.close()
+
+        children = [spawn(sock) for sock in sockets]
         pids = " ".join(str(child.pid) for child in children)
         self.stdout.write(f"serving on {host}:{port} with {count} processes: {pids}")
         self.stdout.flush()
-        code = self._supervise(children)
+        code = self._supervise(children, lambda: spawn(reuseport_sockets(host, port, 1)[0]))
         if code:
-            raise CommandError(f"a web process exited with {code}; stopped the others")
+            raise CommandError(
+                f"a web process exited with {code} {RESTART_LIMIT} times within "
+                f"{RESTART_WINDOW:.0f}s; stopped the others"
+            )
 
-    def _supervise(self, children: list[subprocess.Popen[bytes]]) -> int:
+    def _supervise(
+        self,
+        children: list[subprocess.Popen[bytes]],
+        respawn: Callable[[], subprocess.Popen[bytes]],
+    ) -> int:
+        """Restart each child that dies, alone; 0 once stopped by a signal, else the exit code
+        of the child that died too often."""
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -111,19 +143,59 @@ class Command(BaseCommand):
             stopping = True
 
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        # Per slot: the child (None while it waits to be restarted), when to restart it, and
+        # when it died lately (the backoff and the give-up count).
+        slots: list[subprocess.Popen[bytes] | None] = list(children)
+        restart_at = [0.0] * len(slots)
+        deaths: list[deque[float]] = [deque(maxlen=RESTART_LIMIT) for _ in slots]
+        failed = 0
         try:
-            failed = 0
-            while not stopping:
-                exited = [c for c in children if c.poll() is not None]
-                if exited:
-                    failed = exited[0].returncode or 1
-                    break
+            while not stopping and not failed:
+                now = time.monotonic()
+                for i, child in enumerate(slots):
+                    if child is None:
+                        if now >= restart_at[i]:
+                            try:
+                                fresh = respawn()
+                            except OSError:
+                                logger.exception("web process slot %d: restart failed", i)
+                                restart_at[i] = now + RESTART_DELAYS[-1]
+                                continue
+                            slots[i] = fresh
+                            logger.warning("web process slot %d: restarted as pid %d", i, fresh.pid)
+                        continue
+                    code = child.poll()
+                    if code is None:
+                        continue
+                    recent = deaths[i]
+                    recent.append(now)
+                    if len(recent) == RESTART_LIMIT and now - recent[0] <= RESTART_WINDOW:
+                        logger.error(
+                            "web process pid %d exited with %d, %d times in %.0fs: giving up",
+                            child.pid,
+                            code,
+                            RESTART_LIMIT,
+                            now - recent[0],
+                        )
+                        failed = code or 1
+                        break
+                    in_a_row = sum(1 for t in recent if now - t <= RESTART_WINDOW)
+                    delay = RESTART_DELAYS[min(in_a_row, len(RESTART_DELAYS)) - 1]
+                    logger.warning(
+                        "web process pid %d exited with %d; restarting it in %.1fs",
+                        child.pid,
+                        code,
+                        delay,
+                    )
+                    slots[i] = None
+                    restart_at[i] = now + delay
                 time.sleep(0.2)
-            for child in children:
+            alive = [c for c in slots if c is not None]
+            for child in alive:
                 if child.poll() is None:
                     child.terminate()
             deadline = time.monotonic() + STOP_SECONDS
-            for child in children:
+            for child in alive:
                 try:
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
