@@ -196,6 +196,28 @@ class SpaceSnapshot:
     state: dict[str, Any]
 
 
+def last_host_change(space_id: int) -> dict[str, Any] | None:
+    """The latest handover, from the moderation log: a client that learns of it only from a
+    snapshot (a new host whose refresh overtook `host.changed`, anyone who reconnects) still
+    knows why the host changed and from whom. None when the host never changed."""
+    row = (
+        ModerationAction.objects.filter(
+            space_id=space_id, action=ModerationAction.Action.HOST_CHANGED
+        )
+        .order_by("-pk")
+        .values("details", "target_id", "created_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return {
+        "reason": row["details"].get("reason"),
+        "previous_host_id": row["details"].get("previous_host_id"),
+        "new_host_id": row["target_id"],
+        "at": row["created_at"],
+    }
+
+
 def space_snapshot(*, viewer: User, space_id: int) -> SpaceSnapshot:
     """Everything a client needs to draw the Space for `viewer`, with the current `seq`.
 
@@ -217,4 +239,5 @@ def space_snapshot(*, viewer: User, space_id: int) -> SpaceSnapshot:
     state["requests"] = (
         None if requests is None else SpeakerRequestSerializer(requests, many=True).data
     )
+    state["last_host_change"] = last_host_change(space_id)
     return SpaceSnapshot(detail, requests, json.loads(json.dumps(state, default=str)))
