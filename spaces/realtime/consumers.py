@@ -120,6 +120,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         self.floor = 0  # seq of the newest snapshot sent: older events are in it
         self.building = 0  # snapshots being built: events wait in `held` meanwhile
         self.held: list[dict[str, Any]] = []
+        self.last_state: dict[str, Any] | None = None  # the newest snapshot sent, without `id`
         self.subscribed = False
         self.closing = False
         self.leaving = False
@@ -235,9 +236,14 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     # -- snapshots ----------------------------------------------------------------------------
 
     async def send_state(self, state: dict[str, Any], request_id: Any = None) -> None:
+        """Send `state`, then the events held while it was built. An unasked snapshot equal to
+        the last one sent is not sent again: a refresh coalesced behind another (two changes to
+        this user in a row) reads the same state, and the client already has it."""
         if request_id is not None:
-            state = {**state, "id": request_id}
-        await self.send_json(state)
+            await self.send_json({**state, "id": request_id})
+        elif state != self.last_state:
+            await self.send_json(state)
+        self.last_state = state
         self.floor = max(self.floor, int(state["seq"]))
         self.building -= 1
         if self.building == 0:
