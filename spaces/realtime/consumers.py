@@ -76,11 +76,15 @@ def revocation_close(
                 Close.NOT_AUTHENTICATED,
             )
     elif kind == "user.banned":
-        return (
-            protocol.error_message("account_disabled", "This account has been disabled."),
-            Close.FORBIDDEN,
-        )
+        return banned_close()
     return None
+
+
+def banned_close() -> tuple[dict[str, Any], int]:
+    return (
+        protocol.error_message("account_disabled", "This account has been disabled."),
+        Close.FORBIDDEN,
+    )
 
 
 def subject_id(event: dict[str, Any]) -> int | None:
@@ -347,9 +351,18 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
                 Close.FORBIDDEN,
             )
 
+    @socket_db
+    def account_disabled(self) -> bool:
+        return not User.objects.filter(pk=self.user_id, is_active=True).exists()
+
     async def participant_left(self, message: dict[str, Any]) -> None:
         await self.forward(message)
         if subject_id(message["event"]) == self.user_id and not self.leaving:
+            # A ban lets the user go from the Space too, and that event may overtake
+            # `user.banned` (another group, another pub/sub channel): the ban's code must win.
+            if await self.account_disabled():
+                await self.close_with(*banned_close())
+                return
             await self.close_with(
                 protocol.error_message(
                     "not_in_space",

@@ -9,8 +9,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts.models import User
 from accounts.services import user_ban
 from spaces.models import Participant
+from spaces.realtime import presence
 from tests.factories import SpaceFactory, UserFactory
 from tests.realtime.conftest import ORIGIN, Socket, communicator, session_key_for, space_path
 from tests.realtime.helpers import db
@@ -108,6 +110,22 @@ async def test_a_ban_closes_every_socket_of_the_user_with_4403_and_they_leave_th
     finally:
         for sock in (on_phone, on_tablet, watcher):
             await sock.close()
+
+
+async def test_a_ban_whose_departure_overtakes_its_event_still_closes_with_4403():
+    """Across processes the ban reaches a Space socket twice: `user.banned` on the user's group
+    and `participant.left` on the Space's, on separate pub/sub channels, in either order. When
+    the departure comes first the socket must still say the account is disabled, not 4410."""
+    space = await db(SpaceFactory)()
+    user = await db(UserFactory)()
+    sock = await opened(space_path(space.pk), token=await db(session_key_for)(user))
+    try:
+        await sock.until_type("space.state")
+        await db(User.objects.filter(pk=user.pk).update)(is_active=False)
+        await db(presence.banned_user_let_go)(user.pk)  # the departure, without `user.banned`
+        assert await closed_with(sock) == ("account_disabled", 4403)
+    finally:
+        await sock.close()
 
 
 async def test_another_users_logout_leaves_my_socket_alone():
