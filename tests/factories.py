@@ -5,6 +5,7 @@ them through `tests.realtime.helpers.db`."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import factory
 from django.conf import settings
@@ -178,3 +179,35 @@ def age(space: Space, who: User, seconds: float) -> None:
 def past_grace() -> float:
     """Older than the host's grace plus one presence refresh: the host is surely gone."""
     return settings.SPACES_HOST_GRACE_SECONDS + settings.SPACES_PRESENCE_TOUCH_SECONDS + 5
+
+
+def every_page_type(*, host_name: str, listener_name: str) -> dict[str, Any]:
+    """One of each thing a page shows: a host able to sell tickets, a listener in a live Space,
+    an ended Space, a scheduled one and a ticketed one. For tests that visit every page type.
+    The caller sets SPACES_HOST_MIN_FOLLOWERS and SPACES_TICKETED_MIN_FOLLOWERS to 1 and keeps
+    scheduling's sweep from being kicked (`schedule._kick_sweep`)."""
+    from scheduling import services as scheduling_services
+    from ticketing import services as ticketing_services
+
+    host = UserFactory(username=host_name, display_name="The Host")
+    make_followers(host, 2)
+    listener = UserFactory(username=listener_name, display_name="Lis")
+    live = SpaceFactory(host=host)
+    join(live, listener)
+    soon = timezone.now() + timedelta(hours=3)
+    return {
+        "host": host,
+        "listener": listener,
+        "live": live,
+        "ended": ended_space(),
+        "scheduled": scheduling_services.scheduled_space_create(
+            host=host, title="Later", scheduled_for=soon
+        ),
+        "ticketed": ticketing_services.ticketed_space_create(
+            host=host,
+            title="Paid",
+            scheduled_for=soon,
+            price=settings.TICKET_PRICE_MIN,
+            capacity=3,
+        ),
+    }

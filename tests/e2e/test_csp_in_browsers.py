@@ -6,17 +6,13 @@ test_space_in_browsers.py and test_live_updates_in_browsers.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from scheduling import services as scheduling_services
 from scheduling.services import schedule as scheduling_schedule
-from tests.factories import SpaceFactory, UserFactory, ended_space, join, make_followers
-from ticketing import services as ticketing_services
+from tests.factories import every_page_type
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,19 +27,9 @@ def test_every_page_type_loads_with_no_policy_violation(
     monkeypatch.setattr(scheduling_schedule, "_kick_sweep", lambda: None)
     settings.SPACES_HOST_MIN_FOLLOWERS = 1
     settings.SPACES_TICKETED_MIN_FOLLOWERS = 1
-    host = UserFactory(username="cspho", display_name="Host")
-    make_followers(host, 2)
-    listener = UserFactory(username="csplis", display_name="Listener")
-    live = SpaceFactory(host=host)
-    join(live, listener)
-    ended = ended_space()
-    soon = timezone.now() + timedelta(hours=3)
-    scheduled = scheduling_services.scheduled_space_create(
-        host=host, title="Later", scheduled_for=soon
-    )
-    ticketed = ticketing_services.ticketed_space_create(
-        host=host, title="Paid", scheduled_for=soon, price=settings.TICKET_PRICE_MIN, capacity=3
-    )
+    world = every_page_type(host_name="cspho", listener_name="csplis")
+    host, listener, live = world["host"], world["listener"], world["live"]
+    ended, scheduled, ticketed = world["ended"], world["scheduled"], world["ticketed"]
 
     anonymous = new_page("anonymous")
     for path in ("/", reverse("account_login"), reverse("account_signup"), "/admin/login/"):

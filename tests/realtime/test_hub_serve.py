@@ -52,10 +52,9 @@ def _parent_of(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def test_serve_starts_that_many_processes_sharing_one_port():
-    from websockets.sync.client import connect
-
-    serve = subprocess.Popen(
+def start_serve(*, stderr: int) -> subprocess.Popen[str]:
+    """`manage.py serve` with two Daphne processes on a free port, which it prints first."""
+    return subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--processes", "2", "--port", "0", *PID_APP],
         cwd=ROOT,
         env={
@@ -65,9 +64,15 @@ def test_serve_starts_that_many_processes_sharing_one_port():
             "MEDIA_EMBEDDED": "0",
         },
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
+
+
+def test_serve_starts_that_many_processes_sharing_one_port():
+    from websockets.sync.client import connect
+
+    serve = start_serve(stderr=subprocess.PIPE)
     try:
         assert serve.stdout is not None
         line = serve.stdout.readline()

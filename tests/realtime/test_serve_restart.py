@@ -6,33 +6,18 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from tests.realtime.test_hub_serve import PID_APP
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.realtime.test_hub_serve import start_serve
 
 
 def test_a_killed_web_process_is_restarted_and_the_others_keep_their_sockets():
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import ClientConnection, connect
 
-    serve = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--processes", "2", "--port", "0", *PID_APP],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            # Settings only: nothing here talks to Redis.
-            "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13",
-            "MEDIA_EMBEDDED": "0",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    serve = start_serve(stderr=subprocess.DEVNULL)
     sockets: dict[int, list[ClientConnection]] = {}
     opened = ExitStack()
     try:

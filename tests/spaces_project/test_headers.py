@@ -4,20 +4,16 @@ Chromium by tests/e2e with no policy violation in the console."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import User
-from scheduling import services as scheduling_services
 from scheduling.services import schedule as scheduling_schedule
 from spaces.models import Space
-from tests.factories import SpaceFactory, UserFactory, ended_space, join, make_followers
-from ticketing import services as ticketing_services
+from tests.factories import UserFactory, every_page_type
 
 pytestmark = pytest.mark.django_db
 
@@ -37,31 +33,7 @@ def world(settings: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     settings.SPACES_HOST_MIN_FOLLOWERS = 1
     settings.SPACES_TICKETED_MIN_FOLLOWERS = 1
     settings.PAYMENT_PROVIDERS = ["offline"]
-    host = UserFactory(username="hostess", display_name="The Host")
-    make_followers(host, 2)
-    listener = UserFactory(username="lis", display_name="Lis")
-    live = SpaceFactory(host=host)
-    join(live, listener)
-    ended = ended_space()
-    soon = timezone.now() + timedelta(hours=3)
-    scheduled = scheduling_services.scheduled_space_create(
-        host=host, title="Later", scheduled_for=soon
-    )
-    ticketed = ticketing_services.ticketed_space_create(
-        host=host,
-        title="Paid",
-        scheduled_for=soon,
-        price=settings.TICKET_PRICE_MIN,
-        capacity=3,
-    )
-    return {
-        "host": host,
-        "listener": listener,
-        "live": live,
-        "ended": ended,
-        "scheduled": scheduled,
-        "ticketed": ticketed,
-    }
+    return every_page_type(host_name="hostess", listener_name="lis")
 
 
 def pages(w: dict[str, Any]) -> list[tuple[str, User | None, str]]:
