@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from django.core.cache import cache
 
 from spaces.realtime import limits
 from tests.factories import SpaceFactory, UserFactory
@@ -128,3 +129,15 @@ async def test_an_open_sockets_seat_is_kept_and_a_freed_one_can_be_taken_again(s
     assert limits.seat_take(7, 9) is None
     limits.seat_release(held)
     assert limits.seat_take(7, 9) is not None
+
+
+async def test_keeping_seats_takes_back_an_expired_one_but_never_anothers(settings):
+    settings.SPACES_MAX_SOCKETS_PER_USER = 2
+    mine, lost = limits.seat_take(8, 9), limits.seat_take(8, 9)
+    assert mine is not None
+    assert lost is not None
+    cache.delete(mine[0])  # expired while this process stalled, and still free
+    cache.set(lost[0], "another-socket")  # expired, and taken by another socket meanwhile
+    limits.seats_keep([mine, lost])
+    assert cache.get(mine[0]) == mine[1]
+    assert cache.get(lost[0]) == "another-socket"
