@@ -27,6 +27,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.cache import cache
 
+from spaces_project.counters import count_hit
+
 clock: Callable[[], float] = time.time  # wall clock: the slots are shared across processes
 
 
@@ -47,13 +49,7 @@ def user_message_take(user_id: int) -> float:
     slot = int(now // window)
     key = f"spaces:ws-user:{user_id}:{slot}"
     timeout = math.ceil(window) + 1
-    cache.add(key, 0, timeout=timeout)
-    try:
-        sent = int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=timeout)
-        sent = 1
-    if sent <= burst:
+    if count_hit(key, timeout=timeout) <= burst:
         return 0.0
     return max((slot + 1) * window - now, 0.001)
 

@@ -33,6 +33,7 @@ from spaces.models import (
     SpeakerRequest,
 )
 from spaces.permissions import check_act_on, ensure
+from spaces_project.counters import count_hit
 from spaces_project.errors import RateLimited, ValidationFailed
 from spaces_project.text import clean_text
 
@@ -220,13 +221,7 @@ def _rate_limit(key: str, *, limit: int, period: int, message: str) -> None:
     the cache (Redis in the distributed shape)."""
     now = time.time()
     cache.add(f"{key}:start", now, timeout=period)
-    cache.add(f"{key}:n", 0, timeout=period)
-    try:
-        hits = cache.incr(f"{key}:n")
-    except ValueError:  # the window expired between add and incr
-        cache.set(f"{key}:n", 1, timeout=period)
-        hits = 1
-    if hits > limit:
+    if count_hit(f"{key}:n", timeout=period) > limit:
         start = cache.get(f"{key}:start") or now
         retry_after = max(0.0, float(start) + period - now)
         raise RateLimited(message, retry_after=retry_after, extra={"retry_after": retry_after})
