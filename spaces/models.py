@@ -322,8 +322,8 @@ class Invitation(models.Model):
 
 
 class ReactionCount(models.Model):
-    """Reactions per Space and emoji. Taps are counted in the cache and added here in batches
-    (services.reaction_counts_flush): one UPDATE per emoji per flush, never a row per tap."""
+    """Reactions per Space and emoji. Each tap is added here before it is acknowledged, taps in
+    flight together in one upsert (spaces/reactions.py): never a row per tap."""
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reaction_counts")
     code = models.CharField(max_length=16, choices=Reaction.choices)

@@ -1,24 +1,103 @@
-"""Where reaction taps wait in the cache before `services.reaction_counts_flush` adds them to
-ReactionCount. Shared by the services (which count and flush) and the selectors (which add the
-pending taps to the flushed totals)."""
+"""Reaction taps reach the database before they are acknowledged, in group commits.
+
+A tap that was acknowledged must survive anything short of losing the database. Counting taps in
+the cache and flushing them later lost 29 of 30 acknowledged taps when Redis restarted (it keeps
+nothing on disk). Yet a statement per tap would make a crowd's taps queue on one row. So taps are
+group-committed, as a database commits its own log: a tap joins the batch being gathered; when no
+write is in flight, whoever holds the oldest gathered batch writes it (one upsert for every Space
+and emoji in it) while the next batch gathers behind. Idle, a tap costs one small statement;
+with N taps in flight, one statement carries them all, and nobody waits longer than two writes.
+
+Inside a transaction (a service composing a tap with other work, and the test suite) the tap is
+written with that transaction instead: a batch must never commit or roll back with a stranger's
+transaction.
+"""
 
 from __future__ import annotations
 
-from django.core.cache import cache
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
 
-from spaces.models import Reaction
+from django.db import connection
+
+from spaces.models import ReactionCount
+
+# How long a tap waits for its batch before giving up (a database that stopped answering).
+WAIT_SECONDS = 30.0
 
 
-def pending_key(space_id: int, code: str) -> str:
-    return f"spaces:reactions:{space_id}:{code}"
+@dataclass(eq=False)
+class _Batch:
+    counts: Counter[tuple[int, str]] = field(default_factory=Counter)
+    finished: bool = False
+    error: BaseException | None = None
 
 
-def pending_keys(space_id: int) -> dict[str, str]:
-    return {code: pending_key(space_id, code) for code in Reaction.values}
+class TapLedger:
+    """One per process: at most one batch in flight and one gathering (module docstring)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._gathering: _Batch | None = None
+        self._writing = False
+
+    def record(self, space_id: int, code: str) -> None:
+        """Return once this tap is committed; raise what the write raised if it failed."""
+        if connection.in_atomic_block:
+            upsert_counts({(space_id, code): 1})
+            return
+        with self._cond:
+            batch = self._gathering or _Batch()
+            self._gathering = batch
+            batch.counts[(space_id, code)] += 1
+            lead = self._cond.wait_for(
+                lambda: batch.finished or (not self._writing and self._gathering is batch),
+                timeout=WAIT_SECONDS,
+            )
+            if not lead:
+                raise TimeoutError("reaction taps: the database did not answer in time")
+            if not batch.finished:
+                self._writing = True
+                self._gathering = None
+        if not batch.finished:
+            self._write(batch)
+        if batch.error is not None:
+            raise batch.error
+
+    def _write(self, batch: _Batch) -> None:
+        try:
+            upsert_counts(batch.counts)
+        except BaseException as error:  # every tap of the batch learns it was not counted
+            batch.error = error
+        finally:
+            with self._cond:
+                batch.finished = True
+                self._writing = False
+                self._cond.notify_all()
 
 
-def pending_counts(space_id: int) -> dict[str, int]:
-    """Taps counted in the cache and not yet flushed, by code (codes with none left out)."""
-    keys = pending_keys(space_id)
-    found = cache.get_many(list(keys.values()))
-    return {code: int(found[key]) for code, key in keys.items() if found.get(key)}
+def upsert_counts(counts: Counter[tuple[int, str]] | dict[tuple[int, str], int]) -> None:
+    """Add `counts` ((space id, code) -> taps) to ReactionCount in one statement.
+
+    The ORM's upsert can only overwrite a column, so this is SQL that both PostgreSQL and SQLite
+    speak. Rows go in key order, so two processes' batches lock rows in the same order."""
+    if not counts:
+        return
+    q = connection.ops.quote_name
+    table = q(ReactionCount._meta.db_table)
+    columns = {f.name: str(f.column) for f in ReactionCount._meta.concrete_fields}
+    space, code, count = (q(columns[f]) for f in ("space", "code", "count"))
+    rows = sorted(counts.items())
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    params = [value for (space_id, emoji), n in rows for value in (space_id, emoji, n)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({space}, {code}, {count}) VALUES {values} "
+            f"ON CONFLICT ({space}, {code}) "
+            f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}",
+            params,
+        )
+
+
+ledger = TapLedger()

@@ -54,7 +54,6 @@ from spaces.permissions import (
     role_actions_for,
     space_permissions_for,
 )
-from spaces.reactions import pending_counts
 from spaces_project.errors import Forbidden, NotFound
 
 Role = Participant.Role
@@ -133,8 +132,6 @@ def reaction_counts_for(*, space_id: int) -> dict[str, int]:
     """Reactions per code: flushed counts plus the taps still pending in the cache. One query."""
     totals = dict.fromkeys(Reaction.values, 0)
     for code, n in ReactionCount.objects.filter(space_id=space_id).values_list("code", "count"):
-        totals[code] += n
-    for code, n in pending_counts(space_id).items():
         totals[code] += n
     return totals
 

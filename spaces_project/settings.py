@@ -187,7 +187,7 @@ if REDIS_URL:
     else:
         CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "BACKEND": "spaces_project.layers.SpacesPubSubChannelLayer",
                 "CONFIG": {"hosts": _hosts, "prefix": _prefix},
             }
         }
@@ -361,7 +361,6 @@ SPACES_MAX_COHOSTS = env.int("SPACES_MAX_COHOSTS", default=2)
 SPACES_HOST_GRACE_SECONDS = env.int("SPACES_HOST_GRACE_SECONDS", default=30)
 # Reactions: how often one user may tap (per Space), and how often taps are written to the DB.
 SPACES_REACTION_RATE = env("SPACES_REACTION_RATE", default="10/sec")
-SPACES_REACTION_FLUSH_SECONDS = env.int("SPACES_REACTION_FLUSH_SECONDS", default=5)
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")

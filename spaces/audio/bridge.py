@@ -45,7 +45,7 @@ from spaces.permissions import check_live, check_present, ensure
 from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
 from spaces_project import bus
 from spaces_project.dbthreads import socket_db
-from spaces_project.errors import Forbidden, NotFound, ValidationFailed
+from spaces_project.errors import ApplicationError, Forbidden, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Update:
     user_id: int
     role: str | None = None
     muted: bool | None = None
-    gone: str = ""  # "removed" or "left"
+    gone: str = ""  # "removed", "left" or "ended"
 
 
 def _user_of(event: dict[str, Any]) -> int | None:
@@ -405,6 +405,24 @@ class MediaBridge:
                 await worker.set_muted(space_id, user_id, update.muted)
         except MediaError:
             logger.warning("space %s user %s: cannot apply %s", space_id, user_id, update)
+
+    async def resync_space(self, space_id: int) -> None:
+        """Room events of `space_id` may have been lost (the layer lost Redis for a while):
+        re-read each peer's standing from the database and apply it, as the lost events
+        would have."""
+        worker = self.worker
+        if worker is None:
+            return
+        for user_id in _ids(list(worker.participants(space_id))):
+            try:
+                standing = await _standing(user_id=user_id, space_id=space_id)
+            except ApplicationError as exc:
+                gone = "ended" if exc.code in ("not_live", "space_not_found") else "left"
+                await self._apply(worker, space_id, Update(user_id, gone=gone))
+                continue
+            await self._apply(
+                worker, space_id, Update(user_id, role=standing.role, muted=standing.muted)
+            )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)

@@ -203,6 +203,9 @@ class EventTap:
         if isinstance(event, dict):
             self.bridge.on_event(str(message.get("group", "")), event)
 
+    async def events_lost(self, space_id: int) -> None:
+        await self.bridge.resync_space(space_id)
+
 
 class WorkerProcess:
     def __init__(self, worker_id: str, bridge: MediaBridge) -> None:

@@ -273,6 +273,10 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         await self.send_state(state, request_id)
         return True
 
+    async def events_lost(self, space_id: int) -> None:
+        """The hub's layer lost Redis for a while (spaces_project/layers.py): re-read the room."""
+        await self.refresh_later()
+
     async def refresh_later(self) -> None:
         """Re-send this user's own view soon; coalesced, and re-run if asked again while a
         refresh is being read (it may have read the database before the latest change)."""

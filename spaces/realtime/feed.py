@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -31,7 +32,7 @@ from spaces.models import Space
 from spaces.realtime import hints, protocol
 from spaces.realtime.consumers import peek_id, revocation_close, socket_user, user_wait
 from spaces.realtime.protocol import Close, ProtocolError
-from spaces_project import bus
+from spaces_project import bus, layers
 from spaces_project.dbthreads import socket_db
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         self.last_bubbles: str | None = None
         self.pending: asyncio.Task[None] | None = None
         self.refresher: asyncio.Task[None] | None = None
+        self.unhook: Callable[[], None] = lambda: None
         self.bucket = protocol.bucket()
         self.closing = False
         await self.accept()
@@ -65,9 +67,15 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         await self.sync_groups(await self.followed_ids())
         await self.send_bubbles(force=True)
         self.refresher = asyncio.get_running_loop().create_task(self.refresh_forever())
+        # Hints published while Redis was away are lost: re-read the bubbles when it is back.
+        self.unhook = layers.on_resubscribed(self.channel_layer, self.resubscribed)
+
+    async def resubscribed(self) -> None:
+        await self.bubbles_changed({})
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        self.unhook()
         for task in (self.pending, self.refresher):
             if task is not None:
                 task.cancel()

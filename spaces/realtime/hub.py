@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,7 +46,7 @@ from django.utils import timezone
 from media.gcpolicy import GcFreezer
 from spaces.models import Participant
 from spaces.realtime import limits, wsframes
-from spaces_project import bus
+from spaces_project import bus, layers
 from spaces_project.dbthreads import socket_db
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ class Member(Protocol):
         ...
 
     async def room_message(self, message: dict[str, Any]) -> None: ...
+
+    async def events_lost(self, space_id: int) -> None:
+        """Events of the Space may have been lost: catch up from the database."""
+        ...
 
 
 @dataclass(eq=False)
@@ -93,6 +98,7 @@ class SpaceHub:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._draining: set[asyncio.Task[None]] = set()
+        self._unhook: Callable[[], None] = lambda: None
         self.gc = GcFreezer() if getattr(settings, "SPACES_WS_GC_FREEZE", True) else None
 
     # -- membership ---------------------------------------------------------------------------
@@ -152,10 +158,13 @@ class SpaceHub:
             self.loop.create_task(self._touch(), name="spaces-hub-presence"),
             self.loop.create_task(self._refresh(), name="spaces-hub-refresh"),
         ]
+        self._unhook = layers.on_resubscribed(self.layer, self._resync_all)
 
     async def _stop(self) -> None:
         if self.gc is not None:
             self.gc.cancel()
+        self._unhook()
+        self._unhook = lambda: None
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -163,6 +172,17 @@ class SpaceHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.channel = None
+
+    async def _resync_all(self) -> None:
+        """The layer lost Redis for a while: events published meanwhile never reached us, and
+        nothing may follow to reveal the gap (a `space.ended`). Every socket re-reads the room."""
+        members = [(local.space_id, m) for local in self.spaces.values() for m in local.members]
+        logger.warning("hub: resyncing %d members after a lost Redis connection", len(members))
+        for space_id, member in members:
+            try:
+                await member.events_lost(space_id)
+            except Exception:
+                logger.exception("hub: could not resync a member of space %s", space_id)
 
     # -- receiving ----------------------------------------------------------------------------
 

@@ -34,9 +34,6 @@ from spaces.services.moderation import (
 )
 from spaces.services.pins import pin_create, pin_remove
 from spaces.services.reactions import (
-    REACTION_PENDING_TTL,
-    reaction_counts_flush,
-    reaction_counts_pending,
     reaction_send,
 )
 from spaces.services.reports import REPORT_DETAILS_MAX_LENGTH, report_create, report_resolve
@@ -55,7 +52,6 @@ from spaces.services.stage import (
 __all__ = [
     "CAPTION_MAX_LENGTH",
     "MAX_SHARE_RECIPIENTS",
-    "REACTION_PENDING_TTL",
     "REPORT_DETAILS_MAX_LENGTH",
     "ShareResult",
     "caption_append",
@@ -79,8 +75,6 @@ __all__ = [
     "participant_unmute",
     "pin_create",
     "pin_remove",
-    "reaction_counts_flush",
-    "reaction_counts_pending",
     "reaction_send",
     "report_create",
     "report_resolve",

@@ -24,7 +24,6 @@ from spaces.access import access_space, lock_rows
 from spaces.models import Invitation, Participant, Space, SpeakerRequest
 from spaces.permissions import check_end, ensure
 from spaces.services.common import Action, Role, _log, clean_title, clean_topics
-from spaces.services.reactions import reaction_counts_flush
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
 
 
@@ -140,8 +139,6 @@ def _end(space: Space, *, actor: User | None, now: datetime, **details: Any) -> 
     )
     _log(space, actor, Action.SPACE_ENDED, **details)
     events.publish(space, events.SPACE_ENDED, counts=events.counts(space))
-    space_id = space.pk
-    transaction.on_commit(lambda: reaction_counts_flush(space_id=space_id))
 
 
 def space_end(*, actor: User, space_id: int) -> Space:

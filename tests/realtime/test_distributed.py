@@ -52,7 +52,7 @@ async def pinned(ws: Any, text: str) -> list[dict[str, Any]]:
 def layer_settings(layer: str) -> dict[str, Any]:
     backend = {
         "core": "channels_redis.core.RedisChannelLayer",
-        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "pubsub": "spaces_project.layers.SpacesPubSubChannelLayer",
     }[layer]
     config = {
         key: value

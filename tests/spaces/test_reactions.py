@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
+from django.db import DatabaseError
 
 from spaces import selectors, services
 from spaces.models import ReactionCount
@@ -82,58 +84,40 @@ def test_the_rate_is_per_user_and_per_space(settings, space):
     services.reaction_send(user=alice, space_id=elsewhere.pk, emoji="clap")
 
 
-def test_taps_are_counted_per_space_without_a_row_per_tap(settings, space):
-    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
+def test_every_acknowledged_tap_is_in_the_database_with_one_row_per_emoji(space):
     crowd = [join(space) for _ in range(4)]
     for who in crowd:
         for emoji in ("clap", "clap", "fire"):
             services.reaction_send(user=who, space_id=space.pk, emoji=emoji)
 
+    rows = dict(ReactionCount.objects.filter(space=space).values_list("code", "count"))
+    assert rows == {"clap": 8, "fire": 4}
     counts = selectors.reaction_counts_for(space_id=space.pk)
-
     assert (counts["clap"], counts["fire"], counts["heart"]) == (8, 4, 0)
-    # The first tap flushed itself; the other eleven wait in the cache for the next flush.
-    rows = dict(ReactionCount.objects.filter(space=space).values_list("code", "count"))
-    assert rows == {"clap": 1}
 
 
-def test_a_flush_moves_pending_taps_into_one_row_per_emoji(
-    settings, space, django_assert_max_num_queries
-):
-    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    who = join(space)
-    for emoji in ["clap"] * 5 + ["fire"] * 2:
-        services.reaction_send(user=who, space_id=space.pk, emoji=emoji)
-
-    with django_assert_max_num_queries(5):
-        services.reaction_counts_flush(space_id=space.pk)
-
-    rows = dict(ReactionCount.objects.filter(space=space).values_list("code", "count"))
-    assert rows == {"clap": 5, "fire": 2}
-    assert services.reaction_counts_pending(space_id=space.pk) == {}
-    assert services.reaction_counts_flush(space_id=space.pk) == 0
-
-
-def test_two_flushes_never_count_the_same_taps_twice(settings, space):
-    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
-    who = join(space)
-    for _ in range(6):
-        services.reaction_send(user=who, space_id=space.pk, emoji="pray")
-
-    services.reaction_counts_flush(space_id=space.pk)
-    services.reaction_counts_flush(space_id=space.pk)
-
-    assert selectors.reaction_counts_for(space_id=space.pk)["pray"] == 6
-
-
-def test_ending_the_space_flushes_the_pending_taps(settings, space, space_host, committed):
-    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
+def test_acknowledged_taps_survive_losing_the_cache(space):
+    """Redis keeps nothing on disk: a restart empties the cache. Taps once waited there."""
     who = join(space)
     for _ in range(3):
         services.reaction_send(user=who, space_id=space.pk, emoji="wave")
 
-    with committed():
-        services.space_end(actor=space_host, space_id=space.pk)
+    cache.clear()
 
-    assert ReactionCount.objects.get(space=space, code="wave").count == 3
-    assert services.reaction_counts_pending(space_id=space.pk) == {}
+    assert selectors.reaction_counts_for(space_id=space.pk)["wave"] == 3
+
+
+def test_a_tap_that_could_not_be_written_is_an_error_and_the_room_never_hears_it(
+    space, committed, published, monkeypatch
+):
+    who = join(space)
+    published.clear()
+
+    def database_gone(counts):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr("spaces.reactions.upsert_counts", database_gone)
+    with pytest.raises(DatabaseError), committed():
+        services.reaction_send(user=who, space_id=space.pk, emoji="clap")
+
+    assert published == []

@@ -222,9 +222,8 @@ def test_a_user_blocked_by_the_host_cannot_see_the_detail(space, space_host, use
     assert exc.value.code == "blocked"
 
 
-def test_reaction_counts_in_the_detail_include_unflushed_taps(settings, space):
+def test_reaction_counts_in_the_detail_include_every_tap(settings, space):
     settings.SPACES_REACTION_RATE = "100/hour"
-    settings.SPACES_REACTION_FLUSH_SECONDS = 3600
     who = join(space)
     for _ in range(4):
         services.reaction_send(user=who, space_id=space.pk, emoji="fire")
