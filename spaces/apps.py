@@ -10,7 +10,7 @@ class SpacesConfig(AppConfig):
         from accounts import hooks as accounts_hooks
         from spaces import events
         from spaces.audio import bridge, remote
-        from spaces.realtime import hints, presence, reactions
+        from spaces.realtime import hints, hub, presence, reactions
         from spaces_project import bus
 
         # A banned account leaves every live Space at once.
@@ -20,6 +20,7 @@ class SpacesConfig(AppConfig):
         bus.hint_hooks.register(hints.bubble_hints)
         bus.register_coalescer(events.REACTION_SENT, reactions.windows.add)
 
+        bus.hint_hooks.register(hub.revocation_copies)
         # Who answers `signal`. The embedded shape: this process's own media worker. The
         # distributed shape (MEDIA_EMBEDDED=0 with REDIS_URL): the `manage.py media_worker`
         # processes, through the channel layer. Neither: `signal` is answered

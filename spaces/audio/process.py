@@ -203,6 +203,9 @@ class EventTap:
         if isinstance(event, dict):
             self.bridge.on_event(str(message.get("group", "")), event)
 
+    async def revoked(self, message: dict[str, Any]) -> None:
+        """User 0 signs nobody in: no logout or ban is ever this member's."""
+
     async def events_lost(self, space_id: int) -> None:
         await self.bridge.resync_space(space_id)
 

@@ -25,7 +25,6 @@ from accounts.models import User
 from spaces.realtime import limits, protocol, wsframes
 from spaces.realtime.hub import hub
 from spaces.realtime.protocol import Close, Incoming, ProtocolError, SignalContext
-from spaces_project import bus
 from spaces_project.dbthreads import socket_db
 from spaces_project.errors import ApplicationError
 
@@ -155,8 +154,6 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             return
         self.seat = seat
         self.user, self.user_id = user, user.pk
-        # The user's group carries what ends a sign-in (a logout, a ban) to every process.
-        await self.channel_layer.group_add(bus.user_group(self.user_id), self.channel_name)
         # Subscribe before reading seq and the database: nothing can fall between the two.
         self.building += 1
         await self.subscribe()
@@ -188,13 +185,6 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
                 await sync_to_async(limits.seat_release, thread_sensitive=False)(seat)
             except Exception:
                 logger.warning("space %s: could not free a socket seat", self.space_id)
-        if self.user_id:
-            try:
-                await self.channel_layer.group_discard(
-                    bus.user_group(self.user_id), self.channel_name
-                )
-            except Exception:
-                logger.warning("space %s: could not leave the user group", self.space_id)
 
     async def subscribe(self) -> None:
         await hub().join(self.space_id, self)
@@ -296,12 +286,6 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Layer messages carrying an event go through `room_message`; no per-message thread
         hop to close database connections (the database methods do that themselves)."""
-        if self.user_id and message.get("group") == bus.user_group(self.user_id):
-            # Notifications and the like are the feed's; only the end of a sign-in is ours.
-            ending = revocation_close(self.scope, message)
-            if ending is not None:
-                await self.refuse(*ending)
-            return
         if "event" in message and "text" in message:
             await self.room_message(message)
             return
@@ -309,6 +293,12 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def revoked(self, message: dict[str, Any]) -> None:
+        """A logout or a ban of this user, carried by the hub: end this socket if it applies."""
+        ending = revocation_close(self.scope, message)
+        if ending is not None and not self.closing:
+            await self.refuse(*ending)
 
     def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
         """The common case, without a coroutine: an event only to forward, to an open socket

@@ -21,6 +21,10 @@ The hub also:
   in the same loop;
 - re-joins its groups every `SPACES_WS_GROUP_REFRESH_SECONDS`, so a Redis restart (which forgets
   `RedisChannelLayer` memberships) or a group expiry heals by itself;
+- carries what ends a sign-in (a logout, a ban) to its sockets: the process, not each socket,
+  is a member of one `revocations` group, to which `revocation_copies` (a bus hint hook) copies
+  those events from the user's group; a socket apiece in its user's group cost a pub/sub
+  subscription per socket, 1000 per process with 1000 listeners, for an event that is rare;
 - moves the objects of settled connections out of the garbage collector's way
   (`media.gcpolicy.GcFreezer`, `SPACES_WS_GC_FREEZE`): with 1000 sockets a full collection
   stalled the process for 200-275 ms, every event of that moment with it.
@@ -51,6 +55,18 @@ from spaces_project.dbthreads import socket_db
 
 logger = logging.getLogger(__name__)
 
+REVOCATIONS_GROUP = "revocations"
+# Events on a user's group that end sign-ins (accounts/services.py publishes them).
+REVOCATION_TYPES = frozenset({"session.revoked", "user.banned"})
+
+
+def revocation_copies(group: str, event: bus.Event) -> list[tuple[str, bus.Message]]:
+    """A bus hint hook: a copy of a logout or a ban, naming the user, for every process's hub."""
+    if event.get("type") not in REVOCATION_TYPES or not group.startswith("user."):
+        return []
+    copy = {**event, "user_id": int(group.removeprefix("user."))}
+    return [(REVOCATIONS_GROUP, bus.layer_message(REVOCATIONS_GROUP, copy))]
+
 
 class Member(Protocol):
     user_id: int
@@ -60,6 +76,10 @@ class Member(Protocol):
         ...
 
     async def room_message(self, message: dict[str, Any]) -> None: ...
+
+    async def revoked(self, message: dict[str, Any]) -> None:
+        """A logout or a ban of this member's user (`revocation_copies`)."""
+        ...
 
     async def events_lost(self, space_id: int) -> None:
         """Events of the Space may have been lost: catch up from the database."""
@@ -153,6 +173,7 @@ class SpaceHub:
         # The default prefix: RedisChannelLayer serves all of a process's channels from one
         # queue with one receive loop, which only works if they share the prefix.
         self.channel = await self.layer.new_channel()
+        await self.layer.group_add(REVOCATIONS_GROUP, self.channel)
         self._tasks = [
             self.loop.create_task(self._read(), name="spaces-hub-read"),
             self.loop.create_task(self._touch(), name="spaces-hub-presence"),
@@ -165,6 +186,9 @@ class SpaceHub:
             self.gc.cancel()
         self._unhook()
         self._unhook = lambda: None
+        if self.channel is not None:
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(REVOCATIONS_GROUP, self.channel)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -191,6 +215,9 @@ class SpaceHub:
         await bus.receive_forever(self.layer, self.channel, self.route, what="hub")
 
     async def route(self, message: dict[str, Any]) -> None:
+        if message.get("group") == REVOCATIONS_GROUP:
+            await self._revoke(message)
+            return
         local = self.spaces.get(message.get("group", ""))
         if local is None:
             return
@@ -213,6 +240,25 @@ class SpaceHub:
                 local.release = self.loop.call_later(
                     _seconds("SPACES_WS_REORDER_MS", 100) / 1000.0, self._release_held, local
                 )
+
+    async def _revoke(self, message: dict[str, Any]) -> None:
+        user_id = message.get("event", {}).get("user_id")
+        for local in list(self.spaces.values()):
+            if user_id not in local.users:
+                continue
+            for member in [m for m in local.members if m.user_id == user_id]:
+                # Its own task: the socket's close may stop this hub (its last socket gone),
+                # which cancels the reading task this runs in.
+                task = self.loop.create_task(self._end_sign_in(member, message))
+                self._draining.add(task)
+                task.add_done_callback(self._draining.discard)
+
+    @staticmethod
+    async def _end_sign_in(member: Member, message: dict[str, Any]) -> None:
+        try:
+            await member.revoked(message)
+        except Exception:
+            logger.exception("hub: could not end a socket of user %s", member.user_id)
 
     async def _drain(self, local: SpaceSockets) -> None:
         while local.next_seq in local.held:
@@ -277,7 +323,7 @@ class SpaceHub:
         interval = _seconds("SPACES_WS_GROUP_REFRESH_SECONDS", 30)
         while True:
             await asyncio.sleep(interval)
-            for group in list(self.spaces):
+            for group in [REVOCATIONS_GROUP, *self.spaces]:
                 if self.channel is None:
                     return
                 try:
