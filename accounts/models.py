@@ -55,6 +55,9 @@ class User(AbstractUser):
     bio = models.CharField(max_length=160, blank=True)
     # Users may turn e-mail off for reminders and other notifications.
     email_notifications = models.BooleanField(default=True)
+    # An IANA name ("Europe/Paris"), checked by spaces_project.timezones.clean_time_zone. Blank
+    # until the browser's guess (user_time_zone_guess) or the settings page fills it.
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     objects: ClassVar[SpacesUserManager] = SpacesUserManager()
 

@@ -7,11 +7,13 @@ Lists hide Spaces whose host blocked the viewer or whom the viewer blocked, like
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Follow, User
 from accounts.selectors import blocks
+from scheduling import hooks
 from scheduling.models import Reminder
 from spaces.models import Space
 from spaces.selectors import spaces_visible_to
@@ -74,3 +76,13 @@ def cancel_reason_of(space: Space) -> str | None:
         return None
     schedule = getattr(space, "schedule", None)
     return (schedule.cancel_reason or None) if schedule is not None else None
+
+
+def host_may_sell_tickets(host: User) -> bool:
+    """Whether the schedule form offers its "Sell tickets" section: ticketing is there (its
+    hook is registered) and `host` has SPACES_TICKETED_MIN_FOLLOWERS followers, the bound
+    ticketing's `ticket_offer_open` enforces (it refuses with `not_enough_followers_to_sell`)."""
+    if not len(hooks.ticket_offer_open):
+        return False
+    followers = Follow.objects.filter(followee_id=host.pk).count()
+    return followers >= settings.SPACES_TICKETED_MIN_FOLLOWERS

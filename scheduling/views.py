@@ -16,14 +16,18 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from scheduling import selectors, services
-from scheduling.forms import ScheduleForm, initial_for
+from scheduling.forms import ScheduleForm, TicketedScheduleForm, initial_for
+from spaces import hooks as spaces_hooks
+from spaces.forms import SPEAKING_HELP
 from spaces.models import Space
 from spaces_project.errors import ApplicationError, NotFound
 from spaces_project.site import back, form_add_refusal, signed_in
+from spaces_project.timezones import format_when
 
 
 def _detail(space_id: int) -> str:
@@ -43,6 +47,8 @@ def scheduled_list(request: HttpRequest) -> HttpResponse:
     me = signed_in(request)
     following = list(selectors.scheduled_list_following(viewer=me)[:50])
     mine = list(selectors.scheduled_list_for_host(viewer=me, host=me)[:50])
+    # The rows' ticket badges (ticketing/_price_badge.html) in one read for both lists.
+    spaces_hooks.ticket_badges_attach(viewer=me, spaces=[*following, *mine])
     return render(
         request,
         "scheduling/list.html",
@@ -53,14 +59,30 @@ def scheduled_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def scheduled_new(request: HttpRequest) -> HttpResponse:
     me = signed_in(request)
-    form = ScheduleForm(request.POST or None)
+    # Times are typed in the host's zone (accounts/middleware.py activated it).
+    zone = timezone.get_current_timezone()
+    may_sell = selectors.host_may_sell_tickets(me)
+    form: ScheduleForm
+    if may_sell:
+        form = TicketedScheduleForm(request.POST or None, zone=zone)
+    else:
+        form = ScheduleForm(request.POST or None, zone=zone)
     if request.method == "POST" and form.is_valid():
+        tickets = form.ticket_kwargs() if isinstance(form, TicketedScheduleForm) else None
         try:
-            space = services.scheduled_space_create(host=me, **form.service_kwargs())
+            if tickets is not None:
+                space = services.scheduled_space_create_for_sale(
+                    host=me, **form.service_kwargs(), **tickets
+                )
+            else:
+                space = services.scheduled_space_create(host=me, **form.service_kwargs())
         except ApplicationError as error:
             form_add_refusal(form, error)
         else:
-            messages.success(request, "Your Space is scheduled. Your followers can set a reminder.")
+            assert space.scheduled_for is not None
+            when = format_when(space.scheduled_for, zone)
+            then = "Tickets are on sale." if tickets else "Your followers can set a reminder."
+            messages.success(request, f"Your Space is scheduled for {when}. {then}")
             return redirect("scheduled_detail", space_id=space.pk)
     return render(
         request,
@@ -70,6 +92,7 @@ def scheduled_new(request: HttpRequest) -> HttpResponse:
             "space": None,
             "can_host": me.can_host,
             "host_min_followers": settings.SPACES_HOST_MIN_FOLLOWERS,
+            "speaking_help": SPEAKING_HELP,
         },
     )
 
@@ -111,7 +134,8 @@ def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
     if space.host_id != me.pk or space.state != Space.State.SCHEDULED:
         messages.error(request, "Only the host can edit a Space that has not started.")
         return redirect("scheduled_detail", space_id=space.pk)
-    form = ScheduleForm(request.POST or None, initial=initial_for(space))
+    zone = timezone.get_current_timezone()
+    form = ScheduleForm(request.POST or None, initial=initial_for(space, zone), zone=zone)
     if request.method == "POST" and form.is_valid():
         kwargs = form.service_kwargs()
         if kwargs["scheduled_for"] == space.scheduled_for:
@@ -123,7 +147,11 @@ def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
         else:
             messages.success(request, "Your Space is updated.")
             return redirect("scheduled_detail", space_id=space.pk)
-    return render(request, "scheduling/form.html", {"form": form, "space": space, "can_host": True})
+    return render(
+        request,
+        "scheduling/form.html",
+        {"form": form, "space": space, "can_host": True, "speaking_help": SPEAKING_HELP},
+    )
 
 
 def _act(

@@ -37,6 +37,7 @@ from scheduling.services.reminders import reminder_set, reminder_unset
 from scheduling.services.schedule import (
     scheduled_space_cancel,
     scheduled_space_create,
+    scheduled_space_create_for_sale,
     scheduled_space_start,
     scheduled_space_update,
     scheduled_spaces_expire,
@@ -62,6 +63,7 @@ __all__ = [
     "reminder_unset",
     "scheduled_space_cancel",
     "scheduled_space_create",
+    "scheduled_space_create_for_sale",
     "scheduled_space_start",
     "scheduled_space_update",
     "scheduled_spaces_expire",

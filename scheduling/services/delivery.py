@@ -62,7 +62,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -78,6 +78,7 @@ from scheduling.models import Delivery, SpaceSchedule
 from scheduling.services.common import Kind, Skip, State
 from scheduling.services.schedule import scheduled_spaces_expire
 from spaces.models import Space
+from spaces_project.timezones import format_when, zone_named
 
 logger = logging.getLogger("scheduling.services")
 
@@ -153,12 +154,16 @@ def _stale_reason(row: Delivery, *, now: datetime) -> str:
     return ""
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%a %d %b %Y, %H:%M UTC") if value else "a new time"
+def _when(value: datetime | None, zone: tzinfo) -> str:
+    return format_when(value, zone) if value else "a new time"
 
 
-def message_for(space: Space, kind: str, *, to_host: bool) -> tuple[str, dict[str, Any]]:
-    """The notification kind and payload (keys accounts/views.py renders) for a delivery."""
+def message_for(
+    space: Space, kind: str, *, to_host: bool, zone: tzinfo = UTC
+) -> tuple[str, dict[str, Any]]:
+    """The notification kind and payload (keys accounts/views.py renders) for a delivery. A
+    time in the sentence is written in `zone`, the recipients' (`_deliver` groups them by it);
+    `scheduled_for` stays ISO 8601 in UTC for the API."""
     host = space.host
     title = f"\u201c{space.title}\u201d"
     payload: dict[str, Any] = {
@@ -184,7 +189,9 @@ def message_for(space: Space, kind: str, *, to_host: bool) -> tuple[str, dict[st
         payload["message"] = f"{host.name} is live now: {title}."
         return Notification.Kind.SPACE_LIVE, payload
     if kind == Kind.CHANGED:
-        payload["message"] = f"{title} with {host.name} moved to {_when(space.scheduled_for)}."
+        payload["message"] = (
+            f"{title} with {host.name} moved to {_when(space.scheduled_for, zone)}."
+        )
         return Notification.Kind.SPACE_CHANGED, payload
     schedule = _joined_schedule(space)
     reason = (schedule.cancel_reason if schedule else "") or SpaceSchedule.CancelReason.HOST
@@ -201,8 +208,15 @@ def message_for(space: Space, kind: str, *, to_host: bool) -> tuple[str, dict[st
     return Notification.Kind.SPACE_CANCELLED, payload
 
 
-def _email(recipient: User, payload: dict[str, Any]) -> EmailMessage:
+# Kinds about the time the Space is scheduled for: their e-mail says it, in the recipient's zone.
+_EMAIL_WHEN_KINDS = frozenset({Kind.HOST_SOON, Kind.HOST_START, Kind.REMINDER, Kind.CHANGED})
+
+
+def _email(recipient: User, payload: dict[str, Any], *, kind: str, space: Space) -> EmailMessage:
     body = payload["message"]
+    if kind in _EMAIL_WHEN_KINDS and space.scheduled_for is not None:
+        zone = zone_named(recipient.time_zone)
+        body += f"\n\nWhen: {format_when(space.scheduled_for, zone, long=True)}"
     if payload.get("url"):
         body += f"\n\n{payload['url']}"
     body += "\n\nYou get these e-mails because e-mail notifications are on in your settings."
@@ -227,7 +241,8 @@ def _send_emails(items: list[tuple[int, EmailMessage]]) -> None:
 def _deliver(rows: list[Delivery], *, now: datetime) -> SendResult:
     """Steps 2 to 4 for rows the caller claimed, inside its transaction."""
     result = SendResult(batches=1)
-    groups: dict[tuple[int, str, bool], list[Delivery]] = defaultdict(list)
+    # A sentence that names a time is written once per recipients' zone; the others once.
+    groups: dict[tuple[int, str, bool, str], list[Delivery]] = defaultdict(list)
     skips: dict[str, list[int]] = defaultdict(list)
     for row in rows:
         reason = _stale_reason(row, now=now)
@@ -235,11 +250,14 @@ def _deliver(rows: list[Delivery], *, now: datetime) -> SendResult:
             skips[reason].append(row.pk)
         else:
             to_host = row.recipient_id == row.space.host_id
-            groups[(row.space_id, row.kind, to_host)].append(row)
+            zone = row.recipient.time_zone if row.kind == Kind.CHANGED else ""
+            groups[(row.space_id, row.kind, to_host, zone)].append(row)
     emails: list[tuple[int, EmailMessage]] = []
     sent_ids: list[int] = []
-    for (_, kind, to_host), group in groups.items():
-        notification_kind, payload = message_for(group[0].space, kind, to_host=to_host)
+    for (_, kind, to_host, zone_key), group in groups.items():
+        notification_kind, payload = message_for(
+            group[0].space, kind, to_host=to_host, zone=zone_named(zone_key)
+        )
         accounts_services.notifications_create_bulk(
             recipient_ids=[row.recipient_id for row in group],
             kind=notification_kind,
@@ -249,7 +267,7 @@ def _deliver(rows: list[Delivery], *, now: datetime) -> SendResult:
             sent_ids.append(row.pk)
             recipient = row.recipient
             if recipient.email_notifications and recipient.email and recipient.is_active:
-                emails.append((row.pk, _email(recipient, payload)))
+                emails.append((row.pk, _email(recipient, payload, kind=kind, space=row.space)))
     if sent_ids:
         marked = mark_sent(sent_ids, now)
         if marked != len(sent_ids):

@@ -58,6 +58,11 @@ def _kick_sweep() -> None:
         logger.warning("scheduling: could not queue a sweep now; the periodic one will run")
 
 
+# A double click on "Schedule" (or a retried request) is one Space: the same host, title and
+# time within this many seconds of the first returns the Space already made.
+SCHEDULE_REPEAT_SECONDS = 60
+
+
 def scheduled_space_create(
     *,
     host: User,
@@ -68,7 +73,31 @@ def scheduled_space_create(
 ) -> Space:
     """Schedule a Space. Needs `can_host` (checked here, not again at the start: the host
     committed to this Space when scheduling it); at most SPACES_MAX_UPCOMING_PER_HOST
-    scheduled Spaces per host, counted under the lock on the host's User row."""
+    scheduled Spaces per host, counted under the lock on the host's User row.
+    Idempotent over a double submit: the same title at the same time within
+    SCHEDULE_REPEAT_SECONDS returns the Space already scheduled."""
+    space, _ = _schedule(
+        host=host,
+        title=title,
+        scheduled_for=scheduled_for,
+        topics=topics,
+        speaking_policy=speaking_policy,
+        ticketed=False,
+    )
+    return space
+
+
+def _schedule(
+    *,
+    host: User,
+    title: str,
+    scheduled_for: datetime,
+    topics: Sequence[str],
+    speaking_policy: str,
+    ticketed: bool,
+) -> tuple[Space, bool]:
+    """Schedule a Space, or find the one a moment ago's identical request scheduled (a
+    free one for a free request, one on sale for a sale). Returns (space, created)."""
     now = timezone.now()
     title = spaces_services.clean_title(title)
     topics = spaces_services.clean_topics(topics)
@@ -80,7 +109,23 @@ def scheduled_space_create(
             code="not_enough_followers",
         )
     with transaction.atomic():
+        # The host's row lock also orders two identical requests racing: the second waits
+        # here until the first commits, then finds its Space below.
         lock_rows(User.objects.filter(pk=host.pk)).first()
+        repeat = (
+            Space.objects.filter(
+                host=host,
+                state=Space.State.SCHEDULED,
+                title=title,
+                scheduled_for=scheduled_for,
+                is_ticketed=ticketed,
+                created_at__gte=now - timedelta(seconds=SCHEDULE_REPEAT_SECONDS),
+            )
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if repeat is not None:
+            return repeat, False
         upcoming = Space.objects.filter(host=host, state=Space.State.SCHEDULED).count()
         if upcoming >= settings.SPACES_MAX_UPCOMING_PER_HOST:
             raise Conflict(
@@ -99,6 +144,51 @@ def scheduled_space_create(
         )
         SpaceSchedule.objects.create(space=space)
         _arm_host(space, version=1, now=now)
+    return space, True
+
+
+def scheduled_space_create_for_sale(
+    *,
+    host: User,
+    title: str,
+    scheduled_for: datetime,
+    price: int,
+    capacity: int,
+    currency: str | None = None,
+    guests: Sequence[str] = (),
+    topics: Sequence[str] = (),
+    speaking_policy: str = Space.SpeakingPolicy.EVERYONE,
+    sales_close_at: datetime | None = None,
+) -> Space:
+    """Schedule a Space and put it on sale (`price` in minor units) as one: ticketing's
+    `ticket_offer_open`, reached through `hooks.ticket_offer_open`, runs in the transaction
+    that schedules, so any refusal of the terms (`not_enough_followers_to_sell`, a bad price,
+    capacity or guest) leaves nothing scheduled. A double submit returns the Space on sale
+    already (as `scheduled_space_create`), not a refusal for selling it twice."""
+    if not len(hooks.ticket_offer_open):
+        raise Conflict("Ticket sales are not available here.", code="tickets_unavailable")
+    with transaction.atomic():
+        space, created = _schedule(
+            host=host,
+            title=title,
+            scheduled_for=scheduled_for,
+            topics=topics,
+            speaking_policy=speaking_policy,
+            ticketed=True,
+        )
+        if not created:
+            return space
+        for offer_open in hooks.ticket_offer_open:
+            offer_open(
+                host=host,
+                space_id=space.pk,
+                price=price,
+                capacity=capacity,
+                currency=currency,
+                guests=guests,
+                sales_close_at=sales_close_at,
+            )
+        space.refresh_from_db()
     return space
 
 

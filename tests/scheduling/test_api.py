@@ -117,8 +117,10 @@ def test_scheduling_more_than_allowed_is_409(client_for, host, clock, settings):
     client = client_for(host)
     body = {"title": "T", "scheduled_for": iso(clock.now + timedelta(hours=1))}
     assert client.post(f"{API}/spaces/scheduled", body, format="json").status_code == 201
+    # Another Space (the same body again would be a double submit: the first Space back).
+    another = {**body, "title": "T2"}
     assert_error(
-        client.post(f"{API}/spaces/scheduled", body, format="json"), 409, "too_many_upcoming"
+        client.post(f"{API}/spaces/scheduled", another, format="json"), 409, "too_many_upcoming"
     )
 
 
