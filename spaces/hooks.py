@@ -4,11 +4,20 @@
 blocked by the host). Ticketing registers its ticket entitlement here from its AppConfig, so the
 API, the socket and the page, which all ask `space_join` or the detail's `can`, agree on entry
 without Spaces importing ticketing.
+
+`ticket_badges`: called as `hook(viewer=, spaces=)` with a page's ticketed Spaces, it returns
+a `TicketBadge` by Space id: what a card shows of its tickets, formatted for people and as the
+viewer stands (Buy, "You have a ticket", "Sold out", the host's Sales). Ticketing registers one
+read for the whole list; `ticket_badges_attach` sets each Space's `ticket_badge` from it, so the
+pages (ticketing/_price_badge.html) and the cards the feed socket sends
+(serializers.BubbleSpaceSerializer) show the same badge without a query per Space.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from spaces_project.hooks import Hook
 
@@ -29,3 +38,48 @@ entry_rules: Hook[EntryRule] = Hook("spaces.entry_rules")
 def entry_admits(*, user: User, space: Space, participant: Participant | None) -> bool:
     """True when every registered entry rule lets `user` into `space`."""
     return all(rule(user=user, space=space, participant=participant) for rule in entry_rules)
+
+
+TicketAction = Literal["sales", "held", "finish_paying", "buy", "sold_out", "holders_only"]
+
+
+@dataclass(frozen=True)
+class TicketBadge:
+    """The tickets of one Space as a viewer sees them on its card. The strings are ready for
+    people (money in the active language), so a script that draws the card formats nothing."""
+
+    price: int  # minor units of `currency`
+    currency: str
+    price_display: str  # "$5.00"
+    capacity: int
+    seats_left: int
+    seats_display: str  # "3 of 10 seats left"; empty when not on show (live, sold out)
+    action: TicketAction  # what the viewer can do, in the order the badge decides it
+    url: str  # where `action` leads (the buy page, the host's sales); empty for none
+
+
+class TicketBadges(Protocol):
+    def __call__(
+        self, *, viewer: User | None, spaces: Sequence[Space]
+    ) -> Mapping[int, TicketBadge]:
+        """The badges of those `spaces` that sell tickets, by Space id."""
+        ...
+
+
+ticket_badges: Hook[TicketBadges] = Hook("spaces.ticket_badges")
+
+TICKET_BADGE_ATTR = "ticket_badge"
+
+
+def ticket_badges_attach(*, viewer: User | None, spaces: Iterable[Space]) -> None:
+    """Set `ticket_badge` on each of `spaces`: its `TicketBadge`, or None (free, or nothing
+    registered). No query when none is ticketed; otherwise what the hook costs for the whole
+    list (ticketing: one query)."""
+    spaces = list(spaces)
+    ticketed = [space for space in spaces if space.is_ticketed]
+    found: dict[int, TicketBadge] = {}
+    if ticketed:
+        for hook in ticket_badges:
+            found.update(hook(viewer=viewer, spaces=ticketed))
+    for space in spaces:
+        setattr(space, TICKET_BADGE_ATTR, found.get(space.pk))

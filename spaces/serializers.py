@@ -8,13 +8,15 @@ component names: clients generate code from them, so they do not change.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from rest_framework import serializers
 
 from accounts.models import User
-from spaces import selectors
+from spaces import hooks, selectors
+from spaces.hooks import TICKET_BADGE_ATTR, TicketAction
 from spaces.models import (
     Invitation,
     ModerationAction,
@@ -77,6 +79,36 @@ class ParticipantSerializer(serializers.Serializer):
         ref_name = "SpaceParticipant"
 
 
+class TicketBadgeSerializer(serializers.Serializer):
+    """A ticketed Space's tickets as you stand: what its card's badge shows."""
+
+    price = serializers.IntegerField(help_text="Minor units (cents) of `currency`.")
+    currency = serializers.CharField(help_text="ISO 4217, lower case.")
+    price_display = serializers.CharField(help_text='The price for people: "$5.00".')
+    capacity = serializers.IntegerField()
+    seats_left = serializers.IntegerField()
+    seats_display = serializers.CharField(
+        allow_blank=True,
+        help_text='"3 of 10 seats left" while on sale; empty when not shown (live, sold out).',
+    )
+    action = serializers.ChoiceField(
+        choices=list(get_args(TicketAction)),
+        help_text=(
+            "What you can do: `sales` (you host it: see the sales), `held` (you have a ticket), "
+            "`finish_paying` (your reservation awaits payment), `buy`, `sold_out`, "
+            "`holders_only` (sales are over: only ticket holders enter)."
+        ),
+    )
+    url = serializers.CharField(
+        allow_blank=True, help_text="The page `action` leads to on the site; empty for none."
+    )
+
+    class Meta:
+        ref_name = "SpaceTicketBadge"
+
+
+# `ticket` reads the badge that `hooks.ticket_badges_attach` set (one read per list):
+# `bubbles_data` does both.
 class BubbleSpaceSerializer(serializers.Serializer):
     space = SpaceSerializer(source="*")
     followed_on_stage_count = serializers.IntegerField(
@@ -85,9 +117,21 @@ class BubbleSpaceSerializer(serializers.Serializer):
     followed_on_stage = ParticipantSerializer(
         many=True, help_text="The people you follow on stage, host first."
     )
+    ticket = TicketBadgeSerializer(
+        source=TICKET_BADGE_ATTR,
+        allow_null=True,
+        help_text="The Space's tickets as you stand; null for a free Space.",
+    )
 
     class Meta:
         ref_name = "SpaceInBubble"
+
+
+def bubbles_data(spaces: Sequence[Space], viewer: User) -> Any:
+    """The bubbles of `spaces` as `viewer` sees them (the API's following list, the feed's
+    `bubbles`): their ticket badges read in one go for the list, then serialized."""
+    hooks.ticket_badges_attach(viewer=viewer, spaces=spaces)
+    return BubbleSpaceSerializer(spaces, many=True).data
 
 
 class SpeakerRequestSerializer(serializers.Serializer):

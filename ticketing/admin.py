@@ -3,10 +3,13 @@ events. Read-mostly: money moves only through ticketing.services."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+
+from spaces_project.errors import ApplicationError
 from ticketing import selectors, services
 from ticketing.models import Guest, Order, Refund, Ticket, TicketOffer, WebhookEvent
 
@@ -20,8 +23,39 @@ class GuestAdmin(admin.ModelAdmin):
 @admin.register(TicketOffer)
 class TicketOfferAdmin(admin.ModelAdmin):
     list_display = ("space", "price", "currency", "capacity", "sold", "gross", "fee", "net")
-    readonly_fields = ("space", "sold", "report")
+    readonly_fields = ("space", "currency", "sold", "report")
     search_fields = ("space__title", "space__host__username")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """A host puts a scheduled Space on sale (ticketing.services.ticket_offer_open: the
+        followers rule, the Space marked ticketed, its guests); a bare row added here would skip
+        all of it."""
+        return False
+
+    def save_model(self, request: HttpRequest, obj: TicketOffer, form: Any, change: bool) -> None:
+        """Through the host's own use case, so its rules hold here too (no price below what
+        buyers paid, no fewer tickets than are taken, sales close before the start)."""
+        changed = {
+            name: getattr(obj, name)
+            for name in ("price", "capacity", "sales_close_at")
+            if name in form.changed_data
+        }
+        if changed:
+            services.ticket_offer_update(actor=obj.space.host, space_id=obj.pk, **changed)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as error:
+            # Refused by the service: nothing saved (the admin's transaction rolled back).
+            self.message_user(request, error.message, level=messages.ERROR)
+            return HttpResponseRedirect(request.path)
 
     def _report(self, obj: TicketOffer) -> selectors.SalesReport:
         return selectors.sales_report_of(obj)

@@ -370,8 +370,9 @@ class OfflineSettleApi(APIView):
         summary="Offline provider: pay or fail on the spot",
         description=(
             "For the offline provider (development and demos): settle your reserved order on the "
-            "spot, `confirm` (you get the ticket) or `fail`. 409 `wrong_provider` for another "
-            "provider's order, `order_not_open` when it is no longer reserved."
+            "spot, `confirm` (you get the ticket) or `fail` (only where DEBUG is on: 403 "
+            "`debug_only` otherwise). 409 `wrong_provider` for another provider's order, "
+            "`order_not_open` when it is no longer reserved."
         ),
         request=InputSerializer,
         responses={
@@ -380,6 +381,7 @@ class OfflineSettleApi(APIView):
                 401,
                 415,
                 e400="`invalid`, `unknown_provider` (offline not enabled)",
+                e403="`debug_only` (`fail` without DEBUG)",
                 e404="`order_not_found`",
                 e409="`wrong_provider`, `order_not_open`",
             ),

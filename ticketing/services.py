@@ -20,11 +20,13 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from babel.core import UnknownLocaleError
+from babel.numbers import get_currency_name
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts import services as accounts_services
 from accounts.models import Follow, Notification, User
@@ -35,6 +37,7 @@ from spaces.access import access_space
 from spaces.models import Space
 from spaces_project.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ticketing.models import Guest, Order, Refund, TicketOffer, WebhookEvent
+from ticketing.money import money_format
 from ticketing.providers import PaymentProviderError, ProviderEvent, provider_get
 from ticketing.selectors import sales_close_of, seats_taken
 
@@ -72,25 +75,25 @@ def _ensure_on_sale(offer: TicketOffer, space: Space, *, now: datetime) -> None:
         raise Conflict("Ticket sales for this Space have closed.", code="sales_closed")
 
 
-def _clean_price(price: int) -> int:
+def _clean_price(price: int, currency: str) -> int:
+    """The bounds are in minor units; a person reads them as money in `currency` ("Between
+    $1.00 and $999.00."), the same wording on the site's form and in the API's message."""
     if not settings.TICKET_PRICE_MIN <= price <= settings.TICKET_PRICE_MAX:
+        low = money_format(settings.TICKET_PRICE_MIN, currency)
+        high = money_format(settings.TICKET_PRICE_MAX, currency)
         raise ValidationFailed(
-            "That price is out of bounds.",
-            fields={
-                "price": [
-                    f"Between {settings.TICKET_PRICE_MIN} and {settings.TICKET_PRICE_MAX} "
-                    "(minor units)."
-                ]
-            },
+            f"A ticket costs between {low} and {high}.",
+            fields={"price": [f"Between {low} and {high}."]},
         )
     return price
 
 
 def _clean_capacity(capacity: int) -> int:
     if not 1 <= capacity <= settings.TICKET_CAPACITY_MAX:
+        most = f"{settings.TICKET_CAPACITY_MAX:,}"
         raise ValidationFailed(
-            "That number of tickets is out of bounds.",
-            fields={"capacity": [f"Between 1 and {settings.TICKET_CAPACITY_MAX}."]},
+            f"You can sell between 1 and {most} tickets.",
+            fields={"capacity": [f"Between 1 and {most}."]},
         )
     return capacity
 
@@ -113,13 +116,109 @@ def _ensure_may_sell(host: User) -> None:
     followers = Follow.objects.filter(followee_id=host.pk).count()
     if followers < settings.SPACES_TICKETED_MIN_FOLLOWERS:
         raise Forbidden(
-            f"You need at least {settings.SPACES_TICKETED_MIN_FOLLOWERS} followers to sell "
+            f"You need at least {settings.SPACES_TICKETED_MIN_FOLLOWERS:,} followers to sell "
             "tickets.",
             code="not_enough_followers_to_sell",
         )
 
 
 # --- The offer ----------------------------------------------------------------------------------
+
+
+def _clean_currency(currency: str | None) -> str:
+    currency = (currency or settings.TICKET_CURRENCY).lower()
+    if currency != settings.TICKET_CURRENCY.lower():
+        sold_in = _currency_name(settings.TICKET_CURRENCY)
+        raise ValidationFailed(
+            f"Tickets are sold in {sold_in} only.",
+            fields={"currency": [f"Tickets are sold in {sold_in} only."]},
+        )
+    return currency
+
+
+def _currency_name(currency: str) -> str:
+    """The currency as a person reads it, "US dollars (USD)", in the active language: the
+    code alone may mean nothing to them."""
+    code = currency.upper()
+    try:
+        language = translation.get_language() or settings.LANGUAGE_CODE
+        name = get_currency_name(code, count=2, locale=translation.to_locale(language))
+    except (UnknownLocaleError, ValueError):
+        name = get_currency_name(code, count=2, locale="en")
+    return f"{name} ({code})" if name != code else code
+
+
+def _guests_by_username(usernames: Sequence[str], *, host: User) -> list[User]:
+    """The active users named (case-insensitive, an "@" allowed, duplicates ignored); an unknown
+    name or the host's own is refused on the `guests` field."""
+    wanted = {name.strip().lstrip("@").lower() for name in usernames if name.strip().lstrip("@")}
+    most = settings.SPACES_MAX_SPEAKERS + settings.SPACES_MAX_COHOSTS
+    if len(wanted) > most:
+        raise ValidationFailed(
+            f"Name at most {most} guests.", fields={"guests": [f"At most {most} guests."]}
+        )
+    named = Q()
+    for name in wanted:
+        named |= Q(username__iexact=name)
+    users = User.objects.filter(named, is_active=True) if wanted else User.objects.none()
+    found = {user.username.lower(): user for user in users}
+    unknown = sorted(wanted - found.keys())
+    if unknown:
+        raise ValidationFailed(
+            "Some guests are not on Spaces.",
+            fields={"guests": [f"No such user: {', '.join('@' + n for n in unknown)}."]},
+        )
+    if host.username.lower() in found:
+        raise ValidationFailed(
+            "You host this Space.", fields={"guests": ["You need not be your own guest."]}
+        )
+    return [found[name] for name in sorted(found)]
+
+
+def ticket_offer_open(
+    *,
+    host: User,
+    space_id: int,
+    price: int,
+    capacity: int,
+    currency: str | None = None,
+    guests: Sequence[str] = (),
+    sales_close_at: datetime | None = None,
+) -> TicketOffer:
+    """Put the host's scheduled Space on sale: `capacity` tickets at `price` minor units of
+    `currency` (default TICKET_CURRENCY); `guests` (usernames) enter without a ticket.
+
+    Refused: fewer than SPACES_TICKETED_MIN_FOLLOWERS followers (403
+    `not_enough_followers_to_sell`), not the host (403 `not_host`), not scheduled (409
+    `space_started` ...), already on sale (409 `already_ticketed`), bad price, capacity,
+    currency, sales close or guests (400 `invalid` with `fields`). Called inside a caller's
+    transaction (schedule and sell as one), a refusal rolls the whole of it back."""
+    _ensure_may_sell(host)
+    currency = _clean_currency(currency)
+    price = _clean_price(price, currency)
+    capacity = _clean_capacity(capacity)
+    named = _guests_by_username(guests, host=host)
+    now = timezone.now()
+    with transaction.atomic():
+        space, _ = access_space(user=None, space_id=space_id, lock=True)
+        if space.host_id != host.pk:
+            raise Forbidden("Only the host can do this.", code="not_host")
+        scheduling_services.ensure_scheduled(space)
+        assert space.scheduled_for is not None
+        _clean_sales_close(sales_close_at, scheduled_for=space.scheduled_for, now=now)
+        if space.is_ticketed or TicketOffer.objects.filter(pk=space.pk).exists():
+            raise Conflict("This Space already sells tickets.", code="already_ticketed")
+        space.is_ticketed = True
+        space.save(update_fields=["is_ticketed"])
+        offer = TicketOffer.objects.create(
+            space=space,
+            price=price,
+            currency=currency,
+            capacity=capacity,
+            sales_close_at=sales_close_at,
+        )
+        Guest.objects.bulk_create([Guest(offer=offer, user=user) for user in named])
+    return offer
 
 
 def ticketed_space_create(
@@ -133,36 +232,28 @@ def ticketed_space_create(
     sales_close_at: datetime | None = None,
     topics: Sequence[str] = (),
     speaking_policy: str = Space.SpeakingPolicy.EVERYONE,
+    guests: Sequence[str] = (),
 ) -> Space:
-    """Schedule a Space that sells `capacity` tickets at `price` (minor units of `currency`)."""
+    """Schedule a Space that sells `capacity` tickets at `price` (minor units of `currency`):
+    scheduling's `scheduled_space_create_for_sale`, which opens the offer (`ticket_offer_open`)
+    in the transaction that schedules, and takes a double submit for one."""
+    # Checked before anything is written, so the cheap refusals need no rollback.
     _ensure_may_sell(host)
-    price = _clean_price(price)
-    capacity = _clean_capacity(capacity)
-    currency = (currency or settings.TICKET_CURRENCY).lower()
-    if currency != settings.TICKET_CURRENCY.lower():
-        raise ValidationFailed(
-            "Unsupported currency.", fields={"currency": [settings.TICKET_CURRENCY]}
-        )
-    now = timezone.now()
-    _clean_sales_close(sales_close_at, scheduled_for=scheduled_for, now=now)
-    with transaction.atomic():
-        space = scheduling_services.scheduled_space_create(
-            host=host,
-            title=title,
-            scheduled_for=scheduled_for,
-            topics=topics,
-            speaking_policy=speaking_policy,
-        )
-        space.is_ticketed = True
-        space.save(update_fields=["is_ticketed"])
-        TicketOffer.objects.create(
-            space=space,
-            price=price,
-            currency=currency,
-            capacity=capacity,
-            sales_close_at=sales_close_at,
-        )
-    return space
+    _clean_price(price, _clean_currency(currency))
+    _clean_capacity(capacity)
+    _clean_sales_close(sales_close_at, scheduled_for=scheduled_for, now=timezone.now())
+    return scheduling_services.scheduled_space_create_for_sale(
+        host=host,
+        title=title,
+        scheduled_for=scheduled_for,
+        price=price,
+        capacity=capacity,
+        currency=currency,
+        guests=guests,
+        topics=topics,
+        speaking_policy=speaking_policy,
+        sales_close_at=sales_close_at,
+    )
 
 
 _UNSET: datetime = datetime.min
@@ -180,7 +271,8 @@ def ticket_offer_update(
     what was sold: a lower price once tickets are paid, or fewer tickets than are taken
     (paid + reserved), is refused with 409."""
     if price is not None:
-        price = _clean_price(price)
+        # An offer is always in TICKET_CURRENCY (`_clean_currency`), so its bounds read in it.
+        price = _clean_price(price, settings.TICKET_CURRENCY)
     if capacity is not None:
         capacity = _clean_capacity(capacity)
     now = timezone.now()
@@ -324,7 +416,7 @@ def _refund_record(order: Order, *, reason: str, amount: int, currency: str) -> 
 
 
 def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:.2f} {currency.upper()}"
+    return money_format(amount, currency)
 
 
 def order_payment_confirm(
@@ -433,7 +525,8 @@ def order_fail(*, order_id: int, reason: str) -> Order | None:
 
 
 def order_offline_settle(*, buyer: User, order_id: int, outcome: str) -> Order:
-    """The offline provider's checkout page: confirm (pay) or fail on the spot."""
+    """The offline provider's checkout page: confirm (pay) or, under DEBUG only, fail on the
+    spot (403 `debug_only` otherwise)."""
     order = Order.objects.filter(pk=order_id, buyer=buyer).first()
     if order is None:
         raise NotFound("No such order.", code="order_not_found")
@@ -441,6 +534,11 @@ def order_offline_settle(*, buyer: User, order_id: int, outcome: str) -> Order:
         raise Conflict("This order is paid through another provider.", code="wrong_provider")
     provider_get("offline")
     if outcome == "fail":
+        # A developer's tool (to see a failed payment), never a buyer's choice.
+        if not settings.DEBUG:
+            raise Forbidden(
+                "Failing a payment on purpose is for development only.", code="debug_only"
+            )
         result = order_fail(order_id=order.pk, reason="declined")
     elif outcome == "confirm":
         if order.state not in (OrderState.RESERVED, OrderState.EXPIRED):
@@ -453,7 +551,10 @@ def order_offline_settle(*, buyer: User, order_id: int, outcome: str) -> Order:
             currency=order.currency,
         )
     else:
-        raise ValidationFailed("Unknown outcome.", fields={"outcome": ["confirm or fail"]})
+        raise ValidationFailed(
+            "Choose to pay or to fail the payment.",
+            fields={"outcome": ["Choose to pay or to fail the payment."]},
+        )
     assert result is not None
     result.refresh_from_db()
     return result

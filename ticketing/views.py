@@ -1,15 +1,17 @@
 """The ticketing pages of the site: buy a ticket, my tickets, the offline checkout page, the
-host's report. Thin: reads through ticketing.selectors, writes through ticketing.services; a
-refusal becomes a message on the page."""
+host's sales. Thin: reads through ticketing.selectors, writes through ticketing.services; a
+refusal becomes a message on the page. Someone else's order or sales page is a 404, as a
+Space that sells no tickets."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from spaces_project.errors import ApplicationError, NotFound
+from spaces_project.errors import ApplicationError, Forbidden, NotFound
 from spaces_project.site import signed_in
 from ticketing import selectors, services
 from ticketing.models import Order
@@ -18,7 +20,7 @@ from ticketing.providers import providers_enabled
 
 @login_required
 def tickets_mine(request: HttpRequest) -> HttpResponse:
-    orders = list(selectors.tickets_of(user=signed_in(request))[:100])
+    orders = list(selectors.tickets_of(user=signed_in(request), include_failed=True)[:100])
     return render(request, "ticketing/mine.html", {"orders": orders})
 
 
@@ -40,6 +42,7 @@ def ticket_buy(request: HttpRequest, space_id: int) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("ticket_buy", space_id=space_id)
+        # The offline page of this site, or the provider's own (Stripe Checkout).
         return redirect(order.checkout_url)
     return render(
         request,
@@ -65,19 +68,27 @@ def ticket_checkout_offline(request: HttpRequest, order_id: int) -> HttpResponse
             return redirect("ticket_checkout_offline", order_id=order_id)
         if order.state == Order.State.PAID:
             messages.success(request, "Payment confirmed: you have a ticket.")
-        else:
-            messages.error(request, "The payment did not go through.")
-        return redirect("tickets_mine")
-    return render(request, "ticketing/checkout_offline.html", {"order": order})
+            return redirect("tickets_mine")
+        messages.error(request, "The payment did not go through.")
+        return redirect("ticket_checkout_offline", order_id=order_id)
+    return render(
+        request,
+        "ticketing/checkout_offline.html",
+        # The service refuses "fail" without DEBUG too; the button only shows where it works.
+        {"order": order, "debug_tools": settings.DEBUG},
+    )
 
 
 @login_required
 def ticket_report(request: HttpRequest, space_id: int) -> HttpResponse:
+    me = signed_in(request)
     try:
-        report = selectors.sales_report(actor=signed_in(request), space_id=space_id)
-    except NotFound as exc:
+        report = selectors.sales_report(actor=me, space_id=space_id)
+    except (NotFound, Forbidden) as exc:
+        # Someone else's sales: as if there were none.
         raise Http404(exc.message) from exc
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-        return redirect("tickets_mine")
-    return render(request, "ticketing/report.html", {"report": report})
+    view = selectors.offer_detail(viewer=me, space_id=space_id)
+    buyers = list(selectors.sales_orders(offer=view.offer)[:500])
+    return render(
+        request, "ticketing/report.html", {"report": report, "view": view, "buyers": buyers}
+    )

@@ -26,6 +26,7 @@ from spaces.serializers import (
     ParticipantSerializer,
     SpaceDetailSerializer,
     SpaceSerializer,
+    bubbles_data,
 )
 from spaces_project.api import (
     StrictBooleanField,
@@ -125,14 +126,16 @@ class SpaceFollowingApi(Api):
         description=(
             "Live Spaces hosted, co-hosted or spoken in by people you follow: the most people you "
             "follow on stage first, then the most listeners; paged by `limit` and `offset`. Each "
-            "item carries the Space and the people you follow on stage. The home socket sends the "
-            "same list as it changes."
+            "item carries the Space, the people you follow on stage and, for a ticketed Space, "
+            "its tickets as you stand (`ticket`, formatted for people; null when free). The home "
+            "socket sends the same list as it changes."
         ),
         responses={200: BubbleSpaceSerializer(many=True), **errors(401)},
     )
     def get(self, request: Request) -> Response:
-        qs = selectors.space_list_following(viewer=request_user(request))
-        return self.paginated(qs, lambda rows: BubbleSpaceSerializer(rows, many=True).data)
+        viewer = request_user(request)
+        qs = selectors.space_list_following(viewer=viewer)
+        return self.paginated(qs, lambda rows: bubbles_data(rows, viewer))
 
 
 # SpaceSerializer under its own name: the schema names a paginated list after the item

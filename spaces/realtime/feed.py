@@ -5,7 +5,8 @@ Subscribe-side fan-out: on connect the socket joins `user.<id>` (its notificatio
 most recently followed), and `bubble.space.<id>` for each Space its bubble shows. When a Space
 starts or ends, or someone goes on or off a stage, a small `bubbles.changed` hint goes to those
 groups with the event (spaces/realtime/hints.py); the socket then re-reads the viewer's bubble (two
-queries, at most once per `SPACES_FEED_DEBOUNCE_MS`) and sends `bubbles` only if it changed. A
+queries, and one more for the ticket badges when one is ticketed: spaces.hooks; at most once per
+`SPACES_FEED_DEBOUNCE_MS`) and sends `bubbles` only if it changed. A
 periodic refresh (`SPACES_FEED_REFRESH_SECONDS`) catches what hints cannot: follows made since
 connecting, followed people beyond the cap, and listener counts.
 
@@ -122,10 +123,10 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     @socket_db
     def bubbles(self) -> tuple[list[dict[str, Any]], list[int]]:
         from spaces.selectors import space_list_following
-        from spaces.serializers import BubbleSpaceSerializer
+        from spaces.serializers import bubbles_data
 
         spaces = list(space_list_following(viewer=self.user)[:MAX_BUBBLES])
-        data = json.loads(json.dumps(BubbleSpaceSerializer(spaces, many=True).data, default=str))
+        data = json.loads(json.dumps(bubbles_data(spaces, self.user), default=str))
         return data, [s.pk for s in spaces]
 
     # -- bubbles ------------------------------------------------------------------------------

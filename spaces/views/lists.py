@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from accounts.models import User
 from accounts.selectors import user_get_active, user_me
 from accounts.views import hosting_progress
-from spaces import selectors, services
+from spaces import hooks, selectors, services
 from spaces.forms import SPEAKING_HELP, SpaceStartForm
 from spaces.models import Space
 from spaces_project.errors import ApplicationError
@@ -28,9 +28,11 @@ PAGE_SIZE = 20
 
 
 def live_now(*, viewer: User, limit: int = PAGE_SIZE) -> dict[str, Any]:
-    """The bubbles of followed people, then all live Spaces: two queries, three with bubbles."""
+    """The bubbles of followed people, then all live Spaces: two queries, three with bubbles,
+    and the cards' ticket badges in one read for all of them (none when nothing is ticketed)."""
     bubbles = list(selectors.space_list_following(viewer=viewer)[:limit])
     live = list(selectors.space_list_live(viewer=viewer)[: limit + 1])
+    hooks.ticket_badges_attach(viewer=viewer, spaces=live[:limit])
     return {
         "bubbles": [_bubble(space) for space in bubbles],
         "live_spaces": live[:limit],
@@ -57,10 +59,12 @@ def space_list(request: HttpRequest) -> HttpResponse:
     query = (request.GET.get("q") or "").strip()[:100]
     spaces = selectors.space_list_live(viewer=viewer, query=query or None)
     page = Paginator(spaces, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    hooks.ticket_badges_attach(viewer=viewer, spaces=rows)
     return render(
         request,
         "spaces/list.html",
-        {"page_obj": page, "spaces": page.object_list, "query": query},
+        {"page_obj": page, "spaces": rows, "query": query},
     )
 
 

@@ -176,3 +176,22 @@ def test_every_refusal_a_space_operation_documents_is_in_the_socket_docs(schema)
         )
     } - {"forbidden"}  # the site session without its CSRF token: HTTP only
     assert refusals - set(stated) == set()
+
+
+def test_a_bubble_carries_its_ticket_badge_or_null(schema):
+    bubble = schema["components"]["schemas"]["SpaceInBubble"]
+    ticket = bubble["properties"]["ticket"]
+    assert ticket["allOf"] == [{"$ref": "#/components/schemas/SpaceTicketBadge"}]
+    assert ticket["nullable"] is True
+    assert "ticket" in bubble["required"]
+    badge = schema["components"]["schemas"]["SpaceTicketBadge"]
+    assert set(badge["required"]) == {
+        "price",
+        "currency",
+        "price_display",
+        "capacity",
+        "seats_left",
+        "seats_display",
+        "action",
+        "url",
+    }

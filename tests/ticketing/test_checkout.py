@@ -10,6 +10,7 @@ import pytest
 from accounts.models import Block, Notification
 from scheduling import services as scheduling_services
 from tests.factories import UserFactory
+from tests.helpers import assert_error
 from tests.ticketing.conftest import buy
 from ticketing import services
 from ticketing.models import Order, Refund, TicketOffer
@@ -139,7 +140,8 @@ def test_an_expired_reservation_frees_its_seat(client_for, ticketed, clock):
     assert checkout(client_for(UserFactory()), space).status_code == 201
 
 
-def test_a_failed_offline_payment_frees_the_seat(client_for, ticketed):
+def test_a_failed_offline_payment_frees_the_seat(client_for, ticketed, settings):
+    settings.DEBUG = True  # failing on purpose is a developer's tool
     space = ticketed(capacity=1)
     buyer = UserFactory()
     order, _ = services.ticket_checkout_start(buyer=buyer, space_id=space.pk, provider="offline")
@@ -151,6 +153,20 @@ def test_a_failed_offline_payment_frees_the_seat(client_for, ticketed):
     assert failed.status_code == 200
     assert failed.json()["state"] == "failed"
     assert checkout(client_for(UserFactory()), space).status_code == 201
+
+
+def test_failing_an_offline_payment_on_purpose_is_refused_without_debug(client_for, ticketed):
+    space = ticketed(capacity=1)
+    buyer = UserFactory()
+    order, _ = services.ticket_checkout_start(buyer=buyer, space_id=space.pk, provider="offline")
+
+    failed = client_for(buyer).post(
+        f"/api/v1/orders/{order.pk}/offline", {"outcome": "fail"}, format="json"
+    )
+
+    assert_error(failed, 403, "debug_only")
+    order.refresh_from_db()
+    assert order.state == "reserved"
 
 
 def test_a_late_payment_gets_the_seat_if_it_is_still_free(ticketed, clock):

@@ -41,6 +41,17 @@ def test_a_host_with_enough_followers_schedules_a_ticketed_space(client_for, sel
     assert TicketOffer.objects.get(pk=space.pk).sold == 0
 
 
+def test_a_double_submit_through_the_api_schedules_one_ticketed_space(client_for, seller, clock):
+    client = client_for(seller)
+    first = client.post("/api/v1/spaces/ticketed", body(clock), format="json")
+    again = client.post("/api/v1/spaces/ticketed", body(clock), format="json")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["space_id"] == first.json()["space_id"]
+    assert Space.objects.filter(host=seller).count() == 1
+    assert TicketOffer.objects.filter(space__host=seller).count() == 1
+
+
 def test_a_host_below_the_ticketed_follower_minimum_cannot_sell(client_for, clock, settings):
     settings.SPACES_TICKETED_MIN_FOLLOWERS = 10
     host = UserFactory()

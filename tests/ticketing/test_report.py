@@ -74,9 +74,9 @@ def test_the_site_shows_the_host_the_report(client, seller, space):
 
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'data-testid="gross">1999 USD' in html
-    assert 'data-testid="fee">200 USD' in html
-    assert 'data-testid="net">1799 USD' in html
+    assert 'data-testid="gross">$19.99<' in html
+    assert 'data-testid="fee">$2.00<' in html
+    assert 'data-testid="net">$17.99<' in html
 
 
 def test_the_admin_lists_offers_with_their_money(admin_client, space):
