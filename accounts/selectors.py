@@ -8,10 +8,30 @@ ticket sale and a share.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Block, Follow, Notification, User
+from accounts.models import Block, DirectMessage, Follow, Notification, User
 from spaces_project.errors import Forbidden
 
 # Who a block names: a user, their id, or an outer column of a subquery (`OuterRef("host")`).
@@ -134,3 +154,107 @@ def notification_list(*, user: User, unread: bool | None = None) -> QuerySet[Not
 
 def notifications_unread_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, is_read=False).count()
+
+
+# --- Direct messages ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One row of the inbox: the other person, the newest message either way, and how many
+    of theirs are unread."""
+
+    other: User
+    last: DirectMessage
+    unread: int
+
+
+def _messages_of(user: User) -> QuerySet[DirectMessage]:
+    """Every message `user` sent or received, with an active person on the other side: a
+    banned account's conversations leave the inbox (and its unread count) with it."""
+    return DirectMessage.objects.filter(
+        Q(sender=user, recipient__is_active=True) | Q(recipient=user, sender__is_active=True)
+    )
+
+
+def conversation_list(*, user: User) -> QuerySet[DirectMessage, Any]:
+    """The user's conversations, newest message first, one row per other person: `other_id`,
+    `last_id` (the newest message) and `unread`. One grouped query a page (and its COUNT);
+    `conversations_for_page` turns a page of rows into `Conversation`s."""
+    other = Case(
+        When(sender=user, then=F("recipient_id")),
+        default=F("sender_id"),
+        output_field=IntegerField(),
+    )
+    return (
+        _messages_of(user)
+        .annotate(other_id=other)
+        .values("other_id")
+        .annotate(last_id=Max("id"), unread=Count("id", filter=Q(recipient=user, is_read=False)))
+        .order_by("-last_id")
+    )
+
+
+def conversations_for_page(rows: Iterable[dict[str, Any]]) -> list[Conversation]:
+    """A page of `conversation_list` rows with their people and last messages: two queries
+    whatever the page's length."""
+    rows = list(rows)
+    people = User.objects.in_bulk([r["other_id"] for r in rows])
+    last = DirectMessage.objects.in_bulk([r["last_id"] for r in rows])
+    return [
+        Conversation(other=people[r["other_id"]], last=last[r["last_id"]], unread=r["unread"])
+        for r in rows
+        if r["other_id"] in people and r["last_id"] in last
+    ]
+
+
+def thread_messages(*, user: User, other: User) -> QuerySet[DirectMessage]:
+    """The messages between `user` and `other`, newest first (a page is shown oldest first).
+    Only these two people's: whoever asks sees their own conversation and no one else's."""
+    return DirectMessage.objects.filter(
+        Q(sender=user, recipient=other) | Q(sender=other, recipient=user)
+    ).order_by("-created_at", "-id")
+
+
+def message_partner(*, user: User, username: str) -> User:
+    """The active person on the other side of a thread, with how each relates to the other
+    (`is_blocked`: `user` blocked them; `blocks_you`): 404 when missing, inactive or `user`."""
+    partner = user_get_profile(username=username, viewer=user)
+    if partner.pk == user.pk:
+        raise Http404("You have no conversation with yourself.")
+    return partner
+
+
+def messages_unread_count(*, user: User) -> int:
+    return _messages_of(user).filter(recipient=user, is_read=False).count()
+
+
+def nav_counts(*, user: User) -> tuple[int, int]:
+    """Unread notifications and unread direct messages, for the navigation's badges: one
+    query for both, each count read from its recipient index."""
+    notifications = (
+        Notification.objects.filter(recipient=OuterRef("pk"), is_read=False)
+        .order_by()
+        .values("recipient")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    unread_messages = (
+        DirectMessage.objects.filter(
+            recipient=OuterRef("pk"), is_read=False, sender__is_active=True
+        )
+        .order_by()
+        .values("recipient")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    row = (
+        User.objects.filter(pk=user.pk)
+        .annotate(
+            unread_n=Coalesce(Subquery(notifications), 0),
+            unread_m=Coalesce(Subquery(unread_messages), 0),
+        )
+        .values_list("unread_n", "unread_m")
+        .first()
+    )
+    return row or (0, 0)

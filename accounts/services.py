@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import Block, DirectMessage, Follow, Notification, User
 from accounts.selectors import is_blocked, is_blocked_between
 from spaces_project import bus, ws_auth
-from spaces_project.errors import Forbidden, ValidationFailed
+from spaces_project.counters import rate_limit
+from spaces_project.errors import Forbidden, NotFound, ValidationFailed
 from spaces_project.text import clean_text
+from spaces_project.timezones import clean_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +36,12 @@ def user_update_profile(
     display_name: str | None = None,
     bio: str | None = None,
     email_notifications: bool | None = None,
+    time_zone: str | None = None,
 ) -> User:
     changed: list[str] = []
+    if time_zone is not None:
+        user.time_zone = clean_time_zone(time_zone)
+        changed.append("time_zone")
     if display_name is not None:
         user.display_name = clean_text(display_name, field="display_name", strip_bidi=True)
         changed.append("display_name")
@@ -57,8 +65,21 @@ def user_update_profile(
     return user
 
 
+def user_time_zone_guess(*, user: User, time_zone: str) -> str:
+    """Store the zone the browser reports (static/js/time.js) for a user who has none yet, and
+    return the user's zone. A zone already set (guessed before, or chosen in the settings)
+    is kept: a guess never overrides a choice. One conditional UPDATE, so two tabs sending
+    their guess at once store one. ValidationFailed(`invalid_time_zone`) for a bad name."""
+    name = clean_time_zone(time_zone)
+    if User.objects.filter(pk=user.pk, time_zone="").update(time_zone=name):
+        user.time_zone = name
+    else:
+        user.time_zone = User.objects.values_list("time_zone", flat=True).get(pk=user.pk)
+    return user.time_zone
+
+
 def _lock_pair(a_id: int, b_id: int) -> None:
-    """Serialise every follow and block write between the same two people.
+    """Serialise every follow, block and message write between the same two people.
 
     Caller is inside a transaction. Without this, a follow and a block racing under READ
     COMMITTED can both commit: the block deletes the follows it can see, the follow checks for
@@ -196,28 +217,87 @@ def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> 
     return qs.update(is_read=True)
 
 
+# Sending: at most this many direct messages a minute per sender (a share to many people
+# counts one per recipient, so a full share of MAX_SHARE_RECIPIENTS still fits).
+MESSAGE_RATE_LIMIT = 30
+MESSAGE_RATE_PERIOD = 60
+# The same text to the same person again within this many seconds is the same message sent
+# twice (a double click, a form posted again): the first one is returned, nothing new is sent.
+MESSAGE_REPEAT_SECONDS = 10
+
+
 @transaction.atomic
 def direct_message_send(
     *, sender: User, recipient: User, body: str, attachment: dict[str, Any] | None = None
 ) -> DirectMessage:
+    """Send `body` (and `attachment`, e.g. `{"space_id": n}`) from `sender` to `recipient`,
+    and notify the recipient. Refused to oneself, to inactive accounts, and with a block
+    either way; the text is cleaned as all typed text is. Rate-limited per sender.
+    Idempotent over a double submit: the same text to the same person within
+    MESSAGE_REPEAT_SECONDS returns the message already sent."""
     if sender.pk == recipient.pk:
         raise ValidationFailed("You cannot message yourself.", code="cannot_message_self")
-    if is_blocked_between(sender.pk, recipient.pk):
-        raise Forbidden("You cannot message this user.", code="blocked")
+    if not recipient.is_active:
+        raise NotFound("This account is not available.", code="user_not_found")
     body = clean_text(body, field="body", multiline=True)
     if not body:
         raise ValidationFailed(
             "A message needs text.", fields={"body": ["This field is required."]}
         )
+    max_length = DirectMessage._meta.get_field("body").max_length or 0
+    if len(body) > max_length:
+        limit = f"At most {max_length} characters."
+        raise ValidationFailed("The message is too long.", fields={"body": [limit]})
+    attachment = attachment or {}
+    # The pair lock orders this send after a block being written between the two, and after
+    # the first of two identical sends racing, which then finds it below.
+    _lock_pair(sender.pk, recipient.pk)
+    if is_blocked_between(sender.pk, recipient.pk):
+        raise Forbidden("You cannot message this user.", code="blocked")
+    since = timezone.now() - timedelta(seconds=MESSAGE_REPEAT_SECONDS)
+    last = (
+        DirectMessage.objects.filter(sender=sender, recipient=recipient, created_at__gte=since)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is not None and last.body == body and last.attachment == attachment:
+        return last
+    rate_limit(
+        f"accounts:dm:{sender.pk}",
+        limit=MESSAGE_RATE_LIMIT,
+        period=MESSAGE_RATE_PERIOD,
+        message="You are sending messages too fast. Wait a minute and try again.",
+    )
     message = DirectMessage.objects.create(
-        sender=sender, recipient=recipient, body=body, attachment=attachment or {}
+        sender=sender, recipient=recipient, body=body, attachment=attachment
     )
     notification_create(
         recipient=recipient,
         kind=Notification.Kind.MESSAGE,
-        payload={"from": sender.username, "message_id": message.pk, **(attachment or {})},
+        payload={
+            "from": sender.username,
+            "from_name": sender.name,
+            "message_id": message.pk,
+            **attachment,
+        },
     )
     return message
+
+
+def direct_messages_mark_read(*, user: User, other: User) -> int:
+    """`user` opened the conversation with `other`: what `other` sent is read, and so are the
+    "new message" notifications it raised. Returns how many messages were unread."""
+    count = DirectMessage.objects.filter(sender=other, recipient=user, is_read=False).update(
+        is_read=True
+    )
+    if count:
+        Notification.objects.filter(
+            recipient=user,
+            kind=Notification.Kind.MESSAGE,
+            is_read=False,
+            payload__from=other.username,
+        ).update(is_read=True)
+    return count
 
 
 def user_session_revoked(*, user_id: int, session_key: str) -> None:

@@ -15,6 +15,9 @@ urlpatterns = [
     path("u/<str:username>/block/", views.profile_block, name="profile_block"),
     path("u/<str:username>/unblock/", views.profile_unblock, name="profile_unblock"),
     path("settings/profile/", views.settings_profile, name="settings_profile"),
+    path("settings/time-zone/guess/", views.time_zone_guess, name="time_zone_guess"),
+    path("messages/", views.messages_inbox, name="messages"),
+    path("messages/<str:username>/", views.message_thread, name="message_thread"),
     path("notifications/", views.notifications, name="notifications"),
     path(
         "notifications/read/",

@@ -11,18 +11,24 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.forms import ProfileForm
-from accounts.models import Notification, User
+from accounts import hooks
+from accounts.forms import MessageForm, ProfileForm
+from accounts.models import DirectMessage, Notification, User
 from accounts.selectors import (
+    conversation_list,
+    conversations_for_page,
     followers_of,
     following_of,
+    message_partner,
     notification_list,
+    thread_messages,
     user_get_active,
     user_get_for_follow_lists,
     user_get_profile,
@@ -32,13 +38,17 @@ from accounts.selectors import (
 from accounts.services import (
     block_create,
     block_delete,
+    direct_message_send,
+    direct_messages_mark_read,
     follow_create,
     follow_delete,
     notifications_mark_read,
+    user_time_zone_guess,
     user_update_profile,
 )
-from spaces_project.errors import ApplicationError
-from spaces_project.site import back, form_add_refusal, signed_in
+from spaces_project.errors import ApplicationError, NotAuthenticated
+from spaces_project.site import back, error_json, form_add_refusal, signed_in
+from spaces_project.timezones import zone_name
 
 PAGE_SIZE = 50
 WHO_TO_FOLLOW = 5
@@ -54,13 +64,15 @@ def _viewer(request: HttpRequest) -> User | None:
 
 
 def hosting_progress(me: User) -> dict[str, int]:
-    """The "hosting unlocks at N followers" card: `host_min_followers` and `host_progress`
-    (percent). `me` comes from `user_me`, which annotates `follower_count`."""
+    """The "hosting opens at N followers" card: `host_min_followers`, `host_progress`
+    (percent) and `followers_to_go`. `me` comes from `user_me`, which annotates
+    `follower_count`."""
     needed = settings.SPACES_HOST_MIN_FOLLOWERS
     followers: int = getattr(me, "follower_count", 0)
     return {
         "host_min_followers": needed,
         "host_progress": min(100, round(100 * followers / needed)) if needed else 100,
+        "followers_to_go": max(0, needed - followers),
     }
 
 
@@ -70,7 +82,15 @@ def hosting_progress(me: User) -> dict[str, int]:
 def home(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
     if viewer is None:
-        return render(request, "landing.html")
+        return render(
+            request,
+            "landing.html",
+            {
+                "host_min_followers": settings.SPACES_HOST_MIN_FOLLOWERS,
+                "max_speakers": settings.SPACES_MAX_SPEAKERS,
+                "max_cohosts": settings.SPACES_MAX_COHOSTS,
+            },
+        )
     account = user_me(user=viewer)
     return render(
         request,
@@ -216,9 +236,26 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 "display_name": user.display_name,
                 "bio": user.bio,
                 "email_notifications": user.email_notifications,
+                "time_zone": user.time_zone or zone_name(timezone.get_current_timezone()),
             }
         )
     return render(request, "accounts/settings_profile.html", {"form": form})
+
+
+@require_POST
+def time_zone_guess(request: HttpRequest) -> HttpResponse:
+    """The zone static/js/time.js read from the browser, sent once for a signed-in user who has
+    none yet (the page carries the form only then). JSON for the script; a zone already set
+    is kept and returned."""
+    if not request.user.is_authenticated:
+        return error_json(NotAuthenticated("Log in first."))
+    try:
+        zone = user_time_zone_guess(
+            user=signed_in(request), time_zone=request.POST.get("time_zone", "")
+        )
+    except ApplicationError as error:
+        return error_json(error)
+    return JsonResponse({"ok": True, "time_zone": zone})
 
 
 # --- Notifications --------------------------------------------------------------------------
@@ -234,6 +271,8 @@ class NotificationLine:
     actor: str | None = None
     actor_name: str | None = None
     url: str | None = None
+    # The sender's own words, quoted under the sentence (a message, a share's note).
+    quote: str | None = None
 
 
 def _space_url(payload: dict[str, Any]) -> str | None:
@@ -285,19 +324,24 @@ def _line(n: Notification) -> NotificationLine:
         return NotificationLine(n, "mic", f"is live now: {_title(p)}.", actor, name, space)
     if n.kind == kind.SPACE_SHARED:
         actor, name = _actor(p, "from", "user")
-        return NotificationLine(n, "share", f"shared {_title(p)} with you.", actor, name, space)
+        text = f"shared {_title(p)} with you."
+        words = p.get("message") if isinstance(p.get("message"), str) else None
+        return NotificationLine(n, "share", text, actor, name, space, quote=words or None)
     if n.kind == kind.SPACE_INVITE:
         actor, name = _actor(p, "from", "host", "user")
         role = "co-host" if p.get("role") in ("cohost", "co_host", "co-host") else "speak"
         text = f"invited you to {role} in {_title(p)}."
         return NotificationLine(n, "hand", text, actor, name, space)
     if n.kind == kind.MESSAGE:
+        # Links to the conversation; the words are read from the message itself
+        # (`_with_message_words`), so a page of notifications costs one query for them all.
         actor, name = _actor(p, "from", "sender")
         if p.get("space_id"):
             text = "shared a Space with you in a message."
         else:
             text = "sent you a message."
-        return NotificationLine(n, "mail", text, actor, name, space or _profile_url(actor))
+        url = _thread_url(actor, p.get("message_id")) or space or _profile_url(actor)
+        return NotificationLine(n, "mail", text, actor, name, url)
     scheduled = f"The scheduled Space {_title(p)}" if p.get("title") else "A scheduled Space"
     yours = f"your Space {_title(p)}" if p.get("title") else "your scheduled Space"
     # The sender's own sentence wins (e.g. "starts in 30 minutes" vs "time to start"); the
@@ -321,8 +365,42 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/notifications.html",
-        {"page_obj": page, "lines": _with_current_names([_line(n) for n in page.object_list])},
+        {
+            "page_obj": page,
+            "lines": _with_message_words(
+                _with_current_names([_line(n) for n in page.object_list]), user=user
+            ),
+        },
     )
+
+
+def _thread_url(username: str | None, message_id: object = None) -> str | None:
+    if not username:
+        return None
+    url = reverse("message_thread", args=[username])
+    return f"{url}#m{message_id}" if isinstance(message_id, int) else url
+
+
+def _with_message_words(lines: list[NotificationLine], *, user: User) -> list[NotificationLine]:
+    """Message notifications quote the message (the user's own only): one query a page."""
+
+    def message_id(line: NotificationLine) -> int | None:
+        payload = line.notification.payload
+        if line.notification.kind != Notification.Kind.MESSAGE or not isinstance(payload, dict):
+            return None
+        found = payload.get("message_id")
+        return found if isinstance(found, int) else None
+
+    ids = {i for i in map(message_id, lines) if i is not None}
+    if not ids:
+        return lines
+    words: dict[int, str] = dict(
+        DirectMessage.objects.filter(pk__in=ids, recipient=user).values_list("pk", "body")
+    )
+    return [
+        replace(line, quote=words.get(i)) if (i := message_id(line)) is not None else line
+        for line in lines
+    ]
 
 
 def _with_current_names(lines: list[NotificationLine]) -> list[NotificationLine]:
@@ -350,3 +428,106 @@ def notifications_mark_all_read(request: HttpRequest) -> HttpResponse:
     if count:
         messages.success(request, "All caught up: every notification is marked read.")
     return back(request, reverse("notifications"))
+
+
+# --- Direct messages ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    """A message as the thread draws it: whose side it sits on, and the Space it shares."""
+
+    message: DirectMessage
+    mine: bool
+    shares_space: bool = False
+    space: hooks.SharedSpace | None = None  # None when shared but not visible (or gone)
+
+
+def _shared_space_id(message: DirectMessage) -> int | None:
+    attachment = message.attachment if isinstance(message.attachment, dict) else {}
+    space_id = attachment.get("space_id")
+    return space_id if isinstance(space_id, int) and not isinstance(space_id, bool) else None
+
+
+def _thread_items(viewer: User, page_messages: list[DirectMessage]) -> list[ThreadItem]:
+    """Oldest first, each shared Space as the card Spaces draws (accounts.hooks): one query
+    for the whole page, whatever the number of Spaces shared in it."""
+    space_ids = {i for i in map(_shared_space_id, page_messages) if i is not None}
+    cards: dict[int, hooks.SharedSpace] = {}
+    if space_ids:
+        for hook in hooks.shared_spaces:
+            cards.update(hook(viewer, space_ids))
+    items = []
+    for message in page_messages:
+        space_id = _shared_space_id(message)
+        items.append(
+            ThreadItem(
+                message=message,
+                mine=message.sender_id == viewer.pk,
+                shares_space=space_id is not None,
+                space=cards.get(space_id) if space_id is not None else None,
+            )
+        )
+    return items
+
+
+@login_required
+def messages_inbox(request: HttpRequest) -> HttpResponse:
+    user: User = signed_in(request)
+    to = (request.GET.get("to") or "").strip().lstrip("@")
+    if to:
+        # "New message": find the person, then their thread (which the user may not have yet).
+        person = User.objects.filter(is_active=True, username__iexact=to).first()
+        if person is None:
+            messages.error(request, f"No one here is called @{to}.")
+        elif person.pk == user.pk:
+            messages.error(request, "Choose someone other than yourself.")
+        else:
+            return redirect("message_thread", username=person.username)
+    page = Paginator(conversation_list(user=user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "accounts/messages.html",
+        {"page_obj": page, "conversations": conversations_for_page(page.object_list), "to": to},
+    )
+
+
+@login_required
+def message_thread(request: HttpRequest, username: str) -> HttpResponse:
+    """One conversation: oldest to newest on a page (page 1 is the newest), a reply box, and
+    the other person's messages marked read as the page opens. Only ever the viewer's own
+    conversation: the URL names the other person, never a thread id."""
+    user: User = signed_in(request)
+    partner = message_partner(user=user, username=username)
+    url = reverse("message_thread", args=[partner.username])
+    form = MessageForm(request.POST if request.method == "POST" else None)
+    # A refused reply comes back as the page with the reason beside the box (200, as every
+    # form of the site does), the typed text still in it.
+    if request.method == "POST" and form.is_valid():
+        try:
+            sent = direct_message_send(
+                sender=user, recipient=partner, body=form.cleaned_data["body"]
+            )
+        except ApplicationError as error:
+            form_add_refusal(form, error)
+        else:
+            return redirect(f"{url}#m{sent.pk}")
+    direct_messages_mark_read(user=user, other=partner)
+    page = Paginator(thread_messages(user=user, other=partner), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    blocked_you = bool(getattr(partner, "blocks_you", False))
+    you_blocked = bool(getattr(partner, "is_blocked", False))
+    return render(
+        request,
+        "accounts/thread.html",
+        {
+            "partner": partner,
+            "page_obj": page,
+            "items": _thread_items(user, list(reversed(page.object_list))),
+            "form": form,
+            "can_send": not blocked_you and not you_blocked,
+            "blocked_you": blocked_you,
+            "you_blocked": you_blocked,
+        },
+    )

@@ -7,7 +7,9 @@ Lists hide Spaces whose host blocked the viewer or whom the viewer blocked.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import (
@@ -25,8 +27,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from accounts.hooks import SharedSpace
 from accounts.models import Follow, User
 from accounts.selectors import blocked_ids, blocker_ids, blocks, is_blocked
 from spaces.access import access_space
@@ -129,7 +133,7 @@ def _stage_rank() -> Case:
 
 
 def reaction_counts_for(*, space_id: int) -> dict[str, int]:
-    """Reactions per code: flushed counts plus the taps still pending in the cache. One query."""
+    """Reactions per code (every acknowledged tap is in ReactionCount). One query."""
     totals = dict.fromkeys(Reaction.values, 0)
     for code, n in ReactionCount.objects.filter(space_id=space_id).values_list("code", "count"):
         totals[code] += n
@@ -338,3 +342,43 @@ def caption_transcript_download(*, viewer: User, space_id: int) -> tuple[Space, 
         .order_by("started_at", "id")
     )
     return space, lines
+
+
+def space_page_url(space: Space) -> str:
+    """Where a Space is shown: a scheduled (or cancelled) Space leads to its schedule page, which
+    scheduling serves and which sends on to the room once it is live; reached by name, so Spaces
+    imports nothing of scheduling, and without scheduling installed the room's own page is the
+    fallback. The room page sends there too, and a shared Space's card links there."""
+    if space.state in (Space.State.SCHEDULED, Space.State.CANCELLED):
+        try:
+            return reverse("scheduled_detail", args=[space.pk])
+        except NoReverseMatch:
+            pass
+    return reverse("space_detail", args=[space.pk])
+
+
+def spaces_shared_in_messages(viewer: User, space_ids: Collection[int]) -> dict[int, SharedSpace]:
+    """The Spaces that direct messages shared, as cards for `viewer`, by id: one query.
+
+    Registered on accounts' `shared_spaces` hook. A Space whose host blocked the viewer (or
+    whom the viewer blocked) is left out, as in every list, and so shows as unavailable."""
+    if not space_ids:
+        return {}
+    qs = spaces_visible_to(Space.objects.filter(pk__in=list(space_ids)), viewer)
+    cards: dict[int, SharedSpace] = {}
+    for space in qs.select_related("host"):
+        when: dict[str, datetime | None] = {
+            Space.State.SCHEDULED: space.scheduled_for,
+            Space.State.LIVE: space.started_at,
+            Space.State.ENDED: space.ended_at,
+        }
+        cards[space.pk] = SharedSpace(
+            url=space_page_url(space),
+            title=space.title,
+            state=space.state,
+            host_name=space.host.name,
+            host_username=space.host.username,
+            listeners=space.listener_count,
+            when=when.get(space.state, space.ended_at or space.scheduled_for),
+        )
+    return cards

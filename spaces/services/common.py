@@ -9,13 +9,11 @@ co-host slot beyond the capacity even if a lock were ever skipped.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import F
 from django.db.models.functions import Greatest
 
@@ -33,8 +31,8 @@ from spaces.models import (
     SpeakerRequest,
 )
 from spaces.permissions import check_act_on, ensure
-from spaces_project.counters import count_hit
-from spaces_project.errors import RateLimited, ValidationFailed
+from spaces_project.counters import rate_limit
+from spaces_project.errors import ValidationFailed
 from spaces_project.text import clean_text
 
 Role = Participant.Role
@@ -216,12 +214,5 @@ def clean_topics(topics: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _rate_limit(key: str, *, limit: int, period: int, message: str) -> None:
-    """A fixed window per key, starting at the first hit; shared by every process through
-    the cache (Redis in the distributed shape)."""
-    now = time.time()
-    cache.add(f"{key}:start", now, timeout=period)
-    if count_hit(f"{key}:n", timeout=period) > limit:
-        start = cache.get(f"{key}:start") or now
-        retry_after = max(0.0, float(start) + period - now)
-        raise RateLimited(message, retry_after=retry_after, extra={"retry_after": retry_after})
+# The fixed-window limit the services share with accounts (direct messages).
+_rate_limit = rate_limit

@@ -102,6 +102,8 @@ def space_share(
                     "title": space.title,
                     "from": user.username,
                     "from_name": user.name,
+                    # The sharer's own words, if any, quoted in the inbox.
+                    **({"message": message} if message else {}),
                 },
             )
     return result

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts.models import User
@@ -95,6 +95,11 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         return JsonResponse(room.state)
     detail = room.detail
     space = detail.space
+    # Not started (or called off): the schedule page is where it is shown (a reminder, the
+    # time, the host's edits). Asked after access above, so a refusal is never a redirect.
+    page_url = selectors.space_page_url(space)
+    if page_url != reverse("space_detail", args=[space.pk]):
+        return redirect(page_url)
     can = detail.can
     stage, listeners = _seats(room, viewer)
     live = space.state == Space.State.LIVE

@@ -62,7 +62,28 @@ function renderBubbles(spaces) {
 const liveGrid = document.getElementById("live-grid");
 const liveEmpty = document.getElementById("live-empty");
 
-function cardNode(space) {
+// The card's ticket badge (ticketing/_price_badge.html, blank: every action in it). The feed
+// sends it ready for people (`ticket`: spaces/serializers.py TicketBadgeSerializer): the text is
+// set as is and only the action it names is kept. A free Space's card has none.
+function fillTicket(card, ticket, title) {
+  const badge = card.querySelector(".ticket-badge");
+  if (!badge) return;
+  if (!ticket) {
+    badge.remove();
+    return;
+  }
+  fillSlot(badge, "ticket-price", ticket.price_display);
+  if (ticket.seats_display) fillSlot(badge, "ticket-seats", ticket.seats_display);
+  else badge.querySelector('[data-slot="ticket-seats"]')?.remove();
+  badge.querySelectorAll("[data-ticket-action]").forEach((el) => {
+    if (el.dataset.ticketAction !== ticket.action) el.remove();
+    else if (el.tagName === "A") el.setAttribute("href", String(ticket.url || ""));
+  });
+  fillSlot(badge, "ticket-for", title);
+}
+
+function cardNode(item) {
+  const { space } = item;
   const href = spaceUrl(space);
   const titleId = `space-${Number(space.id)}-title`;
   const card = fromTemplate("live-card-template");
@@ -86,12 +107,13 @@ function cardNode(space) {
   const listen = card.querySelector('[data-slot="listen"]');
   listen.href = href;
   listen.setAttribute("aria-describedby", titleId);
+  fillTicket(card, item.ticket, space.title);
   return card;
 }
 
 function renderLiveCards(spaces) {
   if (!liveGrid) return;
-  const wanted = new Map(spaces.map((item) => [spaceUrl(item.space), item.space]));
+  const wanted = new Map(spaces.map((item) => [spaceUrl(item.space), item]));
   const listed = new Set(
     [...liveGrid.querySelectorAll(".live-card-title a")].map((a) => a.getAttribute("href")),
   );
@@ -100,16 +122,16 @@ function renderLiveCards(spaces) {
     if (!wanted.has(href)) card.remove();
     else card.replaceWith(cardNode(wanted.get(href)));
   });
-  for (const [href, space] of wanted) {
-    if (!listed.has(href)) liveGrid.prepend(cardNode(space));
+  for (const [href, item] of wanted) {
+    if (!listed.has(href)) liveGrid.prepend(cardNode(item));
   }
   const any = liveGrid.children.length > 0;
   liveGrid.hidden = !any;
   if (liveEmpty) liveEmpty.hidden = any;
 }
 
-function bumpBadge() {
-  const link = document.querySelector('.nav a[href="/notifications/"]');
+function bumpBadge(path = "/notifications/") {
+  const link = document.querySelector(`.nav a[href="${path}"]`);
   if (!link || link.getAttribute("aria-current") === "page") return;
   let badge = link.querySelector(".count-badge");
   if (!badge) {
@@ -119,7 +141,9 @@ function bumpBadge() {
     badge.textContent = "0";
     link.append(badge);
   }
-  const n = (parseInt(badge.textContent, 10) || 0) + 1;
+  // The exact count is data-count (templates/base.html): the text stops at "99+".
+  const n = (parseInt(badge.dataset.count ?? badge.textContent, 10) || 0) + 1;
+  badge.dataset.count = String(n);
   badge.textContent = n > 99 ? "99+" : String(n);
   let sr = link.querySelector(".visually-hidden.unread");
   if (!sr) {
@@ -151,6 +175,8 @@ if (region && document.body.classList.contains("signed-in")) {
         renderLiveCards(message.spaces || []);
       } else if (message.type === "notification.created") {
         bumpBadge();
+        // A direct message counts on Messages too (accounts.services.direct_message_send).
+        if (message.notification?.kind === "message") bumpBadge("/messages/");
       }
     },
     // Signed out elsewhere: stop; anything else comes back by itself.

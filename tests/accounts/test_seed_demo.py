@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.management.commands.seed_demo import PASSWORD
-from accounts.models import Block, Follow, Notification, User
+from accounts.models import Block, DirectMessage, Follow, Notification, User
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,7 @@ def counts() -> dict[str, int]:
         "follows": Follow.objects.count(),
         "notifications": Notification.objects.count(),
         "emails": EmailAddress.objects.count(),
+        "messages": DirectMessage.objects.count(),
     }
 
 
@@ -52,6 +53,29 @@ def test_seed_creates_hosts_with_real_followers_and_prints_how_to_log_in():
     assert PASSWORD in output
     for name in ("ada", "grace", "linus", "margaret", "admin"):
         assert name in output
+
+
+def test_seed_gives_the_inbox_conversations_sent_through_the_service():
+    seed()
+
+    linus, ada = User.objects.get(username="linus"), User.objects.get(username="ada")
+    thread = DirectMessage.objects.filter(
+        sender__in=[linus, ada], recipient__in=[linus, ada]
+    ).order_by("created_at", "id")
+    assert [(m.sender.username, m.is_read) for m in thread] == [("linus", True), ("ada", False)]
+    # The service notified each recipient, as for any message (the badge, the inbox line).
+    assert Notification.objects.filter(recipient=linus, kind="message", is_read=False).count() == 1
+    assert DirectMessage.objects.filter(
+        sender__username="margaret", recipient__username="grace"
+    ).exists()
+
+    client = Client()
+    client.force_login(linus)
+    inbox = client.get("/messages/").content.decode()
+    assert "Ada Lovelace" in inbox
+    assert "Note G" in inbox  # the last message's preview
+    thread_page = client.get("/messages/ada/").content.decode()
+    assert "Analytical Engine" in thread_page
 
 
 def test_seed_twice_gives_the_same_data():
@@ -96,8 +120,9 @@ def test_seed_keeps_the_data_people_changed_while_demoing():
 def test_seed_writes_fans_and_follows_in_bulk_not_one_query_per_row(
     django_assert_max_num_queries,
 ):
-    # About 130 queries for the five named accounts and their follows through the service;
-    # the 1000 fans and ~1400 follow rows are a few bulk INSERTs on top.
-    with django_assert_max_num_queries(150):
+    # About 130 queries for the five named accounts and their follows through the service, and
+    # about 30 for their four messages through theirs; the 1000 fans and ~1700 follow rows are
+    # a few bulk INSERTs on top.
+    with django_assert_max_num_queries(180):
         seed()
     assert User.objects.filter(username__startswith="fan").count() == 1000

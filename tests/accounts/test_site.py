@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
+from accounts import services
 from accounts.models import Block, Follow, Notification, User
 from tests.factories import (
     PASSWORD,
@@ -41,6 +45,20 @@ def test_anonymous_home_explains_spaces_and_offers_sign_up_and_log_in(client):
     assert f'href="{reverse("account_login")}"' in body
     assert "Skip to content" in body
     assert "Log out" not in body
+
+
+def test_the_landing_pages_start_listening_is_a_real_way_in_beside_no_made_up_count(
+    client, settings
+):
+    settings.SPACES_HOST_MIN_FOLLOWERS = 750
+    body = client.get("/").content.decode()
+    live = reverse("space_list")
+    link = re.search(r'<a [^>]*href="([^"]+)"[^>]*>Start listening</a>', body)
+    assert link
+    href = urlsplit(link.group(1))
+    assert (href.path, parse_qs(href.query)) == (reverse("account_login"), {"next": [live]})
+    assert "listening</span>" not in body  # the made-up "1,204 listening" is gone
+    assert "Once 750 people follow you" in body
 
 
 def test_signed_in_home_shows_live_placeholder_and_who_to_follow(alice_client, user, host):
@@ -91,6 +109,32 @@ def test_navigation_shows_the_unread_badge(alice_client, user):
     body = alice_client.get("/").content.decode()
     assert 'class="count-badge"' in body
     assert "(3 unread)" in body
+
+
+def nav_link(body: str, href: str) -> str:
+    nav = re.search(r'<nav aria-label="Main">.*?</nav>', body, re.S)
+    assert nav is not None
+    link = re.search(rf'<a href="{re.escape(href)}"[^>]*>(.*?)</a>', nav.group(0), re.S)
+    assert link is not None
+    return link.group(1)
+
+
+def test_each_nav_badge_has_the_one_screen_reader_count_that_home_js_updates(
+    alice_client, user, other_user
+):
+    # static/js/home.js bumpBadge finds the count by these classes and the exact number by
+    # data-count (the badge says 99+); drawn otherwise, it adds a second "(n unread)" beside it.
+    NotificationFactory.create_batch(120, recipient=user)
+    services.direct_message_send(sender=other_user, recipient=user, body="Hello")
+    body = alice_client.get("/").content.decode()
+    for href, count in [("/notifications/", 121), ("/messages/", 1)]:
+        link = nav_link(body, href)
+        assert len(re.findall(r"unread\)", link)) == 1
+        assert f'<span class="visually-hidden unread">({count} unread)</span>' in link
+        badge = re.search(r'<span class="count-badge"[^>]*>([^<]*)</span>', link)
+        assert badge is not None
+        assert f'data-count="{count}"' in badge.group(0)
+        assert badge.group(1) == ("99+" if count > 99 else str(count))
 
 
 # --- allauth pages in the site's layout -----------------------------------------------------
@@ -213,6 +257,44 @@ def test_other_profile_offers_follow_and_block_forms(alice_client, other_user):
     assert f'action="{reverse("profile_follow", args=["bob"])}"' in body
     assert f'action="{reverse("profile_block", args=["bob"])}"' in body
     assert "csrfmiddlewaretoken" in body
+
+
+def message_links(body: str, username: str) -> list[str]:
+    href = re.escape(reverse("message_thread", args=[username]))
+    return re.findall(rf'<a [^>]*href="{href}"[^>]*>.*?</a>', body, re.S)
+
+
+def test_other_profile_offers_a_message_button_to_the_thread(alice_client, other_user):
+    body = alice_client.get(reverse("profile", args=["bob"])).content.decode()
+    [link] = message_links(body, "bob")
+    assert 'class="btn btn-outline btn-sm' in link  # the size and shape of the Follow button
+    assert "Message" in link
+    assert "Bob" in link  # the accessible name says whom
+
+
+def test_signed_out_visitors_get_the_message_button_too_and_log_in_first(client, other_user):
+    body = client.get(reverse("profile", args=["bob"])).content.decode()
+    assert len(message_links(body, "bob")) == 1
+    # The thread is behind the log-in page, which comes back to it.
+    response = client.get(reverse("message_thread", args=["bob"]))
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_own_profile_has_no_message_button(alice_client):
+    body = alice_client.get(reverse("profile", args=["alice"])).content.decode()
+    assert message_links(body, "alice") == []
+
+
+@pytest.mark.parametrize("who_blocks", ["viewer", "person"])
+def test_no_message_button_when_a_block_exists_either_way(
+    alice_client, user, other_user, who_blocks
+):
+    if who_blocks == "viewer":
+        BlockFactory(blocker=user, blocked=other_user)
+    else:
+        BlockFactory(blocker=other_user, blocked=user)
+    body = alice_client.get(reverse("profile", args=["bob"])).content.decode()
+    assert message_links(body, "bob") == []
 
 
 # --- Follow, unfollow, block through POST forms ---------------------------------------------

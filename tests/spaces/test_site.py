@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Block, DirectMessage, Follow, Notification, User
 from accounts.services import block_create
@@ -339,6 +341,59 @@ def test_an_ended_space_shows_the_end_with_counts_and_a_transcript_link_for_the_
     assert "js/space.js" not in listener_body
 
 
+def not_live_yet(state: str) -> Space:
+    return SpaceFactory(
+        host=UserFactory(username="hedy", display_name="Hedy"),
+        title="Spread spectrum",
+        state=state,
+        started_at=None,
+        scheduled_for=timezone.now() + timedelta(days=1),
+    )
+
+
+@pytest.mark.parametrize("state", [Space.State.SCHEDULED, Space.State.CANCELLED])
+def test_the_room_of_a_space_not_started_sends_to_its_schedule_page(user, state):
+    space = not_live_yet(state)
+    client = client_for(user)
+
+    response = client.get(url("space_detail", space))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("scheduled_detail", args=[space.pk])
+    schedule_page = client.get(response["Location"])  # which shows it, and sends nowhere else
+    assert schedule_page.status_code == 200
+    assert "Spread spectrum" in schedule_page.content.decode()
+    assert "ENDED" not in schedule_page.content.decode()
+
+
+def test_the_rooms_snapshot_of_a_scheduled_space_stays_json_for_the_script(user):
+    space = not_live_yet(Space.State.SCHEDULED)
+    response = client_for(user).get(url("space_detail", space), HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json()["space"]["state"] == "scheduled"
+
+
+def test_a_scheduled_space_of_a_host_who_blocked_you_is_refused_not_redirected(user):
+    space = not_live_yet(Space.State.SCHEDULED)
+    block_create(blocker=space.host, blocked=user)
+    response = client_for(user).get(url("space_detail", space))
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("state", "pill"), [(Space.State.SCHEDULED, "SCHEDULED"), (Space.State.CANCELLED, "CANCELLED")]
+)
+def test_without_scheduling_the_room_says_the_state_not_ended(user, settings, state, pill):
+    settings.ROOT_URLCONF = "tests.spaces.urls_without_scheduling"
+    space = not_live_yet(state)
+    response = client_for(user).get(url("space_detail", space))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert re.search(rf'<span class="live-pill ended-pill">\s*{pill}\s*</span>', body)
+    assert "ENDED" not in body
+    assert "This Space has ended" not in body
+
+
 def test_the_transcript_page_lists_the_captions_in_order(space, roles):
     services.captions_toggle(actor=roles["host"], space_id=space.pk, enabled=True)
     services.caption_append(space_id=space.pk, speaker_id=roles["host"].pk, text="First line")
@@ -421,12 +476,15 @@ def test_the_spaces_nav_item_points_at_the_live_list_and_is_current_there(user):
 # --- Start a Space ---------------------------------------------------------------------------
 
 
-def test_start_is_disabled_with_an_explanation_when_the_user_cannot_host(user):
-    make_followers(user, 3, prefix="few-")
+def test_start_tells_someone_who_cannot_host_how_far_they_are_with_no_form(user, settings):
+    settings.SPACES_HOST_MIN_FOLLOWERS = 1000
+    make_followers(user, 723, prefix="few-")
     body = client_for(user).get(reverse("space_new")).content.decode()
-    assert f"Hosting unlocks at {settings.SPACES_HOST_MIN_FOLLOWERS}" in body
-    assert "You have 3 followers" in body
-    assert re.search(r'<button type="submit" class="btn btn-primary btn-lg" disabled', body)
+    assert "Hosting opens at 1,000 followers — you have 723" in body
+    assert "277 more followers" in body
+    assert f'action="{reverse("space_new")}"' not in body
+    assert "disabled" not in body
+    assert f'href="{reverse("space_list")}"' in body
 
     response = client_for(user).post(
         reverse("space_new"), {"title": "Mine", "speaking_policy": "everyone"}
@@ -681,6 +739,24 @@ def test_captions_on_and_off(space, roles):
     assert not fresh(space).captions_enabled
     response = client_for(roles["listener"]).post(url("space_captions", space), {"enabled": "1"})
     assert messages_of(response) == ["Only the host or a co-host can do this."]
+
+
+def test_the_moderation_log_says_which_way_captions_were_turned(space, roles):
+    host = roles["host"]
+    services.captions_toggle(actor=host, space_id=space.pk, enabled=True)
+    services.captions_toggle(actor=host, space_id=space.pk, enabled=False)
+    log = re.search(
+        r'<details class="card side-details" id="moderation-log".*?</details>',
+        client_for(host).get(url("space_detail", space)).content.decode(),
+        re.S,
+    )
+    assert log
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", log.group(0)))
+    assert "Captions turned on" in text
+    assert "Captions turned off" in text
+    assert "on or off" not in text
+    assert "(on)" not in text
+    assert "(off)" not in text
 
 
 def test_share_to_usernames_by_direct_message_and_to_followers(space, roles):

@@ -1,9 +1,10 @@
 """Demo data for a fresh checkout: a few named people, two hosts with real audiences.
 
 Idempotent: each run converges on the same rows (users by username, follows by the unique
-pair), so running it twice changes nothing. Passwords are set only when a user is created, so a
-second run does not end the sessions of people already logged in. Fast: the password is hashed
-once, and the fans and their follows are written with a handful of bulk INSERTs.
+pair, a conversation once per pair), so running it twice changes nothing. Passwords are set
+only when a user is created, so a second run does not end the sessions of people already logged
+in. Fast: the password is hashed once, and the fans and their follows are written with a
+handful of bulk INSERTs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
 
-from accounts.models import Follow, User
-from accounts.services import follow_create
+from accounts.models import DirectMessage, Follow, User
+from accounts.services import direct_message_send, direct_messages_mark_read, follow_create
 from spaces_project.errors import ApplicationError
 
 PASSWORD = "spaces-demo"
@@ -49,9 +51,10 @@ PEOPLE: list[dict[str, Any]] = [
 ]
 
 # Which fans follow whom (1-based, inclusive): enough for both hosts to clear the bar,
-# with an overlap, and a few for the listeners so "Who to follow" has a ranking.
+# with an overlap, and a few for the listeners so "Who to follow" has a ranking. Ada clears the
+# bar to sell tickets too (SPACES_TICKETED_MIN_FOLLOWERS; `manage.py seed_tickets`).
 AUDIENCES = {
-    "ada": (1, 720),
+    "ada": (1, 1000),
     "grace": (301, 960),
     "linus": (1, 48),
     "margaret": (600, 631),
@@ -63,6 +66,29 @@ FRIENDSHIPS = [
     ("margaret", "grace"),
     ("grace", "ada"),
     ("ada", "grace"),
+]
+# Conversations for the inbox, each message in order through the service (it notifies, as in
+# real use); whoever replies has read what came before, so only the last message is unread.
+# Seeded once per pair: a pair that already has messages is left as it is. (Grace shares a
+# Space with Linus in `seed_tickets`: Spaces sit above accounts.)
+CONVERSATIONS: list[list[tuple[str, str, str]]] = [
+    [
+        (
+            "linus",
+            "ada",
+            "Loved your Space on the Analytical Engine. "
+            "Will you ever go through the Notes, line by line?",
+        ),
+        (
+            "ada",
+            "linus",
+            "Funny you ask: I'm scheduling exactly that. Bring your Note G questions!",
+        ),
+    ],
+    [
+        ("margaret", "grace", "May I borrow one of your nanoseconds for a talk on Apollo?"),
+        ("grace", "margaret", "Take two, they're cheap. The wire is in the mail."),
+    ],
 ]
 
 
@@ -84,6 +110,7 @@ class Command(BaseCommand):
                 follow_create(follower=people[follower], followee=people[followee])
             except ApplicationError as error:  # e.g. someone blocked the other while demoing
                 self.stderr.write(f"  skipped {follower} → {followee}: {error.message}")
+        self._conversations(people)
         self._report()
 
     def _people(self, password: str) -> dict[str, User]:
@@ -148,6 +175,23 @@ class Command(BaseCommand):
             ignore_conflicts=True,
         )
 
+    def _conversations(self, people: dict[str, User]) -> None:
+        for conversation in CONVERSATIONS:
+            first, second = (people[name] for name in conversation[0][:2])
+            pair = Q(sender=first, recipient=second) | Q(sender=second, recipient=first)
+            if DirectMessage.objects.filter(pair).exists():
+                continue
+            for n, (sender, recipient, body) in enumerate(conversation):
+                try:
+                    if n:  # a reply: its sender has read what came before
+                        direct_messages_mark_read(user=people[sender], other=people[recipient])
+                    direct_message_send(
+                        sender=people[sender], recipient=people[recipient], body=body
+                    )
+                except ApplicationError as error:  # e.g. a block made while demoing
+                    self.stderr.write(f"  skipped {sender} ✉ {recipient}: {error.message}")
+                    break
+
     def _report(self) -> None:
         counts = dict(
             User.objects.filter(username__in=[p["username"] for p in PEOPLE])
@@ -168,3 +212,4 @@ class Command(BaseCommand):
         out.write(f"    {fan_username(1)} … {fan_username(FANS)}  listeners (same password)")
         out.write("")
         out.write("  Log in with the username or with <username>@example.com.")
+        out.write(f"  linus has unread messages: {SITE_URL}/messages/")
