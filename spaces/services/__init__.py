@@ -20,7 +20,13 @@ the moderation log, and publishes room events, which leave only after commit.
 from spaces.services.captions import CAPTION_MAX_LENGTH, caption_append, captions_toggle
 from spaces.services.common import clean_title, clean_topics
 from spaces.services.handover import host_timeout_handover
-from spaces.services.lifecycle import host_ban, space_end, space_go_live, space_start
+from spaces.services.lifecycle import (
+    START_REPEAT_SECONDS,
+    host_ban,
+    space_end,
+    space_go_live,
+    space_start,
+)
 from spaces.services.membership import participant_heartbeat, space_join, space_leave
 from spaces.services.moderation import (
     cohost_revoke,
@@ -53,6 +59,7 @@ __all__ = [
     "CAPTION_MAX_LENGTH",
     "MAX_SHARE_RECIPIENTS",
     "REPORT_DETAILS_MAX_LENGTH",
+    "START_REPEAT_SECONDS",
     "ShareResult",
     "caption_append",
     "captions_toggle",

@@ -10,7 +10,7 @@ commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +26,9 @@ from spaces.permissions import check_end, ensure
 from spaces.services.common import Action, Role, _log, clean_title, clean_topics
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
 
+# A second identical start this soon after the first is the same click, twice.
+START_REPEAT_SECONDS = 10
+
 
 def space_start(
     *,
@@ -38,7 +41,9 @@ def space_start(
     """Start a live Space now. Needs `can_host`; one live Space per host.
 
     The host's User row is locked first so two starts by the same host queue, and the partial
-    unique index `space_one_live_per_host` catches anything that ever slips past.
+    unique index `space_one_live_per_host` catches anything that ever slips past. A double submit
+    (the same title within START_REPEAT_SECONDS) returns the Space the first one started, rather
+    than refusing the second as `already_live`.
     """
     title = clean_title(title)
     topics = clean_topics(topics)
@@ -54,6 +59,14 @@ def space_start(
     now = timezone.now()
     with transaction.atomic():
         lock_rows(User.objects.filter(pk=host.pk)).first()
+        repeat = Space.objects.filter(
+            host=host,
+            state=Space.State.LIVE,
+            title=title,
+            started_at__gte=now - timedelta(seconds=START_REPEAT_SECONDS),
+        ).first()
+        if repeat is not None:
+            return repeat
         space = Space(
             host=host,
             title=title,

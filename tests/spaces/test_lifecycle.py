@@ -57,6 +57,19 @@ def test_a_host_cannot_have_two_live_spaces_at_once(host):
     assert Space.objects.filter(host=host).count() == 1
 
 
+def test_a_double_submit_of_start_returns_the_space_the_first_started(host, clock):
+    first = services.space_start(host=host, title="Morning show")
+    again = services.space_start(host=host, title="Morning show")
+
+    assert again.pk == first.pk
+    assert Space.objects.filter(host=host).count() == 1
+    # Later, the same title is a second Space, which one live Space per host refuses.
+    clock.advance(seconds=services.START_REPEAT_SECONDS + 1)
+    with pytest.raises(Conflict) as exc:
+        services.space_start(host=host, title="Morning show")
+    assert exc.value.code == "already_live"
+
+
 def test_a_host_can_start_again_once_the_previous_space_ended(host):
     first = services.space_start(host=host, title="First")
     services.space_end(actor=host, space_id=first.pk)
