@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 APPS := spaces_project accounts spaces scheduling ticketing media
 
-.PHONY: run test lint typecheck install install-dev migrate seed clean
+.PHONY: run test lint typecheck install install-dev node-tools migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ migrate: install
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_tickets
 
 # The demo sells tickets with the offline provider (no money moves); production leaves it off.
 run: export PAYMENT_PROVIDERS ?= offline,stripe
@@ -36,7 +37,15 @@ run: seed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) spaces_project.asgi:application
 
-test: install-dev
+# axe-core (package-lock.json) for tests/e2e/test_accessibility.py. Without npm that test skips.
+node-tools:
+	@if command -v npm >/dev/null 2>&1; then \
+		[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; \
+	else \
+		echo "npm not found: the accessibility test will be skipped (install Node 20, then npm ci)"; \
+	fi
+
+test: install-dev node-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -496,3 +496,10 @@ class ModerationAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_id} in {self.space_id}"
+
+    @property
+    def label(self) -> str:
+        """What the log says: the action's name, or for captions which way they were turned."""
+        if self.action == self.Action.CAPTIONS_TOGGLED:
+            return "Captions turned on" if self.details.get("enabled") else "Captions turned off"
+        return self.get_action_display()

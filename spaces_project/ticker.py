@@ -44,6 +44,22 @@ def due_entries(schedule: dict[str, dict[str, Any]]) -> list[tuple[str, str, flo
     return entries
 
 
+class QuietTicks(logging.Filter):
+    """Drops Celery's INFO "Task ... succeeded" line for the ticker's own tasks: one every few
+    seconds would drown the log of `make run`. Their failures are ERROR records and pass, as
+    does every line of every other task."""
+
+    def __init__(self, task_names: set[str]) -> None:
+        super().__init__()
+        self.task_names = frozenset(task_names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        data = getattr(record, "data", None)  # celery.app.trace passes its context as `data`
+        return not (isinstance(data, dict) and data.get("name") in self.task_names)
+
+
 def run_task(task_name: str) -> None:
     from spaces_project.celery import app
 
@@ -76,6 +92,7 @@ def start(stop: threading.Event | None = None) -> threading.Thread | None:
     if not entries:
         return None
     _started.set()
+    logging.getLogger("celery.app.trace").addFilter(QuietTicks({task for _, task, _ in entries}))
     thread = threading.Thread(
         target=_loop, args=(entries, stop or threading.Event()), name="spaces-ticker", daemon=True
     )

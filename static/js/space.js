@@ -336,6 +336,10 @@ export class SpacePage {
     this.put("bar-pre", this.barPreHtml());
     this.put("bar-post", this.barPostHtml());
     this.put("mod-tools", this.modToolsHtml());
+    // Report is drawn hidden until it is allowed (joining allows it): show it without a reload.
+    for (const id of ["report", "report-link"]) {
+      document.getElementById(id)?.toggleAttribute("hidden", !this.can.report);
+    }
     this.reportTargets();
     this.restoreMenus(openMenus);
     this.restoreFocus(focus);
@@ -419,8 +423,8 @@ export class SpacePage {
       this.talking.has(u.id) ? "talking" : ""].filter(Boolean).join(" ");
     li.dataset.userId = u.id;
     li.dataset.role = p.role;
-    li.querySelector("summary").setAttribute(
-      "aria-label", `${u.name}${isMe ? " (you)" : ""}, ${label}${muted ? ", muted" : ""}: options`);
+    // Named by the words it shows, then the rest for screen readers (as _seat.html).
+    fillSlot(li, "about", `${stage ? "" : ` ${label}`}${isMe ? " (you)" : ""}${muted ? ", muted" : ""}: options`);
     fillAvatar(li.querySelector(".seat-avatar .avatar"), u, stage ? "lg" : "");
     if (!muted) li.querySelector('[data-slot="muted"]').remove();
     fillSlot(li, "name", u.name);
@@ -770,6 +774,51 @@ function closeMenus(form) {
   if (details) details.open = false;
 }
 
+// "Copy link" in the share menu: the Clipboard API where the page may use it (a secure
+// context, permission given), else the selected field and execCommand. True when copied.
+async function copyField(input) {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(input.value);
+      return true;
+    }
+  } catch {
+    // Refused (no permission, page not focused): the fallback below may still work.
+  }
+  input.focus();
+  input.select();
+  try {
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  }
+}
+
+function wireCopyButtons(root) {
+  for (const button of root.querySelectorAll("button[data-copy]")) {
+    const input = document.getElementById(button.dataset.copy);
+    if (!input) continue;
+    input.addEventListener("focus", () => input.select());
+    const label = button.querySelector("span");
+    let timer = null;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      if (await copyField(input)) {
+        toast("Link copied");
+        if (label) {
+          label.textContent = "Link copied";
+          clearTimeout(timer);
+          timer = setTimeout(() => { label.textContent = "Copy link"; }, 2500);
+        }
+      } else {
+        input.focus();
+        input.select();
+        toast("Copy the selected link with Ctrl+C (⌘C on a Mac).", "info");
+      }
+    });
+  }
+}
+
 function start() {
   const root = document.getElementById("space-root");
   const state = readJSON("space-state");
@@ -912,6 +961,7 @@ function start() {
   document.addEventListener("visibilitychange", refreshAway);
   window.addEventListener("focus", refreshAway);
 
+  wireCopyButtons(root);
   page.render(state);
   connect();
   window.spaces = { page, client, audio, refreshAway };

@@ -148,11 +148,14 @@ def console() -> Console:
 
 @pytest.fixture
 def new_page(browser: Any, base_url: str, console: Console) -> Iterator[Callable[..., Any]]:
-    """new_page(who, user=None): a page in a fresh context, signed in as `user` by cookie."""
+    """new_page(who, user=None): a page in a fresh context, signed in as `user` by cookie.
+    Other keyword arguments are the context's options (`bypass_csp=True`...)."""
     contexts: list[Any] = []
 
-    def make(who: str, user: User | None = None, viewport: dict[str, int] = DESKTOP) -> Any:
-        context = browser.new_context(base_url=base_url, viewport=viewport)
+    def make(
+        who: str, user: User | None = None, viewport: dict[str, int] = DESKTOP, **options: Any
+    ) -> Any:
+        context = browser.new_context(base_url=base_url, viewport=viewport, **options)
         context.set_default_timeout(20_000)
         context.add_init_script(REPORT_CSP_VIOLATIONS)
         if user is not None:

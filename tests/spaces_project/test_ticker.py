@@ -1,3 +1,4 @@
+import logging
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -61,3 +62,49 @@ def test_a_failing_task_is_logged_and_does_not_stop_the_ticker():
 def test_ticker_stays_off_when_a_real_broker_is_configured(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     assert ticker.start() is None
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def trace_lines(quiet_tasks: set[str], *task_names: str) -> list[str]:
+    """What celery.app.trace logs while the ticker runs `task_names`, quieted for
+    `quiet_tasks` (its handlers are its own: caplog, on the root logger, would not see it)."""
+    trace = logging.getLogger("celery.app.trace")
+    quiet, lines, level = ticker.QuietTicks(quiet_tasks), Lines(), trace.level
+    trace.addFilter(quiet)
+    trace.addHandler(lines)
+    trace.setLevel(logging.INFO)
+    try:
+        for name in task_names:
+            ticker.run_task(name)
+    finally:
+        trace.removeFilter(quiet)
+        trace.removeHandler(lines)
+        trace.setLevel(level)
+    return [r.getMessage() for r in lines.records]
+
+
+@pytest.mark.django_db
+def test_the_ticker_quiets_the_success_line_of_its_own_tasks_only():
+    assert trace_lines({"tests.ticker_probe"}, "tests.ticker_probe") == []
+    assert any(
+        "tests.ticker_probe" in m and "succeeded" in m
+        for m in trace_lines(set(), "tests.ticker_probe")
+    )
+
+
+def test_the_quieting_lets_warnings_and_errors_of_the_same_task_through():
+    quiet = ticker.QuietTicks({"tests.ticker_probe"})
+    for level, passes in ((logging.INFO, False), (logging.WARNING, True), (logging.ERROR, True)):
+        record = logging.LogRecord(
+            "celery.app.trace", level, __file__, 1, "Task %(name)s", None, None
+        )
+        record.data = {"name": "tests.ticker_probe"}
+        assert quiet.filter(record) is passes
