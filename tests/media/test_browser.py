@@ -132,14 +132,21 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(page: Any) -> Non
             "async (sdp) => { await pc.setRemoteDescription({type: 'answer', sdp}); }", answer
         )
         assert await worker.wait_connected("s", "chrome", within=10)
+        skipped_before = worker.stats()["skipped_ticks"]
         await asyncio.sleep(3.0)
 
         stats = await page.evaluate(STATS)
         assert stats["state"] == "connected"
         inbound = stats["inbound-rtp"]
         assert inbound["packetsReceived"] >= 100, stats
-        # Losses only where a busy box made the worker skip ticks.
-        assert inbound["packetsLost"] <= 0.05 * inbound["packetsReceived"], stats
+        # Loopback loses nothing: a gap in our sequence numbers is a tick the worker skipped on
+        # purpose because a busy box woke it too late (media/origin.py never bursts to catch
+        # up), which it counts. Beyond those, at most 5 %.
+        skipped = worker.stats()["skipped_ticks"] - skipped_before
+        assert inbound["packetsLost"] - skipped <= 0.05 * inbound["packetsReceived"], (
+            skipped,
+            stats,
+        )
         # Chromium parsed our own RTCP sender reports.
         assert stats["remote-outbound-rtp"]["reportsSent"] >= 1, stats
         assert stats["remote-outbound-rtp"]["packetsSent"] >= 100, stats
