@@ -1,4 +1,5 @@
-"""The accounts API under /api/v1/: me, profiles, the follow graph, blocks, notifications.
+"""The accounts API under /api/v1/: me, profiles, the follow graph, blocks, notifications,
+direct messages.
 
 Thin entry points: each view validates its input with a nested `InputSerializer`, calls one
 service (writes) or selector (reads), and renders with a nested `OutputSerializer`. Every 4xx
@@ -8,10 +9,12 @@ leaves through `spaces_project.api.exception_handler` as `{"error": {"code", "me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.text import Truncator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -24,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import Notification, User
+from accounts.models import DirectMessage, Notification, User
 from spaces_project.api import (
     WRITE_ERRORS,
     CreatedCursorPagination,
@@ -36,6 +39,7 @@ from spaces_project.api import (
     paginated_response,
     request_user,
 )
+from spaces_project.errors import NotFound
 
 # --- Me -------------------------------------------------------------------------------------
 
@@ -462,3 +466,321 @@ class NotificationReadApi(APIView):
         )
         count = selectors.notifications_unread_count(user=request_user(request))
         return Response(self.OutputSerializer({"marked_read": marked, "unread_count": count}).data)
+
+
+# --- Direct messages ------------------------------------------------------------------------
+
+PREVIEW_CHARS = 120  # as the site's inbox (templates/accounts/messages.html)
+
+
+def _partner(find: Callable[..., User], **kwargs: Any) -> User:
+    """The person a messages endpoint names, or 404 `user_not_found`: the code the send service
+    gives for an inactive account, so a client meets one code for "no one to talk to"."""
+    try:
+        return find(**kwargs)
+    except Http404 as exc:
+        raise NotFound("No such account.", code="user_not_found") from exc
+
+
+class MessageUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    display_name = serializers.CharField()
+    name = serializers.CharField(help_text="The display name, or the username when it is blank.")
+
+    class Meta:
+        ref_name = "MessageUser"
+
+
+class MessageSpaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField(help_text="The Space's page on the site (a path).")
+    title = serializers.CharField()
+    state = serializers.ChoiceField(choices=["live", "scheduled", "ended", "cancelled"])
+    host_name = serializers.CharField()
+    host_username = serializers.CharField()
+    listeners = serializers.IntegerField()
+    when = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When it starts (scheduled), started (live) or ended (ended, cancelled).",
+    )
+
+    class Meta:
+        ref_name = "MessageSpace"
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sender = MessageUserSerializer()
+    mine = serializers.BooleanField(help_text="You sent it.")
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    is_read = serializers.BooleanField(help_text="The recipient has opened the thread since.")
+    space_id = serializers.IntegerField(
+        allow_null=True, help_text="The Space the message shares, if any."
+    )
+    space = MessageSpaceSerializer(
+        allow_null=True,
+        help_text=(
+            "The shared Space as a card; null when the message shares none, or shares one you "
+            "cannot see (its host blocked you) or that was deleted: show it as unavailable."
+        ),
+    )
+
+    class Meta:
+        ref_name = "DirectMessage"
+
+
+def _messages_data(viewer: User, partner: User, rows: list[DirectMessage]) -> Any:
+    people = {viewer.pk: viewer, partner.pk: partner}
+    cards = selectors.shared_space_cards(viewer, map(selectors.shared_space_id, rows))
+    items = []
+    for message in rows:
+        space_id = selectors.shared_space_id(message)
+        card = cards.get(space_id) if space_id is not None else None
+        items.append(
+            {
+                "id": message.pk,
+                "sender": people[message.sender_id],
+                "mine": message.sender_id == viewer.pk,
+                "body": message.body,
+                "created_at": message.created_at,
+                "is_read": message.is_read,
+                "space_id": space_id,
+                "space": None if card is None else {"id": space_id, **vars(card)},
+            }
+        )
+    return MessageSerializer(items, many=True).data
+
+
+class ConversationPagination(CreatedCursorPagination):
+    """Newest conversation first, by its newest message (whose id is unique to it, so the cursor
+    is exact), plus the unread count over all conversations, for a badge."""
+
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        return ("-last_id",)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["unread_count"] = {"type": "integer", "minimum": 0}
+        paginated["required"] = [*paginated.get("required", []), "unread_count"]
+        return paginated
+
+
+class LastMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    mine = serializers.BooleanField(help_text="You sent it.")
+    preview = serializers.CharField(help_text=f"The text, cut at {PREVIEW_CHARS} characters.")
+    created_at = serializers.DateTimeField()
+    is_read = serializers.BooleanField()
+    space_id = serializers.IntegerField(allow_null=True, help_text="It shares a Space.")
+
+    class Meta:
+        ref_name = "ConversationLastMessage"
+
+
+class ConversationListApi(APIView):
+    pagination_class = ConversationPagination
+
+    class OutputSerializer(serializers.Serializer):
+        user = MessageUserSerializer(help_text="The other person.")
+        last_message = LastMessageSerializer(help_text="The newest message, either way.")
+        unread_count = serializers.IntegerField(
+            min_value=0, help_text="Their messages in this conversation you have not opened."
+        )
+        updated_at = serializers.DateTimeField(help_text="When the newest message was sent.")
+
+        class Meta:
+            ref_name = "Conversation"
+
+    @extend_schema(
+        operation_id="message_conversation_list",
+        tags=["messages"],
+        summary="Your conversations, newest first",
+        description=(
+            "One row per person you exchanged direct messages with, the conversation with the "
+            "newest message first: the other person, a preview of the newest message (either "
+            "way), how many of theirs you have not read, and when it was sent. Cursor-paged "
+            "(`cursor`, `page_size`); each page carries `unread_count` over every conversation, "
+            "for a badge. Conversations with deactivated accounts are left out. A new message "
+            "also arrives live on the home socket as `notification.created` (kind `message`)."
+        ),
+        responses={
+            200: OutputSerializer(many=True),
+            **errors(401, e404="`not_found`: the `cursor` is not one this list gave."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        user = request_user(request)
+
+        def serialize(rows: list[dict[str, Any]]) -> Any:
+            items = [
+                {
+                    "user": c.other,
+                    "last_message": {
+                        "id": c.last.pk,
+                        "mine": c.last.sender_id == user.pk,
+                        "preview": Truncator(c.last.body).chars(PREVIEW_CHARS),
+                        "created_at": c.last.created_at,
+                        "is_read": c.last.is_read,
+                        "space_id": selectors.shared_space_id(c.last),
+                    },
+                    "unread_count": c.unread,
+                    "updated_at": c.last.created_at,
+                }
+                for c in selectors.conversations_for_page(rows)
+            ]
+            return self.OutputSerializer(items, many=True).data
+
+        return paginated_response(
+            paginator=self.pagination_class(),
+            queryset=selectors.conversation_list(user=user),
+            request=request,
+            view=self,
+            serialize=serialize,
+            extra={"unread_count": selectors.messages_unread_count(user=user)},
+        )
+
+
+class ThreadPartnerSerializer(MessageUserSerializer):
+    can_send = serializers.BooleanField(help_text="Neither of you blocked the other.")
+    is_blocked = serializers.BooleanField(help_text="You blocked them.")
+    blocks_you = serializers.BooleanField(help_text="They blocked you.")
+
+    class Meta:
+        ref_name = "MessagePartner"
+
+
+class ThreadPageSerializer(serializers.Serializer):
+    """A thread's page as the schema shows it: a cursor page plus the person on the other side.
+    Declared whole (not derived from the paginator) so `MessagePartner` is a real component."""
+
+    next = serializers.URLField(allow_null=True, help_text="Older messages; null at the first.")
+    previous = serializers.URLField(allow_null=True, help_text="Newer messages.")
+    results = MessageSerializer(many=True, help_text="Newest first.")
+    partner = ThreadPartnerSerializer()
+
+    class Meta:
+        ref_name = "MessageThreadPage"
+
+
+_PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` or `previous` cursor."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        description=f"Messages a page (default {CreatedCursorPagination.page_size}, at most "
+        f"{CreatedCursorPagination.max_page_size}).",
+    ),
+]
+
+
+_THREAD_404 = "`user_not_found`: no such active account (usernames match case-insensitively)."
+_THREAD_GET_404 = f"{_THREAD_404} `not_found`: the `cursor` is not one this thread gave."
+
+
+class MessageThreadApi(APIView):
+    pagination_class = CreatedCursorPagination  # newest first; `next` leads to older ones
+
+    class InputSerializer(StrictInputSerializer):
+        body = StrictCharField(
+            max_length=DirectMessage._meta.get_field("body").max_length,
+            help_text="The text; blank after trimming is refused.",
+        )
+        space_id = StrictIntegerField(
+            min_value=1, required=False, help_text="A Space to share with it, as a card."
+        )
+
+        class Meta:
+            ref_name = "DirectMessageSend"
+
+    @extend_schema(
+        operation_id="message_thread",
+        tags=["messages"],
+        summary="Your conversation with a user, newest message first",
+        description=(
+            "Your messages with this user, both ways, newest first; cursor-paged (`cursor`, "
+            "`page_size`), `next` leads to older messages. Only ever your own conversation: the "
+            "path names the other person, never a thread. A message that shares a Space carries "
+            "`space_id` and, when you may see that Space, its card in `space`. The page also "
+            "carries `partner`: who they are and whether either of you blocked the other "
+            "(`can_send`).\n\n"
+            "Opening the thread marks their messages to you read, and the `message` "
+            "notifications they raised, as opening it on the site does: a GET that changes only "
+            "read marks, so asking again changes nothing (there is no separate `read` call). "
+            "404 `user_not_found` for an unknown or deactivated account, or yourself."
+        ),
+        parameters=_PAGE_PARAMETERS,
+        responses={200: ThreadPageSerializer, **errors(401, e404=_THREAD_GET_404)},
+    )
+    def get(self, request: Request, username: str) -> Response:
+        user = request_user(request)
+        partner = _partner(selectors.message_partner, user=user, username=username)
+        services.direct_messages_mark_read(user=user, other=partner)
+        blocks_you = bool(getattr(partner, "blocks_you", False))
+        you_blocked = bool(getattr(partner, "is_blocked", False))
+        brief = {
+            "id": partner.pk,
+            "username": partner.username,
+            "display_name": partner.display_name,
+            "name": partner.name,
+            "can_send": not blocks_you and not you_blocked,
+            "is_blocked": you_blocked,
+            "blocks_you": blocks_you,
+        }
+        return paginated_response(
+            paginator=self.pagination_class(),
+            queryset=selectors.thread_messages(user=user, other=partner),
+            request=request,
+            view=self,
+            serialize=lambda rows: _messages_data(user, partner, rows),
+            extra={"partner": ThreadPartnerSerializer(brief).data},
+        )
+
+    @extend_schema(
+        operation_id="message_send",
+        tags=["messages"],
+        summary="Send a direct message",
+        description=(
+            "Send `body` (up to 1000 characters, trimmed; control characters refused) to this "
+            "user, optionally sharing a Space you can see (`space_id`). Answers 201 with the "
+            "message as the thread shows it; the recipient gets a `message` notification, live "
+            "on their home socket. A double submit (the same body and Space to the same person "
+            "within 10 seconds) sends nothing new and answers 201 with the message already "
+            "sent. At most 30 messages a minute (429 `rate_limited`, `Retry-After`)."
+        ),
+        request=InputSerializer,
+        responses={
+            201: MessageSerializer,
+            **errors(
+                401,
+                413,
+                415,
+                429,
+                e400=(
+                    "`invalid`: see `fields` (`body`: blank, too long or control characters; "
+                    "`space_id`: no such Space or one you cannot see); `cannot_message_self`; "
+                    "`malformed_request`: the body is not valid JSON."
+                ),
+                e403=(
+                    "`blocked`: either of you blocked the other; `forbidden`: site session "
+                    "without the CSRF token."
+                ),
+                e404=_THREAD_404,
+            ),
+        },
+    )
+    def post(self, request: Request, username: str) -> Response:
+        user = request_user(request)
+        recipient = _partner(selectors.user_get_active, username=username)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        space_id = serializer.validated_data.get("space_id")
+        message = services.direct_message_send(
+            sender=user,
+            recipient=recipient,
+            body=serializer.validated_data["body"],
+            attachment={"space_id": space_id} if space_id is not None else None,
+        )
+        data = _messages_data(user, recipient, [message])[0]
+        return Response(data, status=status.HTTP_201_CREATED)

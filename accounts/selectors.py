@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from accounts import hooks
 from accounts.models import Block, DirectMessage, Follow, Notification, User
 from spaces_project.errors import Forbidden
 
@@ -258,3 +259,23 @@ def nav_counts(*, user: User) -> tuple[int, int]:
         .first()
     )
     return row or (0, 0)
+
+
+def shared_space_id(message: DirectMessage) -> int | None:
+    """The Space a direct message shares, if any."""
+    attachment = message.attachment if isinstance(message.attachment, dict) else {}
+    space_id = attachment.get("space_id")
+    return space_id if isinstance(space_id, int) and not isinstance(space_id, bool) else None
+
+
+def shared_space_cards(
+    viewer: User, space_ids: Iterable[int | None]
+) -> dict[int, hooks.SharedSpace]:
+    """The Spaces shared in messages, as Spaces draws them for `viewer` (accounts.hooks): one
+    query for a whole page; the ones the viewer may not see are left out."""
+    wanted = {i for i in space_ids if i is not None}
+    cards: dict[int, hooks.SharedSpace] = {}
+    if wanted:
+        for hook in hooks.shared_spaces:
+            cards.update(hook(viewer, wanted))
+    return cards

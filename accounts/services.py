@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import Block, DirectMessage, Follow, Notification, User
-from accounts.selectors import is_blocked, is_blocked_between
+from accounts.selectors import is_blocked, is_blocked_between, shared_space_cards
 from spaces_project import bus, ws_auth
 from spaces_project.counters import rate_limit
 from spaces_project.errors import Forbidden, NotFound, ValidationFailed
@@ -249,6 +249,13 @@ def direct_message_send(
         limit = f"At most {max_length} characters."
         raise ValidationFailed("The message is too long.", fields={"body": [limit]})
     attachment = attachment or {}
+    space_id = attachment.get("space_id")
+    if space_id is not None and space_id not in shared_space_cards(sender, [space_id]):
+        # Only a Space the sender can see is theirs to share.
+        raise ValidationFailed(
+            "There is no such Space, or you cannot see it.",
+            fields={"space_id": ["No such Space, or you cannot see it."]},
+        )
     # The pair lock orders this send after a block being written between the two, and after
     # the first of two identical sends racing, which then finds it below.
     _lock_pair(sender.pk, recipient.pk)

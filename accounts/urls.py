@@ -30,4 +30,6 @@ urlpatterns = [
         apis.NotificationUnreadCountApi.as_view(),
         name="api-notifications-unread-count",
     ),
+    path("messages", apis.ConversationListApi.as_view(), name="api-messages"),
+    path("messages/<str:username>", apis.MessageThreadApi.as_view(), name="api-message-thread"),
 ]

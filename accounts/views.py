@@ -28,6 +28,8 @@ from accounts.selectors import (
     following_of,
     message_partner,
     notification_list,
+    shared_space_cards,
+    shared_space_id,
     thread_messages,
     user_get_active,
     user_get_for_follow_lists,
@@ -443,23 +445,13 @@ class ThreadItem:
     space: hooks.SharedSpace | None = None  # None when shared but not visible (or gone)
 
 
-def _shared_space_id(message: DirectMessage) -> int | None:
-    attachment = message.attachment if isinstance(message.attachment, dict) else {}
-    space_id = attachment.get("space_id")
-    return space_id if isinstance(space_id, int) and not isinstance(space_id, bool) else None
-
-
 def _thread_items(viewer: User, page_messages: list[DirectMessage]) -> list[ThreadItem]:
     """Oldest first, each shared Space as the card Spaces draws (accounts.hooks): one query
     for the whole page, whatever the number of Spaces shared in it."""
-    space_ids = {i for i in map(_shared_space_id, page_messages) if i is not None}
-    cards: dict[int, hooks.SharedSpace] = {}
-    if space_ids:
-        for hook in hooks.shared_spaces:
-            cards.update(hook(viewer, space_ids))
+    cards = shared_space_cards(viewer, map(shared_space_id, page_messages))
     items = []
     for message in page_messages:
-        space_id = _shared_space_id(message)
+        space_id = shared_space_id(message)
         items.append(
             ThreadItem(
                 message=message,

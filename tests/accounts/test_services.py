@@ -10,7 +10,7 @@ from django.db import close_old_connections, connection, transaction
 from accounts import services
 from accounts.models import Block, Follow, Notification, User
 from spaces_project.errors import Forbidden, ValidationFailed
-from tests.factories import FollowFactory, UserFactory
+from tests.factories import FollowFactory, SpaceFactory, UserFactory
 
 # --- Realtime ---------------------------------------------------------------------------------
 
@@ -206,3 +206,22 @@ def test_a_block_racing_a_follow_removes_it_once_the_follow_commits():
     assert "error" not in outcome
     assert Block.objects.filter(blocker=bob, blocked=alice).exists()
     assert not Follow.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_message_shares_only_a_space_its_sender_can_see():
+    sender, recipient = UserFactory(), UserFactory()
+    visible = SpaceFactory()
+    hidden = SpaceFactory()
+    Block.objects.create(blocker=hidden.host, blocked=sender)
+
+    sent = services.direct_message_send(
+        sender=sender, recipient=recipient, body="Listen", attachment={"space_id": visible.pk}
+    )
+    assert sent.attachment == {"space_id": visible.pk}
+    for space_id in (hidden.pk, 987654321):
+        with pytest.raises(ValidationFailed) as exc:
+            services.direct_message_send(
+                sender=sender, recipient=recipient, body="Look", attachment={"space_id": space_id}
+            )
+        assert "space_id" in (exc.value.fields or {})
