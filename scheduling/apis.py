@@ -32,8 +32,10 @@ from rest_framework.response import Response
 from accounts.selectors import user_get_active
 from scheduling import selectors, services
 from scheduling.models import SpaceSchedule
+from spaces import hooks as spaces_hooks
+from spaces.hooks import TICKET_BADGE_ATTR
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
-from spaces.serializers import SpaceUserSerializer
+from spaces.serializers import SpaceUserSerializer, TicketBadgeSerializer
 from spaces_project.api import (
     PagedApi,
     StrictCharField,
@@ -76,6 +78,12 @@ class ScheduledSpaceSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Why a cancelled Space was cancelled: `host` or `expired`.",
     )
+    # Set by `spaces.hooks.ticket_badges_attach` (`_scheduled_data`): one read for a whole page.
+    ticket = TicketBadgeSerializer(
+        source=TICKET_BADGE_ATTR,
+        allow_null=True,
+        help_text="The Space's tickets as you stand (Buy, held, Sales...); null for a free Space.",
+    )
 
     class Meta:
         ref_name = "ScheduledSpace"
@@ -101,15 +109,22 @@ class UpcomingPagination(CursorPagination):
     max_page_size = 100
 
 
+def _scheduled_data(request: Request, spaces: list[Space]) -> Any:
+    """`spaces` as the viewer sees them: their ticket badges read in one go (the hook
+    ticketing registers), then serialized."""
+    spaces_hooks.ticket_badges_attach(viewer=request_user(request), spaces=spaces)
+    return ScheduledSpaceSerializer(spaces, many=True).data
+
+
 class _Api(PagedApi):
     def page(self, queryset: Any) -> Response:
-        return self.paginated(queryset, lambda rows: ScheduledSpaceSerializer(rows, many=True).data)
+        return self.paginated(queryset, lambda rows: _scheduled_data(self.request, rows))
 
 
 def _fresh(request: Request, space_id: int) -> dict[str, Any]:
-    return ScheduledSpaceSerializer(
-        selectors.scheduled_detail(viewer=request_user(request), space_id=space_id)
-    ).data
+    space = selectors.scheduled_detail(viewer=request_user(request), space_id=space_id)
+    data: dict[str, Any] = _scheduled_data(request, [space])[0]
+    return data
 
 
 # --- Schedule, list mine ------------------------------------------------------------------------
@@ -372,7 +387,8 @@ class UpcomingFollowingApi(_Api):
         summary="Upcoming Spaces of people you follow, soonest first",
         description=(
             "Scheduled Spaces of the people you follow, soonest first, cursor-paged, with their "
-            "reminder counts and whether you set one."
+            "reminder counts, whether you set one and, for a ticketed Space, its tickets as you "
+            "stand (`ticket`, formatted for people; null when free)."
         ),
         responses={200: ScheduledSpaceSerializer(many=True), **errors(401)},
     )

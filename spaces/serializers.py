@@ -134,6 +134,28 @@ def bubbles_data(spaces: Sequence[Space], viewer: User) -> Any:
     return BubbleSpaceSerializer(spaces, many=True).data
 
 
+class LiveSpaceSerializer(SpaceSerializer):
+    """A live Space in the live list: the fields of `Space` and its tickets as you stand."""
+
+    # Its own name: `ticket` is read only for a list (`live_spaces_data`), so the `Space` of the
+    # detail, the start answer and the bubbles does not carry a field they would leave null.
+    ticket = TicketBadgeSerializer(
+        source=TICKET_BADGE_ATTR,
+        allow_null=True,
+        help_text="The Space's tickets as you stand; null for a free Space.",
+    )
+
+    class Meta:
+        ref_name = "LiveSpace"
+
+
+def live_spaces_data(spaces: Sequence[Space], viewer: User) -> Any:
+    """The live list's rows as `viewer` sees them: ticket badges read in one go, then
+    serialized."""
+    hooks.ticket_badges_attach(viewer=viewer, spaces=spaces)
+    return LiveSpaceSerializer(spaces, many=True).data
+
+
 class SpeakerRequestSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     user = SpaceUserSerializer()

@@ -23,10 +23,12 @@ from spaces.apis.base import (
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Participant, Space
 from spaces.serializers import (
     BubbleSpaceSerializer,
+    LiveSpaceSerializer,
     ParticipantSerializer,
     SpaceDetailSerializer,
     SpaceSerializer,
     bubbles_data,
+    live_spaces_data,
 )
 from spaces_project.api import (
     StrictBooleanField,
@@ -69,22 +71,23 @@ class SpaceListApi(Api):
         description=(
             "Every live Space you can see, most listeners first, paged by `limit` and `offset` "
             "(counts move all the time, so there is no cursor). Spaces whose host blocked you, or "
-            "whom you blocked, are left out. `q` matches part of the title or a topic."
+            "whom you blocked, are left out. `q` matches part of the title or a topic. A "
+            "ticketed Space carries its tickets as you stand (`ticket`, formatted for people; "
+            "null when free), as in the following list."
         ),
         parameters=[
             OpenApiParameter(
                 "q", OpenApiTypes.STR, description="Search in titles and topics (substring)."
             )
         ],
-        responses={200: SpaceSerializer(many=True), **errors(400, 401)},
+        responses={200: LiveSpaceSerializer(many=True), **errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        qs = selectors.space_list_live(
-            viewer=request_user(request), query=filters.validated_data.get("q")
-        )
-        return self.paginated(qs, lambda rows: SpaceSerializer(rows, many=True).data)
+        viewer = request_user(request)
+        qs = selectors.space_list_live(viewer=viewer, query=filters.validated_data.get("q"))
+        return self.paginated(qs, lambda rows: live_spaces_data(rows, viewer))
 
     @extend_schema(
         operation_id="spaces_start",

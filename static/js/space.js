@@ -565,13 +565,13 @@ export class SpacePage {
     if (can.raise_hand) {
       html += this.form("raise_hand", "hand/", `<button type="submit" class="btn bar-btn bar-primary" aria-label="Request to speak" title="Request to speak">${icon("hand")}<span class="bar-label">Request to speak</span></button>`);
     } else if (can.withdraw_hand) {
-      html += this.form("withdraw_hand", "hand/withdraw/", `<button type="submit" class="btn bar-btn bar-pressed" aria-pressed="true" aria-label="Requested to speak: withdraw" title="Withdraw your request">${icon("hand")}<span class="bar-label">Requested · Withdraw</span></button>`);
+      html += this.form("withdraw_hand", "hand/withdraw/", `<button type="submit" class="btn bar-btn bar-pressed" aria-pressed="true" aria-label="Requested · Withdraw your raised hand" title="Withdraw your request">${icon("hand")}<span class="bar-label">Requested · Withdraw</span></button>`);
     }
     if (can.unmute_self) {
       const note = me && me.muted_by_host ? " (muted by the host)" : "";
-      html += this.form("unmute_self", "me/unmute/", `<button type="submit" class="btn mic-btn is-off" aria-pressed="false" aria-label="Microphone off${esc(note)}: turn it on">${icon("mic-off")}<span class="bar-label">Mic off</span></button>`);
+      html += this.form("unmute_self", "me/unmute/", `<button type="submit" class="btn mic-btn is-off" aria-pressed="false" aria-label="Mic off${esc(note)}: turn it on">${icon("mic-off")}<span class="bar-label">Mic off</span></button>`);
     } else if (can.mute_self) {
-      html += this.form("mute_self", "me/mute/", `<button type="submit" class="btn mic-btn is-on" aria-pressed="true" aria-label="Microphone on: turn it off">${icon("mic")}<span class="bar-label">Mic on</span></button>`);
+      html += this.form("mute_self", "me/mute/", `<button type="submit" class="btn mic-btn is-on" aria-pressed="true" aria-label="Mic on: turn it off">${icon("mic")}<span class="bar-label">Mic on</span></button>`);
     }
     return html;
   }

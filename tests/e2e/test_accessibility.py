@@ -1,6 +1,7 @@
-"""axe-core on every page type (the table in site_pages.py), as a listener and logged out, at
+"""axe-core on every page type (the table in site_pages.py), as each role sees them (the host:
+the bar's controls and the sales page; a speaker: the microphone; a listener; logged out), at
 1280 and 390 px: no serious or critical violation. A failure prints each rule, its impact and
-the elements it found.
+the elements it found. The browser and the server are shared by the four runs.
 
 axe-core comes from npm, pinned in package.json and package-lock.json: `npm ci` puts it in
 node_modules/. Without it the test is skipped saying so (a failure under CI=true). The script is
@@ -16,7 +17,7 @@ import pytest
 
 from scheduling.services import schedule as scheduling_schedule
 from tests.conftest import IN_CI
-from tests.e2e.site_pages import ANONYMOUS, LISTENER, build_site, pages_for
+from tests.e2e.site_pages import ANONYMOUS, HOST, LISTENER, SPEAKER, build_site, pages_for
 from tests.servers import ROOT
 
 pytestmark = [
@@ -50,7 +51,7 @@ def axe_script() -> str:
     return str(AXE)
 
 
-@pytest.mark.parametrize("who", [LISTENER, ANONYMOUS])
+@pytest.mark.parametrize("who", [HOST, SPEAKER, LISTENER, ANONYMOUS])
 def test_no_serious_accessibility_violation_on_any_page(
     who: str,
     axe_script: str,

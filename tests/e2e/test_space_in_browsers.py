@@ -177,8 +177,8 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     screenshot(listener_page, "home", phone=True)
 
     # A host starts muted, like everyone on stage: they turn their microphone on.
-    host_page.get_by_role("button", name="Microphone off: turn it on").click()
-    host_page.get_by_role("button", name="Microphone on: turn it off").wait_for()
+    host_page.get_by_role("button", name="Mic off: turn it on").click()
+    host_page.get_by_role("button", name="Mic on: turn it off").wait_for()
 
     # 2. The listener joins and hears the host; the microphone is not asked for.
     bubble.click()
@@ -220,13 +220,13 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     host_page.get_by_role("button", name="Approve Linus Listener").focus()
     host_page.keyboard.press("Enter")
     # On stage, muted at first (as the server says): the microphone is asked for now, silent.
-    listener_page.get_by_role("button", name="Microphone off: turn it on").wait_for()
+    listener_page.get_by_role("button", name="Mic off: turn it on").wait_for()
     wait_for_js(listener_page, "window.__micRequests === 1 && !!window.spaces.audio.mic")
     assert listener_page.evaluate("window.spaces.audio.mic.enabled") is False
     assert Participant.objects.get(space=space, user=listener).role == Participant.Role.SPEAKER
     host_energy = host_page.evaluate(ENERGY)
-    listener_page.get_by_role("button", name="Microphone off: turn it on").click()
-    listener_page.get_by_role("button", name="Microphone on: turn it off").wait_for()
+    listener_page.get_by_role("button", name="Mic off: turn it on").click()
+    listener_page.get_by_role("button", name="Mic on: turn it off").wait_for()
     assert listener_page.evaluate("window.spaces.audio.mic.enabled") is True
     assert_hears(host_page, hears(host_page, after_energy=host_energy))
     seat = f'#stage-grid li[data-user-id="{listener.pk}"]'
@@ -244,15 +244,13 @@ def test_a_space_from_start_to_end_with_a_host_and_a_listener(new_page, console)
     host_page.locator(f"{seat} summary").click()
     host_page.locator(seat).get_by_role("button", name="Mute").click()
     listener_page.locator(f"{seat}.is-muted .mic-badge").wait_for()
-    unmute = listener_page.get_by_role(
-        "button", name="Microphone off (muted by the host): turn it on"
-    )
+    unmute = listener_page.get_by_role("button", name="Mic off (muted by the host): turn it on")
     unmute.wait_for()
     wait_for_js(listener_page, "window.spaces.audio.mic.enabled === false")
     screenshot(listener_page, "space", phone=True)
     # Only the speaker can unmute: they do, and their microphone is live again.
     unmute.click()
-    listener_page.get_by_role("button", name="Microphone on: turn it off").wait_for()
+    listener_page.get_by_role("button", name="Mic on: turn it off").wait_for()
     wait_for_js(listener_page, "window.spaces.audio.mic.enabled === true")
     host_page.locator(f"{seat}:not(.is-muted)").wait_for()
 
@@ -354,8 +352,8 @@ def test_the_host_leaves_and_the_cohost_takes_over_for_everyone(new_page, consol
 
     # The new host speaks; the listener hears them (nobody else is on stage with a microphone).
     energy = listener_page.evaluate(ENERGY)
-    cohost_page.get_by_role("button", name="Microphone off: turn it on").click()
-    cohost_page.get_by_role("button", name="Microphone on: turn it off").wait_for()
+    cohost_page.get_by_role("button", name="Mic off: turn it on").click()
+    cohost_page.get_by_role("button", name="Mic on: turn it off").wait_for()
     assert_hears(listener_page, hears(listener_page, after_energy=energy))
 
     # The new host ends the Space; the old host's page, with no socket, learns it when looked

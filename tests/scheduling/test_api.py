@@ -281,6 +281,20 @@ def test_upcoming_of_one_host(client_for, upcoming, host, user):
     assert_error(client_for(user).get(f"{API}/users/nobody-here/upcoming"), 404, "not_found")
 
 
+def test_a_free_scheduled_space_has_no_ticket_in_any_answer(client_for, upcoming, host, user):
+    """The badge of a ticketed one is in tests/ticketing/test_api_badges.py."""
+    Follow.objects.create(follower=user, followee=host)
+    client = client_for(user)
+    answers = [
+        client.get(f"{API}/spaces/upcoming").json()["results"][0],
+        client.get(f"{API}/users/{host.username}/upcoming").json()["results"][0],
+        client_for(host).get(f"{API}/spaces/scheduled").json()["results"][0],
+        client.get(f"{API}/spaces/scheduled/{upcoming.pk}").json(),
+        client.put(f"{API}/spaces/{upcoming.pk}/reminder").json()["space"],
+    ]
+    assert [(row["id"], row["ticket"]) for row in answers] == [(upcoming.pk, None)] * 5
+
+
 def test_upcoming_lists_page_by_cursor(client_for, schedule, host, user):
     spaces = [schedule(minutes=60 + i, title=f"S{i}") for i in range(5)]
     client = client_for(user)

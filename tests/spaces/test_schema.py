@@ -178,12 +178,25 @@ def test_every_refusal_a_space_operation_documents_is_in_the_socket_docs(schema)
     assert refusals - set(stated) == set()
 
 
-def test_a_bubble_carries_its_ticket_badge_or_null(schema):
-    bubble = schema["components"]["schemas"]["SpaceInBubble"]
-    ticket = bubble["properties"]["ticket"]
+def assert_carries_a_ticket_badge_or_null(item: dict) -> None:
+    ticket = item["properties"]["ticket"]
     assert ticket["allOf"] == [{"$ref": "#/components/schemas/SpaceTicketBadge"}]
     assert ticket["nullable"] is True
-    assert "ticket" in bubble["required"]
+    assert "ticket" in item["required"]
+
+
+def list_item_schema(schema: dict, url: str) -> dict:
+    """The schema of one item of the paginated list `GET url` answers."""
+    components = schema["components"]["schemas"]
+    page = schema["paths"][url]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    ref = components[page["$ref"].rsplit("/", 1)[-1]]["properties"]["results"]["items"]["$ref"]
+    return components[ref.rsplit("/", 1)[-1]]
+
+
+def test_a_bubble_carries_its_ticket_badge_or_null(schema):
+    bubble = schema["components"]["schemas"]["SpaceInBubble"]
+    assert_carries_a_ticket_badge_or_null(bubble)
+    assert list_item_schema(schema, "/api/v1/spaces/following") == bubble
     badge = schema["components"]["schemas"]["SpaceTicketBadge"]
     assert set(badge["required"]) == {
         "price",
@@ -195,3 +208,27 @@ def test_a_bubble_carries_its_ticket_badge_or_null(schema):
         "action",
         "url",
     }
+
+
+def test_a_live_list_row_is_a_space_with_its_ticket_badge_or_null(schema):
+    row = list_item_schema(schema, "/api/v1/spaces")
+    assert_carries_a_ticket_badge_or_null(row)
+    space = schema["components"]["schemas"]["Space"]
+    assert set(row["properties"]) == set(space["properties"]) | {"ticket"}
+    # Only the list reads badges: one Space (detail, start, bubble, ended) has no `ticket`.
+    assert "ticket" not in space["properties"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/spaces/scheduled", "/api/v1/spaces/upcoming", "/api/v1/users/{username}/upcoming"],
+)
+def test_every_scheduled_space_list_carries_its_ticket_badge_or_null(project_schema, url):
+    assert_carries_a_ticket_badge_or_null(list_item_schema(project_schema, url))
+
+
+def test_one_scheduled_space_carries_its_ticket_badge_or_null(project_schema):
+    answer = project_schema["paths"]["/api/v1/spaces/scheduled/{space_id}"]["get"]["responses"]
+    ref = answer["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/ScheduledSpace"
+    assert_carries_a_ticket_badge_or_null(project_schema["components"]["schemas"]["ScheduledSpace"])
