@@ -255,12 +255,6 @@ class SpacesPubSubChannelLayer(RedisPubSubChannelLayer):
 def on_resubscribed(layer: Any, callback: Resubscribed) -> Callable[[], None]:
     """Register `callback` with `layer` if it can tell (this module's layer), for the running
     loop. Returns the function that unregisters it (a no-op for other layers)."""
-    register = (
-        getattr(layer, "on_resubscribed", None)
-        if isinstance(layer, SpacesPubSubChannelLayer)
-        else None
-    )
-    if register is None:
+    if not isinstance(layer, SpacesPubSubChannelLayer):
         return lambda: None
-    unregister: Callable[[], None] = register(callback)
-    return unregister
+    return layer._get_layer().on_resubscribed(callback)

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from accounts.models import User
+from accounts.models import Follow, User
 from scheduling.services import schedule as scheduling_schedule
 from spaces.models import Space
 from tests.clock import Clock
-from tests.factories import UserFactory, make_followers
+from tests.factories import SpaceFactory, UserFactory, make_followers
 from ticketing import services
-from ticketing.models import Order
+from ticketing.models import Order, TicketOffer
 
 WEBHOOK_SECRET = "whsec_test_secret"
 
@@ -161,3 +161,23 @@ def post_webhook(api_client: Any) -> Callable[..., Any]:
         )
 
     return post
+
+
+def live_ticketed(host: User | None = None, *, price: int = 300, capacity: int = 10) -> Space:
+    """A live Space that sold tickets before it started (its sales are over)."""
+    space = SpaceFactory(host=host or UserFactory(), is_ticketed=True, title="On air, paid")
+    TicketOffer.objects.create(space=space, price=price, currency="usd", capacity=capacity)
+    return space
+
+
+def follower_of(host: User, **kwargs: Any) -> User:
+    """A new user (UserFactory `kwargs`) who follows `host`."""
+    user = UserFactory(**kwargs)
+    Follow.objects.create(follower=user, followee=host)
+    return user
+
+
+def html_of(client: Any, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()

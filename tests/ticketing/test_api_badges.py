@@ -14,30 +14,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Follow, User
+from accounts.models import User
 from scheduling import services as scheduling_services
 from spaces.models import Space
 from tests.clock import Clock
-from tests.factories import SpaceFactory, UserFactory
-from tests.ticketing.conftest import buy
-from ticketing.models import TicketOffer
+from tests.factories import SpaceFactory
+from tests.ticketing.conftest import buy, follower_of, live_ticketed
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
-
-
-def live_ticketed(*, price: int = 300, capacity: int = 10) -> Space:
-    """A live Space that sold tickets before it started (its sales are over)."""
-    space = SpaceFactory(host=UserFactory(), is_ticketed=True, title="On air, paid")
-    TicketOffer.objects.create(space=space, price=price, currency="usd", capacity=capacity)
-    return space
-
-
-def follower_of(host: User) -> User:
-    user = UserFactory()
-    Follow.objects.create(follower=user, followee=host)
-    return user
 
 
 def get_json(client: Any, url: str) -> Any:

@@ -15,11 +15,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Follow, User
+from accounts.models import Follow
 from spaces import hooks as spaces_hooks
 from spaces.models import Space
 from tests.factories import SpaceFactory, UserFactory
-from tests.ticketing.conftest import buy
+from tests.ticketing.conftest import buy, follower_of, html_of, live_ticketed
 from ticketing import services
 from ticketing.models import Order, TicketOffer
 from ticketing.selectors import ticket_badges
@@ -27,25 +27,6 @@ from ticketing.selectors import ticket_badges
 pytestmark = pytest.mark.django_db
 
 BADGE = 'data-testid="ticket-badge"'
-
-
-def live_ticketed(host: User | None = None, *, price: int = 300, capacity: int = 10) -> Space:
-    """A live Space that sold tickets before it started (its sales are over)."""
-    space = SpaceFactory(host=host or UserFactory(), is_ticketed=True, title="On air, paid")
-    TicketOffer.objects.create(space=space, price=price, currency="usd", capacity=capacity)
-    return space
-
-
-def follower_of(host: User) -> User:
-    user = UserFactory()
-    Follow.objects.create(follower=user, followee=host)
-    return user
-
-
-def html_of(client: Any, url: str) -> str:
-    response = client.get(url)
-    assert response.status_code == 200, response.status_code
-    return response.content.decode()
 
 
 def queries_for(client: Any, url: str) -> int:

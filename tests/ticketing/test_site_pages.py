@@ -5,31 +5,18 @@ and sales pages with each of their states and refusals, and the admin's offers."
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
-from accounts.models import Follow, User
+from accounts.models import User
 from scheduling import services as scheduling_services
 from spaces.models import Space
 from tests.factories import UserFactory
-from tests.ticketing.conftest import FakeStripe, buy
+from tests.ticketing.conftest import FakeStripe, buy, follower_of, html_of
 from ticketing import services
 from ticketing.models import Order, TicketOffer
 
 pytestmark = pytest.mark.django_db
-
-
-def follower_of(host: User, **kwargs: Any) -> User:
-    user = UserFactory(**kwargs)
-    Follow.objects.create(follower=user, followee=host)
-    return user
-
-
-def html_of(client: Any, url: str) -> str:
-    response = client.get(url)
-    assert response.status_code == 200, response.status_code
-    return response.content.decode()
 
 
 # --- The badge on cards, rows and pages ----------------------------------------------------------
