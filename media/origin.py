@@ -40,6 +40,7 @@ from media.dsp import (
 from media.edge import MixPacket, MixPublisher
 from media.fanout import Outbound, fan_out
 from media.peer import Peer
+from media.recording import Recorder, RecordingSink
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +205,11 @@ class Origin:
         self.relay_ts = 0
         self._relay_deadline = 0.0
         self._relay_floor = math.inf
+        # Recording (media.recording): the listeners' packet, or while a stage member keeps
+        # their voice out, a second mix without them through an encoder of its own.
+        self.recorder: Recorder | None = None
+        self.left_out: set[Key] = set()
+        self._recording_encoder: OpusEncoder | None = None
 
     def _new_encoder(self) -> OpusEncoder:
         c = self.config
@@ -263,6 +269,39 @@ class Origin:
         self._record(user_id, f"muted={muted}")
         return True
 
+    def start_recording(self, sink: RecordingSink) -> Recorder:
+        """Record from the next tick on (one part of the Space's recording)."""
+        if self.recorder is None:
+            wall = time.time()
+            self.recorder = Recorder(
+                sink,
+                part=f"{int(wall * 1000):013d}-{self.epoch:08x}",
+                wall_start=wall,
+                first_index=self.index,
+            )
+            self._refresh_recording_mix()
+        return self.recorder
+
+    def set_recorded(self, user_id: Key, recorded: bool) -> None:
+        """Keep a member's voice out of the recording, or back in, from the next tick."""
+        if recorded:
+            self.left_out.discard(user_id)
+        else:
+            self.left_out.add(user_id)
+        self._refresh_recording_mix()
+        self._record(user_id, f"recorded={recorded}")
+
+    def _refresh_recording_mix(self) -> None:
+        # The second encode runs only while someone on stage is left out; a fresh encoder
+        # when it starts, since its state must follow one continuous stream.
+        wanted = self.recorder is not None and any(m.user_id in self.left_out for m in self._stage)
+        if not wanted:
+            self._recording_encoder = None
+        elif self._recording_encoder is None:
+            self._recording_encoder = self._new_encoder()
+        if self.recorder is not None:
+            self.recorder.note_left_out({m.user_id for m in self._stage} & self.left_out)
+
     def _record(self, user_id: Key, change: str) -> None:
         # Between ticks: the next tick to run is ``self.index`` (or later, if it must skip).
         self.applied.append(AppliedChange(user_id, change, self.index, self._loop.time()))
@@ -281,6 +320,7 @@ class Origin:
             m.peer.outbound for m in members if m.role == "listener" and m.peer.outbound
         ]
         self._all_outs = [m.peer.outbound for m in members if m.peer.outbound]
+        self._refresh_recording_mix()
 
     async def _read(self, member: Member) -> None:
         """Drain one member's decoded track; keep the audio only while the member is mixable."""
@@ -380,6 +420,9 @@ class Origin:
             # After our own listeners: the edges' copy waits for nobody here.
             wall = time.time() - (self._loop.time() - deadline)
             publisher.offer(self.space_id, MixPacket(self.epoch, index, mix_level, wall, shared))
+        recorder = self.recorder
+        if recorder is not None:
+            self._record_tick(recorder, index, heard, own, total, shared)
         stats.ticks += 1
         now = self._loop.time()
         stats.record_tick(deadline, started, marks, now)
@@ -398,6 +441,28 @@ class Origin:
             # Not "index % n": skipped ticks must not skip an emission.
             self._next_levels = index + self._levels_every
             self._emit_levels()
+
+    def _record_tick(
+        self,
+        recorder: Recorder,
+        index: int,
+        heard: list[Member],
+        own: dict[Key, Pcm],
+        total: Pcm,
+        shared: bytes | None,
+    ) -> None:
+        encoder = self._recording_encoder
+        if encoder is None:
+            payload = shared  # the listeners' packet: recording costs no encode
+        else:
+            recorded = total
+            for member in heard:
+                if member.user_id in self.left_out:
+                    recorded = recorded - own[member.user_id]
+            encoded = encoder.encode(to_int16(recorded))
+            payload = encoded[0] if encoded else None
+        if payload is not None:
+            recorder.add(index, payload)
 
     def relay_packet(self, packet: MixPacket) -> bool:
         """Edge: fan one of the origin's listener packets out to our listeners now.
@@ -470,6 +535,12 @@ class Origin:
             (m.user_id for m in self._stage if m.mixable and levels[m.user_id] > threshold),
             key=lambda u: -levels[u],
         )
+        if self.recorder is not None:
+            self.recorder.note_speaking(
+                [u for u in speaking if u not in self.left_out],
+                self._levels_every * FRAME_SECONDS,
+                self.index,
+            )
         try:
             self._on_levels(LevelsEvent(self.space_id, levels, speaking))
         except Exception:
@@ -480,6 +551,8 @@ class Origin:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self.recorder is not None:
+            self.recorder.close()  # its writer thread finishes the part by itself
         peers = [m.peer for m in self.members.values()] + list(self.pending.values())
         for user_id in list(self.members):
             self.remove(user_id)

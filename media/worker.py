@@ -38,6 +38,7 @@ from media.origin import (
     StageFull,
 )
 from media.peer import OfferError, Peer
+from media.recording import Recorder, RecordingSink
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class MediaWorker:
         *,
         muted: bool = False,
         edge: bool = False,
+        recording: RecordingSink | None = None,
+        recorded: bool = True,
     ) -> str:
         """Answer a participant's offer; a second join replaces the first connection.
 
@@ -116,6 +119,8 @@ class MediaWorker:
         With ``edge``, this worker serves the listener from the mix another worker publishes
         (``relay``); stage members are refused there. A Space is either mixed here or relayed
         here: a join of the other kind first sends the current participants away ("moved").
+        With ``recording``, the origin records the Space from now on (if it was not already);
+        ``recorded=False`` keeps this participant's voice out of the recording.
         """
         if self._closed:
             raise MediaError("the media worker is shutting down")
@@ -175,6 +180,10 @@ class MediaWorker:
         del origin.pending[user_id]
         member = Member(user_id, checked_role, muted, peer)
         member_ref.append(member)
+        if not origin.relay:
+            if recording is not None:
+                origin.start_recording(recording)
+            origin.set_recorded(user_id, recorded)
         try:
             origin.add(member)
         except StageFull as exc:
@@ -204,6 +213,19 @@ class MediaWorker:
         """Host mute: the participant's audio leaves the mix from the next tick."""
         origin = self._origins.get(space_id)
         return origin.set_muted(user_id, muted) if origin is not None else False
+
+    async def set_recorded(self, space_id: Key, user_id: Key, recorded: bool) -> bool:
+        """Keep a participant's voice out of the recording (or back in) from the next tick;
+        listeners keep hearing them."""
+        origin = self._origins.get(space_id)
+        if origin is None or origin.relay:
+            return False
+        origin.set_recorded(user_id, recorded)
+        return True
+
+    def recorder(self, space_id: Key) -> Recorder | None:
+        origin = self._origins.get(space_id)
+        return origin.recorder if origin is not None else None
 
     async def kick(self, space_id: Key, user_id: Key, *, reason: str = "removed") -> bool:
         """Stop mixing and sending at once, then close the participant's connection."""
@@ -337,6 +359,7 @@ class MediaWorker:
                 "muted": m.muted,
                 "connected": m.peer.connected.is_set(),
                 "can_send": m.peer.track is not None,
+                "recorded": m.user_id not in origin.left_out,
             }
             for m in origin.members.values()
         }
