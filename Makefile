@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
-APPS := spaces_project accounts spaces scheduling ticketing media
+APPS := spaces_project accounts spaces scheduling ticketing replays media
 
 .PHONY: run test lint typecheck install install-dev node-tools migrate seed clean
 

@@ -43,6 +43,11 @@ CAPTIONS_TOGGLED = "captions.toggled"
 # (the old host's `participant.left` or `role.changed`, then the new host's), so a client that
 # applies events in `seq` order never sees two hosts.
 HOST_CHANGED = "host.changed"
+# Recording (issue 18): the first segment is stored; a stage member keeps their voice out of
+# the recording or lets it back in; someone clipped the Space.
+RECORDING_STARTED = "recording.started"
+RECORDING_CONSENT_CHANGED = "recording.consent_changed"
+CLIP_CREATED = "clip.created"
 
 # Why the host changed (`reason` of `host.changed`, and of the moderation-log entry).
 HOST_LEFT = "left"
@@ -74,6 +79,9 @@ ALL_TYPES = (
     CAPTION_ADDED,
     CAPTIONS_TOGGLED,
     HOST_CHANGED,
+    RECORDING_STARTED,
+    RECORDING_CONSENT_CHANGED,
+    CLIP_CREATED,
 )
 
 
@@ -98,6 +106,7 @@ def participant(p: Participant) -> dict[str, Any]:
         "state": p.state,
         "is_muted": p.is_muted,
         "muted_by_host": p.muted_by_host,
+        "voice_recorded": p.voice_recorded,
     }
 
 

@@ -5,6 +5,10 @@ blocked by the host). Ticketing registers its ticket entitlement here from its A
 API, the socket and the page, which all ask `space_join` or the detail's `can`, agree on entry
 without Spaces importing ticketing.
 
+`recording_closed`: called as `hook(space_id=)` when a part of a Space's recording is stored whole
+(its media origin stopped); `replays` registers the step that turns the recording of an ended
+Space into a replay.
+
 `ticket_badges`: called as `hook(viewer=, spaces=)` with a page's ticketed Spaces, it returns
 a `TicketBadge` by Space id: what a card shows of its tickets, formatted for people and as the
 viewer stands (Buy, "You have a ticket", "Sold out", the host's Sales). Ticketing registers one
@@ -33,6 +37,13 @@ class EntryRule(Protocol):
 
 
 entry_rules: Hook[EntryRule] = Hook("spaces.entry_rules")
+
+
+class RecordingClosed(Protocol):
+    def __call__(self, *, space_id: int) -> None: ...
+
+
+recording_closed: Hook[RecordingClosed] = Hook("spaces.recording_closed")
 
 
 def entry_admits(*, user: User, space: Space, participant: Participant | None) -> bool:

@@ -84,6 +84,12 @@ class Space(models.Model):
         max_length=24, choices=SpeakingPolicy.choices, default=SpeakingPolicy.EVERYONE
     )
     captions_enabled = models.BooleanField(default=False)
+    # The host's choice when starting or scheduling: on by default, as X. Fixed once live: a
+    # recording that began halfway would surprise the people already speaking. Each stage
+    # member may still keep their own voice out (`Participant.voice_recorded`).
+    recording_enabled = models.BooleanField(default=True)
+    # Whether people who can hear the Space may clip it (live, and from its replay).
+    clips_enabled = models.BooleanField(default=True)
     # Used by the scheduling and ticketing issues; a live Space started on the spot has neither.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     is_ticketed = models.BooleanField(default=False)
@@ -177,6 +183,9 @@ class Participant(models.Model):
     # (muted_by_host); only the speaker can unmute (as on X).
     is_muted = models.BooleanField(default=True)
     muted_by_host = models.BooleanField(default=False)
+    # "Don't record my voice": the recording mixes without this stage member from the next
+    # tick while listeners still hear them. Kept across leaving and returning.
+    voice_recorded = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)  # first join
     joined_at = models.DateTimeField()  # latest join
     left_at = models.DateTimeField(null=True, blank=True)
@@ -338,6 +347,90 @@ class ReactionCount(models.Model):
         return f"{self.code} x{self.count} in {self.space_id}"
 
 
+class ReactionBucket(models.Model):
+    """Reactions per Space, emoji and 10-second window of wall time: the replay's timeline.
+    Written in the same group commit as `ReactionCount` (spaces/reactions.py)."""
+
+    SECONDS = 10
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reaction_buckets")
+    at = models.DateTimeField()  # the window's start, a multiple of SECONDS since the epoch
+    code = models.CharField(max_length=16, choices=Reaction.choices)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "at", "code"], name="reaction_bucket_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} x{self.count} at {self.at:%H:%M:%S} in {self.space_id}"
+
+
+class Recording(models.Model):
+    """A Space's recording: HLS segments in the `recordings` storage under `storage_prefix`.
+
+    The media worker writes the files (spaces/audio/recording.py); this row exists from the
+    first segment on (`recording.started`) and becomes a replay when `replays` finalizes it after
+    the end. The timeline maps the replay's positions back to wall time, for captions, chapters
+    and reactions: a list of parts, one per stretch one media origin mixed, in order, each
+    ``{"name", "wall_start", "offset_ms", "duration_ms"}``.
+    """
+
+    class Status(models.TextChoices):
+        RECORDING = "recording", "Recording"
+        READY = "ready", "Ready"
+        DELETED = "deleted", "Deleted"
+
+    class DeletedBy(models.TextChoices):
+        HOST = "host", "The host"
+        STAFF = "staff", "Staff"
+        RETENTION = "retention", "Retention period"
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="recording")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECORDING)
+    started_at = models.DateTimeField()
+    ready_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    timeline = models.JSONField(default=list, blank=True)
+    # [{"user_id", "seconds"}] loudest first: who spoke, from the recorded mix's levels.
+    speakers = models.JSONField(default=list, blank=True)
+    # [{"at_ms", "user_id"}]: where each speaker's turn begins (the replay's chapters).
+    turns = models.JSONField(default=list, blank=True)
+    # Stage members who kept their voice out at any moment (the replay says so).
+    left_out = models.JSONField(default=list, blank=True)
+    dropped_segments = models.PositiveIntegerField(default=0)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=16, choices=DeletedBy.choices, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="deleted") | Q(deleted_at__isnull=False),
+                name="recording_deleted_has_deleted_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["recording", "ready", "deleted"]),
+                name="recording_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "ready_at"], name="recording_status_ready")]
+
+    def __str__(self) -> str:
+        return f"recording of {self.space_id} ({self.status})"
+
+    @property
+    def storage_prefix(self) -> str:
+        return recording_prefix(self.space_id)
+
+
+def recording_prefix(space_id: int) -> str:
+    """Where a Space's recording lives in the `recordings` storage (one recording per Space)."""
+    return f"spaces/{space_id}"
+
+
 class Pin(models.Model):
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="pins")
     author = models.ForeignKey(
@@ -468,6 +561,9 @@ class ModerationAction(models.Model):
         HOST_CHANGED = "host_changed", "Host handed over"
         SPACE_ENDED = "space_ended", "Ended the Space"
         HOST_BANNED = "host_banned", "Host banned"
+        RECORDING_CONSENT = "recording_consent", "Recording consent changed"
+        REPLAY_DELETED = "replay_deleted", "Deleted the replay"
+        CLIP_DELETED = "clip_deleted", "Deleted a clip"
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="moderation_actions")
     # Null: the system (or a deleted account).
@@ -502,4 +598,8 @@ class ModerationAction(models.Model):
         """What the log says: the action's name, or for captions which way they were turned."""
         if self.action == self.Action.CAPTIONS_TOGGLED:
             return "Captions turned on" if self.details.get("enabled") else "Captions turned off"
+        if self.action == self.Action.RECORDING_CONSENT:
+            if self.details.get("recorded"):
+                return "Agreed to be recorded"
+            return "Chose not to be recorded"
         return self.get_action_display()

@@ -281,6 +281,38 @@ def check_toggle_captions(space: Space, participant: Participant | None) -> Refu
     return check_moderate(space, participant)
 
 
+def check_recording_consent(space: Space, participant: Participant | None) -> Refusal:
+    """ "Don't record my voice", or record it again: anyone on stage of a recorded live Space."""
+    if refusal := check_live(space):
+        return refusal
+    if not space.recording_enabled:
+        return Conflict("This Space is not recorded.", code="recording_off")
+    if not _present(participant):
+        return _not_in_space()
+    assert participant is not None
+    if participant.role not in STAGE:
+        return Conflict("Only people on stage are recorded.", code="not_on_stage")
+    return None
+
+
+def check_clip_live(
+    space: Space, participant: Participant | None, *, recording_started: bool
+) -> Refusal:
+    """Clip the last seconds of a live Space: anyone in it, once it is being recorded, unless
+    the host turned clips off."""
+    if refusal := check_live(space):
+        return refusal
+    if not space.recording_enabled:
+        return Conflict("This Space is not recorded.", code="recording_off")
+    if not space.clips_enabled:
+        return Conflict("The host turned clips off.", code="clips_off")
+    if not _present(participant):
+        return _not_in_space()
+    if not recording_started:
+        return Conflict("The recording has not started yet.", code="recording_not_started")
+    return None
+
+
 @dataclass(frozen=True)
 class ViewerFacts:
     """What the checks need to know about the viewer beyond their participant row."""
@@ -292,6 +324,8 @@ class ViewerFacts:
     lacks_ticket: bool = False
     # A co-host could take over if the viewer, the host, left now (services.space_leave).
     handover_possible: bool = False
+    # The Space's recording has stored its first segment (spaces.Recording exists).
+    recording_started: bool = False
 
 
 CAN_KEYS = (
@@ -312,6 +346,8 @@ CAN_KEYS = (
     "share",
     "report",
     "view_moderation_log",
+    "recording_consent",
+    "clip",
 )
 
 
@@ -358,6 +394,9 @@ def space_permissions_for(
         "share": check_share(space, blocked_by_host=facts.blocked_by_host) is None,
         "report": check_report(space, participant) is None,
         "view_moderation_log": check_view_moderation_log(space, participant, user=viewer) is None,
+        "recording_consent": check_recording_consent(space, participant) is None,
+        "clip": check_clip_live(space, participant, recording_started=facts.recording_started)
+        is None,
     }
 
 

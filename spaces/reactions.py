@@ -16,12 +16,15 @@ transaction.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from django.db import connection
+from django.db import connection, models, transaction
 
-from spaces.models import ReactionCount
+from spaces.models import ReactionBucket, ReactionCount
 
 # How long a tap waits for its batch before giving up (a database that stopped answering).
 WAIT_SECONDS = 30.0
@@ -78,26 +81,43 @@ class TapLedger:
 
 
 def upsert_counts(counts: Counter[tuple[int, str]] | dict[tuple[int, str], int]) -> None:
-    """Add `counts` ((space id, code) -> taps) to ReactionCount in one statement.
-
-    The ORM's upsert can only overwrite a column, so this is SQL that both PostgreSQL and SQLite
-    speak. Rows go in key order, so two processes' batches lock rows in the same order."""
+    """Add `counts` ((space id, code) -> taps) to ReactionCount and ReactionBucket, one
+    statement each. Rows go in key order, so two processes' batches lock rows in the same
+    order."""
     if not counts:
         return
-    q = connection.ops.quote_name
-    table = q(ReactionCount._meta.db_table)
-    columns = {f.name: str(f.column) for f in ReactionCount._meta.concrete_fields}
-    space, code, count = (q(columns[f]) for f in ("space", "code", "count"))
     rows = sorted(counts.items())
-    values = ", ".join(["(%s, %s, %s)"] * len(rows))
-    params = [value for (space_id, emoji), n in rows for value in (space_id, emoji, n)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({space}, {code}, {count}) VALUES {values} "
-            f"ON CONFLICT ({space}, {code}) "
-            f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}",
-            params,
+    # The replay's reactions timeline counts the same taps by 10-second window, in the same
+    # transaction: both tables agree on every tap.
+    window = ReactionBucket.SECONDS
+    at = connection.ops.adapt_datetimefield_value(
+        datetime.fromtimestamp(time.time() // window * window, UTC)
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        _upsert(cursor, ReactionCount, ("space", "code"), [(s, c, n) for (s, c), n in rows])
+        _upsert(
+            cursor, ReactionBucket, ("space", "at", "code"), [(s, at, c, n) for (s, c), n in rows]
         )
+
+
+def _upsert(
+    cursor: Any, model: type[models.Model], key: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE count = count + excluded.count: the ORM's upsert
+    can only overwrite a column, and this SQL is both PostgreSQL's and SQLite's."""
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    columns = {f.name: str(f.column) for f in model._meta.concrete_fields}
+    keys = [q(columns[f]) for f in key]
+    count = q(columns["count"])
+    values = ", ".join(["(" + ", ".join(["%s"] * (len(key) + 1)) + ")"] * len(rows))
+    params = [value for row in rows for value in row]
+    cursor.execute(
+        f"INSERT INTO {table} ({', '.join(keys)}, {count}) VALUES {values} "
+        f"ON CONFLICT ({', '.join(keys)}) "
+        f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}",
+        params,
+    )
 
 
 ledger = TapLedger()

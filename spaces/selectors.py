@@ -43,6 +43,7 @@ from spaces.models import (
     Pin,
     Reaction,
     ReactionCount,
+    Recording,
     Space,
     SpeakerRequest,
 )
@@ -120,7 +121,12 @@ def space_list_ended(*, viewer: User, host_id: int | None = None) -> QuerySet[Sp
     qs = spaces_visible_to(Space.objects.filter(state=Space.State.ENDED), viewer)
     if host_id is not None:
         qs = qs.filter(host_id=host_id)
-    return qs.select_related("host").order_by("-ended_at", "-id")
+    replay = Recording.objects.filter(space=OuterRef("pk")).values("status")[:1]
+    return (
+        qs.select_related("host")
+        .annotate(replay_status=Subquery(replay))
+        .order_by("-ended_at", "-id")
+    )
 
 
 def _stage_rank() -> Case:
@@ -157,6 +163,13 @@ class SpaceDetail:
     role_actions: dict[str, list[str]]
     # For the host: the co-hosts who could take over now, the default (longest-serving) first.
     successors: list[Participant]
+    recording: RecordingState | None = None
+
+
+@dataclass(frozen=True)
+class RecordingState:
+    status: str
+    started_at: datetime
 
 
 def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
@@ -167,6 +180,7 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
     my_request = SpeakerRequest.objects.filter(
         space=OuterRef("pk"), user=viewer, state=SpeakerRequest.State.PENDING
     ).values("pk")[:1]
+    recording = Recording.objects.filter(space=OuterRef("pk"))
     space = (
         Space.objects.filter(pk=space_id)
         .select_related("host")
@@ -176,6 +190,8 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
                 Follow.objects.filter(follower=OuterRef("host"), followee=viewer)
             ),
             my_pending_request_id=Subquery(my_request, output_field=IntegerField()),
+            recording_status=Subquery(recording.values("status")[:1]),
+            recording_started_at=Subquery(recording.values("started_at")[:1]),
         )
         .first()
     )
@@ -214,6 +230,7 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         and not (me is not None and me.is_present)
         and not entry_admits(user=viewer, space=space, participant=me),
         handover_possible=bool(successors),
+        recording_started=space.recording_status == Recording.Status.RECORDING,
     )
     can = space_permissions_for(viewer=viewer, space=space, participant=me, facts=facts)
     stage_room = space.speaker_count < space.max_speakers
@@ -236,6 +253,9 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         },
         role_actions=role_actions_for(me, can=can, stage_room=stage_room, cohost_room=cohost_room),
         successors=successors,
+        recording=RecordingState(space.recording_status, space.recording_started_at)
+        if space.recording_status
+        else None,
     )
 
 

@@ -48,6 +48,10 @@ class SpaceSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Space.State.choices)
     speaking_policy = serializers.ChoiceField(choices=Space.SpeakingPolicy.choices)
     captions_enabled = serializers.BooleanField()
+    recording_enabled = serializers.BooleanField(
+        help_text="The host records this Space (each stage member may keep their voice out)."
+    )
+    clips_enabled = serializers.BooleanField(help_text="People who hear it may clip it.")
     is_ticketed = serializers.BooleanField()
     host = SpaceUserSerializer()
     listener_count = serializers.IntegerField(help_text="Listeners present now.")
@@ -71,6 +75,9 @@ class ParticipantSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Participant.State.choices)
     is_muted = serializers.BooleanField()
     muted_by_host = serializers.BooleanField(help_text="Muted by the host or a co-host.")
+    voice_recorded = serializers.BooleanField(
+        help_text="False: this stage member keeps their voice out of the recording."
+    )
     joined_at = serializers.DateTimeField()
     role_since = serializers.DateTimeField()
     cohost_since = serializers.DateTimeField(allow_null=True)
@@ -206,8 +213,22 @@ CanSerializer = type(
 )
 
 
+class RecordingStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["recording", "ready", "deleted"],
+        help_text="`recording` while live (the REC badge), `ready` once it is a replay.",
+    )
+    started_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "SpaceRecordingState"
+
+
 class SpaceDetailSerializer(serializers.Serializer):
     space = SpaceSerializer()
+    recording = RecordingStateSerializer(
+        allow_null=True, help_text="The Space's recording once its first seconds are stored."
+    )
     stage = ParticipantSerializer(
         many=True, help_text="Host, then co-hosts by seniority, then speakers, with mute flags."
     )

@@ -56,6 +56,13 @@ class Conflict(ApplicationError):
     default_code = "conflict"
 
 
+class Gone(ApplicationError):
+    """It existed and was deleted on purpose (a replay, a clip): 410, so a shared link says so."""
+
+    status = 410
+    default_code = "gone"
+
+
 class RateLimited(ApplicationError):
     status = 429
     default_code = "rate_limited"

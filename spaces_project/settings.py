@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "spaces",
     "scheduling",
     "ticketing",
+    "replays",
     "media",
 ]
 
@@ -118,10 +119,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# Recordings and clips (spaces_project/storage.py): never public files, every read goes through
+# a view that checks who may hear them. S3-compatible storage when a bucket is named.
+SPACES_RECORDINGS_ROOT = Path(env("SPACES_RECORDINGS_ROOT", default=str(MEDIA_ROOT / "recordings")))
+SPACES_RECORDINGS_S3_BUCKET = env("SPACES_RECORDINGS_S3_BUCKET", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+    "recordings": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": SPACES_RECORDINGS_ROOT, "base_url": None},
+    },
 }
+if SPACES_RECORDINGS_S3_BUCKET:
+    STORAGES["recordings"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": SPACES_RECORDINGS_S3_BUCKET,
+            "endpoint_url": env("SPACES_RECORDINGS_S3_ENDPOINT_URL", default=None),
+            "region_name": env("SPACES_RECORDINGS_S3_REGION", default=None),
+            "location": env("SPACES_RECORDINGS_S3_PREFIX", default="recordings"),
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
 # In the embedded shape files are served straight from the app folders, no collectstatic needed.
 SERVESTATIC_AUTOREFRESH = DEBUG
 
@@ -280,6 +303,14 @@ SPACES_SCHEDULING_MAX_BATCHES = env.int("SPACES_SCHEDULING_MAX_BATCHES", default
 SPACES_SCHEDULING_MAX_ATTEMPTS = env.int("SPACES_SCHEDULING_MAX_ATTEMPTS", default=5)
 # Tests only: seconds each batch waits before it commits, so a test can kill a worker mid-batch.
 SPACES_SCHEDULING_TEST_BATCH_DELAY = env.float("SPACES_SCHEDULING_TEST_BATCH_DELAY", default=0.0)
+# Replays (replays/services.py): a recording whose origin died is finalized this long after the
+# end; replays and clips older than SPACES_RECORDING_RETENTION_DAYS are deleted (0 keeps them).
+SPACES_RECORDING_RETENTION_DAYS = env.int("SPACES_RECORDING_RETENTION_DAYS", default=30)
+SPACES_RECORDING_SWEEP_SECONDS = env.float("SPACES_RECORDING_SWEEP_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE["replays-sweep"] = {
+    "task": "replays.tasks.recording_sweep",
+    "schedule": SPACES_RECORDING_SWEEP_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["scheduling-sweep"] = {
     "task": "scheduling.tasks.scheduling_sweep",
     "schedule": SPACES_SCHEDULING_SWEEP_SECONDS,

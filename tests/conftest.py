@@ -63,6 +63,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(missing)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _recordings_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Recordings written by tests (and by the servers they start) go to a temporary folder."""
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("recordings")
+    storages_setting = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": root, "base_url": None},
+        },
+    }
+    previous = os.environ.get("SPACES_RECORDINGS_ROOT")
+    os.environ["SPACES_RECORDINGS_ROOT"] = str(root)
+    with override_settings(STORAGES=storages_setting, SPACES_RECORDINGS_ROOT=root):
+        yield
+    if previous is None:
+        os.environ.pop("SPACES_RECORDINGS_ROOT", None)
+    else:
+        os.environ["SPACES_RECORDINGS_ROOT"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     """Rate-limit counters and cached reads must not leak from one test into the next."""

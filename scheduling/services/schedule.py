@@ -70,6 +70,8 @@ def scheduled_space_create(
     scheduled_for: datetime,
     topics: Sequence[str] = (),
     speaking_policy: str = Space.SpeakingPolicy.EVERYONE,
+    recording_enabled: bool = True,
+    clips_enabled: bool = True,
 ) -> Space:
     """Schedule a Space. Needs `can_host` (checked here, not again at the start: the host
     committed to this Space when scheduling it); at most SPACES_MAX_UPCOMING_PER_HOST
@@ -83,6 +85,8 @@ def scheduled_space_create(
         topics=topics,
         speaking_policy=speaking_policy,
         ticketed=False,
+        recording_enabled=recording_enabled,
+        clips_enabled=clips_enabled,
     )
     return space
 
@@ -95,6 +99,8 @@ def _schedule(
     topics: Sequence[str],
     speaking_policy: str,
     ticketed: bool,
+    recording_enabled: bool = True,
+    clips_enabled: bool = True,
 ) -> tuple[Space, bool]:
     """Schedule a Space, or find the one a moment ago's identical request scheduled (a
     free one for a free request, one on sale for a sale). Returns (space, created)."""
@@ -139,6 +145,8 @@ def _schedule(
             speaking_policy=speaking_policy,
             state=Space.State.SCHEDULED,
             scheduled_for=scheduled_for,
+            recording_enabled=recording_enabled,
+            clips_enabled=clips_enabled,
             max_speakers=settings.SPACES_MAX_SPEAKERS,
             max_cohosts=settings.SPACES_MAX_COHOSTS,
         )
@@ -159,6 +167,8 @@ def scheduled_space_create_for_sale(
     topics: Sequence[str] = (),
     speaking_policy: str = Space.SpeakingPolicy.EVERYONE,
     sales_close_at: datetime | None = None,
+    recording_enabled: bool = True,
+    clips_enabled: bool = True,
 ) -> Space:
     """Schedule a Space and put it on sale (`price` in minor units) as one: ticketing's
     `ticket_offer_open`, reached through `hooks.ticket_offer_open`, runs in the transaction
@@ -175,6 +185,8 @@ def scheduled_space_create_for_sale(
             topics=topics,
             speaking_policy=speaking_policy,
             ticketed=True,
+            recording_enabled=recording_enabled,
+            clips_enabled=clips_enabled,
         )
         if not created:
             return space
@@ -200,6 +212,8 @@ def scheduled_space_update(
     topics: Sequence[str] | None = None,
     speaking_policy: str | None = None,
     scheduled_for: datetime | None = None,
+    recording_enabled: bool | None = None,
+    clips_enabled: bool | None = None,
 ) -> Space:
     """Edit a scheduled Space (host only). A new time must be in the same window as a new
     Space; it re-arms every timed notification for the new time and tells reminder holders
@@ -222,6 +236,8 @@ def scheduled_space_update(
             ("title", title),
             ("topics", topics),
             ("speaking_policy", speaking_policy),
+            ("recording_enabled", recording_enabled),
+            ("clips_enabled", clips_enabled),
         ):
             if value is not None and getattr(space, name) != value:
                 setattr(space, name, value)

@@ -40,6 +40,7 @@ from media.ice import client_ice_servers
 from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
 from spaces.audio import captions
+from spaces.audio.recording import StorageSink
 from spaces.models import STAGE_ROLES, Participant, Space
 from spaces.permissions import check_live, check_present, ensure
 from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
@@ -59,6 +60,7 @@ HANDLED_EVENTS = frozenset(
         "participant.removed",
         "participant.left",
         "space.ended",
+        "recording.consent_changed",
         *captions.EVENTS,  # also handed to the captions (`SpaceCaptions.on_event`)
     )
 )
@@ -75,6 +77,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class MediaStanding:
     role: str  # the worker's role: "speaker" or "listener"
     muted: bool
+    recorded: bool = True  # False: their voice stays out of the recording
+    recording: bool = False  # the Space is recorded (the origin starts recording on this join)
 
 
 def media_role(role: str) -> str:
@@ -84,19 +88,24 @@ def media_role(role: str) -> str:
 def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
     """How `user_id` joins the Space's audio: refused unless present in a live Space, by the
     same checks (and so the same error codes) as every other action in it."""
-    space = Space.objects.filter(pk=space_id).only("state").first()
+    space = Space.objects.filter(pk=space_id).only("state", "recording_enabled").first()
     if space is None:
         raise NotFound("No such Space.", code="space_not_found")
     ensure(check_live(space))
     row = (
         Participant.objects.filter(space_id=space_id, user_id=user_id)
-        .only("role", "state", "is_muted")
+        .only("role", "state", "is_muted", "voice_recorded")
         .first()
     )
     ensure(check_present(row))
     assert row is not None  # check_present refused a missing row
     role = media_role(row.role)
-    return MediaStanding(role, row.is_muted if role == "speaker" else False)
+    return MediaStanding(
+        role,
+        row.is_muted if role == "speaker" else False,
+        recorded=row.voice_recorded,
+        recording=space.recording_enabled,
+    )
 
 
 _standing = socket_db(participant_media_standing)
@@ -133,6 +142,7 @@ class Update:
     user_id: int
     role: str | None = None
     muted: bool | None = None
+    recorded: bool | None = None
     gone: str = ""  # "removed", "left" or "ended"
 
 
@@ -159,6 +169,8 @@ def update_for(event: dict[str, Any]) -> Update | None:
         )
     if kind in ("participant.muted", "participant.unmuted"):
         return Update(user_id, muted=bool(participant.get("is_muted", kind == "participant.muted")))
+    if kind == "recording.consent_changed":
+        return Update(user_id, recorded=bool(participant.get("voice_recorded", True)))
     if kind == "participant.removed":
         return Update(user_id, gone="removed")
     if kind == "participant.left":
@@ -306,7 +318,14 @@ class MediaBridge:
                 return {"redirect": redirect}  # for media_remote: never reaches the client
             try:
                 answer = await worker.join(
-                    space_id, user_id, standing.role, sdp, muted=standing.muted, edge=route.edge
+                    space_id,
+                    user_id,
+                    standing.role,
+                    sdp,
+                    muted=standing.muted,
+                    edge=route.edge,
+                    recording=StorageSink(space_id) if standing.recording else None,
+                    recorded=standing.recorded,
                 )
             except JoinAborted as exc:
                 raise Forbidden("You are no longer in this Space.", code="not_in_space") from exc
@@ -403,6 +422,8 @@ class MediaBridge:
                 await worker.set_role(space_id, user_id, update.role)
             if update.muted is not None:
                 await worker.set_muted(space_id, user_id, update.muted)
+            if update.recorded is not None:
+                await worker.set_recorded(space_id, user_id, update.recorded)
         except MediaError:
             logger.warning("space %s user %s: cannot apply %s", space_id, user_id, update)
 
@@ -421,7 +442,11 @@ class MediaBridge:
                 await self._apply(worker, space_id, Update(user_id, gone=gone))
                 continue
             await self._apply(
-                worker, space_id, Update(user_id, role=standing.role, muted=standing.muted)
+                worker,
+                space_id,
+                Update(
+                    user_id, role=standing.role, muted=standing.muted, recorded=standing.recorded
+                ),
             )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:

@@ -14,6 +14,7 @@ the moderation log, and publishes room events, which leave only after commit.
 - handover.py: the host role passing on (the host leaves, times out or returns)
 - stage.py: raised hands and invitations
 - moderation.py: demote, mute, unmute, step down, remove, block, revoke a co-host
+- recording.py: each stage member's consent, the recording's start (the replay is `replays`')
 - reactions.py, pins.py, captions.py, share.py, reports.py
 """
 
@@ -41,6 +42,12 @@ from spaces.services.moderation import (
 from spaces.services.pins import pin_create, pin_remove
 from spaces.services.reactions import (
     reaction_send,
+)
+from spaces.services.recording import (
+    left_out_user_ids,
+    recording_consent_set,
+    recording_mark_started,
+    recording_part_closed,
 )
 from spaces.services.reports import REPORT_DETAILS_MAX_LENGTH, report_create, report_resolve
 from spaces.services.share import MAX_SHARE_RECIPIENTS, ShareResult, space_share
@@ -72,6 +79,7 @@ __all__ = [
     "invitation_cancel",
     "invitation_create",
     "invitation_decline",
+    "left_out_user_ids",
     "participant_block",
     "participant_demote",
     "participant_heartbeat",
@@ -83,6 +91,9 @@ __all__ = [
     "pin_create",
     "pin_remove",
     "reaction_send",
+    "recording_consent_set",
+    "recording_mark_started",
+    "recording_part_closed",
     "report_create",
     "report_resolve",
     "space_end",

@@ -37,6 +37,8 @@ def space_start(
     topics: Sequence[str] = (),
     speaking_policy: str = Space.SpeakingPolicy.EVERYONE,
     captions_enabled: bool = False,
+    recording_enabled: bool = True,
+    clips_enabled: bool = True,
 ) -> Space:
     """Start a live Space now. Needs `can_host`; one live Space per host.
 
@@ -73,6 +75,8 @@ def space_start(
             topics=topics,
             speaking_policy=speaking_policy,
             captions_enabled=captions_enabled,
+            recording_enabled=recording_enabled,
+            clips_enabled=clips_enabled,
         )
         space_go_live(host=host, space=space, now=now)
     return space

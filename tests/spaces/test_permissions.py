@@ -10,6 +10,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import block_create
+from replays.services import clip_create
 from spaces import selectors, services
 from spaces.models import Participant, Space
 from spaces.permissions import CAN_KEYS
@@ -71,7 +72,20 @@ def actions(space: Space, target: User) -> dict[str, Callable[[User], bool]]:
         "view_moderation_log": lambda u: (
             selectors.moderation_log_for(viewer=u, space_id=s) is not None
         ),
+        "recording_consent": lambda u: bool(
+            services.recording_consent_set(
+                actor=u, space_id=s, recorded=not _voice_recorded(space, u)
+            )
+        ),
+        # No recording has started in these Spaces: nobody may clip yet (the replays tests
+        # cover clips of a recording).
+        "clip": lambda u: bool(clip_create(actor=u, space_id=s)),
     }
+
+
+def _voice_recorded(space: Space, user: User) -> bool:
+    row = Participant.objects.filter(space=space, user=user).first()
+    return row is None or row.voice_recorded
 
 
 def outcome(action: Callable[[User], bool], user: User) -> bool:

@@ -1,0 +1,77 @@
+"""What outlives a Space: its replay (the `spaces.Recording` row, finalized here) and clips.
+
+A clip is its own small MP4 file in the `recordings` storage, cut from the recording's segments
+without re-encoding (replays/cutting.py): it survives the end of the Space, and is deleted with
+the replay, by its author or the host, by staff, or by the retention period.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from spaces.models import Recording, Space
+
+CLIP_TITLE_MAX_LENGTH = 100
+
+
+def new_clip_slug() -> str:
+    """The clip's share link: unguessable, so a link leaks nothing about other clips."""
+    return secrets.token_urlsafe(9)
+
+
+class Clip(models.Model):
+    class Source(models.TextChoices):
+        LIVE = "live", "Live"
+        REPLAY = "replay", "Replay"
+
+    class DeletedBy(models.TextChoices):
+        AUTHOR = "author", "Its author"
+        HOST = "host", "The host"
+        STAFF = "staff", "Staff"
+        RETENTION = "retention", "Retention period"
+        REPLAY = "replay", "The replay was deleted"
+
+    slug = models.CharField(max_length=16, unique=True, default=new_clip_slug)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="clips")
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="clips")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips"
+    )
+    title = models.CharField(max_length=CLIP_TITLE_MAX_LENGTH, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    # The clip's place in the replay (ms from its start), and in wall time for the transcript.
+    start_ms = models.PositiveBigIntegerField()
+    end_ms = models.PositiveBigIntegerField()
+    wall_start = models.DateTimeField()
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.CharField(max_length=16, choices=DeletedBy.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(end_ms__gt=F("start_ms")), name="clip_range"),
+        ]
+        indexes = [
+            models.Index(fields=["space", "-created_at"], name="clip_space_recent"),
+            models.Index(fields=["author", "-created_at"], name="clip_author_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clip {self.slug} of {self.space_id}"
+
+    @property
+    def duration_ms(self) -> int:
+        return int(self.end_ms - self.start_ms)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def file_name(self) -> str:
+        return f"spaces/{self.space_id}/clips/{self.slug}.mp4"

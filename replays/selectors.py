@@ -1,0 +1,354 @@
+"""Reads of replays and clips, each behind the same access rule (replays/access.py).
+
+Captions, chapters and reactions were recorded against wall time; the replay's timeline
+(`Recording.timeline`) puts them on the replay's clock, and leaves out what was said while its
+speaker kept their voice out of the recording: their words are not in the replay's audio, so
+they are not in its transcript either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from accounts.models import User
+from accounts.selectors import blocked_ids, blocker_ids, is_blocked
+from media.recording import INIT, PLAYLIST
+from replays import timeline
+from replays.access import replay_access
+from replays.models import Clip
+from replays.services import REPLAY_PLAYLIST
+from spaces.models import CaptionLine, ModerationAction, ReactionBucket, Recording, Space
+from spaces_project import storage
+from spaces_project.errors import Conflict, Gone, NotFound
+
+# A caption line is shown until the next one starts, at most this long.
+CUE_MAX_MS = 6000
+# Names of the files a replay is made of, relative to its folder: the playlist, then a part's
+# init segment, segments and playlist. Anything else is refused before storage is asked.
+_FILE = re.compile(
+    rf"^(?:{re.escape(REPLAY_PLAYLIST)}|\d{{13}}-[0-9a-f]{{8}}/(?:{re.escape(INIT)}|\d{{5}}\.m4s|{re.escape(PLAYLIST)}))$"
+)
+
+
+@dataclass(frozen=True)
+class Cue:
+    start_ms: int
+    end_ms: int
+    text: str
+    speaker: User | None
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start_ms: int
+    speaker: User
+
+
+@dataclass
+class Replay:
+    space: Space
+    recording: Recording
+    speakers: list[tuple[User, float]]
+    left_out: list[User]
+    chapters: list[Chapter]
+    cues: list[Cue]
+    reactions: list[dict[str, object]]
+    clips: list[Clip] = field(default_factory=list)
+    can_delete: bool = False
+    can_clip: bool = False
+
+
+def _ready_recording(space_id: int, viewer: User | None) -> Recording:
+    recording = (
+        Recording.objects.filter(space_id=space_id).select_related("space", "space__host").first()
+    )
+    if recording is None:
+        if not Space.objects.filter(pk=space_id).exists():
+            raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound("This Space has no replay.", code="replay_not_found")
+    replay_access(viewer=viewer, space=recording.space)
+    if recording.status == Recording.Status.DELETED:
+        raise Gone("This replay was deleted.", code="replay_deleted")
+    if recording.status != Recording.Status.READY:
+        raise Conflict(
+            "The replay is not ready yet: it is made when the Space ends.", code="replay_not_ready"
+        )
+    return recording
+
+
+def replay_for(*, viewer: User, space_id: int) -> Replay:
+    """Everything the replay page and the API show."""
+    recording = _ready_recording(space_id, viewer)
+    space = recording.space
+    ids = {s["user_id"] for s in recording.speakers} | {t["user_id"] for t in recording.turns}
+    ids |= set(recording.left_out)
+    users = User.objects.in_bulk(ids)
+    speakers = [
+        (users[s["user_id"]], float(s["seconds"]))
+        for s in recording.speakers
+        if s["user_id"] in users
+    ]
+    chapters = [
+        Chapter(int(t["at_ms"]), users[t["user_id"]])
+        for t in recording.turns
+        if t["user_id"] in users
+    ]
+    clips = list(
+        Clip.objects.filter(recording=recording, deleted_at__isnull=True)
+        .exclude(author_id__in=blocker_ids(blocked=viewer))
+        .exclude(author_id__in=blocked_ids(blocker=viewer))
+        .select_related("author")
+        .order_by("-created_at")[:20]
+    )
+    is_host = viewer.pk in (space.host_id, space.original_host_id_or_host)
+    return Replay(
+        space=space,
+        recording=recording,
+        speakers=speakers,
+        left_out=[users[u] for u in recording.left_out if u in users],
+        chapters=chapters,
+        cues=replay_cues(recording),
+        reactions=reaction_timeline(recording),
+        clips=clips,
+        can_delete=is_host,
+        can_clip=space.clips_enabled,
+    )
+
+
+def _opted_out_spans(space_id: int) -> dict[int, list[tuple[datetime, datetime | None]]]:
+    """Per user, when their voice was kept out of the recording (from the moderation log)."""
+    spans: dict[int, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    entries = ModerationAction.objects.filter(
+        space_id=space_id, action=ModerationAction.Action.RECORDING_CONSENT
+    ).order_by("created_at", "id")
+    for entry in entries.values("target_id", "details", "created_at"):
+        user, recorded, at = (
+            entry["target_id"],
+            entry["details"].get("recorded"),
+            entry["created_at"],
+        )
+        if user is None:
+            continue
+        if not recorded and (not spans[user] or spans[user][-1][1] is not None):
+            spans[user].append((at, None))
+        elif recorded and spans[user] and spans[user][-1][1] is None:
+            spans[user][-1] = (spans[user][-1][0], at)
+    return spans
+
+
+def _was_left_out(spans: list[tuple[datetime, datetime | None]], at: datetime) -> bool:
+    return any(start <= at and (end is None or at < end) for start, end in spans)
+
+
+def replay_cues(recording: Recording, *, start_ms: int = 0, end_ms: int | None = None) -> list[Cue]:
+    """The transcript on the replay's clock, optionally only from ``start_ms`` to ``end_ms``."""
+    parts = recording.timeline
+    spans = _opted_out_spans(recording.space_id)
+    lines = CaptionLine.objects.filter(space_id=recording.space_id).select_related("speaker")
+    placed: list[tuple[int, CaptionLine]] = []
+    for line in lines.order_by("started_at", "id"):
+        if line.speaker_id is not None and _was_left_out(
+            spans.get(line.speaker_id, []), line.started_at
+        ):
+            continue
+        position = timeline.position_of(parts, line.started_at.timestamp())
+        if position is not None:
+            placed.append((position, line))
+    cues: list[Cue] = []
+    for n, (position, line) in enumerate(placed):
+        following = placed[n + 1][0] if n + 1 < len(placed) else position + CUE_MAX_MS
+        end = min(max(following, position + 500), position + CUE_MAX_MS)
+        if end <= start_ms or (end_ms is not None and position >= end_ms):
+            continue
+        cues.append(Cue(position, end, line.text, line.speaker))
+    return cues
+
+
+def reaction_timeline(recording: Recording) -> list[dict[str, object]]:
+    """Reactions per 10-second window on the replay's clock: [{"at_ms", "total", "counts"}]."""
+    windows: dict[int, dict[str, int]] = defaultdict(dict)
+    for bucket in ReactionBucket.objects.filter(space_id=recording.space_id).order_by("at"):
+        position = timeline.position_of(recording.timeline, bucket.at.timestamp())
+        if position is None:
+            continue
+        at = position // (ReactionBucket.SECONDS * 1000) * ReactionBucket.SECONDS * 1000
+        windows[at][bucket.code] = windows[at].get(bucket.code, 0) + bucket.count
+    return [
+        {"at_ms": at, "total": sum(counts.values()), "counts": counts}
+        for at, counts in sorted(windows.items())
+    ]
+
+
+def _vtt_time(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _vtt_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webvtt(cues: list[tuple[int, int, str]]) -> str:
+    out = ["WEBVTT", ""]
+    for n, (start, end, text) in enumerate(cues, 1):
+        out += [str(n), f"{_vtt_time(start)} --> {_vtt_time(end)}", _vtt_text(text), ""]
+    return "\n".join(out)
+
+
+def replay_captions_vtt(*, viewer: User, space_id: int) -> str:
+    """The transcript as WebVTT, each line led by its speaker's name (`<v Name>`)."""
+    recording = _ready_recording(space_id, viewer)
+    out = ["WEBVTT", ""]
+    for n, cue in enumerate(replay_cues(recording), 1):
+        voice = f"<v {_vtt_text(cue.speaker.name)}>" if cue.speaker is not None else ""
+        out += [
+            str(n),
+            f"{_vtt_time(cue.start_ms)} --> {_vtt_time(cue.end_ms)}",
+            voice + _vtt_text(cue.text),
+            "",
+        ]
+    return "\n".join(out)
+
+
+def replay_chapters_vtt(*, viewer: User, space_id: int) -> str:
+    """Chapters at speaker turns, as a WebVTT chapters track."""
+    replay = replay_for(viewer=viewer, space_id=space_id)
+    duration = replay.recording.duration_ms
+    chapters = replay.chapters
+    cues = [
+        (
+            c.start_ms,
+            chapters[n + 1].start_ms if n + 1 < len(chapters) else duration,
+            c.speaker.name,
+        )
+        for n, c in enumerate(chapters)
+    ]
+    return webvtt([c for c in cues if c[1] > c[0]])
+
+
+def replay_file(*, viewer: User, space_id: int, name: str) -> tuple[bytes, str]:
+    """A file of the replay (playlist, init segment, segment) and its content type."""
+    if not _FILE.match(name):
+        raise NotFound("No such file.", code="not_found")
+    recording = _ready_recording(space_id, viewer)
+    try:
+        data = storage.get(storage.recordings(), f"{recording.storage_prefix}/{name}")
+    except FileNotFoundError as exc:
+        raise NotFound("No such file.", code="not_found") from exc
+    if name.endswith(".m3u8"):
+        return data, "application/vnd.apple.mpegurl"
+    return data, "audio/mp4"
+
+
+# --- Clips ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClipView:
+    clip: Clip
+    cues: list[Cue]
+    can_delete: bool
+
+
+def _clip(slug: str, viewer: User | None) -> Clip:
+    clip = Clip.objects.filter(slug=slug).select_related("space", "space__host", "author").first()
+    if clip is None:
+        raise NotFound("No such clip.", code="clip_not_found")
+    replay_access(viewer=viewer, space=clip.space)
+    if clip.is_deleted:
+        raise Gone("This clip was deleted.", code="clip_deleted")
+    return clip
+
+
+def clip_for(*, viewer: User, slug: str) -> ClipView:
+    clip = _clip(slug, viewer)
+    recording = Recording.objects.get(pk=clip.recording_id)
+    cues = (
+        [
+            Cue(max(0, c.start_ms - clip.start_ms), c.end_ms - clip.start_ms, c.text, c.speaker)
+            for c in replay_cues(recording, start_ms=clip.start_ms, end_ms=clip.end_ms)
+        ]
+        if recording.timeline
+        else _live_cues(clip)
+    )
+    space = clip.space
+    can_delete = viewer.pk in (clip.author_id, space.host_id, space.original_host_id_or_host)
+    return ClipView(clip, cues, can_delete)
+
+
+def _live_cues(clip: Clip) -> list[Cue]:
+    """A clip made live, before the replay has its timeline: lines by wall time."""
+    start = clip.wall_start
+    spans = _opted_out_spans(clip.space_id)
+    cues = []
+    for line in (
+        CaptionLine.objects.filter(space_id=clip.space_id, started_at__gte=start)
+        .select_related("speaker")
+        .order_by("started_at")[:200]
+    ):
+        at = round((line.started_at - start).total_seconds() * 1000)
+        if at >= clip.duration_ms:
+            break
+        if line.speaker_id is not None and _was_left_out(
+            spans.get(line.speaker_id, []), line.started_at
+        ):
+            continue
+        cues.append(Cue(at, min(at + CUE_MAX_MS, clip.duration_ms), line.text, line.speaker))
+    return cues
+
+
+def clip_file(*, viewer: User, slug: str) -> bytes:
+    clip = _clip(slug, viewer)
+    try:
+        return storage.get(storage.recordings(), clip.file_name)
+    except FileNotFoundError as exc:
+        raise Gone("This clip was deleted.", code="clip_deleted") from exc
+
+
+def clips_of_space(*, viewer: User, space_id: int) -> QuerySet[Clip]:
+    space = Space.objects.filter(pk=space_id).first()
+    if space is None:
+        raise NotFound("No such Space.", code="space_not_found")
+    replay_access(viewer=viewer, space=space)
+    return (
+        Clip.objects.filter(space=space, deleted_at__isnull=True)
+        .exclude(author_id__in=blocker_ids(blocked=viewer))
+        .exclude(author_id__in=blocked_ids(blocker=viewer))
+        .select_related("author")
+        .order_by("-created_at")
+    )
+
+
+# --- Lists ---------------------------------------------------------------------------------------
+
+
+def replays_of_host(*, viewer: User, host: User) -> QuerySet[Recording]:
+    """The host's replays, newest first: nothing for someone the host blocked."""
+    qs = Recording.objects.filter(status=Recording.Status.READY, space__host=host).select_related(
+        "space", "space__host"
+    )
+    if host.pk != viewer.pk and is_blocked(blocker_id=host.pk, blocked_id=viewer.pk):
+        return qs.none()
+    return qs.order_by("-space__ended_at")
+
+
+def storage_by_host() -> QuerySet[User]:
+    """For the admin: bytes of replays and clips kept per host."""
+    kept = Q(
+        hosted_spaces__recording__status__in=[Recording.Status.READY, Recording.Status.RECORDING]
+    )
+    return (
+        User.objects.filter(kept)
+        .annotate(
+            replay_bytes=Sum("hosted_spaces__recording__size_bytes", filter=kept),
+            replays=Count("hosted_spaces__recording", filter=kept),
+        )
+        .order_by("-replay_bytes")
+    )

@@ -1,0 +1,421 @@
+"""Replays and clips: every write, for the API, the site, the admin and the periodic task.
+
+Lifecycle of a recording (`spaces.Recording`): the media worker stores parts while the Space is
+live (status `recording`); after the end `recording_finalize` checks what is stored, deletes
+every file no playlist names (what a process killed mid-write left behind), writes the replay's
+playlist and makes it `ready`. The host, staff or the retention period delete it: files first,
+then the row says `deleted` (pages answer 410), its clips with it.
+
+Files are written before the row that names them and deleted before the row that says they are
+gone, so a failure between the two leaves at worst a row pointing at nothing (which reads as
+deleted), never a file nobody can find: `recording_sweep` finishes what was interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from media import hls
+from replays import timeline
+from replays.access import replay_access
+from replays.models import CLIP_TITLE_MAX_LENGTH, Clip
+from spaces import events
+from spaces import services as spaces_services
+from spaces.access import access_space, lock_rows
+from spaces.models import ModerationAction, Recording, Space
+from spaces.permissions import check_clip_live, ensure
+from spaces_project import storage
+from spaces_project.counters import rate_limit
+from spaces_project.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from spaces_project.text import clean_text
+
+logger = logging.getLogger(__name__)
+
+REPLAY_PLAYLIST = "index.m3u8"
+LIVE_CLIP_SECONDS = 30
+MAX_CLIP_SECONDS = 60
+MIN_CLIP_SECONDS = 1
+# A part whose origin died never says it closed; after this long past the end the replay is
+# made of what was stored.
+FINALIZE_GRACE_SECONDS = 120
+# The same clip asked twice (a double click, a retried request) within this many seconds is
+# one clip.
+CLIP_REPEAT_SECONDS = 10
+CLIPS_PER_MINUTE = 10
+
+Action = ModerationAction.Action
+
+
+# --- Finalizing --------------------------------------------------------------------------------
+
+
+def recording_finalize_if_ended(*, space_id: int) -> None:
+    """A part closed (spaces/hooks.py): make the replay now if the Space is over and every
+    part is closed; otherwise the sweep will."""
+    if Space.objects.filter(pk=space_id, state=Space.State.ENDED).exists():
+        recording_finalize(space_id=space_id)
+
+
+def recording_finalize(*, space_id: int, force: bool = False) -> Recording | None:
+    """Turn the recording of an ended Space into a replay; None if there is nothing to do yet.
+
+    Without ``force`` it waits (returns None) while a part has not closed: its writer may
+    still be storing the last seconds. Idempotent: a ready replay is left alone."""
+    with transaction.atomic():
+        recording = lock_rows(
+            Recording.objects.filter(space_id=space_id).select_related("space")
+        ).first()
+        if recording is None or recording.status != Recording.Status.RECORDING:
+            return None
+        space = recording.space
+        if space.state != Space.State.ENDED:
+            return None
+        store = storage.recordings()
+        prefix = recording.storage_prefix
+        parts = timeline.read_parts(store, prefix)
+        if not force and not all(p.ended and p.summary for p in parts):
+            return None
+        size = _clean(store, prefix, parts)
+        storage.put(
+            store,
+            f"{prefix}/{REPLAY_PLAYLIST}",
+            hls.media_playlist(
+                [
+                    hls.Part(f"{p.name}/{p.playlist.map_uri}", p.wall_start, _prefixed(p))
+                    for p in parts
+                ],
+                ended=True,
+            ).encode(),
+        )
+        talk: dict[str, float] = {}
+        turns: list[dict[str, int]] = []
+        left_out = {str(u) for u in spaces_services.left_out_user_ids(space)}
+        dropped = 0
+        for part in parts:
+            summary = part.summary
+            if summary is None:
+                continue
+            for user, seconds in summary.talk_seconds.items():
+                talk[user] = talk.get(user, 0.0) + seconds
+            turns += [
+                {"at_ms": part.offset_ms + at, "user_id": int(user)} for at, user in summary.turns
+            ]
+            left_out |= set(summary.left_out)
+            dropped += summary.dropped_segments
+        recording.timeline = [p.as_json() for p in parts]
+        recording.duration_ms = parts[-1].end_ms if parts else 0
+        recording.size_bytes = size
+        recording.speakers = [
+            {"user_id": int(u), "seconds": round(s, 1)}
+            for u, s in sorted(talk.items(), key=lambda kv: -kv[1])
+        ]
+        recording.turns = turns
+        recording.left_out = sorted(int(u) for u in left_out)
+        recording.dropped_segments = dropped
+        recording.status = Recording.Status.READY
+        recording.ready_at = timezone.now()
+        recording.save()
+    return recording
+
+
+def _prefixed(part: timeline.StoredPart) -> list[hls.Segment]:
+    return [
+        hls.Segment(s.sequence, s.duration, f"{part.name}/{s.uri}") for s in part.playlist.segments
+    ]
+
+
+def _clean(store: storage.Storage, prefix: str, parts: list[timeline.StoredPart]) -> int:
+    """Delete every file of the recording that no kept part names; the bytes kept."""
+    keep = {f"{prefix}/{p.name}/{f}" for p in parts for f in timeline.part_files(p)}
+    size = 0
+    for name, length in list(storage.walk(store, prefix)):
+        if name in keep:
+            size += length
+        elif not name.startswith(f"{prefix}/clips/") and name != f"{prefix}/{REPLAY_PLAYLIST}":
+            store.delete(name)
+    return size
+
+
+# --- Deleting ----------------------------------------------------------------------------------
+
+
+def replay_delete(*, actor: User, space_id: int, reason: str = "") -> Recording:
+    """The host deletes their Space's recording (any time, live or after): its files and its
+    clips. Staff take one down from the admin (`replay_take_down`). Deleting twice: 410."""
+    recording = _recording_for_update(space_id)
+    space = recording.space
+    if space.host_id != actor.pk and space.original_host_id_or_host != actor.pk:
+        raise Forbidden("Only the host can delete the replay.", code="not_host")
+    return _delete(recording, by=Recording.DeletedBy.HOST, actor=actor, reason=reason)
+
+
+def replay_take_down(*, staff: User, space_id: int, reason: str) -> Recording:
+    if not staff.is_staff:
+        raise Forbidden("Staff only.", code="not_staff")
+    recording = _recording_for_update(space_id)
+    return _delete(recording, by=Recording.DeletedBy.STAFF, actor=staff, reason=reason)
+
+
+def _recording_for_update(space_id: int) -> Recording:
+    recording = Recording.objects.filter(space_id=space_id).select_related("space").first()
+    if recording is None:
+        raise NotFound("This Space has no recording.", code="replay_not_found")
+    if recording.status == Recording.Status.DELETED:
+        raise Gone("This replay was deleted.", code="replay_deleted")
+    return recording
+
+
+def _delete(recording: Recording, *, by: str, actor: User | None, reason: str = "") -> Recording:
+    reason = _clean_short(reason, field="reason", max_length=500)
+    # The files first: a crash after this leaves a row that still says `ready` for files that
+    # are gone, which the next delete (or the sweep) completes; never files without a row.
+    storage.delete_tree(storage.recordings(), recording.storage_prefix)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = lock_rows(Recording.objects.filter(pk=recording.pk)).get()
+        if locked.status != Recording.Status.DELETED:
+            locked.status = Recording.Status.DELETED
+            locked.deleted_at = now
+            locked.deleted_by = by
+            locked.reason = reason
+            locked.save(update_fields=["status", "deleted_at", "deleted_by", "reason"])
+            Clip.objects.filter(recording=locked, deleted_at__isnull=True).update(
+                deleted_at=now, deleted_by=Clip.DeletedBy.REPLAY
+            )
+            if by != Recording.DeletedBy.RETENTION:
+                ModerationAction.objects.create(
+                    space_id=locked.space_id,
+                    actor=actor,
+                    action=Action.REPLAY_DELETED,
+                    details={"by": by, "reason": reason},
+                )
+    return locked
+
+
+def _clean_short(value: object, *, field: str, max_length: int) -> str:
+    text = clean_text(value, field=field, strip_bidi=True)
+    if len(text) > max_length:
+        raise ValidationFailed(
+            f"At most {max_length} characters.",
+            code="too_long",
+            fields={field: [f"At most {max_length} characters."]},
+        )
+    return text
+
+
+# --- Clips -------------------------------------------------------------------------------------
+
+
+def clip_create(
+    *,
+    actor: User,
+    space_id: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    title: str = "",
+) -> Clip:
+    """Clip a Space: the last LIVE_CLIP_SECONDS while it is live (no range), or a range of up
+    to MAX_CLIP_SECONDS of its replay. Anyone who can hear it, unless the host turned clips
+    off. The same request twice within CLIP_REPEAT_SECONDS returns the first clip."""
+    title = _clean_short(title, field="title", max_length=CLIP_TITLE_MAX_LENGTH)
+    space, me = access_space(user=actor, space_id=space_id)
+    live = space.state == Space.State.LIVE
+    if live:
+        if start_ms is not None or end_ms is not None:
+            raise ValidationFailed(
+                "A live clip is the last 30 seconds: send no range.", code="invalid_range"
+            )
+        started = Recording.objects.filter(
+            space=space, status=Recording.Status.RECORDING
+        ).exists()
+        ensure(check_clip_live(space, me, recording_started=started))
+    else:
+        replay_access(viewer=actor, space=space)
+        if not space.clips_enabled:
+            raise Conflict("The host turned clips off.", code="clips_off")
+        _check_range(start_ms, end_ms)
+    recording = Recording.objects.filter(space=space).first()
+    if recording is None:
+        raise Conflict("The recording has not started yet.", code="recording_not_started")
+    if recording.status == Recording.Status.DELETED:
+        raise Gone("This replay was deleted.", code="replay_deleted")
+    if not live and recording.status != Recording.Status.READY:
+        raise Conflict("The replay is not ready yet.", code="replay_not_ready")
+
+    store = storage.recordings()
+    parts = timeline.read_parts(store, recording.storage_prefix)
+    if not parts:
+        raise Conflict("The recording has not started yet.", code="recording_not_started")
+    if live:
+        part = parts[-1]
+        end_ms = part.end_ms
+        start_ms = max(part.offset_ms, end_ms - LIVE_CLIP_SECONDS * 1000)
+    else:
+        assert start_ms is not None
+        assert end_ms is not None
+        found = timeline.part_at(parts, start_ms)
+        if found is None or end_ms > parts[-1].end_ms:
+            raise ValidationFailed(
+                "The range is outside the replay.",
+                code="clip_out_of_range",
+                fields={"end_ms": [f"The replay lasts {parts[-1].end_ms} ms."]},
+            )
+        part = found
+        end_ms = min(end_ms, part.end_ms)  # a clip never spans two parts
+    if end_ms - start_ms < MIN_CLIP_SECONDS * 1000:
+        raise Conflict("There is not enough recorded yet to clip.", code="clip_too_short")
+
+    with transaction.atomic():
+        # The author's row orders two identical requests: the second finds the first's clip.
+        lock_rows(User.objects.filter(pk=actor.pk)).first()
+        repeat = Clip.objects.filter(
+            author=actor,
+            space=space,
+            deleted_at__isnull=True,
+            created_at__gte=timezone.now() - timedelta(seconds=CLIP_REPEAT_SECONDS),
+        )
+        repeat = (
+            repeat.filter(source=Clip.Source.LIVE)
+            if live
+            else repeat.filter(start_ms=start_ms, end_ms=end_ms)
+        )
+        if (earlier := repeat.order_by("-created_at").first()) is not None:
+            return earlier
+        rate_limit(
+            f"clips:{actor.pk}",
+            limit=CLIPS_PER_MINUTE,
+            period=60,
+            message="Too many clips at once: wait a moment.",
+        )
+        data = timeline.cut(store, recording.storage_prefix, part, start_ms, end_ms)
+        wall = timeline.wall_of(parts, start_ms) or part.wall_start
+        clip = Clip(
+            space=space,
+            recording=recording,
+            author=actor,
+            title=title,
+            source=Clip.Source.LIVE if live else Clip.Source.REPLAY,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            wall_start=datetime.fromtimestamp(wall, UTC),
+            size_bytes=len(data),
+        )
+        storage.put(store, clip.file_name, data)
+        try:
+            clip.save()
+        except BaseException:
+            store.delete(clip.file_name)
+            raise
+        if live:
+            events.publish(space, events.CLIP_CREATED, clip=clip_event(clip))
+    return clip
+
+
+def _check_range(start_ms: int | None, end_ms: int | None) -> None:
+    if start_ms is None or end_ms is None:
+        raise ValidationFailed(
+            "A clip of a replay needs start_ms and end_ms.",
+            code="invalid_range",
+            fields={
+                k: ["Required."]
+                for k, v in (("start_ms", start_ms), ("end_ms", end_ms))
+                if v is None
+            },
+        )
+    if start_ms < 0 or end_ms <= start_ms:
+        raise ValidationFailed("The clip must end after it starts.", code="invalid_range")
+    if end_ms - start_ms > MAX_CLIP_SECONDS * 1000:
+        raise ValidationFailed(
+            f"A clip lasts at most {MAX_CLIP_SECONDS} seconds.", code="clip_too_long"
+        )
+    if end_ms - start_ms < MIN_CLIP_SECONDS * 1000:
+        raise ValidationFailed(
+            f"A clip lasts at least {MIN_CLIP_SECONDS} second.", code="clip_too_short"
+        )
+
+
+def clip_event(clip: Clip) -> dict[str, object]:
+    return {
+        "slug": clip.slug,
+        "author": events.user_brief(clip.author),
+        "duration_ms": clip.duration_ms,
+        "url": f"/clips/{clip.slug}/",
+    }
+
+
+def clip_delete(*, actor: User, slug: str) -> Clip:
+    """Its author or the Space's host deletes a clip (the file first). Twice: 410."""
+    clip = Clip.objects.filter(slug=slug).select_related("space").first()
+    if clip is None:
+        raise NotFound("No such clip.", code="clip_not_found")
+    if clip.is_deleted:
+        raise Gone("This clip was deleted.", code="clip_deleted")
+    if actor.pk == clip.author_id:
+        by = Clip.DeletedBy.AUTHOR
+    elif actor.pk in (clip.space.host_id, clip.space.original_host_id_or_host):
+        by = Clip.DeletedBy.HOST
+    elif actor.is_staff:
+        by = Clip.DeletedBy.STAFF
+    else:
+        raise Forbidden("Only its author or the host can delete a clip.", code="not_clip_owner")
+    return _clip_delete(clip, by=by, actor=actor)
+
+
+def _clip_delete(clip: Clip, *, by: str, actor: User | None) -> Clip:
+    storage.recordings().delete(clip.file_name)
+    with transaction.atomic():
+        locked = lock_rows(Clip.objects.filter(pk=clip.pk)).get()
+        if locked.deleted_at is None:
+            locked.deleted_at = timezone.now()
+            locked.deleted_by = by
+            locked.save(update_fields=["deleted_at", "deleted_by"])
+            if by in (Clip.DeletedBy.HOST, Clip.DeletedBy.STAFF):
+                ModerationAction.objects.create(
+                    space_id=locked.space_id,
+                    actor=actor,
+                    action=Action.CLIP_DELETED,
+                    target_id=locked.author_id,
+                    details={"clip": locked.slug, "by": by},
+                )
+    return locked
+
+
+# --- The periodic sweep ------------------------------------------------------------------------
+
+
+def recording_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Finalize recordings of Spaces that ended FINALIZE_GRACE_SECONDS ago and are still not
+    replays (their origin died), and delete replays and clips past the retention period
+    (`SPACES_RECORDING_RETENTION_DAYS`; 0 keeps them). Safe to run twice at once: every step
+    re-checks under a row lock."""
+    now = now or timezone.now()
+    done = {"finalized": 0, "expired_replays": 0, "expired_clips": 0}
+    stale = Recording.objects.filter(
+        status=Recording.Status.RECORDING,
+        space__state=Space.State.ENDED,
+        space__ended_at__lte=now - timedelta(seconds=FINALIZE_GRACE_SECONDS),
+    ).values_list("space_id", flat=True)
+    for space_id in list(stale[:100]):
+        try:
+            if recording_finalize(space_id=space_id, force=True) is not None:
+                done["finalized"] += 1
+        except Exception:
+            logger.exception("space %s: finalizing the recording failed", space_id)
+    days = settings.SPACES_RECORDING_RETENTION_DAYS
+    if days > 0:
+        cutoff = now - timedelta(days=days)
+        for recording in Recording.objects.filter(
+            status=Recording.Status.READY, ready_at__lt=cutoff
+        ).select_related("space")[:100]:
+            _delete(recording, by=Recording.DeletedBy.RETENTION, actor=None)
+            done["expired_replays"] += 1
+        for clip in Clip.objects.filter(deleted_at__isnull=True, created_at__lt=cutoff)[:500]:
+            _clip_delete(clip, by=Clip.DeletedBy.RETENTION, actor=None)
+            done["expired_clips"] += 1
+    return done
