@@ -284,6 +284,8 @@ class Origin:
 
     def set_recorded(self, user_id: Key, recorded: bool) -> None:
         """Keep a member's voice out of the recording, or back in, from the next tick."""
+        if (user_id not in self.left_out) == recorded:
+            return  # every join says it: only a change belongs in `applied`
         if recorded:
             self.left_out.discard(user_id)
         else:

@@ -47,6 +47,9 @@ PeerGoneCallback = Callable[[Key, Key, str], None]
 dropped here because it must be served by the Space's origin ("moved")."""
 
 
+RECORDER_CLOSE_SECONDS = 10.0
+
+
 class MediaError(Exception):
     """A media request that cannot be served; the message is safe to show to the client."""
 
@@ -250,6 +253,10 @@ class MediaWorker:
             return
         peers = await origin.stop()
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        if origin.recorder is not None:
+            # Off the loop: the writer stores the last segment, the final playlist and the
+            # summary, which a process exiting right after must not cut short.
+            await asyncio.to_thread(origin.recorder.wait_closed, RECORDER_CLOSE_SECONDS)
 
     async def close(self) -> None:
         self._closed = True
