@@ -58,17 +58,21 @@ def media_playlist(parts: list[Part], *, ended: bool, prefix: str = "") -> str:
         f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
         "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
-    for n, part in enumerate(parts):
+    first = True
+    for part in parts:
         if not part.segments:
             continue
-        if n:
+        if not first:
             lines.append("#EXT-X-DISCONTINUITY")
+        first = False
         lines.append(f'#EXT-X-MAP:URI="{prefix}{part.map_uri}"')
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(part.wall_start)}")
         expected = 0
         for segment in part.segments:
+            folder = segment.uri.rpartition("/")[0]
             for missing in range(expected, segment.sequence):
-                lines += ["#EXT-X-GAP", f"#EXTINF:{SEGMENT_SECONDS:.3f},", segment_name(missing)]
+                gap = f"{folder}/{segment_name(missing)}" if folder else segment_name(missing)
+                lines += ["#EXT-X-GAP", f"#EXTINF:{SEGMENT_SECONDS:.3f},", f"{prefix}{gap}"]
             lines += [f"#EXTINF:{segment.duration:.3f},", f"{prefix}{segment.uri}"]
             expected = segment.sequence + 1
     if ended:

@@ -110,6 +110,7 @@ class Recorder:
         self._candidate_windows = 0
         self._candidate_since = 0
         self._left_out: set[Key] = set()
+        self._started = False
         self._thread = threading.Thread(
             target=self._write_all, name=f"recorder-{part}", daemon=True
         )
@@ -198,13 +199,15 @@ class Recorder:
         written: list[hls.Segment] = []
         try:
             while (segment := self._queue.get()) is not None:
+                stored = len(written)
                 try:
                     self._store(segment, written)
                 except Exception:
                     logger.exception(
                         "recording %s: segment %d not stored", self.part, segment.sequence
                     )
-                    self.summary.dropped_segments += 1
+                    if len(written) == stored:  # else stored, and the next playlist names it
+                        self.summary.dropped_segments += 1
             self.summary.segments = len(written)
             if written:
                 self.sink.write(self.part, PLAYLIST, self._playlist(written, ended=True))
@@ -216,8 +219,7 @@ class Recorder:
                 self.sink.closed(self.summary)
 
     def _store(self, segment: _Segment, written: list[hls.Segment]) -> None:
-        first = not written
-        if first:
+        if not written:
             self.sink.write(self.part, INIT, fmp4.init_segment())
         data = fmp4.media_segment(
             segment.packets,
@@ -228,7 +230,8 @@ class Recorder:
         self.sink.write(self.part, name, data)
         written.append(hls.Segment(segment.sequence, len(segment.packets) * 0.02, name))
         self.sink.write(self.part, PLAYLIST, self._playlist(written, ended=False))
-        if first:
+        if not self._started:
+            self._started = True
             self.sink.started(self.part, self.summary.wall_start)
 
     def _playlist(self, written: list[hls.Segment], *, ended: bool) -> bytes:
