@@ -76,7 +76,8 @@ class PartSummary:
 
 class RecordingSink(Protocol):
     """Where a part goes. Every method is called on the recorder's writer thread, in order:
-    ``started`` once after the first segment is stored, ``closed`` last."""
+    ``started`` once before the first file is written (the first segment is ready), ``closed``
+    last."""
 
     def write(self, part: str, name: str, data: bytes) -> None:
         """Store ``data`` as ``name`` in ``part``, replacing it, whole or not at all."""
@@ -219,6 +220,10 @@ class Recorder:
                 self.sink.closed(self.summary)
 
     def _store(self, segment: _Segment, written: list[hls.Segment]) -> None:
+        if not self._started:
+            # Before any file: whoever cleans up after a crash learns of the part from this.
+            self.sink.started(self.part, self.summary.wall_start)
+            self._started = True
         if not written:
             self.sink.write(self.part, INIT, fmp4.init_segment())
         data = fmp4.media_segment(
@@ -230,9 +235,6 @@ class Recorder:
         self.sink.write(self.part, name, data)
         written.append(hls.Segment(segment.sequence, len(segment.packets) * 0.02, name))
         self.sink.write(self.part, PLAYLIST, self._playlist(written, ended=False))
-        if not self._started:
-            self._started = True
-            self.sink.started(self.part, self.summary.wall_start)
 
     def _playlist(self, written: list[hls.Segment], *, ended: bool) -> bytes:
         return hls.media_playlist(

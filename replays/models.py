@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from accounts.models import User
 from spaces.models import Recording, Space
 
 CLIP_TITLE_MAX_LENGTH = 100
@@ -75,3 +76,12 @@ class Clip(models.Model):
     @property
     def file_name(self) -> str:
         return f"spaces/{self.space_id}/clips/{self.slug}.mp4"
+
+
+class HostStorage(User):
+    """Hosts as the admin's "Storage by host" lists them (replays/admin.py): a proxy, no table."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "storage by host"
+        verbose_name_plural = "storage by host"

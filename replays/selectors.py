@@ -13,7 +13,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from accounts.selectors import blocked_ids, blocker_ids, is_blocked
@@ -339,16 +350,32 @@ def replays_of_host(*, viewer: User, host: User) -> QuerySet[Recording]:
     return qs.order_by("-space__ended_at")
 
 
-def storage_by_host() -> QuerySet[User]:
-    """For the admin: bytes of replays and clips kept per host."""
+def storage_by_host(users: QuerySet[User] | None = None) -> QuerySet[User]:
+    """For the admin: bytes of replays and clips kept per host (`users`: the admin's proxy).
+    Clips are summed in a subquery: joined beside the recordings they would repeat each
+    recording's bytes once per clip."""
     kept = Q(
         hosted_spaces__recording__status__in=[Recording.Status.READY, Recording.Status.RECORDING]
     )
+    clip_bytes = (
+        Clip.objects.filter(space__host=OuterRef("pk"), deleted_at__isnull=True)
+        .order_by()
+        .values("space__host")
+        .annotate(total=Sum("size_bytes"))
+        .values("total")[:1]
+    )
     return (
-        User.objects.filter(kept)
+        (users if users is not None else User.objects.all())
+        .filter(kept)
         .annotate(
             replay_bytes=Sum("hosted_spaces__recording__size_bytes", filter=kept),
             replays=Count("hosted_spaces__recording", filter=kept),
+            clip_bytes=Coalesce(Subquery(clip_bytes), 0, output_field=BigIntegerField()),
         )
-        .order_by("-replay_bytes")
+        .annotate(
+            total_bytes=ExpressionWrapper(
+                F("replay_bytes") + F("clip_bytes"), output_field=BigIntegerField()
+            )
+        )
+        .order_by("-total_bytes", "pk")
     )

@@ -28,7 +28,7 @@ from replays.models import CLIP_TITLE_MAX_LENGTH, Clip
 from spaces import events
 from spaces import services as spaces_services
 from spaces.access import access_space, lock_rows
-from spaces.models import ModerationAction, Recording, Space
+from spaces.models import ModerationAction, Recording, Space, recording_prefix
 from spaces.permissions import check_clip_live, ensure
 from spaces_project import storage
 from spaces_project.counters import rate_limit
@@ -57,7 +57,12 @@ Action = ModerationAction.Action
 
 def recording_finalize_if_ended(*, space_id: int) -> None:
     """A part closed (spaces/hooks.py): make the replay now if the Space is over and every
-    part is closed; otherwise the sweep will."""
+    part is closed; otherwise the sweep will. A recording the host deleted while live kept
+    being stored until its part closed: those files go now."""
+    status = Recording.objects.filter(space_id=space_id).values_list("status", flat=True).first()
+    if status == Recording.Status.DELETED:
+        storage.delete_tree(storage.recordings(), recording_prefix(space_id))
+        return
     if Space.objects.filter(pk=space_id, state=Space.State.ENDED).exists():
         recording_finalize(space_id=space_id)
 
@@ -80,6 +85,12 @@ def recording_finalize(*, space_id: int, force: bool = False) -> Recording | Non
         prefix = recording.storage_prefix
         parts = timeline.read_parts(store, prefix)
         if not force and not all(p.ended and p.summary for p in parts):
+            return None
+        if not parts:
+            # Nothing was stored whole (a worker died in the first seconds): no replay, and
+            # no file left behind.
+            storage.delete_tree(store, prefix)
+            recording.delete()
             return None
         size = _clean(store, prefix, parts)
         storage.put(
@@ -231,9 +242,7 @@ def clip_create(
             raise ValidationFailed(
                 "A live clip is the last 30 seconds: send no range.", code="invalid_range"
             )
-        started = Recording.objects.filter(
-            space=space, status=Recording.Status.RECORDING
-        ).exists()
+        started = Recording.objects.filter(space=space, status=Recording.Status.RECORDING).exists()
         ensure(check_clip_live(space, me, recording_started=started))
     else:
         replay_access(viewer=actor, space=space)

@@ -10,7 +10,7 @@ upcoming lists show it (re-read through `scheduled_detail`, so counts are those 
 | GET  spaces/scheduled                         | your own upcoming Spaces               |
 | POST spaces/scheduled                         | schedule a Space                       |
 | GET  spaces/scheduled/{id}                    | one scheduled Space (any state since)  |
-| PATCH spaces/scheduled/{id}                   | edit title, topics, speaking, time     |
+| PATCH spaces/scheduled/{id}                   | edit title, topics, speaking, time...  |
 | DELETE spaces/scheduled/{id}                  | cancel (idempotent)                    |
 | POST spaces/scheduled/{id}/start              | go live now, same id                   |
 | PUT  spaces/{id}/reminder                     | set a reminder (idempotent)            |
@@ -38,6 +38,7 @@ from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
 from spaces.serializers import SpaceUserSerializer, TicketBadgeSerializer
 from spaces_project.api import (
     PagedApi,
+    StrictBooleanField,
     StrictCharField,
     StrictDateTimeField,
     StrictInputSerializer,
@@ -67,6 +68,8 @@ class ScheduledSpaceSerializer(serializers.Serializer):
         help_text="`scheduled` until the host starts it (`live`, same id) or it is cancelled.",
     )
     speaking_policy = serializers.ChoiceField(choices=Space.SpeakingPolicy.choices)
+    recording_enabled = serializers.BooleanField(help_text="It will be recorded once live.")
+    clips_enabled = serializers.BooleanField(help_text="People who hear it may clip it.")
     is_ticketed = serializers.BooleanField()
     host = SpaceUserSerializer()
     scheduled_for = serializers.DateTimeField()
@@ -150,6 +153,14 @@ class ScheduledListApi(_Api):
             default=Space.SpeakingPolicy.EVERYONE,
             help_text="Who may ask to speak once it is live.",
         )
+        recording_enabled = StrictBooleanField(
+            required=False,
+            default=True,
+            help_text="Record it once live (each stage member may still keep their voice out).",
+        )
+        clips_enabled = StrictBooleanField(
+            required=False, default=True, help_text="Let people who hear it clip it."
+        )
 
         class Meta:
             ref_name = "ScheduledSpaceCreate"
@@ -176,7 +187,8 @@ class ScheduledListApi(_Api):
             "Schedule a Space between 15 minutes and 14 days ahead; you become its host and are "
             "notified 30 minutes before and at the time. Needs `SPACES_HOST_MIN_FOLLOWERS` "
             "followers (403 `not_enough_followers`); at most `SPACES_MAX_UPCOMING_PER_HOST` "
-            "upcoming Spaces (409 `too_many_upcoming`)."
+            "upcoming Spaces (409 `too_many_upcoming`). It will be recorded "
+            "(`recording_enabled`) and may be clipped (`clips_enabled`) unless you say otherwise."
         ),
         request=InputSerializer,
         responses={
@@ -217,6 +229,8 @@ class ScheduledDetailApi(_Api):
         speaking_policy = serializers.ChoiceField(
             choices=Space.SpeakingPolicy.choices, required=False
         )
+        recording_enabled = StrictBooleanField(required=False)
+        clips_enabled = StrictBooleanField(required=False)
 
         class Meta:
             ref_name = "ScheduledSpaceUpdate"
@@ -248,9 +262,10 @@ class ScheduledDetailApi(_Api):
         tags=TAGS,
         summary="Edit a scheduled Space (host)",
         description=(
-            "The host changes the title, topics, speaking setting or time of a Space that has not "
-            "started; send only what changes (at least one field). A new time tells everyone with "
-            "a reminder and re-arms the reminders. 409 once it started, ended or was cancelled."
+            "The host changes the title, topics, speaking setting, time, recording or clips of a "
+            "Space that has not started; send only what changes (at least one field). A new "
+            "time tells everyone with a reminder and re-arms the reminders. 409 once it "
+            "started, ended or was cancelled."
         ),
         request=InputSerializer,
         responses={

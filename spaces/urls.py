@@ -16,6 +16,11 @@ urlpatterns = [
     path(f"{S}/join", spaces.SpaceJoinApi.as_view(), name="api-space-join"),
     path(f"{S}/leave", spaces.SpaceLeaveApi.as_view(), name="api-space-leave"),
     path(f"{S}/heartbeat", spaces.SpaceHeartbeatApi.as_view(), name="api-space-heartbeat"),
+    path(
+        f"{S}/recording/consent",
+        spaces.RecordingConsentApi.as_view(),
+        name="api-space-recording-consent",
+    ),
     path(f"{S}/participants", spaces.ParticipantListApi.as_view(), name="api-space-participants"),
     path(
         f"{S}/participants/<id:user_id>/demote",

@@ -1,9 +1,10 @@
-"""The Spaces API: the lists, starting a Space, one Space, joining, leaving and ending it."""
+"""The Spaces API: the lists, starting a Space, one Space, joining, leaving and ending it, and
+a stage member's consent to be recorded."""
 
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +21,14 @@ from spaces.apis.base import (
     participant_data,
     write_errors,
 )
-from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Participant, Space
+from spaces.models import (
+    MAX_TOPICS,
+    TITLE_MAX_LENGTH,
+    TOPIC_MAX_LENGTH,
+    Participant,
+    Recording,
+    Space,
+)
 from spaces.serializers import (
     BubbleSpaceSerializer,
     LiveSpaceSerializer,
@@ -60,6 +68,14 @@ class SpaceListApi(Api):
             help_text="Who may ask to speak.",
         )
         captions_enabled = StrictBooleanField(required=False, default=False)
+        recording_enabled = StrictBooleanField(
+            required=False,
+            default=True,
+            help_text="Record the Space (each stage member may still keep their voice out).",
+        )
+        clips_enabled = StrictBooleanField(
+            required=False, default=True, help_text="Let people who hear it clip it."
+        )
 
         class Meta:
             ref_name = "SpaceStart"
@@ -96,7 +112,9 @@ class SpaceListApi(Api):
         description=(
             "Start a live Space now; you become its host. Needs `SPACES_HOST_MIN_FOLLOWERS` "
             "followers (403 `not_enough_followers`) and no other live Space of yours (409 "
-            "`already_live`). To start later, schedule it (`POST /api/v1/spaces/scheduled`)."
+            "`already_live`). To start later, schedule it (`POST /api/v1/spaces/scheduled`). "
+            "It is recorded (`recording_enabled`) and may be clipped (`clips_enabled`) unless "
+            "you say otherwise; the choice holds for the whole Space."
         ),
         request=InputSerializer,
         responses={
@@ -141,14 +159,39 @@ class SpaceFollowingApi(Api):
         return self.paginated(qs, lambda rows: bubbles_data(rows, viewer))
 
 
+class EndedReplaySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=Recording.Status.choices,
+        help_text="`ready`: listen at `url`; `recording`: being made into a replay; "
+        "`deleted`: the page answers 410.",
+    )
+    url = serializers.CharField(help_text="The replay's page on the site.")
+
+    class Meta:
+        ref_name = "EndedSpaceReplay"
+
+
 # SpaceSerializer under its own name: the schema names a paginated list after the item
 # serializer, so the cursor-paged ended list shared `PaginatedSpaceList` (limit/offset, with
 # `count`) with the live list and its answers did not match the schema.
 class EndedSpaceSerializer(SpaceSerializer):
     """A Space that has ended: the fields of `Space`, with `ended_at` set and the final counts."""
 
+    replay = serializers.SerializerMethodField(
+        help_text="Its recording, as `space_list_ended` annotates it; null if it was not recorded."
+    )
+
     class Meta:
         ref_name = "EndedSpace"
+
+    @extend_schema_field(EndedReplaySerializer(allow_null=True))
+    def get_replay(self, space: Space) -> dict[str, str] | None:
+        status = getattr(space, "replay_status", None)
+        if status is None:
+            return None
+        # The site's replay page (replays/site_urls.py): Spaces sits below replays and names
+        # the path rather than reversing a route of the app above it.
+        return {"status": status, "url": f"/spaces/{space.pk}/replay/"}
 
 
 class SpaceEndedApi(Api):
@@ -164,7 +207,8 @@ class SpaceEndedApi(Api):
         summary="Ended Spaces, most recent first",
         description=(
             "Ended Spaces you can see, most recently ended first, cursor-paged; `host` keeps one "
-            "host's. Spaces whose host blocked you, or whom you blocked, are left out."
+            "host's. Spaces whose host blocked you, or whom you blocked, are left out. `replay` "
+            "says whether each has a replay (null when it was not recorded)."
         ),
         parameters=[
             OpenApiParameter(
@@ -181,7 +225,7 @@ class SpaceEndedApi(Api):
         qs = selectors.space_list_ended(
             viewer=request_user(request), host_id=filters.validated_data.get("host")
         )
-        return self.paginated(qs, lambda rows: SpaceSerializer(rows, many=True).data)
+        return self.paginated(qs, lambda rows: EndedSpaceSerializer(rows, many=True).data)
 
 
 class SpaceDetailApi(Api):
@@ -351,3 +395,46 @@ class ParticipantListApi(Api):
             viewer=request_user(request), space_id=space_id, role=filters.validated_data.get("role")
         )
         return self.paginated(qs, lambda rows: ParticipantSerializer(rows, many=True).data)
+
+
+class RecordingConsentApi(Api):
+    class InputSerializer(StrictInputSerializer):
+        recorded = StrictBooleanField(
+            help_text="false: keep your voice out of the recording from now on; true: let it in."
+        )
+
+        class Meta:
+            ref_name = "SpaceRecordingConsent"
+
+    @extend_schema(
+        operation_id="spaces_recording_consent",
+        tags=TAGS,
+        summary="Keep your voice out of the recording, or let it back in (stage)",
+        description=(
+            "A stage member of a recorded live Space chooses whether their voice is recorded: "
+            "with `recorded: false` the recording mixes without them from the next 20 ms while "
+            "listeners still hear them; `true` lets them back in. The choice stays with you if "
+            "you leave the stage and come back, is written in the moderation log, and the replay "
+            "lists who was left out. Answers with your place (`voice_recorded`); sending the "
+            "current value changes nothing. Everyone gets `recording.consent_changed`; the "
+            "socket's `recording.consent` action does the same."
+        ),
+        request=InputSerializer,
+        responses={
+            200: ParticipantSerializer,
+            **write_errors(
+                e403="`not_in_space`: join the Space first.",
+                e409=f"{NOT_LIVE}; `recording_off`: the host does not record this Space; "
+                "`not_on_stage`: only the stage is recorded.",
+            ),
+        },
+    )
+    def post(self, request: Request, space_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = services.recording_consent_set(
+            actor=request_user(request),
+            space_id=space_id,
+            recorded=data.validated_data["recorded"],
+        )
+        return Response(participant_data(participant))

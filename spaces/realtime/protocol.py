@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import User
-from spaces import services
+from spaces import events, services
 from spaces.models import Invitation
 from spaces.serializers import space_snapshot
 from spaces_project.errors import ApplicationError
@@ -143,6 +143,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "unpin": {"pin_id": ID},
     "captions": {"enabled": Field("bool")},
+    "recording.consent": {"recorded": Field("bool")},
     # The host leaves by handing over: to `successor_id` (a co-host), else to the longest one.
     "leave": {"successor_id": Field("id", required=False)},
     "end": NO_FIELDS,
@@ -403,6 +404,11 @@ def _captions(user: User, space_id: int, a: dict[str, Any]) -> Result:
     return {"enabled": space.captions_enabled}
 
 
+def _recording_consent(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    p = services.recording_consent_set(actor=user, space_id=space_id, recorded=a["recorded"])
+    return {"participant": events.participant(p)}
+
+
 def _leave(user: User, space_id: int, a: dict[str, Any]) -> Result:
     services.space_leave(user=user, space_id=space_id, successor_id=a.get("successor_id"))
     return {}
@@ -440,6 +446,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "pin": _pin,
     "unpin": _unpin,
     "captions": _captions,
+    "recording.consent": _recording_consent,
     "leave": _leave,
     "end": _end,
     "heartbeat": _heartbeat,

@@ -235,10 +235,10 @@ def test_init_then_each_segment_then_its_playlist_and_closed_comes_last() -> Non
     closed(recorder, sink)
 
     assert sink.calls == [
+        ("started", "p"),  # before any file, so a crash leaves nothing nobody knows of
         ("write", INIT),
         ("write", "00000.m4s"),
         ("write", PLAYLIST),
-        ("started", "p"),
         ("write", "00001.m4s"),
         ("write", PLAYLIST),
         ("write", "00002.m4s"),

@@ -67,6 +67,10 @@ def _captions_on(space: Space, member: Any) -> None:
     assert fresh(space).captions_enabled
 
 
+def _voice_kept_out(space: Space, member: Any) -> None:
+    assert participant(space, member).voice_recorded is False
+
+
 def _ended(space: Space, member: Any) -> None:
     assert fresh(space).state == Space.State.ENDED
 
@@ -165,6 +169,13 @@ CASES = [
         ["captions.toggled"],
         prepare=lambda s, m: {"enabled": True},
         check=_captions_on,
+    ),
+    Case(
+        "recording.consent",
+        "member",
+        ["recording.consent_changed"],
+        prepare=lambda s, m: make_speaker(s, m) and {"recorded": False},
+        check=_voice_kept_out,
     ),
     Case(
         "leave",
@@ -283,3 +294,30 @@ async def test_a_state_conflict_is_reported_with_its_code(open_socket):
         reply = await ws.act("raise_hand")
     assert reply["type"] == "error"
     assert reply["code"] == "already_speaker"
+
+
+async def test_recording_consent_acks_with_the_participant_and_refuses_a_listener(open_socket):
+    space = await db(SpaceFactory)()
+    speaker, listener = await db(UserFactory)(), await db(UserFactory)()
+    await db(join)(space, speaker)
+    await db(make_speaker)(space, speaker)
+    await db(join)(space, listener)
+    async with (
+        open_socket(speaker, space_path(space.pk)) as on_stage,
+        open_socket(listener, space_path(space.pk)) as audience,
+    ):
+        await on_stage.next()
+        await audience.next()
+        out = await on_stage.act("recording.consent", rid="c1", recorded=False)
+        changed = await audience.until_type("recording.consent_changed")
+        refused = await audience.act("recording.consent", rid="c2", recorded=False)
+        not_bool = await on_stage.act("recording.consent", rid="c3", recorded="no")
+    assert out["type"] == "ack"
+    assert (out["participant"]["user"]["id"], out["participant"]["voice_recorded"]) == (
+        speaker.pk,
+        False,
+    )
+    assert changed["participant"]["voice_recorded"] is False
+    assert (refused["type"], refused["code"], refused["id"]) == ("error", "not_on_stage", "c2")
+    assert (not_bool["code"], not_bool["fields"]) == ("invalid", {"recorded": ["true or false."]})
+    assert (await db(participant)(space, listener)).voice_recorded is True

@@ -33,7 +33,7 @@ def operations(schema):
 
 def test_the_spaces_schema_is_valid_and_generates_without_warnings(schema):
     validate_schema(schema)
-    assert len(list(operations(schema))) == 38  # + transcript.vtt and .txt
+    assert len(list(operations(schema))) == 39  # + recording/consent
 
 
 def test_every_spaces_operation_has_an_id_a_summary_and_documents_401(schema):
@@ -79,6 +79,8 @@ def test_every_write_documents_the_common_errors(schema):
         ),
         ("/api/v1/spaces/{space_id}/invitations", "post", "403", "host_only"),
         ("/api/v1/spaces/{space_id}/end", "post", "403", "host_only"),
+        ("/api/v1/spaces/{space_id}/recording/consent", "post", "409", "recording_off"),
+        ("/api/v1/spaces/{space_id}/recording/consent", "post", "409", "not_on_stage"),
     ],
 )
 def test_the_documented_error_codes_are_the_ones_the_services_raise(
