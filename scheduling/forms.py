@@ -25,6 +25,7 @@ from django.core import validators
 from django.urls import reverse
 from django.utils.html import format_html
 
+from spaces.forms import CLIPS_HELP, RECORDING_HELP
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
 from spaces_project.errors import ValidationFailed
 from spaces_project.timezones import aware_from_wall_time, zone_abbreviation, zone_name
@@ -93,6 +94,12 @@ class ScheduleForm(forms.Form):
         choices=Space.SpeakingPolicy.choices,
         initial=Space.SpeakingPolicy.EVERYONE,
         widget=forms.RadioSelect,
+    )
+    recording_enabled = forms.BooleanField(
+        required=False, initial=True, label="Record this Space", help_text=RECORDING_HELP
+    )
+    clips_enabled = forms.BooleanField(
+        required=False, initial=True, label="Allow clips", help_text=CLIPS_HELP
     )
 
     def __init__(self, *args: Any, zone: tzinfo = UTC, **kwargs: Any) -> None:
@@ -232,4 +239,6 @@ def initial_for(space: Space, zone: tzinfo = UTC) -> dict[str, Any]:
         "scheduled_for": space.scheduled_for.astimezone(zone).strftime(DATETIME_LOCAL),
         "topics": ", ".join(space.topics),
         "speaking_policy": space.speaking_policy,
+        "recording_enabled": space.recording_enabled,
+        "clips_enabled": space.clips_enabled,
     }

@@ -25,6 +25,13 @@ SPEAKING_HELP = {
     Space.SpeakingPolicy.INVITED_ONLY: "Nobody can ask; you invite speakers yourself.",
 }
 
+# The recording choices, worded once for Start a Space and the schedule form.
+RECORDING_HELP = (
+    "Everyone sees a REC badge and each speaker can keep their voice out. "
+    "The replay stays on your profile."
+)
+CLIPS_HELP = "People who hear it can clip up to a minute and share it."
+
 
 class SpaceStartForm(forms.Form):
     title = forms.CharField(
@@ -54,6 +61,15 @@ class SpaceStartForm(forms.Form):
         required=False,
         label="Show captions",
         help_text="Speech is transcribed live for everyone in the Space.",
+    )
+    recording_enabled = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Record this Space",
+        help_text=RECORDING_HELP,
+    )
+    clips_enabled = forms.BooleanField(
+        required=False, initial=True, label="Allow clips", help_text=CLIPS_HELP
     )
 
     def clean_title(self) -> str:

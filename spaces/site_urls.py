@@ -55,6 +55,7 @@ urlpatterns = [
     path(f"{S}/me/mute/", actions.me_mute, name="space_me_mute"),
     path(f"{S}/me/unmute/", actions.me_unmute, name="space_me_unmute"),
     path(f"{S}/me/step-down/", actions.me_step_down, name="space_me_step_down"),
+    path(f"{S}/me/recording/", actions.me_recording, name="space_me_recording"),
     path(f"{S}/react/", actions.react, name="space_react"),
     path(f"{S}/pins/", actions.pin_create, name="space_pin_create"),
     path(f"{S}/pins/<id:pin_id>/remove/", actions.pin_remove, name="space_pin_remove"),

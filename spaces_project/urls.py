@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("spaces.urls")),
     path("", include("scheduling.urls")),
     path("", include("ticketing.urls")),
+    path("", include("replays.urls")),
 ]
 
 # Sign-up, login and sessions are allauth's headless API, documented by its own specification:
@@ -54,4 +55,5 @@ urlpatterns = [
     path("", include("spaces.site_urls")),
     path("", include("scheduling.site_urls")),
     path("", include("ticketing.site_urls")),
+    path("", include("replays.site_urls")),
 ]

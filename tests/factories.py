@@ -4,6 +4,7 @@ them through `tests.realtime.helpers.db`."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,8 @@ from django.utils import timezone
 
 from accounts.models import Block, Follow, Notification, User
 from spaces import services
-from spaces.models import Invitation, Participant, Space
+from spaces.models import Invitation, Participant, Recording, Space, recording_prefix
+from spaces_project import storage
 
 PASSWORD = "correct-horse-battery"
 _HASHED: dict[str, str] = {}
@@ -211,3 +213,88 @@ def every_page_type(*, host_name: str, listener_name: str) -> dict[str, Any]:
             capacity=3,
         ),
     }
+
+
+# --- Recordings ----------------------------------------------------------------------------------
+
+_LEVELS_TICKS = 10  # a levels window of 200 ms, as the origin's
+
+
+class _ThisThreadSink:
+    """`StorageSink`'s files, but its domain calls left to the test's own thread: the writer
+    thread's database connection would not see rows of a test's open transaction."""
+
+    def __init__(self, space_id: int) -> None:
+        from spaces.audio.recording import StorageSink
+
+        self.files = StorageSink(space_id)
+        self.wall_start: float | None = None
+        self.segments = 0
+
+    def write(self, part: str, name: str, data: bytes) -> None:
+        self.files.write(part, name, data)
+        if name.endswith(".m4s"):
+            self.segments += 1
+
+    def started(self, part: str, wall_start: float) -> None:
+        self.wall_start = wall_start
+
+    def closed(self, summary: object) -> None:
+        pass
+
+
+def make_replay(
+    space: Space,
+    *,
+    seconds: float = 6.0,
+    tone_hz: float = 440.0,
+    speakers: list[User] | None = None,
+) -> Recording:
+    """A real recording of `space`: `seconds` of a tone encoded with Opus and stored as HLS by
+    the media worker's own recorder, starting at `space.started_at` (so caption lines and
+    reactions stamped inside that window land on the replay). `speakers` (default: the host)
+    speak in equal turns: the replay's "who spoke" and chapters. An ended Space gets a ready
+    replay; a live one a recording still `recording` (what a live clip cuts from). Returns the
+    `spaces.Recording`."""
+    import numpy as np
+
+    from media import fmp4
+    from media.dsp import OpusEncoder
+    from media.recording import QUEUE_SEGMENTS, SEGMENT_TICKS, Recorder
+    from replays import services as replays_services
+
+    speakers = speakers if speakers is not None else [space.host]
+    # A rolled-back test gives its Space ids out again (SQLite): its files must not join ours.
+    storage.delete_tree(storage.recordings(), recording_prefix(space.pk))
+    started = space.started_at or timezone.now() - timedelta(seconds=seconds)
+    wall = started.timestamp()
+    sink = _ThisThreadSink(space.pk)
+    recorder = Recorder(
+        sink, part=f"{int(wall * 1000):013d}-0000abcd", wall_start=wall, first_index=0
+    )
+    ticks = round(seconds * fmp4.SAMPLE_RATE / fmp4.FRAME_SAMPLES)
+    n = fmp4.FRAME_SAMPLES
+    t = np.arange(ticks * n)
+    pcm = (0.3 * 32767 * np.sin(2 * np.pi * tone_hz * t / fmp4.SAMPLE_RATE)).astype(np.int16)
+    encoder = OpusEncoder()
+    packets = [p for i in range(ticks) for p in encoder.encode(pcm[i * n : (i + 1) * n])]
+    turn = max(1, len(packets) // max(1, len(speakers)))
+    for i, payload in enumerate(packets):
+        if i and i % SEGMENT_TICKS == 0:
+            # Faster than real time: let the writer keep up, or the recorder drops segments.
+            deadline = time.monotonic() + 30
+            while i // SEGMENT_TICKS - sink.segments > QUEUE_SEGMENTS // 2:
+                assert time.monotonic() < deadline, "the recorder's writer is stuck"
+                time.sleep(0.002)
+        recorder.add(i, payload)
+        if speakers and i % _LEVELS_TICKS == _LEVELS_TICKS - 1:
+            who = speakers[min(i // turn, len(speakers) - 1)]
+            recorder.note_speaking([who.pk], _LEVELS_TICKS * n / fmp4.SAMPLE_RATE, i)
+    recorder.close()
+    assert recorder.wait_closed(30), "the recorder's writer never finished"
+    assert sink.wall_start is not None, "no segment was stored"
+    services.recording_mark_started(space_id=space.pk, started_at=started)
+    space.refresh_from_db()
+    if space.state == Space.State.ENDED:
+        replays_services.recording_finalize(space_id=space.pk)
+    return Recording.objects.get(space=space)

@@ -295,6 +295,21 @@ def me_step_down(request: HttpRequest, space_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
+def me_recording(request: HttpRequest, space_id: int) -> HttpResponse:
+    """A stage member's "Don't record my voice" (`recorded=0`), or back (`recorded=1`)."""
+    recorded = request.POST.get("recorded") in ("1", "true", "on")
+
+    def run(user: User) -> str:
+        services.recording_consent_set(actor=user, space_id=space_id, recorded=recorded)
+        if recorded:
+            return "Your voice is recorded again."
+        return "Your voice is kept out of the recording. Listeners still hear you."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
 def react(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str | None:
         emoji = request.POST.get("emoji", "").strip()

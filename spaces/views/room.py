@@ -30,10 +30,14 @@ CAPTION_LINES_ON_PAGE = 40
 MODERATION_LOG_ON_PAGE = 30
 
 # The icons static/js/space.js draws with, rendered once into <template> elements.
-JS_ICONS = {name: f"icons/{name}.html" for name in ("mic", "hand", "info")} | {
-    name: f"spaces/icons/{name}.html"
-    for name in ("mic-off", "arrow-down", "leave", "power", "smile", "plus", "link")
-}
+JS_ICONS = (
+    {name: f"icons/{name}.html" for name in ("mic", "hand", "info")}
+    | {
+        name: f"spaces/icons/{name}.html"
+        for name in ("mic-off", "arrow-down", "leave", "power", "smile", "plus", "link")
+    }
+    | {name: f"replays/icons/{name}.html" for name in ("scissors", "rec", "rec-off")}
+)
 
 # By the participant's `role` value; anyone else is a listener.
 ROLE_LABELS: dict[str, str] = {Role.HOST: "Host", Role.COHOST: "Co-host", Role.SPEAKER: "Speaker"}

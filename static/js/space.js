@@ -245,6 +245,21 @@ export class SpacePage {
       case "space.ended":
         s.space.state = "ended";
         break;
+      case "recording.started":
+        s.recording = { status: "recording", started_at: ev.started_at };
+        // Clipping opens once something is stored: the viewer's `can` says so.
+        this.onStale?.();
+        break;
+      case "recording.consent_changed":
+        s.stage = s.stage.map((p) => (p.user.id === ev.participant.user.id ? { ...p, ...ev.participant } : p));
+        mine(ev.participant);
+        break;
+      case "clip.created":
+        // Our own clip already said so where we made it.
+        if (ev.clip && ev.clip.author && ev.clip.author.id !== this.viewerId) {
+          toast(`${ev.clip.author.name} clipped this Space`, "info");
+        }
+        return true;
       case "active_speakers":
         // Not part of the snapshot: only the rings change.
         this.setTalking(ev.speakers || []);
@@ -324,6 +339,9 @@ export class SpacePage {
     const none = document.getElementById("no-listeners");
     if (none) none.hidden = state.listeners_sample.length > 0;
     this.put("captions-toggle", this.captionsToggleHtml());
+    const rec = document.getElementById("rec-badge");
+    if (rec) rec.hidden = !state.recording || state.recording.status !== "recording";
+    this.put("rec-tools", this.recToolsHtml());
     const lines = document.getElementById("caption-lines");
     if (lines) lines.hidden = !space.captions_enabled;
     this.text(
@@ -417,6 +435,7 @@ export class SpacePage {
     const isMe = u.id === this.viewerId;
     const label = ROLE_LABEL[p.role] || "Listener";
     const muted = stage && p.is_muted;
+    const unrecorded = stage && p.voice_recorded === false && this.space.recording_enabled;
     const a = this.seatActions(p);
     const li = fromTemplate("seat-template");
     li.className = ["seat", stage ? "seat-stage" : "", muted ? "is-muted" : "", isMe ? "is-me" : "",
@@ -424,9 +443,10 @@ export class SpacePage {
     li.dataset.userId = u.id;
     li.dataset.role = p.role;
     // Named by the words it shows, then the rest for screen readers (as _seat.html).
-    fillSlot(li, "about", `${stage ? "" : ` ${label}`}${isMe ? " (you)" : ""}${muted ? ", muted" : ""}: options`);
+    fillSlot(li, "about", `${stage ? "" : ` ${label}`}${isMe ? " (you)" : ""}${muted ? ", muted" : ""}${unrecorded ? ", not recorded" : ""}: options`);
     fillAvatar(li.querySelector(".seat-avatar .avatar"), u, stage ? "lg" : "");
     if (!muted) li.querySelector('[data-slot="muted"]').remove();
+    if (!unrecorded) li.querySelector('[data-slot="unrecorded"]').remove();
     fillSlot(li, "name", u.name);
     const role = li.querySelector('[data-slot="role"]');
     if (stage) {
@@ -436,7 +456,7 @@ export class SpacePage {
     } else {
       role.remove();
     }
-    fillSlot(li, "handle", `@${u.username} · ${label}${muted ? " · muted" : ""}`);
+    fillSlot(li, "handle", `@${u.username} · ${label}${muted ? " · muted" : ""}${unrecorded ? " · not recorded" : ""}`);
     li.querySelector('[data-slot="profile"]').href = profileUrl(u);
     li.querySelectorAll("form[data-action]").forEach((form) => {
       const { action } = form.dataset;
@@ -508,6 +528,31 @@ export class SpacePage {
     if (!this.can.toggle_captions) return "";
     const on = this.space.captions_enabled;
     return this.form("captions", "captions/", `<button type="submit" class="btn btn-outline btn-sm" aria-pressed="${on}">${on ? "Turn off" : "Turn on"}<span class="visually-hidden"> captions</span></button>`, { hidden: { enabled: on ? "0" : "1" } });
+  }
+
+  /** Recording: "Don't record my voice" for the stage, "Clip last 30 s" for anyone in it, as
+   * `can` allows (spaces/_rec_tools.html draws the same). */
+  recToolsHtml() {
+    const { can, me } = this;
+    let html = "";
+    if (can.recording_consent) {
+      const recorded = !me || me.voice_recorded !== false;
+      html += this.form("recording_consent", "me/recording/", `<button type="submit" class="btn btn-outline btn-sm">${recorded ? `${icon("rec-off")}Don’t record my voice` : `${icon("rec")}Record my voice`}</button>`, { hidden: { recorded: recorded ? "0" : "1" } });
+    }
+    if (can.clip) {
+      html += this.form("clip", "clips/", `<button type="submit" class="btn btn-outline btn-sm">${icon("scissors")}Clip last 30 s</button>`);
+    }
+    return html;
+  }
+
+  /** The clip just made: a link to it under the tools (it stays until the next one). */
+  clipMade(clip) {
+    const done = document.getElementById("clip-done");
+    if (!done || !clip) return;
+    const link = document.createElement("a");
+    link.href = clip.url;
+    link.textContent = "Open your clip";
+    done.replaceChildren(`Your ${Math.round(clip.duration_ms / 1000)}-second clip is ready. `, link);
   }
 
   barStartHtml() {
@@ -904,6 +949,7 @@ function start() {
       if (!answer.ok) throw answer.error;
       if (answer.message && action !== "react") toast(answer.message);
       if (answer.state) page.snapshot(answer.state);
+      if (answer.clip) page.clipMade(answer.clip);
       if (["share", "report", "pin", "invite", "cohost_invite"].includes(action)) form.reset();
       closeMenus(form);
       if (action === "join") connect();

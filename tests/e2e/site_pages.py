@@ -17,9 +17,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as account_services
+from replays import services as replays_services
 from scheduling import services as scheduling_services
 from spaces import services
-from tests.factories import SpaceFactory, UserFactory, join, make_followers, make_speaker
+from spaces.models import CaptionLine
+from tests.factories import (
+    SpaceFactory,
+    UserFactory,
+    join,
+    make_followers,
+    make_replay,
+    make_speaker,
+)
 from ticketing import services as ticketing_services
 
 HOST, SPEAKER, LISTENER, ANONYMOUS = "host", "speaker", "listener", "anonymous"
@@ -45,6 +54,8 @@ PAGES: list[tuple[str, Callable[[World], str], tuple[str, ...]]] = [
     ("ended-list", to("space_ended_list"), SIGNED_IN),
     ("ended-space", to("space_detail", "ended"), SIGNED_IN),
     ("transcript", to("space_transcript", "ended"), SIGNED_IN),
+    ("replay", to("replay_detail", "ended"), SIGNED_IN),
+    ("clip", to("clip_detail", "clip", "slug"), SIGNED_IN),
     ("scheduled-list", to("scheduled_list"), SIGNED_IN),
     ("scheduled-detail", to("scheduled_detail", "scheduled"), SIGNED_IN),
     ("schedule-form", to("scheduled_new"), SIGNED_IN),
@@ -64,10 +75,10 @@ PAGES: list[tuple[str, Callable[[World], str], tuple[str, ...]]] = [
 
 
 def build_site(settings: Any) -> World:
-    """A host live with a speaker and listeners, a past Space with a transcript, a scheduled
-    Space with a reminder set, a ticketed one, follows and notifications. Names and titles are
-    of realistic length: long enough to wrap, as real ones do. The caller keeps scheduling's
-    sweep from being kicked (`schedule._kick_sweep`)."""
+    """A host live with a speaker and listeners, a past Space with a transcript, its replay and
+    a clip of it, a scheduled Space with a reminder set, a ticketed one, follows and
+    notifications. Names and titles are of realistic length: long enough to wrap, as real ones
+    do. The caller keeps scheduling's sweep from being kicked (`schedule._kick_sweep`)."""
     # The server reads its own settings: the speaker can host there (the Start a Space form),
     # the listener cannot (how far they are). The services called here use the lowered bars.
     server_host_min = settings.SPACES_HOST_MIN_FOLLOWERS
@@ -96,7 +107,17 @@ def build_site(settings: Any) -> World:
         (host, "It does. Let us start with the table of operations in note G."),
     ):
         services.caption_append(space_id=ended.pk, speaker_id=who.pk, text=text)
+    # Its replay: the lines a few seconds apart, as people speak, and a clip of it.
+    assert ended.started_at is not None
+    for n, line in enumerate(CaptionLine.objects.filter(space=ended).order_by("id")):
+        CaptionLine.objects.filter(pk=line.pk).update(
+            started_at=ended.started_at + timedelta(seconds=1 + 5 * n)
+        )
     services.space_end(actor=host, space_id=ended.pk)
+    make_replay(ended, seconds=20, speakers=[host, speaker])
+    clip = replays_services.clip_create(
+        actor=listener, space_id=ended.pk, start_ms=5000, end_ms=15000, title="Loops, in 1843"
+    )
 
     live = SpaceFactory(
         host=host,
@@ -150,6 +171,7 @@ def build_site(settings: Any) -> World:
         ANONYMOUS: None,
         "live": live,
         "ended": ended,
+        "clip": clip,
         "scheduled": scheduled,
         "ticketed": ticketed,
     }

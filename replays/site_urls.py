@@ -1,0 +1,24 @@
+"""The replay and clip pages of the site, and the files their players read (replays/views.py)."""
+
+from django.urls import path
+
+import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
+from replays import views
+
+R = "spaces/<id:space_id>/replay"
+
+urlpatterns = [
+    path(f"{R}/", views.replay_detail, name="replay_detail"),
+    # The playlist, and a part's files (`<13 digits>-<8 hex>/00000.m4s`): the selector names
+    # which exist, anything else is a 404 before storage is asked.
+    path(f"{R}/hls/<path:name>", views.replay_file, name="replay_file"),
+    path(f"{R}/captions.vtt", views.replay_captions, name="replay_captions"),
+    path(f"{R}/chapters.vtt", views.replay_chapters, name="replay_chapters"),
+    path(f"{R}/delete/", views.replay_delete, name="replay_delete"),
+    # Live (the last 30 s) or from the replay (a range): one URL under the Space, so the Space
+    # page's script posts to it like its other actions.
+    path("spaces/<id:space_id>/clips/", views.clip_create, name="clip_create"),
+    path("clips/<slug:slug>/", views.clip_detail, name="clip_detail"),
+    path("clips/<slug:slug>/audio.mp4", views.clip_audio, name="clip_audio"),
+    path("clips/<slug:slug>/delete/", views.clip_delete, name="clip_delete"),
+]

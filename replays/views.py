@@ -1,0 +1,413 @@
+"""The replay and clip pages, the files their players read, and their forms. Thin: reads through
+replays.selectors, writes through replays.services (the API's rules and refusals).
+
+A refusal becomes a page that says what happened with the status a shared link should carry:
+404 (no such thing, or the host blocked you), 403 (a ticketed Space: buy a ticket), 409 (the
+replay is being made: the page refreshes itself), 410 (deleted on purpose). The files answer
+the same statuses with a line of text: a player only needs the status.
+
+The replay plays over HLS: Safari natively, other browsers through hls.js when `make
+node-tools` copied it to static/vendor/ (`hls_script_url`); without it the page says the
+browser cannot play the replay instead of failing silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST, require_safe
+
+from replays import selectors, services
+from replays.forms import ClipForm
+from replays.models import Clip
+from replays.selectors import Replay
+from spaces.models import Recording, Space
+from spaces_project.errors import (
+    ApplicationError,
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+)
+from spaces_project.site import back, error_json, form_refusal, signed_in, wants_json
+
+HLS_SCRIPT = "vendor/hls.light.min.js"
+# While a replay is being made its page looks again this often (seconds).
+PREPARING_REFRESH_SECONDS = 10
+# Segments and init segments never change once stored; playlists are read fresh.
+IMMUTABLE = "private, max-age=86400"
+FRESH = "private, no-cache"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def hls_script_url() -> str | None:
+    """hls.js when `make node-tools` put it in static/vendor/, else None (the page then relies
+    on the browser's own HLS). Looked up per page, so installing it needs no restart."""
+    if finders.find(HLS_SCRIPT) is None:
+        return None
+    try:
+        return static(HLS_SCRIPT)
+    except ValueError:  # found in static/, but not collected into the manifest
+        return None
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+@login_required
+def replay_detail(request: HttpRequest, space_id: int) -> HttpResponse:
+    viewer = signed_in(request)
+    try:
+        replay = selectors.replay_for(viewer=viewer, space_id=space_id)
+    except ApplicationError as error:
+        return _replay_refusal(request, error, space_id)
+    duration = replay.recording.duration_ms
+    bars = _reaction_bars(replay.reactions, duration)
+    return render(
+        request,
+        "replays/detail.html",
+        {
+            "replay": replay,
+            "space": replay.space,
+            "recording": replay.recording,
+            "chapters": _chapters(replay),
+            "reaction_bars": bars,
+            "reaction_total": sum(bar["total"] for bar in bars),
+            "reaction_peak": max(bars, key=lambda bar: bar["total"], default=None),
+            "clip_form": ClipForm(initial={"start": 0, "end": min(30, duration // 1000)}),
+            "max_clip_seconds": services.MAX_CLIP_SECONDS,
+            "playlist_url": reverse("replay_file", args=[space_id, services.REPLAY_PLAYLIST]),
+            "hls_script_url": hls_script_url(),
+        },
+    )
+
+
+def _chapters(replay: Replay) -> list[dict[str, Any]]:
+    """Speaker turns, each lasting until the next (the last until the end)."""
+    chapters = replay.chapters
+    end = replay.recording.duration_ms
+    return [
+        {
+            "start_ms": c.start_ms,
+            "end_ms": chapters[n + 1].start_ms if n + 1 < len(chapters) else end,
+            "speaker": c.speaker,
+        }
+        for n, c in enumerate(chapters)
+    ]
+
+
+def _reaction_bars(reactions: list[dict[str, Any]], duration_ms: int) -> list[dict[str, Any]]:
+    """One bar per window with reactions: where it sits along the replay and how tall, as
+    percentages (the page draws them with style attributes, no script needed)."""
+    if not reactions or duration_ms <= 0:
+        return []
+    peak = max(int(r["total"]) for r in reactions) or 1
+    return [
+        {
+            "at_ms": int(r["at_ms"]),
+            "total": int(r["total"]),
+            "counts": r["counts"],
+            "left": round(min(100.0, 100 * int(r["at_ms"]) / duration_ms), 2),
+            "height": max(12, round(100 * int(r["total"]) / peak)),
+        }
+        for r in reactions
+    ]
+
+
+def _status_page(
+    request: HttpRequest,
+    status: int,
+    *,
+    heading: str,
+    message: str,
+    space: Space | None = None,
+    actions: Sequence[tuple[str, str]] = (),
+    refresh: int | None = None,
+    icon: str = "info",
+) -> HttpResponse:
+    return render(
+        request,
+        "replays/status.html",
+        {
+            "heading": heading,
+            "message": message,
+            "space": space,
+            "actions": actions,
+            "refresh": refresh,
+            "icon": icon,
+        },
+        status=status,
+    )
+
+
+def _space(space_id: int) -> Space | None:
+    return Space.objects.select_related("host").filter(pk=space_id).first()
+
+
+def _replay_refusal(request: HttpRequest, error: ApplicationError, space_id: int) -> HttpResponse:
+    if isinstance(error, NotFound):
+        if error.code != "replay_not_found":
+            raise Http404(error.message) from error
+        # The Space exists (the selector says so before any access check): say no more than
+        # that it has no replay; its own page decides what this viewer may see of it.
+        return _status_page(
+            request,
+            404,
+            heading="This Space has no replay",
+            message="It wasn't recorded, so there is nothing to play.",
+            actions=[("Open the Space", reverse("space_detail", args=[space_id]))],
+        )
+    if isinstance(error, Forbidden):
+        return _forbidden_page(request, error, space_id)
+    space = _space(space_id)
+    if isinstance(error, Gone):
+        return _status_page(
+            request,
+            410,
+            heading="This replay was deleted",
+            message="Its recording and its clips are gone for good.",
+            space=space,
+            actions=[("Find live Spaces", reverse("space_list"))],
+            icon="block",
+        )
+    if isinstance(error, Conflict) and space is not None:
+        if space.state == Space.State.LIVE:
+            return _status_page(
+                request,
+                409,
+                heading="This Space is still live",
+                message="Its replay is made when it ends. Join in to listen now.",
+                space=space,
+                actions=[("Join the Space", reverse("space_detail", args=[space_id]))],
+            )
+        return _status_page(
+            request,
+            409,
+            heading="Replay being prepared",
+            message="The recording is being put together. This page reloads by itself.",
+            space=space,
+            actions=[("Back to the Space", reverse("space_detail", args=[space_id]))],
+            refresh=PREPARING_REFRESH_SECONDS,
+        )
+    return _status_page(request, error.status, heading="Can't play this", message=error.message)
+
+
+def _forbidden_page(request: HttpRequest, error: ApplicationError, space_id: int) -> HttpResponse:
+    actions: list[tuple[str, str]] = []
+    if error.code == "ticket_required":
+        with contextlib.suppress(NoReverseMatch):  # ticketing not routed: no link
+            actions.append(("Get a ticket", reverse("ticket_buy", args=[space_id])))
+    return _status_page(
+        request,
+        403,
+        heading="For ticket holders" if error.code == "ticket_required" else "Not available",
+        message=error.message,
+        space=_space(space_id),
+        actions=actions,
+        icon="block",
+    )
+
+
+@login_required
+def clip_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    viewer = signed_in(request)
+    try:
+        view = selectors.clip_for(viewer=viewer, slug=slug)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except Gone:
+        return _status_page(
+            request,
+            410,
+            heading="This clip was deleted",
+            message="Its author or the host took it down.",
+            actions=[("Find live Spaces", reverse("space_list"))],
+            icon="block",
+        )
+    except Forbidden as error:
+        clip = Clip.objects.only("space_id").get(slug=slug)
+        return _forbidden_page(request, error, clip.space_id)
+    clip = view.clip
+    space = clip.space
+    return render(
+        request,
+        "replays/clip.html",
+        {
+            "view": view,
+            "clip": clip,
+            "space": space,
+            "replay_ready": Recording.objects.filter(
+                pk=clip.recording_id, status=Recording.Status.READY
+            ).exists(),
+            "share_url": request.build_absolute_uri(reverse("clip_detail", args=[clip.slug])),
+        },
+    )
+
+
+# --- Files -------------------------------------------------------------------------------------
+
+
+def _file_refusal(error: ApplicationError) -> HttpResponse:
+    return HttpResponse(
+        error.message, status=error.status, content_type="text/plain; charset=utf-8"
+    )
+
+
+def _bytes(request: HttpRequest, data: bytes, content_type: str, cache: str) -> HttpResponse:
+    """`data` whole, or the one byte range asked for (Safari plays media only from servers
+    that answer ranges). Private: only people allowed to hear it may have it, so no shared
+    cache may keep a copy."""
+    size = len(data)
+    status, body, headers = 200, data, {}
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if match and (match[1] or match[2]):
+        if match[1]:
+            first = int(match[1])
+            last = min(int(match[2]), size - 1) if match[2] else size - 1
+        else:  # the last N bytes
+            first, last = max(0, size - int(match[2])), size - 1
+        if first >= size or last < first:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            response["Cache-Control"] = cache
+            return response
+        status, body = 206, data[first : last + 1]
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response = HttpResponse(body, status=status, content_type=content_type)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = cache
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+@require_safe
+@login_required
+def replay_file(request: HttpRequest, space_id: int, name: str) -> HttpResponse:
+    """A file of the replay's HLS: the playlist, a part's playlist, init segment or segment
+    (replays.selectors names which; anything else is a 404 before storage is asked)."""
+    try:
+        data, content_type = selectors.replay_file(
+            viewer=signed_in(request), space_id=space_id, name=name
+        )
+    except ApplicationError as error:
+        return _file_refusal(error)
+    return _bytes(request, data, content_type, FRESH if name.endswith(".m3u8") else IMMUTABLE)
+
+
+def _vtt(text: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/vtt; charset=utf-8")
+    response["Cache-Control"] = FRESH
+    return response
+
+
+@require_safe
+@login_required
+def replay_captions(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        return _vtt(selectors.replay_captions_vtt(viewer=signed_in(request), space_id=space_id))
+    except ApplicationError as error:
+        return _file_refusal(error)
+
+
+@require_safe
+@login_required
+def replay_chapters(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        return _vtt(selectors.replay_chapters_vtt(viewer=signed_in(request), space_id=space_id))
+    except ApplicationError as error:
+        return _file_refusal(error)
+
+
+@require_safe
+@login_required
+def clip_audio(request: HttpRequest, slug: str) -> HttpResponse:
+    """The clip as one plain MP4 (Opus), which every current browser plays by itself."""
+    try:
+        data = selectors.clip_file(viewer=signed_in(request), slug=slug)
+    except ApplicationError as error:
+        return _file_refusal(error)
+    return _bytes(request, data, "audio/mp4", IMMUTABLE)
+
+
+# --- Actions -----------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def replay_delete(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        services.replay_delete(actor=signed_in(request), space_id=space_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return back(request, reverse("replay_detail", args=[space_id]))
+    messages.success(request, "The replay and its clips are deleted.")
+    return redirect("replay_detail", space_id=space_id)
+
+
+@require_POST
+@login_required
+def clip_create(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Clip a Space: the last 30 seconds while it is live (no range posted), or a range of its
+    replay. The page's script asks for JSON: `{"ok": true, "message", "clip": {slug, url,
+    duration_ms, ...}}`; a form gets the clip's page."""
+    user = signed_in(request)
+    start_ms: int | None = None
+    end_ms: int | None = None
+    title = request.POST.get("title", "")
+    try:
+        if "start" in request.POST or "end" in request.POST:
+            form = ClipForm(request.POST)
+            if not form.is_valid():
+                raise form_refusal(form)
+            start_ms, end_ms = form.range_ms()
+            title = form.cleaned_data["title"]
+        clip = services.clip_create(
+            actor=user, space_id=space_id, start_ms=start_ms, end_ms=end_ms, title=title
+        )
+    except ApplicationError as error:
+        if wants_json(request):
+            return error_json(error)
+        messages.error(request, error.message)
+        return back(request, reverse("space_detail", args=[space_id]))
+    seconds = round(clip.duration_ms / 1000)
+    text = f"Your {seconds}-second clip is ready."
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": text, "clip": _clip_json(clip)})
+    messages.success(request, text)
+    return redirect("clip_detail", slug=clip.slug)
+
+
+def _clip_json(clip: Clip) -> dict[str, Any]:
+    """`clip.created`'s payload, and where the clip sits in the replay."""
+    return {
+        **services.clip_event(clip),
+        "title": clip.title,
+        "start_ms": clip.start_ms,
+        "end_ms": clip.end_ms,
+    }
+
+
+@require_POST
+@login_required
+def clip_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        clip = services.clip_delete(actor=signed_in(request), slug=slug)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return back(request, reverse("clip_detail", args=[slug]))
+    messages.success(request, "The clip is deleted.")
+    ready = Recording.objects.filter(pk=clip.recording_id, status=Recording.Status.READY)
+    if ready.exists():
+        return redirect("replay_detail", space_id=clip.space_id)
+    return redirect("space_detail", space_id=clip.space_id)
