@@ -32,6 +32,7 @@ from rest_framework.views import APIView
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
 from spaces_project.api import (
     CreatedCursorPagination,
+    StrictBooleanField,
     StrictCharField,
     StrictDateTimeField,
     StrictInputSerializer,
@@ -143,6 +144,14 @@ class TicketedSpaceCreateApi(APIView):
         currency = StrictCharField(max_length=3, required=False)
         capacity = StrictIntegerField(help_text="Number of tickets.")
         sales_close_at = StrictDateTimeField(required=False, allow_null=True)
+        recording_enabled = StrictBooleanField(
+            required=False,
+            default=True,
+            help_text="Record it once live (each stage member may still keep their voice out).",
+        )
+        clips_enabled = StrictBooleanField(
+            required=False, default=True, help_text="Let ticket holders clip it."
+        )
 
         class Meta:
             ref_name = "TicketedSpaceCreate"

@@ -233,6 +233,8 @@ def ticketed_space_create(
     topics: Sequence[str] = (),
     speaking_policy: str = Space.SpeakingPolicy.EVERYONE,
     guests: Sequence[str] = (),
+    recording_enabled: bool = True,
+    clips_enabled: bool = True,
 ) -> Space:
     """Schedule a Space that sells `capacity` tickets at `price` (minor units of `currency`):
     scheduling's `scheduled_space_create_for_sale`, which opens the offer (`ticket_offer_open`)
@@ -253,6 +255,8 @@ def ticketed_space_create(
         topics=topics,
         speaking_policy=speaking_policy,
         sales_close_at=sales_close_at,
+        recording_enabled=recording_enabled,
+        clips_enabled=clips_enabled,
     )
 
 

@@ -41,6 +41,21 @@ def test_a_host_with_enough_followers_schedules_a_ticketed_space(client_for, sel
     assert TicketOffer.objects.get(pk=space.pk).sold == 0
 
 
+def test_a_ticketed_space_is_recorded_unless_the_host_says_otherwise(client_for, seller, clock):
+    client = client_for(seller)
+    default = client.post("/api/v1/spaces/ticketed", body(clock), format="json").json()
+    unrecorded = client.post(
+        "/api/v1/spaces/ticketed",
+        body(clock, title="Off the record", recording_enabled=False, clips_enabled=False),
+        format="json",
+    ).json()
+
+    recorded = Space.objects.get(pk=default["space_id"])
+    assert (recorded.recording_enabled, recorded.clips_enabled) == (True, True)
+    private = Space.objects.get(pk=unrecorded["space_id"])
+    assert (private.recording_enabled, private.clips_enabled) == (False, False)
+
+
 def test_a_double_submit_through_the_api_schedules_one_ticketed_space(client_for, seller, clock):
     client = client_for(seller)
     first = client.post("/api/v1/spaces/ticketed", body(clock), format="json")
