@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import signal
@@ -16,16 +17,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 import redis
 import websockets
 from django.conf import settings as django_settings
 
+from media import hls
 from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude
 from media.ice import restrict_host_addresses
+from replays import timeline as replay_timeline
 from spaces import services
 from spaces.audio import placement
+from spaces.models import ModerationAction, Recording, recording_prefix
+from spaces_project import storage
 from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 from tests.media.mixcheck import listen_for, sent_frames, until
 from tests.realtime.conftest import session_key_for
@@ -450,3 +456,87 @@ def test_without_a_live_worker_an_offer_is_answered_media_unavailable(
     assert (bye["type"], bye["left"]) == ("ack", False)
     assert (silent["type"], silent["code"]) == ("error", "media_unavailable")
     assert timing["waited"] < 10  # the 1 s relay timeout, not the client's own
+
+
+@pytest.mark.media
+def test_a_worker_process_records_the_space_and_leaves_out_a_speaker_who_opts_out(
+    tmp_path: Path, loopback_peers: Any, remote_env: dict[str, str]
+) -> None:
+    """The distributed shape of recording: the origin in a `media_worker` process records, the
+    consent given on a socket of a daphne process reaches it through the layer, and when the
+    Space ends the worker process itself makes the replay."""
+    space = SpaceFactory()
+    assert space.recording_enabled  # on unless the host says otherwise
+    speaker = UserFactory()
+    join(space, speaker)
+    make_speaker(space, speaker, unmuted=True)
+    services.participant_unmute(actor=space.host, space_id=space.pk, user_id=space.host_id)
+    host_token, speaker_token = session_key_for(space.host), session_key_for(speaker)
+
+    async def scenario(base: str) -> None:
+        async with (
+            space_socket(base, space.pk, host_token) as host_box,
+            space_socket(base, space.pk, speaker_token) as speaker_box,
+        ):
+            host = MediaClient(socket_exchange(host_box, []), send=ToneTrack(440), receive="none")
+            talker = MediaClient(
+                socket_exchange(speaker_box, []), send=ToneTrack(880), receive="none"
+            )
+            try:
+                for client in (host, talker):
+                    await client.connect(within=TIMEOUT)
+                await host_box.take(lambda m: m["type"] == "recording.started")
+                await asyncio.sleep(3)
+                await speaker_box.send(
+                    {"action": "recording.consent", "id": "c", "recorded": False}
+                )
+                assert (await speaker_box.take(lambda m: m.get("id") == "c"))["type"] == "ack"
+                await host_box.take(lambda m: m["type"] == "recording.consent_changed")
+                await asyncio.sleep(4)
+                await host_box.send({"action": "end", "id": "e"})
+                assert (await host_box.take(lambda m: m.get("id") == "e"))["type"] == "ack"
+            finally:
+                await close_all(host, talker)
+
+    with (
+        running_media_worker("w1", log_path=tmp_path / "w1.log", **FAST_REGISTRY),
+        running_daphne(log_path=tmp_path / "daphne.log", **remote_env) as base,
+    ):
+        asyncio.run(scenario(base))
+        # Nobody here finalizes: the worker's closed part does, in the worker process.
+        wait_until(
+            lambda: Recording.objects.filter(space=space, status=Recording.Status.READY).exists(),
+            timeout=30,
+        )
+    recording = Recording.objects.get(space=space)
+    assert recording.left_out == [speaker.pk]
+    assert recording.dropped_segments == 0
+    opted_out = ModerationAction.objects.get(
+        space=space, action=ModerationAction.Action.RECORDING_CONSENT
+    ).created_at.timestamp()
+    cut = replay_timeline.position_of(recording.timeline, opted_out)
+    assert cut is not None
+
+    store = storage.recordings()
+    prefix = recording_prefix(space.pk)
+    parts, ended = hls.parse_media_playlist(storage.get(store, f"{prefix}/index.m3u8").decode())
+    assert ended
+    assert len(parts) == 1
+    data = storage.get(store, f"{prefix}/{parts[0].map_uri}") + b"".join(
+        storage.get(store, f"{prefix}/{s.uri}") for s in parts[0].segments
+    )
+    with av.open(io.BytesIO(data)) as container:
+        frames = [f.to_ndarray()[0] for f in container.decode(container.streams.audio[0])]
+    # Scaled as `tone_amplitude` reads samples: int16 full scale (the decoder gives floats).
+    audio = np.concatenate(frames).astype(np.float32) * 32767.0
+
+    def window(start_ms: int, end_ms: int) -> np.ndarray:
+        return audio[start_ms * 48 : end_ms * 48]
+
+    # Half a second of margin on each side of the choice: the event's trip to the worker.
+    before, after = window(cut - 2500, cut - 500), window(cut + 500, cut + 3000)
+    assert tone_amplitude(before, 880) > HEARD, "the speaker was not recorded before opting out"
+    assert tone_amplitude(after, 880) < 0.01, (
+        "the speaker's voice is in the replay after opting out"
+    )
+    assert tone_amplitude(after, 440) > HEARD, "the host's voice went missing too"
