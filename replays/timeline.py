@@ -137,7 +137,10 @@ def cut(store: Storage, prefix: str, part: StoredPart, start_ms: int, end_ms: in
         for i, packet in enumerate(data):
             if wanted_from <= base + i < last_tick:
                 packets.append(packet)
-    pre_skip = fmp4.PRE_SKIP + warmup * fmp4.FRAME_SAMPLES
+    # From the stream's start, skip the encoder's delay as the replay does; mid-stream, skip
+    # just the warm-up packets, so the clip lasts exactly its range (a player shows 0:12 for
+    # a 12 s clip, not 0:11).
+    pre_skip = warmup * fmp4.FRAME_SAMPLES if warmup else fmp4.PRE_SKIP
     return fmp4.plain_mp4(packets, pre_skip=pre_skip)
 
 
