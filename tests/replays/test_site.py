@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
@@ -130,8 +130,9 @@ def test_the_replay_page_has_the_player_transcript_chapters_speakers_and_consent
 def test_reactions_are_drawn_where_they_happened_in_the_replay(recorded, listener):
     space, _ = recorded
     assert space.started_at is not None
-    start = space.started_at.timestamp()
-    window = datetime.fromtimestamp((start // 10 + 1) * 10, UTC)  # inside the 10 s recorded
+    # Inside the 10 s recorded, whatever second the Space started on (a window at the next
+    # multiple of 10 s fell exactly on the recording's end when it started on one).
+    window = space.started_at + timedelta(seconds=5)
     for at, code, count in (
         (window, "heart", 2),
         (window, "clap", 1),
