@@ -119,8 +119,8 @@ def test_the_replay_page_has_the_player_transcript_chapters_speakers_and_consent
     assert "Margaret" in body
     assert "Recorded with consent." in body
     assert (
-        '<a href="/u/margaret/">@margaret</a> chose not to be recorded; '
-        "their voice is not in this replay." in body
+        '<a href="/u/margaret/">@margaret</a> chose not to be recorded for some or all of it; '
+        "what they said then is not in this replay." in body
     )
     assert "0:10" in body  # the duration
     assert "{#" not in body
