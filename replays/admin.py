@@ -19,7 +19,9 @@ from django.template.defaultfilters import filesizeformat
 from accounts.models import User
 from replays import selectors, services
 from replays.models import Clip, HostStorage
+from replays.templatetags.replays_site import clock
 from spaces.models import Recording
+from spaces_project.admin_base import ReadOnlyAdmin
 from spaces_project.errors import ApplicationError
 
 
@@ -28,23 +30,6 @@ def staff_of(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
-
-
-def duration(ms: int) -> str:
-    minutes, seconds = divmod(round(ms / 1000), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class TakeDownForm(ActionForm):
@@ -97,7 +82,7 @@ class RecordingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Duration", ordering="duration_ms")
     def length(self, recording: Recording) -> str:
-        return duration(recording.duration_ms)
+        return clock(recording.duration_ms)
 
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, recording: Recording) -> str:
@@ -169,7 +154,7 @@ class ClipAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Duration")
     def length(self, clip: Clip) -> str:
-        return duration(clip.duration_ms)
+        return clock(clip.duration_ms)
 
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, clip: Clip) -> str:

@@ -14,17 +14,7 @@ from django.utils.html import format_html
 
 from scheduling import services
 from scheduling.models import Delivery, Reminder, SpaceSchedule
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from spaces_project.admin_base import ReadOnlyAdmin
 
 
 def _deliveries_link(space_id: int, label: str) -> str:

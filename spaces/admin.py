@@ -23,6 +23,7 @@ from spaces.models import (
     Space,
     SpeakerRequest,
 )
+from spaces_project.admin_base import ReadOnlyAdmin
 from spaces_project.errors import ApplicationError
 
 
@@ -182,17 +183,6 @@ class ReportAdmin(admin.ModelAdmin):
         for space_id in set(live):
             services.space_end(actor=request.user, space_id=space_id)  # type: ignore[arg-type]
         self.message_user(request, "Done.", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ModerationAction)

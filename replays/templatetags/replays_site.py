@@ -4,6 +4,7 @@ replays: the section reads its own rows)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
@@ -11,6 +12,7 @@ from django import template
 from accounts.models import User
 from replays import selectors
 from spaces.models import Recording
+from spaces.templatetags.spaces_site import duration
 
 register = template.Library()
 
@@ -49,10 +51,4 @@ def seconds(ms: int | float | None) -> str:
 @register.filter
 def talk_time(seconds_spoken: float | None) -> str:
     """How long someone spoke: "under a minute", "1 min", "1 h 5 min"."""
-    minutes = int((seconds_spoken or 0) // 60)
-    if minutes < 1:
-        return "under a minute"
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
+    return duration(timedelta(seconds=seconds_spoken or 0))
