@@ -218,3 +218,49 @@ export class Socket {
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(code);
   }
 }
+
+// "Copy link" (the Space's share menu, the replay and clip pages): the Clipboard API where the
+// page may use it (a secure context, permission given), else the selected field and
+// execCommand. True when copied.
+async function copyField(input) {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(input.value);
+      return true;
+    }
+  } catch {
+    // Refused (no permission, page not focused): the fallback below may still work.
+  }
+  input.focus();
+  input.select();
+  try {
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  }
+}
+
+export function wireCopyButtons(root) {
+  for (const button of root.querySelectorAll("button[data-copy]")) {
+    const input = document.getElementById(button.dataset.copy);
+    if (!input) continue;
+    input.addEventListener("focus", () => input.select());
+    const label = button.querySelector("span");
+    let timer = null;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      if (await copyField(input)) {
+        toast("Link copied");
+        if (label) {
+          label.textContent = "Link copied";
+          clearTimeout(timer);
+          timer = setTimeout(() => { label.textContent = "Copy link"; }, 2500);
+        }
+      } else {
+        input.focus();
+        input.select();
+        toast("Copy the selected link with Ctrl+C (⌘C on a Mac).", "info");
+      }
+    });
+  }
+}

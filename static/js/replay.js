@@ -11,7 +11,7 @@
 // chapters; so does a click along the reactions track. The line and chapter being heard are
 // marked as the time moves.
 
-import { fillSlot, fromTemplate, postJSON, toast } from "./lib.js";
+import { fillSlot, fromTemplate, postJSON, toast, wireCopyButtons } from "./lib.js";
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 const LIVE_CLIP_SECONDS = 30;
@@ -190,38 +190,6 @@ function addClip(clip) {
   if (empty) empty.hidden = true;
 }
 
-/** "Copy link": the Clipboard API where allowed, else the selected field and execCommand. */
-function wireCopy(root) {
-  for (const button of root.querySelectorAll("button[data-copy]")) {
-    const input = document.getElementById(button.dataset.copy);
-    if (!input) continue;
-    button.hidden = false;
-    input.addEventListener("focus", () => input.select());
-    button.addEventListener("click", async () => {
-      let copied = false;
-      try {
-        if (navigator.clipboard && window.isSecureContext) {
-          await navigator.clipboard.writeText(input.value);
-          copied = true;
-        }
-      } catch {
-        // Refused: the fallback below may still work.
-      }
-      if (!copied) {
-        input.focus();
-        input.select();
-        try {
-          copied = document.execCommand("copy");
-        } catch {
-          copied = false;
-        }
-      }
-      if (copied) toast("Link copied");
-      else toast("Copy the selected link with Ctrl+C (⌘C on a Mac).", "info");
-    });
-  }
-}
-
 function startReplay(root) {
   const audio = document.getElementById("replay-audio");
   const note = document.getElementById("player-note");
@@ -243,7 +211,7 @@ function startReplay(root) {
 function startClip(root) {
   const audio = document.getElementById("clip-audio");
   if (audio) wireMoments(root, audio);
-  wireCopy(root);
+  wireCopyButtons(root);
 }
 
 const replayRoot = document.getElementById("replay-root");

@@ -19,7 +19,7 @@
 import { RoomAudio } from "./audio.js";
 import {
   avatar, compact, esc, fillAvatar, fillSlot, fromTemplate, getJSON, icon, intcomma, postJSON,
-  profileUrl, STAGE, toast,
+  profileUrl, STAGE, toast, wireCopyButtons,
 } from "./lib.js";
 import { RoomClient } from "./room-client.js";
 
@@ -817,51 +817,6 @@ function readJSON(id) {
 function closeMenus(form) {
   const details = form.closest("details");
   if (details) details.open = false;
-}
-
-// "Copy link" in the share menu: the Clipboard API where the page may use it (a secure
-// context, permission given), else the selected field and execCommand. True when copied.
-async function copyField(input) {
-  try {
-    if (navigator.clipboard && window.isSecureContext) {
-      await navigator.clipboard.writeText(input.value);
-      return true;
-    }
-  } catch {
-    // Refused (no permission, page not focused): the fallback below may still work.
-  }
-  input.focus();
-  input.select();
-  try {
-    return document.execCommand("copy");
-  } catch {
-    return false;
-  }
-}
-
-function wireCopyButtons(root) {
-  for (const button of root.querySelectorAll("button[data-copy]")) {
-    const input = document.getElementById(button.dataset.copy);
-    if (!input) continue;
-    input.addEventListener("focus", () => input.select());
-    const label = button.querySelector("span");
-    let timer = null;
-    button.hidden = false;
-    button.addEventListener("click", async () => {
-      if (await copyField(input)) {
-        toast("Link copied");
-        if (label) {
-          label.textContent = "Link copied";
-          clearTimeout(timer);
-          timer = setTimeout(() => { label.textContent = "Copy link"; }, 2500);
-        }
-      } else {
-        input.focus();
-        input.select();
-        toast("Copy the selected link with Ctrl+C (⌘C on a Mac).", "info");
-      }
-    });
-  }
 }
 
 function start() {

@@ -132,10 +132,19 @@ def test_chromium_plays_the_replay_and_a_transcript_line_seeks(
     assert console.errors == []
 
 
-def test_chromium_plays_a_clip(world: dict[str, Any], new_page: Any, console: Any) -> None:
+def test_chromium_plays_a_clip(
+    world: dict[str, Any], new_page: Any, console: Any, base_url: str
+) -> None:
     clip: Clip = world["clip"]
     page = new_page("host", world["host"])
     page.goto(reverse("clip_detail", args=[clip.slug]))
+
+    # Its share link on the clipboard, said in the button and a toast (the shared lib.js code).
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    page.get_by_role("button", name="Copy link").click()
+    page.get_by_role("button", name="Link copied").wait_for()
+    page.get_by_role("status").filter(has_text="Link copied").first.wait_for()
+    assert page.evaluate("navigator.clipboard.readText()").endswith(f"/clips/{clip.slug}/")
 
     page.evaluate("() => document.getElementById('clip-audio').play()")
     wait_for_js(page, "document.getElementById('clip-audio').currentTime > 1.5")
