@@ -66,7 +66,7 @@ def media_playlist(parts: list[Part], *, ended: bool, prefix: str = "") -> str:
             lines.append("#EXT-X-DISCONTINUITY")
         first = False
         lines.append(f'#EXT-X-MAP:URI="{prefix}{part.map_uri}"')
-        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(part.wall_start)}")
+        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{iso(part.wall_start)}")
         expected = 0
         for segment in part.segments:
             folder = segment.uri.rpartition("/")[0]
@@ -112,7 +112,7 @@ def parse_media_playlist(text: str) -> tuple[list[Part], bool]:
     return parts, "#EXT-X-ENDLIST" in lines
 
 
-def _iso(wall: float) -> str:
+def iso(wall: float) -> str:
     return (
         datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )

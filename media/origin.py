@@ -39,6 +39,7 @@ from media.dsp import (
 )
 from media.edge import MixPacket, MixPublisher
 from media.fanout import Outbound, fan_out
+from media.live import LiveSink, LiveWriter
 from media.peer import Peer
 from media.recording import Recorder, RecordingSink
 
@@ -210,6 +211,8 @@ class Origin:
         self.recorder: Recorder | None = None
         self.left_out: set[Key] = set()
         self._recording_encoder: OpusEncoder | None = None
+        # Live HLS (media.live): the listeners' packet again, for players behind a CDN.
+        self.live: LiveWriter | None = None
 
     def _new_encoder(self) -> OpusEncoder:
         c = self.config
@@ -281,6 +284,14 @@ class Origin:
             )
             self._refresh_recording_mix()
         return self.recorder
+
+    def start_live(self, sink: LiveSink) -> LiveWriter:
+        """Write the listeners' mix as live HLS from the next tick on."""
+        if self.live is None:
+            self.live = LiveWriter(
+                sink, epoch=self.epoch, first_index=self.index, wall_start=time.time()
+            )
+        return self.live
 
     def set_recorded(self, user_id: Key, recorded: bool) -> None:
         """Keep a member's voice out of the recording, or back in, from the next tick."""
@@ -422,6 +433,9 @@ class Origin:
             # After our own listeners: the edges' copy waits for nobody here.
             wall = time.time() - (self._loop.time() - deadline)
             publisher.offer(self.space_id, MixPacket(self.epoch, index, mix_level, wall, shared))
+        live = self.live
+        if live is not None and shared is not None:
+            live.add(index, shared)
         recorder = self.recorder
         if recorder is not None:
             self._record_tick(recorder, index, heard, own, total, shared)
@@ -548,11 +562,14 @@ class Origin:
         except Exception:
             logger.exception("levels callback failed")
 
-    async def stop(self) -> list[Peer]:
-        """Stop the clock and detach every peer (the caller closes them)."""
+    async def stop(self, *, ended: bool = False) -> list[Peer]:
+        """Stop the clock and detach every peer (the caller closes them). ``ended``: the Space
+        is over, so live players are told the stream ends."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self.live is not None:
+            self.live.close(ended=ended)
         if self.recorder is not None:
             self.recorder.close()  # its writer thread finishes the part by itself
         peers = [m.peer for m in self.members.values()] + list(self.pending.values())

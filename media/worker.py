@@ -26,6 +26,7 @@ from media.config import MediaConfig
 from media.edge import MixPacket, MixPublisher
 from media.gcpolicy import GcFreezer
 from media.ice import restrict_host_addresses
+from media.live import LiveSink, LiveWriter
 from media.origin import (
     ROLES,
     AppliedChange,
@@ -114,6 +115,7 @@ class MediaWorker:
         edge: bool = False,
         recording: RecordingSink | None = None,
         recorded: bool = True,
+        live: LiveSink | None = None,
     ) -> str:
         """Answer a participant's offer; a second join replaces the first connection.
 
@@ -123,7 +125,8 @@ class MediaWorker:
         (``relay``); stage members are refused there. A Space is either mixed here or relayed
         here: a join of the other kind first sends the current participants away ("moved").
         With ``recording``, the origin records the Space from now on (if it was not already);
-        ``recorded=False`` keeps this participant's voice out of the recording.
+        ``recorded=False`` keeps this participant's voice out of the recording. With ``live``,
+        the origin writes the listeners' mix as live HLS (``media.live``) from now on.
         """
         if self._closed:
             raise MediaError("the media worker is shutting down")
@@ -186,6 +189,8 @@ class MediaWorker:
         if not origin.relay:
             if recording is not None:
                 origin.start_recording(recording)
+            if live is not None:
+                origin.start_live(live)
             origin.set_recorded(user_id, recorded)
         try:
             origin.add(member)
@@ -226,6 +231,10 @@ class MediaWorker:
         origin.set_recorded(user_id, recorded)
         return True
 
+    def live_writer(self, space_id: Key) -> LiveWriter | None:
+        origin = self._origins.get(space_id)
+        return origin.live if origin is not None else None
+
     def recorder(self, space_id: Key) -> Recorder | None:
         origin = self._origins.get(space_id)
         return origin.recorder if origin is not None else None
@@ -247,16 +256,20 @@ class MediaWorker:
     async def leave(self, space_id: Key, user_id: Key) -> bool:
         return await self.kick(space_id, user_id, reason="left")
 
-    async def end_space(self, space_id: Key) -> None:
+    async def end_space(self, space_id: Key, *, ended: bool = False) -> None:
+        """Stop the Space's origin here; ``ended``: the Space itself is over (not only empty
+        on this worker), which live HLS players are told."""
         origin = self._origins.pop(space_id, None)
         if origin is None:
             return
-        peers = await origin.stop()
+        peers = await origin.stop(ended=ended)
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
         if origin.recorder is not None:
             # Off the loop: the writer stores the last segment, the final playlist and the
             # summary, which a process exiting right after must not cut short.
             await asyncio.to_thread(origin.recorder.wait_closed, RECORDER_CLOSE_SECONDS)
+        if origin.live is not None:
+            await asyncio.to_thread(origin.live.wait_closed, RECORDER_CLOSE_SECONDS)
 
     async def close(self) -> None:
         self._closed = True
