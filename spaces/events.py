@@ -48,6 +48,8 @@ HOST_CHANGED = "host.changed"
 RECORDING_STARTED = "recording.started"
 RECORDING_CONSENT_CHANGED = "recording.consent_changed"
 CLIP_CREATED = "clip.created"
+# A listener switched between real time (WebRTC) and live HLS (issue 19).
+LISTEN_MODE_CHANGED = "listen_mode.changed"
 
 # Why the host changed (`reason` of `host.changed`, and of the moderation-log entry).
 HOST_LEFT = "left"
@@ -82,6 +84,7 @@ ALL_TYPES = (
     RECORDING_STARTED,
     RECORDING_CONSENT_CHANGED,
     CLIP_CREATED,
+    LISTEN_MODE_CHANGED,
 )
 
 
@@ -107,6 +110,7 @@ def participant(p: Participant) -> dict[str, Any]:
         "is_muted": p.is_muted,
         "muted_by_host": p.muted_by_host,
         "voice_recorded": p.voice_recorded,
+        "listen_mode": p.effective_listen_mode,
     }
 
 

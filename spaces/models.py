@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.crypto import salted_hmac
 
 MAX_TOPICS = 3
 TOPIC_MAX_LENGTH = 30
@@ -159,6 +160,11 @@ class Space(models.Model):
         return self.original_host_id or self.host_id
 
 
+class ListenMode(models.TextChoices):
+    WEBRTC = "webrtc", "Real time"
+    HLS = "hls", "With a delay"
+
+
 class Participant(models.Model):
     """One row per (Space, user) who ever joined: their role and presence in this Space."""
 
@@ -186,6 +192,12 @@ class Participant(models.Model):
     # "Don't record my voice": the recording mixes without this stage member from the next
     # tick while listeners still hear them. Kept across leaving and returning.
     voice_recorded = models.BooleanField(default=True)
+    # How a listener hears the Space (spaces/services/listening.py): real time over WebRTC, or
+    # live HLS a few seconds behind, from a CDN. `listen_delay` is the listener's own choice
+    # ("Listen with a delay"); `listen_mode` also says HLS when the Space had no real-time room
+    # left when they joined. On stage everyone is real time, whatever is stored here.
+    listen_mode = models.CharField(max_length=8, choices=ListenMode.choices, default="webrtc")
+    listen_delay = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)  # first join
     joined_at = models.DateTimeField()  # latest join
     left_at = models.DateTimeField(null=True, blank=True)
@@ -220,6 +232,9 @@ class Participant(models.Model):
                 condition=Q(state__in=["present", "left", "removed"]),
                 name="participant_state_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(listen_mode__in=["webrtc", "hls"]), name="participant_listen_mode_valid"
+            ),
         ]
         indexes = [
             models.Index(
@@ -238,6 +253,15 @@ class Participant(models.Model):
     @property
     def on_stage(self) -> bool:
         return self.is_present and self.role in STAGE_ROLES
+
+    @property
+    def hears_live_hls(self) -> bool:
+        """Whether this participant listens over live HLS now (the stage is always WebRTC)."""
+        return self.role == self.Role.LISTENER and self.listen_mode == ListenMode.HLS
+
+    @property
+    def effective_listen_mode(self) -> str:
+        return str(ListenMode.HLS if self.hears_live_hls else ListenMode.WEBRTC)
 
 
 STAGE_ROLES = (Participant.Role.HOST, Participant.Role.COHOST, Participant.Role.SPEAKER)
@@ -424,6 +448,14 @@ class Recording(models.Model):
     @property
     def storage_prefix(self) -> str:
         return recording_prefix(self.space_id)
+
+
+def live_prefix(space_id: int) -> str:
+    """Where a live Space's HLS lives in the `recordings` storage, served to anyone who has the
+    URL (a static server or CDN cannot check tickets): the folder name carries a keyed hash, so
+    the URL is known only to those the Space's snapshot was given to."""
+    token = salted_hmac("spaces.live-hls", str(space_id)).hexdigest()[:24]
+    return f"live/{space_id}-{token}"
 
 
 def recording_prefix(space_id: int) -> str:

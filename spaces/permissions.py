@@ -295,6 +295,32 @@ def check_recording_consent(space: Space, participant: Participant | None) -> Re
     return None
 
 
+def check_listen_mode(space: Space, participant: Participant | None, *, hls: bool) -> Refusal:
+    """Choose real time (WebRTC) or live HLS: a listener present in a live Space that has live
+    HLS (`hls`). The stage is always real time."""
+    if refusal := check_live(space):
+        return refusal
+    if not hls:
+        return Conflict("This Space has no delayed listening.", code="hls_unavailable")
+    if not _present(participant):
+        return _not_in_space()
+    assert participant is not None
+    if participant.role != Role.LISTENER:
+        return Conflict("On stage you always hear the Space in real time.", code="not_listener")
+    return None
+
+
+def check_real_time_audio(participant: Participant) -> Refusal:
+    """A WebRTC connection to the Space's audio: refused to a listener who hears it over live
+    HLS (the limit on real-time listeners holds only if the media worker says no too)."""
+    if participant.hears_live_hls:
+        return Conflict(
+            "You listen to this Space with a delay (HLS): switch to real time first.",
+            code="listen_mode_hls",
+        )
+    return None
+
+
 def check_clip_live(
     space: Space, participant: Participant | None, *, recording_started: bool
 ) -> Refusal:
@@ -348,6 +374,7 @@ CAN_KEYS = (
     "view_moderation_log",
     "recording_consent",
     "clip",
+    "listen_mode",
 )
 
 
@@ -396,6 +423,8 @@ def space_permissions_for(
         "view_moderation_log": check_view_moderation_log(space, participant, user=viewer) is None,
         "recording_consent": check_recording_consent(space, participant) is None,
         "clip": check_clip_live(space, participant, recording_started=facts.recording_started)
+        is None,
+        "listen_mode": check_listen_mode(space, participant, hls=settings.SPACES_HLS_ENABLED)
         is None,
     }
 

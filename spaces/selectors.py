@@ -59,6 +59,7 @@ from spaces.permissions import (
     role_actions_for,
     space_permissions_for,
 )
+from spaces.services.listening import HlsInfo, hls_info
 from spaces_project.errors import Forbidden, NotFound
 
 Role = Participant.Role
@@ -164,6 +165,9 @@ class SpaceDetail:
     # For the host: the co-hosts who could take over now, the default (longest-serving) first.
     successors: list[Participant]
     recording: RecordingState | None = None
+    # How the viewer hears the Space (None when not in it), and the live playlist if they may.
+    listen_mode: str | None = None
+    hls: HlsInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,8 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         recording=RecordingState(space.recording_status, space.recording_started_at)
         if space.recording_status
         else None,
+        listen_mode=me.effective_listen_mode if me is not None and me.is_present else None,
+        hls=hls_info(space, me),
     )
 
 

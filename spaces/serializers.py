@@ -19,6 +19,7 @@ from spaces import hooks, selectors
 from spaces.hooks import TICKET_BADGE_ATTR, TicketAction
 from spaces.models import (
     Invitation,
+    ListenMode,
     ModerationAction,
     Participant,
     Space,
@@ -77,6 +78,12 @@ class ParticipantSerializer(serializers.Serializer):
     muted_by_host = serializers.BooleanField(help_text="Muted by the host or a co-host.")
     voice_recorded = serializers.BooleanField(
         help_text="False: this stage member keeps their voice out of the recording."
+    )
+    listen_mode = serializers.ChoiceField(
+        source="effective_listen_mode",
+        choices=ListenMode.choices,
+        help_text="`webrtc`: hears the Space in real time (always, on stage); `hls`: a few "
+        "seconds behind, over live HLS.",
     )
     joined_at = serializers.DateTimeField()
     role_since = serializers.DateTimeField()
@@ -224,6 +231,16 @@ class RecordingStateSerializer(serializers.Serializer):
         ref_name = "SpaceRecordingState"
 
 
+class HlsInfoSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        help_text="The live HLS playlist (relative to the site, or absolute on a CDN)."
+    )
+    segment_seconds = serializers.FloatField()
+
+    class Meta:
+        ref_name = "SpaceLiveHls"
+
+
 class SpaceDetailSerializer(serializers.Serializer):
     space = SpaceSerializer()
     recording = RecordingStateSerializer(
@@ -243,6 +260,15 @@ class SpaceDetailSerializer(serializers.Serializer):
     )
     invitations = InvitationSerializer(many=True, help_text="Your open invitations.")
     can = CanSerializer()
+    listen_mode = serializers.ChoiceField(
+        choices=ListenMode.choices,
+        allow_null=True,
+        help_text="How you hear the Space (`me.listen_mode`); null when you are not in it.",
+    )
+    hls = HlsInfoSerializer(
+        allow_null=True,
+        help_text="The live playlist, for someone in a live Space with live HLS (else null).",
+    )
 
     class Meta:
         ref_name = "SpaceDetail"

@@ -3,7 +3,7 @@
 from django.urls import path
 
 import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
-from spaces.views import actions, lists, room
+from spaces.views import actions, lists, live, room
 
 S = "spaces/<id:space_id>"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("spaces/ended/", lists.space_ended_list, name="space_ended_list"),
     path("spaces/new/", lists.space_new, name="space_new"),
     path(f"{S}/", room.space_detail, name="space_detail"),
+    # Live HLS in the embedded shape; a static server or CDN serves /live/ in production.
+    path("live/<str:folder>/<str:name>", live.live_file, name="live_hls_file"),
     path(f"{S}/transcript/", room.space_transcript, name="space_transcript"),
     path(
         f"{S}/transcript.<slug:fmt>",

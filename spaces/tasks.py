@@ -8,8 +8,14 @@ from __future__ import annotations
 from celery import shared_task
 
 from spaces.realtime.presence import presence_sweep
+from spaces.services.listening import live_sweep
 
 
 @shared_task(name="spaces.tasks.presence_sweep", ignore_result=True)
 def presence_sweep_task() -> int:
     return presence_sweep()
+
+
+@shared_task(name="spaces.tasks.live_sweep", ignore_result=True)
+def live_sweep_task() -> int:
+    return live_sweep()

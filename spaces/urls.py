@@ -21,6 +21,7 @@ urlpatterns = [
         spaces.RecordingConsentApi.as_view(),
         name="api-space-recording-consent",
     ),
+    path(f"{S}/listen-mode", spaces.ListenModeApi.as_view(), name="api-space-listen-mode"),
     path(f"{S}/participants", spaces.ParticipantListApi.as_view(), name="api-space-participants"),
     path(
         f"{S}/participants/<id:user_id>/demote",

@@ -307,6 +307,18 @@ SPACES_SCHEDULING_TEST_BATCH_DELAY = env.float("SPACES_SCHEDULING_TEST_BATCH_DEL
 # end; replays and clips older than SPACES_RECORDING_RETENTION_DAYS are deleted (0 keeps them).
 SPACES_RECORDING_RETENTION_DAYS = env.int("SPACES_RECORDING_RETENTION_DAYS", default=30)
 SPACES_RECORDING_SWEEP_SECONDS = env.float("SPACES_RECORDING_SWEEP_SECONDS", default=30.0)
+# Live HLS (media/live.py, spaces/services/listening.py): while a Space is live its origin writes
+# the listeners' mix as 1 s segments to live/<space>-<token>/ in the `recordings` storage; a static
+# server or CDN in front of that folder serves it at SPACES_HLS_URL (a path or an absolute URL;
+# the default path is served by Django itself, for the embedded shape). Past
+# SPACES_WEBRTC_LISTENERS_MAX real-time listeners in a Space, new listeners get HLS.
+SPACES_HLS_ENABLED = env.bool("SPACES_HLS_ENABLED", default=True)
+SPACES_HLS_URL = env("SPACES_HLS_URL", default="/live/")
+SPACES_WEBRTC_LISTENERS_MAX = env.int("SPACES_WEBRTC_LISTENERS_MAX", default=2000)
+CELERY_BEAT_SCHEDULE["spaces-live-sweep"] = {
+    "task": "spaces.tasks.live_sweep",
+    "schedule": SPACES_RECORDING_SWEEP_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["replays-sweep"] = {
     "task": "replays.tasks.recording_sweep",
     "schedule": SPACES_RECORDING_SWEEP_SECONDS,
@@ -364,7 +376,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", defa
 SPECTACULAR_SETTINGS = {
     "TITLE": "Spaces API",
     # Space.State is used by several list items (Space, EndedSpace, ScheduledSpace): one name.
-    "ENUM_NAME_OVERRIDES": {"SpaceStateEnum": "spaces.models.Space.State"},
+    "ENUM_NAME_OVERRIDES": {
+        "SpaceStateEnum": "spaces.models.Space.State",
+        "ListenModeEnum": "spaces.models.ListenMode",
+    },
     # Row ids in paths (spaces_project/converters.py): at most 18 digits.
     "PATH_CONVERTER_OVERRIDES": {
         "id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}

@@ -28,8 +28,9 @@ def recordings() -> Storage:
     return storages["recordings"]
 
 
-def put(storage: Storage, name: str, data: bytes) -> None:
-    """Store ``data`` as ``name``, replacing what was there, atomically."""
+def put(storage: Storage, name: str, data: bytes, *, public: bool = False) -> None:
+    """Store ``data`` as ``name``, replacing what was there, atomically. ``public``: a file a
+    static server in front of the folder serves (live HLS), readable by its user on disk."""
     if isinstance(storage, FileSystemStorage):
         path = storage.path(name)
         directory = os.path.dirname(path)
@@ -37,6 +38,8 @@ def put(storage: Storage, name: str, data: bytes) -> None:
         fd, temporary = tempfile.mkstemp(dir=directory, suffix=TEMPORARY_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as file:
+                if public:
+                    os.fchmod(file.fileno(), 0o644)  # mkstemp makes it 0600
                 file.write(data)
             os.replace(temporary, path)
         except BaseException:
@@ -49,6 +52,11 @@ def put(storage: Storage, name: str, data: bytes) -> None:
     if storage.exists(name):
         storage.delete(name)
     storage.save(name, ContentFile(data))
+
+
+def live() -> Storage:
+    """Where live HLS is written: the recordings storage (a CDN reads its `live/` folder)."""
+    return recordings()
 
 
 def get(storage: Storage, name: str) -> bytes:

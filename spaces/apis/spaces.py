@@ -25,6 +25,7 @@ from spaces.models import (
     MAX_TOPICS,
     TITLE_MAX_LENGTH,
     TOPIC_MAX_LENGTH,
+    ListenMode,
     Participant,
     Recording,
     Space,
@@ -436,5 +437,49 @@ class RecordingConsentApi(Api):
             actor=request_user(request),
             space_id=space_id,
             recorded=data.validated_data["recorded"],
+        )
+        return Response(participant_data(participant))
+
+
+class ListenModeApi(Api):
+    class InputSerializer(StrictInputSerializer):
+        mode = serializers.ChoiceField(
+            choices=ListenMode.choices,
+            help_text="`hls`: listen with a delay of a few seconds, using less data; "
+            "`webrtc`: real time.",
+        )
+
+        class Meta:
+            ref_name = "SpaceListenMode"
+
+    @extend_schema(
+        operation_id="spaces_listen_mode",
+        tags=TAGS,
+        summary="Listen in real time or with a delay (listeners)",
+        description=(
+            "A listener chooses how to hear a live Space: `webrtc` in real time, or `hls`, "
+            "a few seconds behind over live HLS (the playlist is `hls.url` of the Space's "
+            "detail), using less data. Past `SPACES_WEBRTC_LISTENERS_MAX` real-time listeners "
+            "a Space seats new listeners on HLS; switching back to `webrtc` then answers 409 "
+            "`webrtc_full`. On stage everyone is real time. Answers with your place "
+            "(`listen_mode`); choosing the mode you have changes nothing. Everyone gets "
+            "`listen_mode.changed`; the socket's `listen_mode` action does the same."
+        ),
+        request=InputSerializer,
+        responses={
+            200: ParticipantSerializer,
+            **write_errors(
+                e403="`not_in_space`: join the Space first.",
+                e409=f"{NOT_LIVE}; `not_listener`: the stage is always real time; "
+                "`webrtc_full`: no real-time room left; `hls_unavailable`: this server has "
+                "no live HLS.",
+            ),
+        },
+    )
+    def post(self, request: Request, space_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = services.listen_mode_set(
+            actor=request_user(request), space_id=space_id, mode=data.validated_data["mode"]
         )
         return Response(participant_data(participant))

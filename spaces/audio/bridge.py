@@ -40,9 +40,10 @@ from media.ice import client_ice_servers
 from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
 from spaces.audio import captions
+from spaces.audio.live import LiveFolder
 from spaces.audio.recording import StorageSink
 from spaces.models import STAGE_ROLES, Participant, Space
-from spaces.permissions import check_live, check_present, ensure
+from spaces.permissions import check_live, check_present, check_real_time_audio, ensure
 from spaces.realtime.protocol import SignalContext, set_signal_handler, signal_handler
 from spaces_project import bus
 from spaces_project.dbthreads import socket_db
@@ -61,11 +62,14 @@ HANDLED_EVENTS = frozenset(
         "participant.left",
         "space.ended",
         "recording.consent_changed",
+        "listen_mode.changed",
         *captions.EVENTS,  # also handed to the captions (`SpaceCaptions.on_event`)
     )
 )
 
 Key = tuple[int, int]  # (space_id, user_id)
+# A peer the database no longer admits, by the refusal's code: why it is dropped.
+RESYNC_GONE = {"not_live": "ended", "space_not_found": "ended", "listen_mode_hls": "hls"}
 SHUTDOWN_SECONDS = 5.0
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -87,18 +91,20 @@ def media_role(role: str) -> str:
 
 def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
     """How `user_id` joins the Space's audio: refused unless present in a live Space, by the
-    same checks (and so the same error codes) as every other action in it."""
+    same checks (and so the same error codes) as every other action in it, and to a listener
+    who hears it over live HLS (`listen_mode_hls`)."""
     space = Space.objects.filter(pk=space_id).only("state", "recording_enabled").first()
     if space is None:
         raise NotFound("No such Space.", code="space_not_found")
     ensure(check_live(space))
     row = (
         Participant.objects.filter(space_id=space_id, user_id=user_id)
-        .only("role", "state", "is_muted", "voice_recorded")
+        .only("role", "state", "is_muted", "voice_recorded", "listen_mode")
         .first()
     )
     ensure(check_present(row))
     assert row is not None  # check_present refused a missing row
+    ensure(check_real_time_audio(row))
     role = media_role(row.role)
     return MediaStanding(
         role,
@@ -143,7 +149,7 @@ class Update:
     role: str | None = None
     muted: bool | None = None
     recorded: bool | None = None
-    gone: str = ""  # "removed", "left" or "ended"
+    gone: str = ""  # "removed", "left", "ended", or "hls" (they listen over live HLS now)
 
 
 def _user_of(event: dict[str, Any]) -> int | None:
@@ -161,6 +167,8 @@ def update_for(event: dict[str, Any]) -> Update | None:
     if user_id is None:
         return None
     participant = event.get("participant") or {}
+    if participant.get("listen_mode") == "hls" and kind in ("role.changed", "listen_mode.changed"):
+        return Update(user_id, gone="hls")  # back in the audience of HLS, or chose the delay
     if kind in ("role.changed", "cohost.added"):
         return Update(
             user_id,
@@ -326,6 +334,7 @@ class MediaBridge:
                     edge=route.edge,
                     recording=StorageSink(space_id) if standing.recording else None,
                     recorded=standing.recorded,
+                    live=LiveFolder(space_id) if settings.SPACES_HLS_ENABLED else None,
                 )
             except JoinAborted as exc:
                 raise Forbidden("You are no longer in this Space.", code="not_in_space") from exc
@@ -400,7 +409,7 @@ class MediaBridge:
             for key in [k for k in self._sockets if k[0] == space_id]:
                 del self._sockets[key]
             self._speakers_sent.pop(space_id, None)
-            self._spawn(worker.end_space(space_id))
+            self._spawn(worker.end_space(space_id, ended=True))
             return
         update = update_for(event)
         if update is None:
@@ -415,8 +424,11 @@ class MediaBridge:
         user_id = update.user_id
         try:
             if update.gone:
-                self._sockets.pop((space_id, user_id), None)
-                await worker.kick(space_id, user_id, reason=update.gone)
+                send = self._sockets.pop((space_id, user_id), None)
+                kicked = await worker.kick(space_id, user_id, reason=update.gone)
+                if update.gone == "hls" and kicked and send is not None:
+                    # Still in the Space: told why, so the client plays HLS, not offer again.
+                    await self._say_bye(send, "hls")
                 return
             if update.role is not None:
                 await worker.set_role(space_id, user_id, update.role)
@@ -438,7 +450,7 @@ class MediaBridge:
             try:
                 standing = await _standing(user_id=user_id, space_id=space_id)
             except ApplicationError as exc:
-                gone = "ended" if exc.code in ("not_live", "space_not_found") else "left"
+                gone = RESYNC_GONE.get(exc.code, "left")
                 await self._apply(worker, space_id, Update(user_id, gone=gone))
                 continue
             await self._apply(

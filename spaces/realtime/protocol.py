@@ -144,6 +144,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "unpin": {"pin_id": ID},
     "captions": {"enabled": Field("bool")},
     "recording.consent": {"recorded": Field("bool")},
+    "listen_mode": {"mode": Field("choice", choices=("hls", "webrtc"))},
     # The host leaves by handing over: to `successor_id` (a co-host), else to the longest one.
     "leave": {"successor_id": Field("id", required=False)},
     "end": NO_FIELDS,
@@ -409,6 +410,11 @@ def _recording_consent(user: User, space_id: int, a: dict[str, Any]) -> Result:
     return {"participant": events.participant(p)}
 
 
+def _listen_mode(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    p = services.listen_mode_set(actor=user, space_id=space_id, mode=a["mode"])
+    return {"listen_mode": p.effective_listen_mode, "participant": events.participant(p)}
+
+
 def _leave(user: User, space_id: int, a: dict[str, Any]) -> Result:
     services.space_leave(user=user, space_id=space_id, successor_id=a.get("successor_id"))
     return {}
@@ -447,6 +453,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "unpin": _unpin,
     "captions": _captions,
     "recording.consent": _recording_consent,
+    "listen_mode": _listen_mode,
     "leave": _leave,
     "end": _end,
     "heartbeat": _heartbeat,

@@ -14,6 +14,7 @@ the moderation log, and publishes room events, which leave only after commit.
 - handover.py: the host role passing on (the host leaves, times out or returns)
 - stage.py: raised hands and invitations
 - moderation.py: demote, mute, unmute, step down, remove, block, revoke a co-host
+- listening.py: real time (WebRTC) or live HLS for each listener
 - recording.py: each stage member's consent, the recording's start (the replay is `replays`')
 - reactions.py, pins.py, captions.py, share.py, reports.py
 """
@@ -28,6 +29,7 @@ from spaces.services.lifecycle import (
     space_go_live,
     space_start,
 )
+from spaces.services.listening import HlsInfo, hls_info, listen_mode_set
 from spaces.services.membership import participant_heartbeat, space_join, space_leave
 from spaces.services.moderation import (
     cohost_revoke,
@@ -67,12 +69,14 @@ __all__ = [
     "MAX_SHARE_RECIPIENTS",
     "REPORT_DETAILS_MAX_LENGTH",
     "START_REPEAT_SECONDS",
+    "HlsInfo",
     "ShareResult",
     "caption_append",
     "captions_toggle",
     "clean_title",
     "clean_topics",
     "cohost_revoke",
+    "hls_info",
     "host_ban",
     "host_timeout_handover",
     "invitation_accept",
@@ -80,6 +84,7 @@ __all__ = [
     "invitation_create",
     "invitation_decline",
     "left_out_user_ids",
+    "listen_mode_set",
     "participant_block",
     "participant_demote",
     "participant_heartbeat",

@@ -19,6 +19,7 @@ from spaces.models import Participant, Space
 from spaces.permissions import check_join, check_leave, ensure
 from spaces.services.common import Role, _blocked_by_host, _bump, _depart
 from spaces.services.handover import _host_leave, _host_reclaim
+from spaces.services.listening import assign_on_join
 from spaces_project.errors import Forbidden, NotFound
 
 
@@ -60,7 +61,7 @@ def space_join(*, user: User, space_id: int) -> Participant:
             participant.last_seen_at = now
             return participant
         if participant is None:
-            participant = Participant.objects.create(
+            participant = Participant(
                 space=space,
                 user=user,
                 role=Role.LISTENER,
@@ -69,12 +70,17 @@ def space_join(*, user: User, space_id: int) -> Participant:
                 last_seen_at=now,
                 role_since=now,
             )
+            assign_on_join(space, participant)
+            participant.save(force_insert=True)
             _bump(space, listener_count=1, total_joined_count=1)
         else:
             participant.state = Participant.State.PRESENT
             participant.joined_at = participant.last_seen_at = now
             participant.left_at = None
-            participant.save(update_fields=["state", "joined_at", "last_seen_at", "left_at"])
+            assign_on_join(space, participant)
+            participant.save(
+                update_fields=["state", "joined_at", "last_seen_at", "left_at", "listen_mode"]
+            )
             if participant.role == Role.LISTENER:
                 _bump(space, listener_count=1)
         events.publish(

@@ -71,6 +71,11 @@ def _voice_kept_out(space: Space, member: Any) -> None:
     assert participant(space, member).voice_recorded is False
 
 
+def _delayed(space: Space, member: Any) -> None:
+    row = participant(space, member)
+    assert (row.listen_mode, row.listen_delay) == ("hls", True)
+
+
 def _ended(space: Space, member: Any) -> None:
     assert fresh(space).state == Space.State.ENDED
 
@@ -176,6 +181,13 @@ CASES = [
         ["recording.consent_changed"],
         prepare=lambda s, m: make_speaker(s, m) and {"recorded": False},
         check=_voice_kept_out,
+    ),
+    Case(
+        "listen_mode",
+        "member",
+        ["listen_mode.changed"],
+        prepare=lambda s, m: {"mode": "hls"},
+        check=_delayed,
     ),
     Case(
         "leave",

@@ -80,7 +80,15 @@ def actions(space: Space, target: User) -> dict[str, Callable[[User], bool]]:
         # No recording has started in these Spaces: nobody may clip yet (the replays tests
         # cover clips of a recording).
         "clip": lambda u: bool(clip_create(actor=u, space_id=s)),
+        # Switching to the other mode: real time to a delay, or back.
+        "listen_mode": lambda u: _switch_listen_mode(space, u),
     }
+
+
+def _switch_listen_mode(space: Space, user: User) -> bool:
+    row = Participant.objects.filter(space=space, user=user).first()
+    other = "webrtc" if row is not None and row.listen_mode == "hls" else "hls"
+    return services.listen_mode_set(actor=user, space_id=space.pk, mode=other).listen_mode == other
 
 
 def _voice_recorded(space: Space, user: User) -> bool:
@@ -168,6 +176,7 @@ def test_a_listener_may_join_nothing_more_and_a_host_may_end(cast):
         "react",
         "share",
         "report",
+        "listen_mode",
     }
     assert host_can["end"]
     assert host_can["manage_cohosts"]
