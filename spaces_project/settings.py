@@ -134,7 +134,7 @@ STORAGES = {
 }
 if SPACES_RECORDINGS_S3_BUCKET:
     STORAGES["recordings"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "spaces_project.s3.RecordingsS3Storage",
         "OPTIONS": {
             "bucket_name": SPACES_RECORDINGS_S3_BUCKET,
             "endpoint_url": env("SPACES_RECORDINGS_S3_ENDPOINT_URL", default=None),

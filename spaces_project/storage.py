@@ -23,6 +23,11 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 
 TEMPORARY_SUFFIX = ".partial"
 
+# Live HLS (media/live.py) as a static server or CDN must serve it: the playlist changes every
+# second, a segment never changes once written. deploy/nginx/live-hls.conf says the same.
+LIVE_PLAYLIST_HEADERS = ("application/vnd.apple.mpegurl", "no-cache")
+LIVE_MEDIA_HEADERS = ("audio/mp4", "public, max-age=60, immutable")
+
 
 def recordings() -> Storage:
     return storages["recordings"]
@@ -52,6 +57,18 @@ def put(storage: Storage, name: str, data: bytes, *, public: bool = False) -> No
     if storage.exists(name):
         storage.delete(name)
     storage.save(name, ContentFile(data))
+
+
+def live_file_headers(name: str) -> tuple[str, str] | None:
+    """(Content-Type, Cache-Control) of a live HLS file by its storage name; None for any other
+    file (recordings are never cached by a CDN: a view checks who may hear them)."""
+    if not (name.startswith("live/") or "/live/" in name):
+        return None
+    if name.endswith(".m3u8"):
+        return LIVE_PLAYLIST_HEADERS
+    if name.endswith((".m4s", ".mp4")):
+        return LIVE_MEDIA_HEADERS
+    return None
 
 
 def live() -> Storage:

@@ -18,23 +18,20 @@ from spaces_project import storage
 
 _FOLDER = re.compile(r"^\d{1,18}-[0-9a-f]{24}$")
 _SEGMENT = re.compile(r"^[0-9a-f]{8}-\d{6}\.m4s$")
-# The playlist changes every second; a segment never changes once written.
-_PLAYLIST_CACHE = "no-cache"
-_SEGMENT_CACHE = "public, max-age=60, immutable"
 
 
 @require_safe
 def live_file(request: HttpRequest, folder: str, name: str) -> HttpResponse:
     if not _FOLDER.match(folder) or not (name in (INIT, PLAYLIST) or _SEGMENT.match(name)):
         raise Http404("No such file.")
+    stored = f"live/{folder}/{name}"
+    headers = storage.live_file_headers(stored)
+    assert headers is not None  # every name allowed above has its headers
     try:
-        data = storage.get(storage.live(), f"live/{folder}/{name}")
+        data = storage.get(storage.live(), stored)
     except OSError as exc:
         raise Http404("No such file.") from exc
-    if name == PLAYLIST:
-        response = HttpResponse(data, content_type="application/vnd.apple.mpegurl")
-        response["Cache-Control"] = _PLAYLIST_CACHE
-    else:
-        response = HttpResponse(data, content_type="audio/mp4")
-        response["Cache-Control"] = _SEGMENT_CACHE
+    content_type, cache_control = headers
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = cache_control
     return response

@@ -35,7 +35,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     bucket = f"recordings-{uuid.uuid4().hex[:12]}"  # moto keeps buckets for the process
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     backend = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "spaces_project.s3.RecordingsS3Storage",  # what settings.py names
         "OPTIONS": {
             "bucket_name": bucket,
             "endpoint_url": endpoint,
@@ -53,7 +53,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_put_replaces_and_walk_and_delete_tree_see_every_file(s3):
     store = storage.recordings()
-    assert type(store).__name__ == "S3Storage"
+    assert type(store).__name__ == "RecordingsS3Storage"
     storage.put(store, "spaces/1/p/index.m3u8", b"first")
     storage.put(store, "spaces/1/p/index.m3u8", b"second")  # replaced, not renamed
     storage.put(store, "spaces/1/p/00000.m4s", b"x" * 10)
@@ -64,6 +64,23 @@ def test_put_replaces_and_walk_and_delete_tree_see_every_file(s3):
     ]
     assert storage.delete_tree(store, "spaces/1") == 2
     assert list(storage.walk(store, "spaces/1")) == []
+
+
+def test_live_files_carry_the_headers_a_cdn_caches_by_and_recordings_none(s3):
+    store = storage.recordings()
+    storage.put(store, "live/7-abc/index.m3u8", b"#EXTM3U\n", public=True)
+    storage.put(store, "live/7-abc/0000abcd-000001.m4s", b"x", public=True)
+    storage.put(store, "spaces/7/p/00000.m4s", b"x")
+    client = store.connection.meta.client
+    bucket = store.bucket_name
+
+    def head(name: str) -> tuple[str, str | None]:
+        meta = client.head_object(Bucket=bucket, Key=f"recordings/{name}")
+        return meta["ContentType"], meta.get("CacheControl")
+
+    assert head("live/7-abc/index.m3u8") == ("application/vnd.apple.mpegurl", "no-cache")
+    assert head("live/7-abc/0000abcd-000001.m4s") == ("audio/mp4", "public, max-age=60, immutable")
+    assert head("spaces/7/p/00000.m4s")[1] is None
 
 
 @pytest.mark.django_db(transaction=True)  # the writer thread has its own connection
