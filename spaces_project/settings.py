@@ -8,6 +8,7 @@ the README.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -505,6 +506,14 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'", "https://checkout.stripe.com"],
     },
 }
+# Live HLS from another origin (a CDN, or nginx on another port): hls.js fetches it (connect-src)
+# and Safari plays it natively (media-src).
+_HLS_ORIGIN = urlsplit(SPACES_HLS_URL)
+if _HLS_ORIGIN.scheme in ("http", "https") and _HLS_ORIGIN.netloc:
+    for _directive in ("connect-src", "media-src"):
+        CONTENT_SECURITY_POLICY["DIRECTIVES"][_directive].append(
+            f"{_HLS_ORIGIN.scheme}://{_HLS_ORIGIN.netloc}"
+        )
 PERMISSIONS_POLICY: dict[str, list[str]] = {
     "microphone": ["self"],  # speakers talk from the Space page
     "camera": [],
