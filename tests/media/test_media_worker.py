@@ -30,7 +30,7 @@ from media.ice import restrict_host_addresses
 from replays import timeline as replay_timeline
 from spaces import services
 from spaces.audio import placement
-from spaces.models import ModerationAction, Recording, recording_prefix
+from spaces.models import ModerationAction, Recording, live_prefix, recording_prefix
 from spaces_project import storage
 from tests.factories import SpaceFactory, UserFactory, join, make_speaker
 from tests.media.mixcheck import listen_for, sent_frames, until
@@ -359,6 +359,28 @@ def test_spaces_spread_over_two_workers_and_a_killed_workers_space_moves_to_the_
             loop.close()
     r.close()
     print(f"\ndistributed SIGKILL → re-placement: {figures}")
+    assert_live_hls_went_on_across_origins(first.pk)
+
+
+def assert_live_hls_went_on_across_origins(space_id: int) -> None:
+    """Each origin of the Space (the killed worker's, then the survivor's, one per hearing)
+    went on with the one live playlist: its state names segments of several origins, a new
+    origin's first segment after a discontinuity, and every segment the playlist names is
+    stored."""
+    store = storage.live()
+    prefix = live_prefix(space_id)
+    state = json.loads(storage.get(store, f"{prefix}/live.json"))
+    entries = state["entries"]
+    names = state["retired"] + [e["uri"] for e in entries]
+    epochs = [name.split("-")[0] for name in names]
+    assert len(set(epochs)) >= 2, f"one origin wrote the live playlist: {names}"
+    for before, entry in itertools.pairwise(entries):
+        if entry["uri"].split("-")[0] != before["uri"].split("-")[0]:
+            assert entry["discontinuity"], f"no discontinuity before {entry['uri']}"
+    playlist = storage.get(store, f"{prefix}/index.m3u8").decode()
+    assert f"#EXT-X-MEDIA-SEQUENCE:{state['media_sequence']}" in playlist
+    for entry in entries:
+        assert store.exists(f"{prefix}/{entry['uri']}"), entry["uri"]
 
 
 @pytest.mark.media
