@@ -125,8 +125,17 @@ class SpaceAdmin(admin.ModelAdmin):
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ("space", "user", "role", "state", "is_muted", "joined_at", "last_seen_at")
-    list_filter = ("role", "state")
+    list_display = (
+        "space",
+        "user",
+        "role",
+        "state",
+        "is_muted",
+        "listen_mode",
+        "joined_at",
+        "last_seen_at",
+    )
+    list_filter = ("role", "state", "listen_mode")
     search_fields = ("user__username", "space__title")
     raw_id_fields = ("space", "user")
     list_select_related = ("space", "user")
