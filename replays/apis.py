@@ -15,10 +15,13 @@ replays/access.py, which every selector and service here goes through.
 | GET    clips/{slug}                      | one clip, with its transcript excerpt          |
 | DELETE clips/{slug}                      | its author or the host deletes it              |
 | GET    users/{username}/replays          | a host's replays, newest first                 |
+| GET    me/podcast                        | your podcast feed: on or off, its address      |
+| PUT    me/podcast                        | turn it on or off, name it                     |
 
 The audio itself is served by the site (replays/site_urls.py), behind the same access rule:
 the replay's HLS playlist at `/spaces/{id}/replay/hls/index.m3u8`, a clip at
-`/clips/{slug}/audio.mp4`. The API answers with those paths.
+`/clips/{slug}/audio.mp4`. The API answers with those paths. The podcast feed itself is the
+site's too (`/u/{username}/podcast.xml`, RSS for podcast apps): here is only its owner's switch.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -34,13 +38,20 @@ from rest_framework.response import Response
 
 from accounts.selectors import user_get_active
 from replays import selectors, services
-from replays.models import CLIP_TITLE_MAX_LENGTH, Clip
+from replays.models import (
+    CLIP_TITLE_MAX_LENGTH,
+    PODCAST_DESCRIPTION_MAX_LENGTH,
+    PODCAST_TITLE_MAX_LENGTH,
+    Clip,
+    PodcastFeed,
+)
 from spaces.apis.room import JsonErrorsOnly
 from spaces.models import Recording
 from spaces.serializers import SpaceSerializer, SpaceUserSerializer
 from spaces_project.api import (
     CreatedCursorPagination,
     PagedApi,
+    StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
@@ -538,3 +549,109 @@ class ReplaysOfUserApi(PagedApi):
         host = user_get_active(username=username)
         qs = selectors.replays_of_host(viewer=request_user(request), host=host)
         return self.paginated(qs, lambda rows: ReplayInListSerializer(rows, many=True).data)
+
+
+# --- Your podcast -------------------------------------------------------------------------------
+
+
+class PodcastSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="The feed is published (404 while off).")
+    title = serializers.CharField(help_text="Blank: “<your name>'s Spaces”.")
+    description = serializers.CharField(help_text="Blank: your bio.")
+    category = serializers.ChoiceField(
+        choices=PodcastFeed.Category.choices, help_text="Its Apple Podcasts category."
+    )
+    explicit = serializers.BooleanField()
+    feed_url = serializers.CharField(help_text="The RSS feed's address, for podcast apps.")
+    episodes = serializers.IntegerField(help_text="Published replays whose audio is ready.")
+    preparing = serializers.IntegerField(
+        help_text="Published replays whose audio is still being made (minutes, by a sweep)."
+    )
+    ticketed = serializers.IntegerField(
+        help_text="Your replays of ticketed Spaces: never in the feed."
+    )
+
+    class Meta:
+        ref_name = "Podcast"
+
+
+class PodcastApi(PagedApi):
+    class InputSerializer(StrictInputSerializer):
+        enabled = StrictBooleanField(required=False)
+        title = StrictCharField(
+            max_length=PODCAST_TITLE_MAX_LENGTH, allow_blank=True, required=False
+        )
+        description = StrictCharField(
+            max_length=PODCAST_DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False
+        )
+        category = serializers.ChoiceField(choices=PodcastFeed.Category.choices, required=False)
+        explicit = StrictBooleanField(required=False)
+
+        class Meta:
+            ref_name = "PodcastUpdate"
+
+    def _data(self, request: Request) -> dict[str, Any]:
+        user = request_user(request)
+        status_ = selectors.podcast_status(user=user)
+        feed = status_.feed
+        return PodcastSerializer(
+            {
+                "enabled": feed.enabled,
+                "title": feed.title,
+                "description": feed.description,
+                "category": feed.category,
+                "explicit": feed.explicit,
+                "feed_url": request.build_absolute_uri(
+                    reverse("podcast_feed", args=[user.username])
+                ),
+                "episodes": status_.episodes,
+                "preparing": status_.preparing,
+                "ticketed": status_.ticketed,
+            }
+        ).data
+
+    @extend_schema(
+        operation_id="replays_podcast_retrieve",
+        tags=TAGS,
+        summary="Your podcast feed: on or off, its address, its episodes",
+        description=(
+            "Your replays as a podcast (RSS 2.0 with Apple's tags, at `feed_url`), off until you "
+            "turn it on. It lists the replays of your public Spaces, never of a ticketed one, "
+            "newest first, each as one M4A (Opus) file that podcast apps fetch without an "
+            "account, with its duration and chapters (who spoke when)."
+        ),
+        responses={200: PodcastSerializer, **errors(401)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(self._data(request))
+
+    @extend_schema(
+        operation_id="replays_podcast_update",
+        tags=TAGS,
+        summary="Turn your podcast feed on or off, and name it",
+        description=(
+            "Change any of `enabled`, `title`, `description`, `category` and `explicit`; what "
+            "you leave out stays as it is, and unknown fields are refused. Turned on, replays "
+            "you already have appear within minutes, as their audio files are made. Answers as "
+            "`GET`."
+        ),
+        request=InputSerializer,
+        responses={
+            200: PodcastSerializer,
+            **errors(
+                401,
+                413,
+                415,
+                429,
+                e400="`invalid`: see `fields` (a wrong type, too long, not a category); "
+                "`invalid_text`: control characters; `too_long`; `malformed_request`: the body "
+                "is not JSON.",
+                e403="`forbidden`: a write with the site session but without the CSRF token.",
+            ),
+        },
+    )
+    def put(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.podcast_feed_update(user=request_user(request), **data.validated_data)
+        return Response(self._data(request))

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import User
-from spaces.models import Recording, Space
+from spaces.models import Recording, Space, recording_prefix
 
 CLIP_TITLE_MAX_LENGTH = 100
 
@@ -85,3 +85,79 @@ class HostStorage(User):
         proxy = True
         verbose_name = "storage by host"
         verbose_name_plural = "storage by host"
+
+
+# --- The podcast feed -----------------------------------------------------------------------------
+
+PODCAST_TITLE_MAX_LENGTH = 100
+PODCAST_DESCRIPTION_MAX_LENGTH = 1000
+# The single-file audio of a replay, beside its HLS in the recordings storage.
+AUDIO_FILE = "audio.m4a"
+
+
+def audio_file_name(space_id: int) -> str:
+    """Under the recording's folder, so deleting the replay's folder deletes it too."""
+    return f"{recording_prefix(space_id)}/{AUDIO_FILE}"
+
+
+class PodcastFeed(models.Model):
+    """A host's podcast of their replays (`/u/<username>/podcast.xml`): off until they turn it
+    on. Which replays it lists is decided in replays/access.py `podcast_publishes`."""
+
+    class Category(models.TextChoices):
+        # Apple Podcasts' top-level categories (the `itunes:category` text podcast apps know),
+        # shown as they are spelt there.
+        ARTS = "Arts", "Arts"
+        BUSINESS = "Business", "Business"
+        COMEDY = "Comedy", "Comedy"
+        EDUCATION = "Education", "Education"
+        FICTION = "Fiction", "Fiction"
+        HEALTH = "Health & Fitness", "Health & Fitness"
+        HISTORY = "History", "History"
+        KIDS = "Kids & Family", "Kids & Family"
+        LEISURE = "Leisure", "Leisure"
+        MUSIC = "Music", "Music"
+        NEWS = "News", "News"
+        RELIGION = "Religion & Spirituality", "Religion & Spirituality"
+        SCIENCE = "Science", "Science"
+        SOCIETY = "Society & Culture", "Society & Culture"
+        SPORTS = "Sports", "Sports"
+        TV = "TV & Film", "TV & Film"
+        TECHNOLOGY = "Technology", "Technology"
+        TRUE_CRIME = "True Crime", "True Crime"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="podcast_feed"
+    )
+    enabled = models.BooleanField(default=False)
+    # Blank: "<name>'s Spaces" and the host's bio (replays/feed.py).
+    title = models.CharField(max_length=PODCAST_TITLE_MAX_LENGTH, blank=True)
+    description = models.CharField(max_length=PODCAST_DESCRIPTION_MAX_LENGTH, blank=True)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.SOCIETY)
+    explicit = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"podcast of {self.user_id} ({'on' if self.enabled else 'off'})"
+
+
+class ReplayAudio(models.Model):
+    """The replay as one M4A file (`audio_file_name`), for podcast apps: the recorded Opus
+    packets of every part in order, gaps as silence, never re-encoded (replays/timeline.py
+    `whole`). Written before this row and deleted before it, as the replay's own files."""
+
+    recording = models.OneToOneField(
+        Recording, on_delete=models.CASCADE, related_name="audio", primary_key=True
+    )
+    size_bytes = models.PositiveBigIntegerField()
+    # What a player shows: the recording less the encoder's delay the file trims.
+    duration_ms = models.PositiveBigIntegerField()
+    built_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "replay audio"
+        verbose_name_plural = "replay audio"
+
+    def __str__(self) -> str:
+        return f"audio of recording {self.recording_id}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,15 +31,17 @@ from accounts.models import User
 from accounts.selectors import blocked_ids, blocker_ids, is_blocked
 from media.recording import INIT, PLAYLIST
 from replays import timeline
-from replays.access import replay_access
-from replays.models import Clip
-from replays.services import REPLAY_PLAYLIST
+from replays.access import podcast_owner_q, replay_access, replay_audio_access
+from replays.models import Clip, PodcastFeed, ReplayAudio
+from replays.services import MAX_AUDIO_MS, REPLAY_PLAYLIST
 from spaces.models import CaptionLine, ModerationAction, ReactionBucket, Recording, Space
 from spaces_project import storage
 from spaces_project.errors import Conflict, Gone, NotFound
 
 # A caption line is shown until the next one starts, at most this long.
 CUE_MAX_MS = 6000
+# Episodes in a podcast feed, newest first: podcast apps re-read the whole feed every time.
+PODCAST_ITEMS = 100
 # Names of the files a replay is made of, relative to its folder: the playlist, then a part's
 # init segment, segments and playlist. Anything else is refused before storage is asked.
 _FILE = re.compile(
@@ -74,7 +77,9 @@ class Replay:
     can_clip: bool = False
 
 
-def _ready_recording(space_id: int, viewer: User | None) -> Recording:
+def _ready_recording(
+    space_id: int, viewer: User | None, *, access: Callable[..., None] = replay_access
+) -> Recording:
     recording = (
         Recording.objects.filter(space_id=space_id).select_related("space", "space__host").first()
     )
@@ -82,7 +87,7 @@ def _ready_recording(space_id: int, viewer: User | None) -> Recording:
         if not Space.objects.filter(pk=space_id).exists():
             raise NotFound("No such Space.", code="space_not_found")
         raise NotFound("This Space has no replay.", code="replay_not_found")
-    replay_access(viewer=viewer, space=recording.space)
+    access(viewer=viewer, space=recording.space)
     if recording.status == Recording.Status.DELETED:
         raise Gone("This replay was deleted.", code="replay_deleted")
     if recording.status != Recording.Status.READY:
@@ -258,6 +263,31 @@ def replay_file(*, viewer: User, space_id: int, name: str) -> tuple[bytes, str]:
     return data, "audio/mp4"
 
 
+def replay_chapters_json(*, viewer: User | None, space_id: int) -> dict[str, object]:
+    """The chapters as Podcasting 2.0 JSON chapters (`application/json+chapters`, version
+    1.2.0), for a podcast app: the same access as the replay's single-file audio."""
+    recording = _ready_recording(space_id, viewer, access=replay_audio_access)
+    names = User.objects.in_bulk({t["user_id"] for t in recording.turns})
+    return {
+        "version": "1.2.0",
+        "chapters": [
+            {"startTime": c.start_ms / 1000, "title": c.speaker.name}
+            for c in _chapters_of(recording, names)
+        ],
+    }
+
+
+def _chapters_of(recording: Recording, users: dict[int, User]) -> list[Chapter]:
+    """Speaker turns inside the replay, in order, one per moment (a podcast app's chapters)."""
+    out: list[Chapter] = []
+    for turn in sorted(recording.turns, key=lambda t: int(t["at_ms"])):
+        at, user = int(turn["at_ms"]), users.get(int(turn["user_id"]))
+        if user is None or at >= recording.duration_ms or (out and out[-1].start_ms == at):
+            continue
+        out.append(Chapter(at, user))
+    return out
+
+
 # --- Clips ---------------------------------------------------------------------------------------
 
 
@@ -348,6 +378,103 @@ def replays_of_host(*, viewer: User, host: User) -> QuerySet[Recording]:
     if host.pk != viewer.pk and is_blocked(blocker_id=host.pk, blocked_id=viewer.pk):
         return qs.none()
     return qs.order_by("-space__ended_at")
+
+
+# --- The podcast ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Episode:
+    space: Space
+    recording: Recording
+    audio: ReplayAudio
+    speakers: list[User]
+    chapters: list[Chapter]
+
+
+@dataclass(frozen=True)
+class Podcast:
+    host: User
+    feed: PodcastFeed
+    episodes: list[Episode]
+    updated_at: datetime
+    """The newest of the feed's settings and its episodes' audio: the channel's lastBuildDate."""
+
+
+def _published(host: User) -> QuerySet[Recording]:
+    """The replays a podcast of ``host`` may list: ready, of public Spaces they started
+    (access.py `podcast_publishes`; the feed being on is the caller's check)."""
+    return Recording.objects.filter(
+        podcast_owner_q(host), status=Recording.Status.READY, space__is_ticketed=False
+    )
+
+
+def podcast_for(*, username: str, viewer: User | None = None) -> Podcast:
+    """A host's podcast feed: NotFound `podcast_not_found` for an unknown or inactive user, a
+    feed that is off, or a signed-in viewer the host blocked (as their profile). Its
+    PODCAST_ITEMS newest episodes with their audio built; one query for the speakers' names."""
+    host = User.objects.filter(is_active=True, username__iexact=username).first()
+    feed = PodcastFeed.objects.filter(user=host, enabled=True).first() if host else None
+    if host is None or feed is None:
+        raise NotFound("No such podcast.", code="podcast_not_found")
+    if (
+        viewer is not None
+        and viewer.is_authenticated
+        and viewer.pk != host.pk
+        and is_blocked(blocker_id=host.pk, blocked_id=viewer.pk)
+    ):
+        raise NotFound("No such podcast.", code="podcast_not_found")
+    recordings = list(
+        _published(host)
+        .filter(audio__isnull=False)
+        .select_related("space", "audio")
+        .order_by("-space__ended_at", "-space_id")[:PODCAST_ITEMS]
+    )
+    ids = {t["user_id"] for r in recordings for t in r.turns}
+    ids |= {s["user_id"] for r in recordings for s in r.speakers}
+    users = User.objects.in_bulk(ids)
+    episodes = [
+        Episode(
+            space=r.space,
+            recording=r,
+            audio=r.audio,
+            speakers=[users[s["user_id"]] for s in r.speakers if s["user_id"] in users],
+            chapters=_chapters_of(r, users),
+        )
+        for r in recordings
+    ]
+    updated = max([feed.updated_at, *(e.audio.built_at for e in episodes)])
+    return Podcast(host=host, feed=feed, episodes=episodes, updated_at=updated)
+
+
+@dataclass(frozen=True)
+class PodcastStatus:
+    """The host's own view of their feed (the settings page and `GET /api/v1/me/podcast`)."""
+
+    feed: PodcastFeed
+    episodes: int
+    """Published replays whose audio is ready (the feed lists at most PODCAST_ITEMS)."""
+    preparing: int
+    """Published replays whose audio is not built yet (the sweep builds them)."""
+    ticketed: int
+    """Replays of ticketed Spaces, which are never in the feed."""
+
+
+def podcast_status(*, user: User) -> PodcastStatus:
+    feed = PodcastFeed.objects.filter(user=user).first() or PodcastFeed(user=user)
+    published = _published(user).aggregate(
+        ready=Count("pk", filter=Q(audio__isnull=False)),
+        waiting=Count("pk", filter=Q(audio__isnull=True, duration_ms__lte=MAX_AUDIO_MS)),
+    )
+    ticketed = Recording.objects.filter(
+        podcast_owner_q(user), status=Recording.Status.READY, space__is_ticketed=True
+    ).count()
+    return PodcastStatus(
+        feed=feed,
+        episodes=published["ready"],
+        preparing=published["waiting"] if feed.enabled else 0,
+        ticketed=ticketed,
+    )
 
 
 def storage_by_host(users: QuerySet[User] | None = None) -> QuerySet[User]:

@@ -9,28 +9,49 @@ then the row says `deleted` (pages answer 410), its clips with it.
 Files are written before the row that names them and deleted before the row that says they are
 gone, so a failure between the two leaves at worst a row pointing at nothing (which reads as
 deleted), never a file nobody can find: `recording_sweep` finishes what was interrupted.
+
+The podcast (`PodcastFeed`, off until its host turns it on): a published replay (access.py
+`podcast_publishes`) also gets its audio as one M4A file (`ReplayAudio`), built by a task queued
+when the replay is made, by the sweep for the replays that were made before the feed was on,
+and on the spot when someone asks for a file that is missing.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from media import hls
+from media import fmp4, hls
 from replays import timeline
-from replays.access import replay_access
-from replays.models import CLIP_TITLE_MAX_LENGTH, Clip
+from replays.access import (
+    podcast_publishes,
+    replay_access,
+    replay_audio_access,
+)
+from replays.models import (
+    CLIP_TITLE_MAX_LENGTH,
+    PODCAST_DESCRIPTION_MAX_LENGTH,
+    PODCAST_TITLE_MAX_LENGTH,
+    Clip,
+    PodcastFeed,
+    ReplayAudio,
+    audio_file_name,
+)
 from spaces import events
 from spaces import services as spaces_services
 from spaces.access import access_space, lock_rows
 from spaces.models import ModerationAction, Recording, Space, recording_prefix
 from spaces.permissions import check_clip_live, ensure
 from spaces_project import storage
+from spaces_project.celery import app as celery_app
 from spaces_project.counters import rate_limit
 from spaces_project.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from spaces_project.text import clean_text
@@ -48,6 +69,14 @@ FINALIZE_GRACE_SECONDS = 120
 # one clip.
 CLIP_REPEAT_SECONDS = 10
 CLIPS_PER_MINUTE = 10
+# Queued by name: replays/tasks.py imports this module.
+AUDIO_TASK = "replays.tasks.replay_audio_build"
+# The longest replay one M4A holds: its 32-bit durations count 48 kHz samples (24.8 hours).
+MAX_AUDIO_MS = 24 * 3600 * 1000
+# Podcast audio the periodic sweep builds per run, newest first (replays made before the feed
+# was turned on); a build that failed is not tried again for AUDIO_RETRY_SECONDS.
+AUDIO_SWEEP_BATCH = 10
+AUDIO_RETRY_SECONDS = 3600
 
 Action = ModerationAction.Action
 
@@ -132,7 +161,17 @@ def recording_finalize(*, space_id: int, force: bool = False) -> Recording | Non
         recording.status = Recording.Status.READY
         recording.ready_at = timezone.now()
         recording.save()
+        if podcast_publishes(space):
+            transaction.on_commit(lambda: _queue_audio_build(space_id))
     return recording
+
+
+def _queue_audio_build(space_id: int) -> None:
+    """Best effort: with the broker away the sweep builds it, or the first request for it."""
+    try:
+        celery_app.signature(AUDIO_TASK, kwargs={"space_id": space_id}).apply_async()
+    except Exception:
+        logger.exception("space %s: could not queue its podcast audio", space_id)
 
 
 def _prefixed(part: timeline.StoredPart) -> list[hls.Segment]:
@@ -186,10 +225,12 @@ def _delete(recording: Recording, *, by: str, actor: User | None, reason: str = 
     reason = _clean_short(reason, field="reason", max_length=500)
     # The files first: a crash after this leaves a row that still says `ready` for files that
     # are gone, which the next delete (or the sweep) completes; never files without a row.
-    storage.delete_tree(storage.recordings(), recording.storage_prefix)
+    store = storage.recordings()
+    storage.delete_tree(store, recording.storage_prefix)
     now = timezone.now()
     with transaction.atomic():
         locked = lock_rows(Recording.objects.filter(pk=recording.pk)).get()
+        ReplayAudio.objects.filter(recording=locked).delete()
         if locked.status != Recording.Status.DELETED:
             locked.status = Recording.Status.DELETED
             locked.deleted_at = now
@@ -206,6 +247,9 @@ def _delete(recording: Recording, *, by: str, actor: User | None, reason: str = 
                     action=Action.REPLAY_DELETED,
                     details={"by": by, "reason": reason},
                 )
+    # A podcast build that read the replay before this may have stored its file after the tree
+    # was deleted; one that comes later finds the row deleted and removes its own.
+    store.delete(audio_file_name(locked.space_id))
     return locked
 
 
@@ -395,16 +439,161 @@ def _clip_delete(clip: Clip, *, by: str, actor: User | None) -> Clip:
     return locked
 
 
+# --- The podcast -------------------------------------------------------------------------------
+
+
+def podcast_feed_update(
+    *,
+    user: User,
+    enabled: bool | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    category: str | None = None,
+    explicit: bool | None = None,
+) -> PodcastFeed:
+    """Turn ``user``'s podcast feed on or off and name it; what is left out (None) stays as
+    it is. Only ever the caller's own feed. Turned on, the replays they already have get their
+    audio from the next sweeps (AUDIO_SWEEP_BATCH a run), so this answers at once."""
+    changes: dict[str, object] = {}
+    for name, flag in (("enabled", enabled), ("explicit", explicit)):
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise ValidationFailed(
+                    "Must be true or false.", fields={name: ["Must be true or false."]}
+                )
+            changes[name] = flag
+    if title is not None:
+        changes["title"] = _clean_short(title, field="title", max_length=PODCAST_TITLE_MAX_LENGTH)
+    if description is not None:
+        text = clean_text(description, field="description", multiline=True)
+        if len(text) > PODCAST_DESCRIPTION_MAX_LENGTH:
+            message = f"At most {PODCAST_DESCRIPTION_MAX_LENGTH} characters."
+            raise ValidationFailed(message, code="too_long", fields={"description": [message]})
+        changes["description"] = text
+    if category is not None:
+        if category not in PodcastFeed.Category.values:
+            message = "Not one of the podcast categories."
+            raise ValidationFailed(message, code="invalid_category", fields={"category": [message]})
+        changes["category"] = category
+    with transaction.atomic():
+        feed, _ = PodcastFeed.objects.get_or_create(user=user)
+        feed = lock_rows(PodcastFeed.objects.filter(pk=feed.pk)).get()
+        for name, value in changes.items():
+            setattr(feed, name, value)
+        if changes:
+            feed.save()
+    return feed
+
+
+def replay_audio_build(*, space_id: int) -> ReplayAudio | None:
+    """Store the replay's audio as one M4A (`audio_file_name`) and its row; None when there is
+    no ready replay (or it is too long for one file). Idempotent: the same bytes each time.
+
+    Built outside any transaction (it reads every segment), stored, then the row written under
+    the recording's row lock: if the replay was deleted meanwhile, the file goes again."""
+    recording = Recording.objects.filter(space_id=space_id).first()
+    if recording is None or recording.status != Recording.Status.READY:
+        return None
+    if recording.duration_ms > MAX_AUDIO_MS:
+        logger.warning("space %s: the replay is too long for one audio file", space_id)
+        return None
+    store = storage.recordings()
+    parts = timeline.read_parts(store, recording.storage_prefix)
+    if not parts:
+        return None
+    data = timeline.whole(store, recording.storage_prefix, parts)
+    name = audio_file_name(space_id)
+    storage.put(store, name, data)
+    packets = sum(p.duration_ms // timeline.TICK_MS for p in parts)
+    shown = packets * fmp4.FRAME_SAMPLES - fmp4.PRE_SKIP
+    with transaction.atomic():
+        locked = lock_rows(Recording.objects.filter(pk=recording.pk)).get()
+        if locked.status != Recording.Status.READY:
+            store.delete(name)
+            return None
+        audio, _ = ReplayAudio.objects.update_or_create(
+            recording=locked,
+            defaults={
+                "size_bytes": len(data),
+                "duration_ms": shown * 1000 // fmp4.SAMPLE_RATE,
+                "built_at": timezone.now(),
+            },
+        )
+    return audio
+
+
+def replay_audio_open(*, viewer: User | None, space_id: int) -> tuple[ReplayAudio, IO[bytes]]:
+    """The replay's audio row and its file, open for reading (the caller closes it); built now
+    when it is missing. The replay's access rule, or none for a replay its host publishes as a
+    podcast (access.py `replay_audio_access`)."""
+    recording = Recording.objects.filter(space_id=space_id).select_related("space").first()
+    if recording is None:
+        if not Space.objects.filter(pk=space_id).exists():
+            raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound("This Space has no replay.", code="replay_not_found")
+    replay_audio_access(viewer=viewer, space=recording.space)
+    if recording.status == Recording.Status.DELETED:
+        raise Gone("This replay was deleted.", code="replay_deleted")
+    if recording.status != Recording.Status.READY:
+        raise Conflict("The replay is not ready yet.", code="replay_not_ready")
+    store = storage.recordings()
+    audio = ReplayAudio.objects.filter(recording=recording).first()
+    for _ in range(2):
+        if audio is not None:
+            try:
+                return audio, store.open(audio_file_name(space_id), "rb")
+            except FileNotFoundError:
+                pass  # lost (a storage restored from an older copy): made again below
+        audio = replay_audio_build(space_id=space_id)
+        if audio is None:
+            break
+    raise Conflict("The replay's audio is not available.", code="replay_audio_unavailable")
+
+
+def podcast_audio_sweep(*, limit: int = AUDIO_SWEEP_BATCH) -> int:
+    """Build the audio of published replays that have none yet, newest first: those made before
+    their host turned the feed on, or whose task was lost. The number built."""
+    on = PodcastFeed.objects.filter(enabled=True, user__is_active=True).values("user_id")
+    waiting = (
+        Recording.objects.filter(
+            status=Recording.Status.READY,
+            space__is_ticketed=False,
+            audio__isnull=True,
+            duration_ms__lte=MAX_AUDIO_MS,
+        )
+        .filter(
+            Q(space__original_host_id__in=on)
+            | Q(space__original_host__isnull=True, space__host_id__in=on)
+        )
+        .order_by("-ready_at")
+        .values_list("space_id", flat=True)
+    )
+    built = 0
+    for space_id in list(waiting[: limit * 2]):
+        if built >= limit:
+            break
+        failed = f"replays:audio-failed:{space_id}"
+        if cache.get(failed):
+            continue
+        try:
+            if replay_audio_build(space_id=space_id) is not None:
+                built += 1
+        except Exception:
+            logger.exception("space %s: building its podcast audio failed", space_id)
+            cache.set(failed, 1, AUDIO_RETRY_SECONDS)
+    return built
+
+
 # --- The periodic sweep ------------------------------------------------------------------------
 
 
 def recording_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Finalize recordings of Spaces that ended FINALIZE_GRACE_SECONDS ago and are still not
     replays (their origin died), and delete replays and clips past the retention period
-    (`SPACES_RECORDING_RETENTION_DAYS`; 0 keeps them). Safe to run twice at once: every step
-    re-checks under a row lock."""
+    (`SPACES_RECORDING_RETENTION_DAYS`; 0 keeps them), and build the podcast audio still
+    missing. Safe to run twice at once: every step re-checks under a row lock."""
     now = now or timezone.now()
-    done = {"finalized": 0, "expired_replays": 0, "expired_clips": 0}
+    done = {"finalized": 0, "expired_replays": 0, "expired_clips": 0, "audio_built": 0}
     stale = Recording.objects.filter(
         status=Recording.Status.RECORDING,
         space__state=Space.State.ENDED,
@@ -427,4 +616,5 @@ def recording_sweep(*, now: datetime | None = None) -> dict[str, int]:
         for clip in Clip.objects.filter(deleted_at__isnull=True, created_at__lt=cutoff)[:500]:
             _clip_delete(clip, by=Clip.DeletedBy.RETENTION, actor=None)
             done["expired_clips"] += 1
+    done["audio_built"] = podcast_audio_sweep()
     return done

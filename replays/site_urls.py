@@ -1,4 +1,5 @@
-"""The replay and clip pages of the site, and the files their players read (replays/views.py)."""
+"""The replay and clip pages of the site, the files their players read, and the host's podcast
+(its feed and its settings page) (replays/views.py)."""
 
 from django.urls import path
 
@@ -15,10 +16,16 @@ urlpatterns = [
     path(f"{R}/captions.vtt", views.replay_captions, name="replay_captions"),
     path(f"{R}/chapters.vtt", views.replay_chapters, name="replay_chapters"),
     path(f"{R}/delete/", views.replay_delete, name="replay_delete"),
+    # The podcast episode's enclosure and chapters: signed out too, when the host publishes it.
+    path(f"{R}/audio.m4a", views.replay_audio, name="replay_audio"),
+    path(f"{R}/chapters.json", views.replay_chapters_json, name="replay_chapters_json"),
     # Live (the last 30 s) or from the replay (a range): one URL under the Space, so the Space
     # page's script posts to it like its other actions.
     path("spaces/<id:space_id>/clips/", views.clip_create, name="clip_create"),
     path("clips/<slug:slug>/", views.clip_detail, name="clip_detail"),
     path("clips/<slug:slug>/audio.mp4", views.clip_audio, name="clip_audio"),
     path("clips/<slug:slug>/delete/", views.clip_delete, name="clip_delete"),
+    # Beside the profile (/u/<username>/, accounts/site_urls.py), which no path here shadows.
+    path("u/<str:username>/podcast.xml", views.podcast_feed, name="podcast_feed"),
+    path("settings/podcast/", views.settings_podcast, name="settings_podcast"),
 ]

@@ -144,6 +144,30 @@ def cut(store: Storage, prefix: str, part: StoredPart, start_ms: int, end_ms: in
     return fmp4.plain_mp4(packets, pre_skip=pre_skip)
 
 
+def whole(store: Storage, prefix: str, parts: list[StoredPart]) -> bytes:
+    """The replay as one plain MP4 (the podcast's enclosure): every part's packets in order, a
+    missing segment as silence, so the file lasts what the replay lasts; no decode, no
+    encode. Each part's segments are read one at a time, never the whole folder at once.
+
+    Only the file's start trims the encoder's delay: a later part's encoder delay is a few
+    milliseconds of near-silence inside the stream, as in the HLS replay."""
+    per_segment = round(hls.SEGMENT_SECONDS * 1000) // TICK_MS
+    packets: list[bytes] = []
+    for part in parts:
+        ticks = part.duration_ms // TICK_MS
+        by_sequence = {s.sequence: s for s in part.playlist.segments}
+        for sequence in range(-(-ticks // per_segment)):
+            wanted = min(per_segment, ticks - sequence * per_segment)
+            segment = by_sequence.get(sequence)
+            if segment is None:
+                packets += [fmp4.SILENCE] * wanted
+                continue
+            _, data = fmp4.read_segment(storage.get(store, f"{prefix}/{part.name}/{segment.uri}"))
+            # A short last segment (the part ended mid-segment) holds fewer packets.
+            packets += data[:wanted] + [fmp4.SILENCE] * (wanted - len(data))
+    return fmp4.plain_mp4(packets)
+
+
 def part_files(part: StoredPart) -> set[str]:
     """The files a part's playlist needs (what finalizing keeps)."""
     return {INIT, PLAYLIST, SUMMARY, *(s.uri for s in part.playlist.segments)}

@@ -17,4 +17,5 @@ urlpatterns = [
     path("clips/<slug:slug>/audio.mp4", apis.ClipAudioApi.as_view(), name="api-clip-audio"),
     path("clips/<slug:slug>", apis.ClipDetailApi.as_view(), name="api-clip"),
     path("users/<str:username>/replays", apis.ReplaysOfUserApi.as_view(), name="api-user-replays"),
+    path("me/podcast", apis.PodcastApi.as_view(), name="api-me-podcast"),
 ]

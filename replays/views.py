@@ -6,6 +6,10 @@ A refusal becomes a page that says what happened with the status a shared link s
 replay is being made: the page refreshes itself), 410 (deleted on purpose). The files answer
 the same statuses with a line of text: a player only needs the status.
 
+The host's podcast (its settings page, its RSS feed at /u/<username>/podcast.xml, and the
+single-file audio and chapters its episodes point to) is here too: the feed and those files
+answer podcast apps, which have no account, when the host publishes the replay.
+
 The replay plays over HLS: Safari natively, other browsers through hls.js when `make
 node-tools` copied it to static/vendor/ (`hls_script_url`); without it the page says the
 browser cannot play the replay instead of failing silently.
@@ -14,21 +18,31 @@ browser cannot play the replay instead of failing silently.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.staticfiles import finders
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from replays import selectors, services
-from replays.forms import ClipForm
+from accounts.models import User
+from replays import feed, selectors, services
+from replays.forms import ClipForm, PodcastForm
 from replays.models import Clip
 from replays.selectors import Replay
 from spaces.models import Recording, Space
@@ -39,26 +53,26 @@ from spaces_project.errors import (
     Gone,
     NotFound,
 )
-from spaces_project.site import back, error_json, form_refusal, signed_in, wants_json
+from spaces_project.site import (
+    back,
+    error_json,
+    form_add_refusal,
+    form_refusal,
+    hls_script_url,
+    signed_in,
+    wants_json,
+)
 
-HLS_SCRIPT = "vendor/hls.light.min.js"
 # While a replay is being made its page looks again this often (seconds).
 PREPARING_REFRESH_SECONDS = 10
 # Segments and init segments never change once stored; playlists are read fresh.
 IMMUTABLE = "private, max-age=86400"
 FRESH = "private, no-cache"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def hls_script_url() -> str | None:
-    """hls.js when `make node-tools` put it in static/vendor/, else None (the page then relies
-    on the browser's own HLS). Looked up per page, so installing it needs no restart."""
-    if finders.find(HLS_SCRIPT) is None:
-        return None
-    try:
-        return static(HLS_SCRIPT)
-    except ValueError:  # found in static/, but not collected into the manifest
-        return None
+# A podcast app re-reads the feed on its own schedule; a minute keeps a burst cheap.
+FEED_CACHE = "public, max-age=60"
+PODCAST_COVER = "img/podcast-cover.jpg"
+_CHUNK = 64 * 1024
 
 
 # --- Pages -------------------------------------------------------------------------------------
@@ -263,24 +277,44 @@ def _file_refusal(error: ApplicationError) -> HttpResponse:
     )
 
 
+class _Unsatisfiable(Exception):
+    """The range asked for starts past the end of the file: 416."""
+
+
+def _byte_range(request: HttpRequest, size: int) -> tuple[int, int] | None:
+    """The one byte range asked for, as (first, last) inclusive; None for the whole file."""
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if not match or not (match[1] or match[2]):
+        return None
+    if match[1]:
+        first = int(match[1])
+        last = min(int(match[2]), size - 1) if match[2] else size - 1
+    else:  # the last N bytes
+        first, last = max(0, size - int(match[2])), size - 1
+    if first >= size or last < first:
+        raise _Unsatisfiable
+    return first, last
+
+
+def _unsatisfiable(size: int, cache: str) -> HttpResponse:
+    response = HttpResponse(status=416)
+    response["Content-Range"] = f"bytes */{size}"
+    response["Cache-Control"] = cache
+    return response
+
+
 def _bytes(request: HttpRequest, data: bytes, content_type: str, cache: str) -> HttpResponse:
     """`data` whole, or the one byte range asked for (Safari plays media only from servers
     that answer ranges). Private: only people allowed to hear it may have it, so no shared
     cache may keep a copy."""
     size = len(data)
     status, body, headers = 200, data, {}
-    match = _RANGE.match(request.headers.get("Range", "").strip())
-    if match and (match[1] or match[2]):
-        if match[1]:
-            first = int(match[1])
-            last = min(int(match[2]), size - 1) if match[2] else size - 1
-        else:  # the last N bytes
-            first, last = max(0, size - int(match[2])), size - 1
-        if first >= size or last < first:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            response["Cache-Control"] = cache
-            return response
+    try:
+        wanted = _byte_range(request, size)
+    except _Unsatisfiable:
+        return _unsatisfiable(size, cache)
+    if wanted is not None:
+        first, last = wanted
         status, body = 206, data[first : last + 1]
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     response = HttpResponse(body, status=status, content_type=content_type)
@@ -338,6 +372,160 @@ def clip_audio(request: HttpRequest, slug: str) -> HttpResponse:
     except ApplicationError as error:
         return _file_refusal(error)
     return _bytes(request, data, "audio/mp4", IMMUTABLE)
+
+
+def _viewer(request: HttpRequest) -> User | None:
+    """The signed-in user, or None: the podcast's files also answer apps with no account."""
+    user = request.user
+    return user if isinstance(user, User) and user.is_authenticated else None
+
+
+def _read(file: IO[bytes], first: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of ``file`` from ``first``, a chunk at a time; closes it at the end."""
+    try:
+        file.seek(first)
+        while length > 0:
+            chunk = file.read(min(_CHUNK, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        file.close()
+
+
+@require_safe
+def replay_audio(request: HttpRequest, space_id: int) -> HttpResponseBase:
+    """The whole replay as one M4A (Opus), the podcast episode's enclosure: byte ranges (players
+    seek with them), an ETag, and `If-Range`. Streamed from storage, never read whole into
+    memory. Built now if it is missing (services.replay_audio_open)."""
+    try:
+        audio, file = services.replay_audio_open(viewer=_viewer(request), space_id=space_id)
+    except ApplicationError as error:
+        return _file_refusal(error)
+    size = audio.size_bytes
+    etag = f'"{space_id}-{size}-{int(audio.built_at.timestamp())}"'
+    conditional = get_conditional_response(request, etag=etag)
+    wanted: tuple[int, int] | None = None
+    try:
+        wanted = _byte_range(request, size)
+    except _Unsatisfiable:
+        conditional = conditional or _unsatisfiable(size, IMMUTABLE)
+    if request.headers.get("If-Range", etag) != etag:
+        wanted = None  # changed since the client's first part: the whole file again
+    if conditional is not None or request.method == "HEAD":
+        file.close()
+    if conditional is not None:
+        return conditional
+    first, last = wanted or (0, size - 1)
+    length = last - first + 1
+    if request.method == "HEAD":
+        response: HttpResponseBase = HttpResponse(content_type=feed.AUDIO_TYPE)
+    else:
+        response = StreamingHttpResponse(_read(file, first, length), content_type=feed.AUDIO_TYPE)
+    if wanted is not None:
+        response.status_code = 206
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(audio.built_at.timestamp())
+    response["Cache-Control"] = IMMUTABLE
+    response["Content-Disposition"] = f'inline; filename="space-{space_id}.m4a"'
+    return response
+
+
+@require_safe
+def replay_chapters_json(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The chapters as Podcasting 2.0 JSON, the `podcast:chapters` of the episode."""
+    try:
+        data = selectors.replay_chapters_json(viewer=_viewer(request), space_id=space_id)
+    except ApplicationError as error:
+        return _file_refusal(error)
+    response = JsonResponse(data, content_type="application/json+chapters")
+    response["Cache-Control"] = FRESH
+    return response
+
+
+# --- The podcast -------------------------------------------------------------------------------
+
+
+@require_safe
+def podcast_feed(request: HttpRequest, username: str) -> HttpResponseBase:
+    """The host's podcast as RSS 2.0 (replays/feed.py); 404 until they turn it on. Conditional
+    on its ETag only: a renamed host changes the feed without changing any date it holds, so
+    `If-Modified-Since` alone is answered in full."""
+    try:
+        podcast = selectors.podcast_for(username=username, viewer=_viewer(request))
+    except ApplicationError as error:
+        raise Http404(error.message) from error
+    host = podcast.host.username
+    absolute = request.build_absolute_uri
+    body = feed.render(
+        podcast,
+        feed.Urls(
+            feed=absolute(reverse("podcast_feed", args=[host])),
+            profile=absolute(reverse("profile", args=[host])),
+            image=absolute(static(PODCAST_COVER)),
+            replay=lambda pk: absolute(reverse("replay_detail", args=[pk])),
+            audio=lambda pk: absolute(reverse("replay_audio", args=[pk])),
+            chapters=lambda pk: absolute(reverse("replay_chapters_json", args=[pk])),
+        ),
+    )
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    response = get_conditional_response(request, etag=etag) or HttpResponse(
+        body, content_type=feed.CONTENT_TYPE
+    )
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(podcast.updated_at.timestamp())
+    response["Cache-Control"] = FEED_CACHE
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def settings_podcast(request: HttpRequest) -> HttpResponse:
+    """The host's podcast settings: on or off, its title, description, category; the feed's
+    address to copy once it is on."""
+    user = signed_in(request)
+    status = selectors.podcast_status(user=user)
+    if request.method == "POST":
+        form = PodcastForm(request.POST)
+        if form.is_valid():
+            try:
+                saved = services.podcast_feed_update(user=user, **form.cleaned_data)
+            except ApplicationError as error:
+                form_add_refusal(form, error)
+            else:
+                messages.success(
+                    request,
+                    "Your podcast is on." if saved.enabled else "Your podcast is off.",
+                )
+                return redirect("settings_podcast")
+    else:
+        current = status.feed
+        form = PodcastForm(
+            initial={
+                "enabled": current.enabled,
+                "title": current.title,
+                "description": current.description,
+                "category": current.category,
+                "explicit": current.explicit,
+            }
+        )
+    # What the feed says when they are left blank.
+    form.fields["title"].widget.attrs["placeholder"] = feed.default_title(user)
+    form.fields["description"].widget.attrs["placeholder"] = feed.default_description(user)
+    return render(
+        request,
+        "replays/settings_podcast.html",
+        {
+            "form": form,
+            "status": status,
+            "feed_url": request.build_absolute_uri(reverse("podcast_feed", args=[user.username])),
+            "max_items": selectors.PODCAST_ITEMS,
+        },
+    )
 
 
 # --- Actions -----------------------------------------------------------------------------------

@@ -10,11 +10,27 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from spaces_project.errors import ApplicationError, RateLimited, ValidationFailed
+
+HLS_SCRIPT = "vendor/hls.light.min.js"
+
+
+def hls_script_url() -> str | None:
+    """hls.js when `make vendor` put it in static/vendor/, else None (pages then rely on the
+    browser's own HLS). Looked up per page, so installing it needs no restart. The replay page
+    and the Space page (live HLS listeners) both load it."""
+    if finders.find(HLS_SCRIPT) is None:
+        return None
+    try:
+        return static(HLS_SCRIPT)
+    except ValueError:  # found in static/, but not collected into the manifest
+        return None
 
 
 def signed_in(request: HttpRequest) -> Any:

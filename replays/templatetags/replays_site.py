@@ -8,9 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.urls import reverse
 
 from accounts.models import User
 from replays import selectors
+from replays.models import PodcastFeed
 from spaces.models import Recording
 from spaces.templatetags.spaces_site import duration
 
@@ -29,6 +31,17 @@ def host_replays(
     if not isinstance(viewer, User) or not viewer.is_authenticated or not isinstance(host, User):
         return []
     return list(selectors.replays_of_host(viewer=viewer, host=host)[:limit])
+
+
+@register.simple_tag
+def podcast_url(host: Any) -> str:
+    """The host's podcast feed when they publish one (the profile links it), else ""."""
+    if (
+        not isinstance(host, User)
+        or not PodcastFeed.objects.filter(user=host, enabled=True).exists()
+    ):
+        return ""
+    return reverse("podcast_feed", args=[host.username])
 
 
 @register.filter

@@ -65,6 +65,7 @@ PAGES: list[tuple[str, Callable[[World], str], tuple[str, ...]]] = [
     ("messages", to("messages"), SIGNED_IN),
     ("message-thread", to("message_thread", LISTENER, "username"), (HOST, SPEAKER)),
     ("settings", to("settings_profile"), SIGNED_IN),
+    ("settings-podcast", to("settings_podcast"), SIGNED_IN),
     ("ticket-buy", to("ticket_buy", "ticketed"), SIGNED_IN),
     ("tickets-mine", to("tickets_mine"), SIGNED_IN),
     ("ticket-sales", to("ticket_report", "ticketed"), (HOST,)),

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
+from replays import services as replays_services
 from spaces.models import Recording, Space
 from spaces_project import storage
 from tests.factories import SpaceFactory, UserFactory, make_replay
@@ -21,6 +22,16 @@ def _empty_recordings() -> None:
     """The recordings folder lives for the whole session, and a rolled-back test gives its
     Space ids out again (SQLite): a new Space must not find an earlier test's parts."""
     storage.delete_tree(storage.recordings(), "spaces")
+
+
+@pytest.fixture(autouse=True)
+def audio_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Finalizing a published replay queues its podcast audio after commit; here the Space ids
+    are recorded instead of reaching a broker (Redis in the distributed run). A test that wants
+    the real queueing calls `monkeypatch.undo()`."""
+    queued: list[int] = []
+    monkeypatch.setattr(replays_services, "_queue_audio_build", queued.append)
+    return queued
 
 
 @pytest.fixture

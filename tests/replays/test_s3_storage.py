@@ -111,3 +111,33 @@ def test_a_recording_goes_to_s3_through_the_sink(s3):
     base, packets = fmp4.read_segment(storage.get(store, f"{part}/00002.m4s"))
     assert (base, len(packets)) == (2 * 100 * 960, 50)
     assert space.recording.started_at.timestamp() == 1.0  # recording.started from the sink
+
+
+@pytest.mark.django_db
+def test_a_podcast_episode_is_built_on_s3_and_served_by_ranges_then_deleted_with_its_replay(s3):
+    """The podcast's file streams from an S3 object (seek, then read) as from a local file."""
+    from django.test import Client
+
+    from replays import services
+    from replays.models import ReplayAudio, audio_file_name
+    from tests.factories import ended_space, make_replay
+
+    space = ended_space()
+    make_replay(space, seconds=3.0)
+    services.podcast_feed_update(user=space.host, enabled=True)
+    audio = services.replay_audio_build(space_id=space.pk)
+    assert audio is not None
+    store = storages["recordings"]
+    data = storage.get(store, audio_file_name(space.pk))
+    assert len(data) == audio.size_bytes
+
+    app = Client()  # a podcast app: no account
+    whole = app.get(f"/spaces/{space.pk}/replay/audio.m4a")
+    assert b"".join(whole.streaming_content) == data
+    part = app.get(f"/spaces/{space.pk}/replay/audio.m4a", headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206
+    assert b"".join(part.streaming_content) == data[1000:2000]
+
+    services.replay_delete(actor=space.host, space_id=space.pk)
+    assert not store.exists(audio_file_name(space.pk))
+    assert not ReplayAudio.objects.exists()

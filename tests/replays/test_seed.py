@@ -11,12 +11,13 @@ import av
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from accounts.models import User
 from media import hls
 from replays import services
 from replays.management.commands.seed_replays import OPT_OUT, OPTED_OUT, TITLE, TURNS
-from replays.models import Clip
+from replays.models import Clip, PodcastFeed, ReplayAudio, audio_file_name
 from replays.selectors import replay_for
 from replays.services import REPLAY_PLAYLIST
 from spaces.models import CaptionLine, ModerationAction, ReactionBucket, Recording, Space
@@ -51,6 +52,8 @@ def counts() -> dict[str, int]:
         "captions": CaptionLine.objects.count(),
         "reactions": ReactionBucket.objects.count(),
         "log": ModerationAction.objects.count(),
+        "podcast_audio": ReplayAudio.objects.count(),
+        "podcast_feeds": PodcastFeed.objects.filter(enabled=True).count(),
     }
 
 
@@ -111,6 +114,15 @@ def test_the_demo_replay_is_ready_with_chapters_a_left_out_speaker_captions_and_
     for clip in replay.clips:
         assert storage.recordings().exists(clip.file_name)
 
+    # Grace publishes it as a podcast: the feed lists it with its whole audio, chapters included.
+    assert "/u/grace/podcast.xml" in output
+    audio = ReplayAudio.objects.get(recording=recording)
+    assert storage.recordings().size(audio_file_name(space.pk)) == audio.size_bytes
+    feed = Client().get("/u/grace/podcast.xml")
+    assert feed.status_code == 200
+    assert f'length="{audio.size_bytes}"'.encode() in feed.content
+    assert feed.content.count(b"<psc:chapter ") == len(heard_turns)
+
     # The audio: each turn is heard, and Linus's turn while he was out is silence.
     pcm = replay_audio(recording)
     assert len(pcm) == pytest.approx(recording.duration_ms * SAMPLE_RATE / 1000, abs=960)
@@ -131,6 +143,7 @@ def test_seeding_twice_keeps_one_demo_replay_and_its_two_clips():
     assert counts() == before
     assert before["spaces"] == 1
     assert before["clips"] == 2
+    assert (before["podcast_audio"], before["podcast_feeds"]) == (1, 1)
 
 
 def test_a_deleted_clip_is_made_again_and_a_deleted_replay_is_recorded_again():

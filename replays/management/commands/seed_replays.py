@@ -13,8 +13,12 @@ second or two, then its clock is set back so that it lasted as long as its recor
 that carry a time (the Space's start and end, the moderation log, presence) are moved onto the
 recording's wall time, where the replay places them.
 
+Grace publishes her replays as a podcast: the first run turns her feed on (a later run leaves
+her choice alone) and builds the replay's single-file audio, so `/u/grace/podcast.xml` lists it.
+
 Idempotent: while the demo replay is there (ready), a second run only makes sure its two clips
-exist. Deleted (by the host, staff or the retention period), the next run records a new one.
+and its podcast audio exist. Deleted (by the host, staff or the retention period), the next run
+records a new one.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from media.config import MediaConfig
 from media.dsp import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, OpusEncoder, dbov_one
 from media.recording import QUEUE_SEGMENTS, SEGMENT_TICKS, PartSummary, Recorder
 from replays import services as replays
-from replays.models import Clip
+from replays.models import Clip, PodcastFeed, ReplayAudio
 from spaces import services
 from spaces.audio.recording import StorageSink
 from spaces.models import (
@@ -180,6 +184,18 @@ class Command(BaseCommand):
             f"{minutes}:{seconds:02d}, {len(recording.turns)} chapters, {clips} clips, "
             f"/spaces/{space.pk}/replay/"
         )
+        self._podcast(host, recording)
+
+    def _podcast(self, host: User, recording: Recording) -> None:
+        """Grace's podcast on (the first time only) and the demo replay's audio built."""
+        if not PodcastFeed.objects.filter(user=host).exists():
+            replays.podcast_feed_update(user=host, enabled=True, category="Technology")
+        if not PodcastFeed.objects.filter(user=host, enabled=True).exists():
+            self.stdout.write(f"  Podcast of {HOST}: off (turned off in her settings)")
+            return
+        if not ReplayAudio.objects.filter(recording=recording).exists():
+            replays.replay_audio_build(space_id=recording.space_id)
+        self.stdout.write(f"  Podcast of {HOST}: /u/{HOST}/podcast.xml")
 
     # -- the Space, lived through the services --
 
