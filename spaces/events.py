@@ -14,7 +14,15 @@ from spaces_project import bus
 
 if TYPE_CHECKING:
     from accounts.models import User
-    from spaces.models import CaptionLine, Invitation, Participant, Pin, Space, SpeakerRequest
+    from spaces.models import (
+        CaptionLine,
+        Comment,
+        Invitation,
+        Participant,
+        Pin,
+        Space,
+        SpeakerRequest,
+    )
 
 SPACE_STARTED = "space.started"
 SPACE_ENDED = "space.ended"
@@ -50,6 +58,12 @@ RECORDING_CONSENT_CHANGED = "recording.consent_changed"
 CLIP_CREATED = "clip.created"
 # A listener switched between real time (WebRTC) and live HLS (issue 19).
 LISTEN_MODE_CHANGED = "listen_mode.changed"
+# Comments and the host's live controls (issue 21).
+COMMENT_ADDED = "comment.added"
+COMMENT_DELETED = "comment.deleted"
+COMMENTS_CHANGED = "comments.changed"
+SPEAKING_POLICY_CHANGED = "speaking_policy.changed"
+STAGE_LOCK_CHANGED = "stage.lock_changed"
 
 # Why the host changed (`reason` of `host.changed`, and of the moderation-log entry).
 HOST_LEFT = "left"
@@ -85,6 +99,11 @@ ALL_TYPES = (
     RECORDING_CONSENT_CHANGED,
     CLIP_CREATED,
     LISTEN_MODE_CHANGED,
+    COMMENT_ADDED,
+    COMMENT_DELETED,
+    COMMENTS_CHANGED,
+    SPEAKING_POLICY_CHANGED,
+    STAGE_LOCK_CHANGED,
 )
 
 
@@ -111,6 +130,16 @@ def participant(p: Participant) -> dict[str, Any]:
         "muted_by_host": p.muted_by_host,
         "voice_recorded": p.voice_recorded,
         "listen_mode": p.effective_listen_mode,
+    }
+
+
+def comment(c: Comment) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "author": user_brief(c.author),
+        "text": c.text,
+        "parts": c.parts,
+        "created_at": c.created_at.isoformat(),
     }
 
 

@@ -24,6 +24,8 @@ TOPIC_MAX_LENGTH = 30
 TITLE_MAX_LENGTH = 70
 MAX_PINS = 3
 PIN_TEXT_MAX_LENGTH = 280
+COMMENT_MAX_LENGTH = 280
+COMMENT_SLOW_MODE_MAX_SECONDS = 3600
 
 
 class UnicodeJSONEncoder(json.JSONEncoder):
@@ -91,6 +93,12 @@ class Space(models.Model):
     recording_enabled = models.BooleanField(default=True)
     # Whether people who can hear the Space may clip it (live, and from its replay).
     clips_enabled = models.BooleanField(default=True)
+    # Live controls of the host and co-hosts (spaces/services/comments.py, controls.py): text
+    # comments on or off, slow mode (one comment per this many seconds per person, 0: off), and
+    # a locked stage (no new raised hands; invitations still bring people up).
+    comments_enabled = models.BooleanField(default=True)
+    comment_slow_mode_seconds = models.PositiveSmallIntegerField(default=0)
+    stage_locked = models.BooleanField(default=False)
     # Used by the scheduling and ticketing issues; a live Space started on the spot has neither.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     is_ticketed = models.BooleanField(default=False)
@@ -521,6 +529,45 @@ class CaptionLine(models.Model):
         return self.text[:40]
 
 
+class Comment(models.Model):
+    """A short text comment in a live Space. Kept with the Space (the replay shows them on its
+    timeline); a deleted one keeps its row, with who deleted it, for the moderation record."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_comments"
+    )
+    text = models.CharField(max_length=COMMENT_MAX_LENGTH)
+    # The text cut into runs for display: [{"text"}, {"text", "mention": user_id},
+    # {"text", "url"}], so that no client parses it (and none disagrees on character offsets).
+    parts = models.JSONField(default=list, encoder=UnicodeJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="comment_text_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["space", "-created_at", "-id"], name="comment_space_recent"),
+            models.Index(fields=["author", "-created_at"], name="comment_author_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
 class Report(models.Model):
     class Reason(models.TextChoices):
         SPAM = "spam", "Spam"
@@ -561,6 +608,13 @@ class Report(models.Model):
         related_name="+",
     )
     resolution_note = models.CharField(max_length=1000, blank=True)
+    # A report of one comment names it; every report of a person or a comment carries what was
+    # said around it (comments and caption lines of a minute each side) for the reviewer,
+    # copied when reported, since the author may delete a comment afterwards.
+    comment = models.ForeignKey(
+        Comment, on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
+    )
+    context = models.JSONField(default=dict, blank=True, encoder=UnicodeJSONEncoder)
 
     class Meta:
         constraints = [
@@ -596,6 +650,11 @@ class ModerationAction(models.Model):
         RECORDING_CONSENT = "recording_consent", "Recording consent changed"
         REPLAY_DELETED = "replay_deleted", "Deleted the replay"
         CLIP_DELETED = "clip_deleted", "Deleted a clip"
+        COMMENT_DELETED = "comment_deleted", "Deleted a comment"
+        COMMENTS_CHANGED = "comments_changed", "Changed comments (on, off, slow mode)"
+        SPEAKING_POLICY_CHANGED = "speaking_policy_changed", "Changed who can ask to speak"
+        STAGE_LOCKED = "stage_locked", "Locked or unlocked the stage"
+        MUTED_ALL = "muted_all", "Muted everyone on stage"
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="moderation_actions")
     # Null: the system (or a deleted account).

@@ -135,6 +135,8 @@ def check_raise_hand(
     assert participant is not None
     if participant.role in STAGE:
         return Conflict("You are already on stage.", code="already_speaker")
+    if space.stage_locked:
+        return Conflict("The host locked the stage: no new requests for now.", code="stage_locked")
     if space.speaking_policy == Space.SpeakingPolicy.INVITED_ONLY:
         return Forbidden(
             "Only people the host invites can speak in this Space.", code="speaking_invite_only"
@@ -224,6 +226,34 @@ def check_unpin(space: Space, participant: Participant | None, *, author_id: int
         return None
     return Forbidden(
         "Only the author, the host or a co-host can remove this pin.", code="not_pin_author"
+    )
+
+
+def check_comment(space: Space, participant: Participant | None) -> Refusal:
+    """Post a text comment: anyone present in a live Space while the host has comments on."""
+    if refusal := check_live(space):
+        return refusal
+    if not _present(participant):
+        return _not_in_space()
+    if not space.comments_enabled:
+        return Conflict("The host turned comments off.", code="comments_off")
+    return None
+
+
+def check_delete_comment(
+    space: Space, participant: Participant | None, *, author_id: int
+) -> Refusal:
+    """Delete a comment: its author (while present), the host and co-hosts; also after the
+    end, so that a moderator can clean up what stays with the Space."""
+    if space.state not in (Space.State.LIVE, Space.State.ENDED):
+        return check_live(space)
+    if participant is not None and participant.role in MODERATORS:
+        return None
+    if participant is not None and participant.user_id == author_id:
+        return None
+    return Forbidden(
+        "Only the author, the host or a co-host can delete this comment.",
+        code="not_comment_author",
     )
 
 
@@ -375,6 +405,7 @@ CAN_KEYS = (
     "recording_consent",
     "clip",
     "listen_mode",
+    "comment",
 )
 
 
@@ -426,6 +457,7 @@ def space_permissions_for(
         is None,
         "listen_mode": check_listen_mode(space, participant, hls=settings.SPACES_HLS_ENABLED)
         is None,
+        "comment": check_comment(space, participant) is None,
     }
 
 

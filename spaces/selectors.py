@@ -8,7 +8,7 @@ Lists hide Spaces whose host blocked the viewer or whom the viewer blocked.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from spaces.access import access_space
 from spaces.hooks import entry_admits
 from spaces.models import (
     CaptionLine,
+    Comment,
     Invitation,
     ModerationAction,
     Participant,
@@ -64,6 +65,7 @@ from spaces_project.errors import Forbidden, NotFound
 
 Role = Participant.Role
 LISTENER_SAMPLE_SIZE = 12
+SNAPSHOT_COMMENTS = 50
 
 
 def spaces_visible_to(qs: QuerySet[Space], viewer: User) -> QuerySet[Space]:
@@ -168,6 +170,7 @@ class SpaceDetail:
     # How the viewer hears the Space (None when not in it), and the live playlist if they may.
     listen_mode: str | None = None
     hls: HlsInfo | None = None
+    comments: list[Comment] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -262,7 +265,22 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         else None,
         listen_mode=me.effective_listen_mode if me is not None and me.is_present else None,
         hls=hls_info(space, me),
+        comments=latest_comments(space_id=space.pk, viewer=viewer),
     )
+
+
+def latest_comments(
+    *, space_id: int, viewer: User, limit: int = SNAPSHOT_COMMENTS
+) -> list[Comment]:
+    """The latest comments not deleted, oldest first, without those of people `viewer`
+    blocked (they see none of theirs, live or here)."""
+    rows = (
+        Comment.objects.filter(space_id=space_id, deleted_at__isnull=True)
+        .exclude(author_id__in=blocked_ids(blocker=viewer))
+        .select_related("author")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return list(reversed(rows))
 
 
 def space_state_extras(detail: SpaceDetail) -> dict[str, Any]:
@@ -330,6 +348,17 @@ def caption_transcript(*, viewer: User, space_id: int) -> QuerySet[CaptionLine]:
     """The captions so far, in the order they were spoken, for anyone who can see the Space."""
     space = _viewable(viewer, space_id)
     return CaptionLine.objects.filter(space=space).select_related("speaker")
+
+
+def space_comments(*, viewer: User, space_id: int) -> QuerySet[Comment]:
+    """The comments of a Space (live or ended) for anyone who can see it, without deleted ones
+    and those of people `viewer` blocked."""
+    space = _viewable(viewer, space_id)
+    return (
+        Comment.objects.filter(space=space, deleted_at__isnull=True)
+        .exclude(author_id__in=blocked_ids(blocker=viewer))
+        .select_related("author")
+    )
 
 
 def transcript_download_allowed(*, viewer: User, space: Space) -> bool:

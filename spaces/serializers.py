@@ -53,6 +53,13 @@ class SpaceSerializer(serializers.Serializer):
         help_text="The host records this Space (each stage member may keep their voice out)."
     )
     clips_enabled = serializers.BooleanField(help_text="People who hear it may clip it.")
+    comments_enabled = serializers.BooleanField(help_text="Text comments are on.")
+    comment_slow_mode_seconds = serializers.IntegerField(
+        help_text="Slow mode: one comment per this many seconds per person (0: off)."
+    )
+    stage_locked = serializers.BooleanField(
+        help_text="The host locked the stage: no new raised hands (invitations still work)."
+    )
     is_ticketed = serializers.BooleanField()
     host = SpaceUserSerializer()
     listener_count = serializers.IntegerField(help_text="Listeners present now.")
@@ -231,6 +238,30 @@ class RecordingStateSerializer(serializers.Serializer):
         ref_name = "SpaceRecordingState"
 
 
+class CommentPartSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    url = serializers.CharField(required=False, help_text="An http(s) link: draw `text` as it.")
+    mention = serializers.IntegerField(
+        required=False, help_text="The user id `text` (@name) mentions: link to their profile."
+    )
+
+    class Meta:
+        ref_name = "SpaceCommentPart"
+
+
+class CommentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    author = SpaceUserSerializer()
+    text = serializers.CharField()
+    parts = CommentPartSerializer(
+        many=True, help_text="The text as runs to draw in order: plain, links and mentions."
+    )
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "SpaceComment"
+
+
 class HlsInfoSerializer(serializers.Serializer):
     url = serializers.CharField(
         help_text="The live HLS playlist (relative to the site, or absolute on a CDN)."
@@ -251,6 +282,10 @@ class SpaceDetailSerializer(serializers.Serializer):
     )
     listeners_sample = ParticipantSerializer(many=True, help_text="Latest listeners to join.")
     pins = PinSerializer(many=True)
+    comments = CommentSerializer(
+        many=True,
+        help_text="The latest comments (at most 50), oldest first; none of people you blocked.",
+    )
     reaction_counts = serializers.DictField(
         child=serializers.IntegerField(), help_text="Reactions so far by code."
     )

@@ -3,7 +3,7 @@
 from django.urls import path
 
 import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
-from spaces.apis import room, share, spaces, stage
+from spaces.apis import comments, room, share, spaces, stage
 
 S = "spaces/<id:space_id>"
 
@@ -21,6 +21,24 @@ urlpatterns = [
         spaces.RecordingConsentApi.as_view(),
         name="api-space-recording-consent",
     ),
+    path(f"{S}/comments", comments.CommentListApi.as_view(), name="api-space-comments"),
+    path(
+        f"{S}/comments/settings",
+        comments.CommentSettingsApi.as_view(),
+        name="api-space-comment-settings",
+    ),
+    path(
+        f"{S}/comments/<id:comment_id>",
+        comments.CommentDetailApi.as_view(),
+        name="api-space-comment",
+    ),
+    path(
+        f"{S}/speaking-policy",
+        comments.SpeakingPolicyApi.as_view(),
+        name="api-space-speaking-policy",
+    ),
+    path(f"{S}/stage/lock", comments.StageLockApi.as_view(), name="api-space-stage-lock"),
+    path(f"{S}/stage/mute-all", comments.MuteAllApi.as_view(), name="api-space-mute-all"),
     path(f"{S}/listen-mode", spaces.ListenModeApi.as_view(), name="api-space-listen-mode"),
     path(f"{S}/participants", spaces.ParticipantListApi.as_view(), name="api-space-participants"),
     path(

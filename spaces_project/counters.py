@@ -21,7 +21,7 @@ def count_hit(key: str, *, timeout: int) -> int:
         return 1
 
 
-def rate_limit(key: str, *, limit: int, period: int, message: str) -> None:
+def rate_limit(key: str, *, limit: int, period: int, message: str, code: str | None = None) -> None:
     """A fixed window per key, starting at the first hit: RateLimited (with `retry_after`)
     past `limit` hits in `period` seconds. Shared by every process through the cache."""
     now = time.time()
@@ -29,4 +29,6 @@ def rate_limit(key: str, *, limit: int, period: int, message: str) -> None:
     if count_hit(f"{key}:n", timeout=period) > limit:
         start = cache.get(f"{key}:start") or now
         retry_after = max(0.0, float(start) + period - now)
-        raise RateLimited(message, retry_after=retry_after, extra={"retry_after": retry_after})
+        raise RateLimited(
+            message, code=code, retry_after=retry_after, extra={"retry_after": retry_after}
+        )

@@ -409,6 +409,9 @@ SPACES_MAX_COHOSTS = env.int("SPACES_MAX_COHOSTS", default=2)
 SPACES_HOST_GRACE_SECONDS = env.int("SPACES_HOST_GRACE_SECONDS", default=30)
 # Reactions: how often one user may tap (per Space), and how often taps are written to the DB.
 SPACES_REACTION_RATE = env("SPACES_REACTION_RATE", default="10/sec")
+# Comments (spaces/services/comments.py): per person per Space, over every socket and process,
+# besides the slow mode a host may set.
+SPACES_COMMENT_RATE = env("SPACES_COMMENT_RATE", default="10/min")
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")

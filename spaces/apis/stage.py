@@ -77,7 +77,8 @@ class RequestListApi(Api):
                     "`not_in_space`: join first; `speaking_invite_only`, "
                     "`speaking_followed_only`: the Space's speaking setting refuses you."
                 ),
-                e409=f"`already_speaker`: you are on stage; {NOT_LIVE}.",
+                e409="`already_speaker`: you are on stage; `stage_locked`: the host locked the "
+                f"stage; {NOT_LIVE}.",
             ),
         },
     )

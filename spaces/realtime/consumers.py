@@ -128,6 +128,9 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         self.closing = False
         self.leaving = False
         self.in_action = False
+        # People this user blocked: their comments reach this socket as `hidden` stubs, which
+        # keep the `seq` numbering whole (a dropped event would read as a gap).
+        self.hidden_authors: frozenset[int] = frozenset()
         self.deferred_close: tuple[dict[str, Any], int] | None = None
         self.refresh_task: asyncio.Task[None] | None = None
         self.refresh_wanted = False
@@ -217,11 +220,16 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
 
     @socket_db
     def join_and_snapshot(self) -> dict[str, Any]:
-        return protocol.join_and_snapshot(user=self.user, space_id=self.space_id)
+        state = protocol.join_and_snapshot(user=self.user, space_id=self.space_id)
+        self.hidden_authors = protocol.hidden_authors(self.user)
+        return state
 
     @socket_db
     def snapshot(self) -> dict[str, Any]:
-        return protocol.space_state(viewer=self.user, space_id=self.space_id)
+        state = protocol.space_state(viewer=self.user, space_id=self.space_id)
+        # With every snapshot: one taken after blocking someone hides them from then on.
+        self.hidden_authors = protocol.hidden_authors(self.user)
+        return state
 
     @socket_db
     def act(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -313,6 +321,8 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             event.get("type") in REFRESHES_SUBJECT and subject_id(event) == self.user_id
         ):
             return False
+        if self.hidden_authors and protocol.comment_author(event) in self.hidden_authors:
+            return False
         return self.write_frame(frame)
 
     async def room_message(self, message: dict[str, Any]) -> None:
@@ -332,8 +342,11 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         await (getattr(self, name) if name else self.forward)(message)
 
     async def forward(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["text"])
         event = message["event"]
+        if self.hidden_authors and protocol.comment_author(event) in self.hidden_authors:
+            await self.send_json(protocol.hidden_comment(event))
+            return
+        await self.send(text_data=message["text"])
         if event.get("type") in REFRESHES_SUBJECT and subject_id(event) == self.user_id:
             await self.refresh_later()
 

@@ -19,10 +19,11 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import User
+from accounts.selectors import blocked_ids
 from spaces import events, services
-from spaces.models import Invitation
+from spaces.models import COMMENT_MAX_LENGTH, Invitation, Space
 from spaces.serializers import space_snapshot
-from spaces_project.errors import ApplicationError
+from spaces_project.errors import ApplicationError, ValidationFailed
 
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_ID_LENGTH = 64
@@ -104,7 +105,7 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "id" (positive integer), "str", "bool", "choice", "object"
+    kind: str  # "id" (positive integer), "count" (0 or more), "str", "bool", "choice", "object"
     required: bool = True
     max_length: int = 0
     choices: tuple[str, ...] = ()
@@ -115,6 +116,7 @@ ID = Field("id")
 NO_FIELDS: dict[str, Field] = {}
 
 SIGNAL_KINDS = ("offer", "answer", "ice", "bye")
+SPEAKING_POLICIES = tuple(Space.SpeakingPolicy.values)
 MAX_SDP_LENGTH = 12 * 1024
 MAX_CANDIDATE_BYTES = 2 * 1024
 
@@ -145,6 +147,16 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "captions": {"enabled": Field("bool")},
     "recording.consent": {"recorded": Field("bool")},
     "listen_mode": {"mode": Field("choice", choices=("hls", "webrtc"))},
+    # Text is checked by the service (length, blank, tags); the cap here only bounds the work.
+    "comment": {"text": Field("str", max_length=4 * COMMENT_MAX_LENGTH)},
+    "comment_delete": {"comment_id": ID},
+    "comments": {
+        "enabled": Field("bool", required=False),
+        "slow_mode_seconds": Field("count", required=False),
+    },
+    "speaking_policy": {"speaking_policy": Field("choice", choices=SPEAKING_POLICIES)},
+    "stage_lock": {"locked": Field("bool")},
+    "mute_all": NO_FIELDS,
     # The host leaves by handing over: to `successor_id` (a co-host), else to the longest one.
     "leave": {"successor_id": Field("id", required=False)},
     "end": NO_FIELDS,
@@ -167,6 +179,9 @@ def _check_field(name: str, spec: Field, value: Any) -> str | None:
     if spec.kind == "id":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
             return "A positive integer."
+    elif spec.kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+            return "An integer, 0 or more."
     elif spec.kind == "str":
         if not isinstance(value, str):
             return "A string."
@@ -415,6 +430,67 @@ def _listen_mode(user: User, space_id: int, a: dict[str, Any]) -> Result:
     return {"listen_mode": p.effective_listen_mode, "participant": events.participant(p)}
 
 
+def hidden_authors(user: User) -> frozenset[int]:
+    """Whose comments `user` does not see: the people they blocked."""
+    return frozenset(blocked_ids(blocker=user))
+
+
+def comment_author(event: dict[str, Any]) -> int | None:
+    """The author of a `comment.added` event, else None."""
+    if event.get("type") != events.COMMENT_ADDED:
+        return None
+    author = (event.get("comment") or {}).get("author") or {}
+    value = author.get("id")
+    return value if isinstance(value, int) else None
+
+
+def hidden_comment(event: dict[str, Any]) -> dict[str, Any]:
+    """`comment.added` for someone who blocked its author: the event, its comment left out."""
+    return {**event, "comment": {"id": event["comment"]["id"], "hidden": True}}
+
+
+def _comment(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    comment = services.comment_post(user=user, space_id=space_id, text=a["text"])
+    return {"comment_id": comment.pk}
+
+
+def _comment_delete(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    comment = services.comment_delete(actor=user, space_id=space_id, comment_id=a["comment_id"])
+    return {"comment_id": comment.pk}
+
+
+def _comments(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    if "enabled" not in a and "slow_mode_seconds" not in a:
+        raise ValidationFailed(
+            "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
+        )
+    space = services.comments_configure(
+        actor=user,
+        space_id=space_id,
+        enabled=a.get("enabled"),
+        slow_mode_seconds=a.get("slow_mode_seconds"),
+    )
+    return {
+        "comments_enabled": space.comments_enabled,
+        "slow_mode_seconds": space.comment_slow_mode_seconds,
+    }
+
+
+def _speaking_policy(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    space = services.speaking_policy_set(actor=user, space_id=space_id, policy=a["speaking_policy"])
+    return {"speaking_policy": space.speaking_policy}
+
+
+def _stage_lock(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    space = services.stage_lock_set(actor=user, space_id=space_id, locked=a["locked"])
+    return {"locked": space.stage_locked}
+
+
+def _mute_all(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    muted = services.mute_all(actor=user, space_id=space_id)
+    return {"muted": [p.user_id for p in muted]}
+
+
 def _leave(user: User, space_id: int, a: dict[str, Any]) -> Result:
     services.space_leave(user=user, space_id=space_id, successor_id=a.get("successor_id"))
     return {}
@@ -454,6 +530,12 @@ ACTIONS: dict[str, ActionHandler] = {
     "captions": _captions,
     "recording.consent": _recording_consent,
     "listen_mode": _listen_mode,
+    "comment": _comment,
+    "comment_delete": _comment_delete,
+    "comments": _comments,
+    "speaking_policy": _speaking_policy,
+    "stage_lock": _stage_lock,
+    "mute_all": _mute_all,
     "leave": _leave,
     "end": _end,
     "heartbeat": _heartbeat,

@@ -14,13 +14,16 @@ the moderation log, and publishes room events, which leave only after commit.
 - handover.py: the host role passing on (the host leaves, times out or returns)
 - stage.py: raised hands and invitations
 - moderation.py: demote, mute, unmute, step down, remove, block, revoke a co-host
+- comments.py: text comments and their switches; controls.py: the host's live controls
 - listening.py: real time (WebRTC) or live HLS for each listener
 - recording.py: each stage member's consent, the recording's start (the replay is `replays`')
 - reactions.py, pins.py, captions.py, share.py, reports.py
 """
 
 from spaces.services.captions import CAPTION_MAX_LENGTH, caption_append, captions_toggle
+from spaces.services.comments import comment_delete, comment_post, comments_configure
 from spaces.services.common import clean_title, clean_topics
+from spaces.services.controls import mute_all, speaking_policy_set, stage_lock_set
 from spaces.services.handover import host_timeout_handover
 from spaces.services.lifecycle import (
     START_REPEAT_SECONDS,
@@ -76,6 +79,9 @@ __all__ = [
     "clean_title",
     "clean_topics",
     "cohost_revoke",
+    "comment_delete",
+    "comment_post",
+    "comments_configure",
     "hls_info",
     "host_ban",
     "host_timeout_handover",
@@ -85,6 +91,7 @@ __all__ = [
     "invitation_decline",
     "left_out_user_ids",
     "listen_mode_set",
+    "mute_all",
     "participant_block",
     "participant_demote",
     "participant_heartbeat",
@@ -111,4 +118,6 @@ __all__ = [
     "speaker_request_create",
     "speaker_request_deny",
     "speaker_request_withdraw",
+    "speaking_policy_set",
+    "stage_lock_set",
 ]

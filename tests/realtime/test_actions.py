@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from accounts.models import Block
+from accounts.services import block_create
 from spaces import services
-from spaces.models import Participant, Space
+from spaces.models import Comment, Participant, Space
 from tests.factories import (
     SpaceFactory,
     UserFactory,
@@ -74,6 +75,32 @@ def _voice_kept_out(space: Space, member: Any) -> None:
 def _delayed(space: Space, member: Any) -> None:
     row = participant(space, member)
     assert (row.listen_mode, row.listen_delay) == ("hls", True)
+
+
+def _assert(condition: bool) -> None:
+    assert condition
+
+
+def _commented(space: Space, member: Any) -> None:
+    assert Comment.objects.get(space=space).author_id == member.pk
+
+
+def _own_comment(space: Space, member: Any) -> dict[str, Any]:
+    comment = services.comment_post(user=member, space_id=space.pk, text="to delete")
+    return {"comment_id": comment.pk}
+
+
+def _comment_deleted(space: Space, member: Any) -> None:
+    assert Comment.objects.get(space=space).is_deleted
+
+
+def _unmuted_speaker(space: Space, member: Any) -> dict[str, Any]:
+    make_speaker(space, member, unmuted=True)
+    return {}
+
+
+def _muted(space: Space, member: Any) -> None:
+    assert participant(space, member).is_muted
 
 
 def _ended(space: Space, member: Any) -> None:
@@ -188,6 +215,52 @@ CASES = [
         ["listen_mode.changed"],
         prepare=lambda s, m: {"mode": "hls"},
         check=_delayed,
+    ),
+    Case(
+        "comment",
+        "member",
+        ["comment.added"],
+        prepare=lambda s, m: {"text": "hello @everyone"},
+        check=_commented,
+    ),
+    Case(
+        "comment_delete",
+        "member",
+        ["comment.deleted"],
+        prepare=_own_comment,
+        check=_comment_deleted,
+    ),
+    Case(
+        "comments",
+        "host",
+        ["comments.changed"],
+        prepare=lambda s, m: {"enabled": False, "slow_mode_seconds": 30},
+        check=lambda s, m: _assert(
+            (fresh(s).comments_enabled, fresh(s).comment_slow_mode_seconds) == (False, 30)
+        ),
+        ack={"comments_enabled": False, "slow_mode_seconds": 30},
+    ),
+    Case(
+        "speaking_policy",
+        "host",
+        ["speaking_policy.changed"],
+        prepare=lambda s, m: {"speaking_policy": "invited_only"},
+        check=lambda s, m: _assert(fresh(s).speaking_policy == "invited_only"),
+    ),
+    Case(
+        "stage_lock",
+        "host",
+        ["stage.lock_changed"],
+        prepare=lambda s, m: {"locked": True},
+        check=lambda s, m: _assert(fresh(s).stage_locked),
+        ack={"locked": True},
+    ),
+    Case(
+        "mute_all",
+        "host",
+        ["participant.muted"],
+        prepare=_unmuted_speaker,
+        check=_muted,
     ),
     Case(
         "leave",
@@ -333,3 +406,31 @@ async def test_recording_consent_acks_with_the_participant_and_refuses_a_listene
     assert (refused["type"], refused["code"], refused["id"]) == ("error", "not_on_stage", "c2")
     assert (not_bool["code"], not_bool["fields"]) == ("invalid", {"recorded": ["true or false."]})
     assert (await db(participant)(space, listener)).voice_recorded is True
+
+
+async def test_a_blocked_authors_comment_reaches_the_blocker_as_a_stub_in_sequence(open_socket):
+    """Per socket, the hub hands the blocker a `hidden` stub instead of the comment: the `seq`
+    numbering stays whole (no gap, no resync) and nothing of the comment is sent."""
+    space = await db(SpaceFactory)()
+    blocker, loud, other = [await db(UserFactory)() for _ in range(3)]
+    for user in (blocker, loud, other):
+        await db(join)(space, user)
+    await db(block_create)(blocker=blocker, blocked=loud)
+    async with (
+        open_socket(blocker, space_path(space.pk)) as mine,
+        open_socket(other, space_path(space.pk)) as theirs,
+        open_socket(loud, space_path(space.pk)) as author,
+    ):
+        state = await mine.next()
+        await theirs.next()
+        await author.next()
+        await author.act("comment", rid="c1", text="can you hear me")
+        await author.act("comment", rid="c2", text="second")
+        hidden = [await mine.until_type("comment.added") for _ in range(2)]
+        shown = [await theirs.until_type("comment.added") for _ in range(2)]
+    assert [h["comment"] for h in hidden] == [
+        {"id": s["comment"]["id"], "hidden": True} for s in shown
+    ]
+    assert [s["comment"]["text"] for s in shown] == ["can you hear me", "second"]
+    seqs = [m["seq"] for m in mine.seen[1:] if "seq" in m]
+    assert seqs == list(range(state["seq"] + 1, state["seq"] + 1 + len(seqs)))

@@ -165,7 +165,7 @@ def test_the_detail_api_takes_a_fixed_number_of_queries(
 ):
     me = join(space)
     client = client_for(me)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):  # 7, and the latest comments
         assert client.get(url(space)).status_code == 200
     make_cohost(space)
     for _ in range(4):
@@ -173,9 +173,12 @@ def test_the_detail_api_takes_a_fixed_number_of_queries(
     for _ in range(15):
         join(space)
     services.pin_create(user=space_host, space_id=space.pk, text="hello")
-    with django_assert_num_queries(7):
+    for n in range(3):
+        services.comment_post(user=me, space_id=space.pk, text=f"comment {n}")
+    with django_assert_num_queries(8):
         body = client.get(url(space)).json()
     assert (len(body["stage"]), len(body["listeners_sample"]), len(body["pins"])) == (6, 12, 1)
+    assert len(body["comments"]) == 3
 
 
 def test_an_unknown_space_is_404(client_for, user):

@@ -82,6 +82,7 @@ def actions(space: Space, target: User) -> dict[str, Callable[[User], bool]]:
         "clip": lambda u: bool(clip_create(actor=u, space_id=s)),
         # Switching to the other mode: real time to a delay, or back.
         "listen_mode": lambda u: _switch_listen_mode(space, u),
+        "comment": lambda u: bool(services.comment_post(user=u, space_id=s, text="hello")),
     }
 
 
@@ -177,6 +178,7 @@ def test_a_listener_may_join_nothing_more_and_a_host_may_end(cast):
         "share",
         "report",
         "listen_mode",
+        "comment",
     }
     assert host_can["end"]
     assert host_can["manage_cohosts"]

@@ -180,12 +180,12 @@ def test_the_detail_shows_stage_listeners_pins_and_my_place(space, space_host):
     assert detail.space.listener_count == 3
 
 
-def test_the_detail_is_seven_queries_however_many_people_and_pins(
+def test_the_detail_is_eight_queries_however_many_people_pins_and_comments(
     space, space_host, django_assert_num_queries
 ):
     me = join(space)
     make_speaker(space)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         selectors.space_detail(viewer=me, space_id=space.pk)
 
     for _ in range(2):
@@ -200,8 +200,10 @@ def test_the_detail_is_seven_queries_however_many_people_and_pins(
         actor=space_host, space_id=space.pk, invitee_id=invitee.pk, kind="speaker"
     )
     services.speaker_request_create(user=me, space_id=space.pk)
+    for n in range(3):
+        services.comment_post(user=me, space_id=space.pk, text=f"comment {n}")
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         detail = selectors.space_detail(viewer=invitee, space_id=space.pk)
         assert len(detail.stage) == 9
         assert len(detail.listeners_sample) == 12
