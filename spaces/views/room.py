@@ -23,7 +23,7 @@ from spaces.forms import PinForm, ReportForm, ShareForm
 from spaces.models import Participant, Reaction, Space
 from spaces.serializers import SpaceSnapshot, space_snapshot
 from spaces_project.errors import ApplicationError, Forbidden, NotFound
-from spaces_project.site import error_json, signed_in, wants_json
+from spaces_project.site import error_json, hls_script_url, signed_in, wants_json
 
 Role = Participant.Role
 CAPTION_LINES_ON_PAGE = 40
@@ -148,6 +148,8 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "report_open": bool(report),
             "report_target": int(report) if report.isdigit() else None,
             "pin_form": PinForm(),
+            # Fetched by the page only if this listener goes to live HLS.
+            "hls_script_url": hls_script_url(),
             "duration": _duration(space),
             "reaction_total": sum(detail.reaction_counts.values()),
             "state": room.state,

@@ -1,6 +1,8 @@
 // The Space's audio: one RTCPeerConnection to the media worker, signalled over the room socket
-// (docs/realtime.md, "WebRTC signaling"). The page tells it what the server says about the
-// viewer (`sync(state)` after every snapshot or event); it never decides a role by itself.
+// (docs/realtime.md, "WebRTC signaling"), or, for a listener the server says listens with a
+// delay, the live HLS playlist (docs/realtime.md, "Live HLS"). The page tells it what the server
+// says about the viewer (`sync(state)` after every snapshot or event); it never decides a role
+// or a way of listening by itself.
 //
 //   - The client always offers, the server answers. Before the first offer it asks the socket
 //     for ICE servers (TURN when configured, never a public STUN), and it waits for ICE
@@ -15,21 +17,50 @@
 //   - A server `bye`, a peer connection that fails (or stays disconnected), or a socket that
 //     reconnected: offer again once the snapshot is in. A new offer replaces the old connection
 //     on the server. Leaving or the end closes the connection and says `bye`.
+//   - Live HLS (a listener with `listen_mode: "hls"` while the snapshot has `hls`): no peer
+//     connection at all; the same <audio> plays the playlist (static/js/hls-player.js). The
+//     server closes our WebRTC connection itself with `bye` (reason `hls`): then no new offer
+//     until the server's next word says real time again. Brought on stage: WebRTC; back in the
+//     audience: HLS again if the participant says so. One path at a time, never both sounding.
+//   - hls.js is preferred to the browser's own HLS unless the browser can say what wall time
+//     it plays (Safari's getStartDate): the delay shown and the catch-up need that, and
+//     Chromium's own HLS has neither. A player that gives up is started again with backoff, at
+//     most LIVE_MAX_RETRIES times in a row.
 
+import { attachHls, loadHlsJs, playsHlsNatively } from "./hls-player.js";
 import { STAGE } from "./lib.js";
 
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+const HELD_RESYNC_MS = 3000;
 // Errors after which offering again cannot help until something changes. `media_unavailable`
 // is not one: with separate media workers it lasts until a dead worker's registration expires
 // and the Space is placed on another (README, "The distributed shape"), so it is retried.
 const GIVE_UP = new Set(["not_in_space", "space_ended", "space_not_found"]);
+// Live HLS for a listening room: start two 1 s segments behind the newest and drift back there
+// by playing up to 10 % faster after a stall, rather than jumping; jump only when five behind.
+const LIVE_HLS = {
+  liveSyncDurationCount: 2,
+  liveMaxLatencyDurationCount: 5,
+  maxLiveSyncPlaybackRate: 1.1,
+  backBufferLength: 10,
+};
+const LIVE_MAX_RETRIES = 8;
+
+/** How the server says the viewer hears the Space: "webrtc", "hls", or null when not present
+ * in a live Space. The stage is always real time. */
+export function listenMode(state) {
+  const me = state && state.me;
+  if (!me || me.state !== "present" || !state.space || state.space.state !== "live") return null;
+  if (STAGE.includes(me.role)) return "webrtc";
+  return (state.listen_mode || me.listen_mode) === "hls" ? "hls" : "webrtc";
+}
 
 export class RoomAudio {
   /**
-   * client: the RoomClient (act(), onSignal, opens); ui: {player: <audio>, unlock: <button>,
-   * onError(message), onStatus(text)}.
+   * client: the RoomClient (act(), resync(), onSignal, opens); ui: {player: <audio>, unlock:
+   * <button>, hlsScript: URL of hls.js or "", onError(message), onStatus(text)}.
    */
   constructor(client, ui) {
     this.client = client;
@@ -50,33 +81,87 @@ export class RoomAudio {
     this.retryTimer = null;
     this.graceTimer = null;
     this.unavailable = false;
+    // How the Space reaches this page now: "webrtc", "hls" or null (not listening).
+    this.mode = null;
+    // The server closed our connection for HLS: offer again only after its next snapshot.
+    this.held = false;
+    this.heldTimer = null;
+    this.hlsUrl = null; // the playlist the server named last
+    this.live = null; // the HLS player (hls-player.js) while mode is "hls"
+    this.liveToken = 0;
+    this.liveFailures = 0;
+    this.liveTimer = null;
+    this.liveLoading = false; // hls.js on its way
+    this.liveBroken = false;
     client.onSignal = (message) => this.signal(message);
     ui.unlock?.addEventListener("click", () => this.play(true));
+    // Sound coming again: the player works, whatever failed before.
+    ui.player?.addEventListener("playing", () => {
+      if (this.mode !== "hls") return;
+      this.liveFailures = 0;
+      this.ui.onStatus?.("");
+    });
   }
 
   // --- what the server says ------------------------------------------------------------------
 
   /** Follow the viewer's standing in `state` (a `space.state`-shaped object). */
   sync(state) {
-    const me = state && state.me;
-    const live = state && state.space && state.space.state === "live";
-    if (!live || !me || me.state !== "present") {
+    const mode = listenMode(state);
+    if (!mode) {
       this.stop();
       return;
     }
+    const me = state.me;
     this.wanted = true;
     this.micWanted = STAGE.includes(me.role);
     this.mutedByServer = !!me.is_muted;
     if (!this.mutedByServer) this.localMute = false;
     this.applyMute();
     this.syncMic();
+    if (mode === "hls") {
+      this.listenDelayed(state.hls);
+      return;
+    }
+    this.listenLive();
     // A socket that opened again since our offer: the server may have lost track of us.
     const opens = this.client.opens || 0;
     if (this.pc && opens !== this.opensSeen && !this.negotiating) {
       this.renegotiate("the room socket reconnected");
-    } else if (!this.pc && !this.negotiating && !this.retryTimer && !this.unavailable) {
+    } else if (!this.pc && !this.negotiating && !this.retryTimer && !this.unavailable && !this.held) {
       this.negotiate();
     }
+  }
+
+  /** A `space.state` from the server: its word on how we listen is the latest there is. */
+  snapshotArrived() {
+    this.release();
+  }
+
+  release() {
+    this.held = false;
+    clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+  }
+
+  /** Wait for the server before offering again: it said we listen over HLS. If no event or
+   * snapshot says so within a few seconds, ask for a snapshot. */
+  hold() {
+    this.held = true;
+    clearTimeout(this.heldTimer);
+    this.heldTimer = setTimeout(() => {
+      this.heldTimer = null;
+      if (this.held) this.client.resync();
+    }, HELD_RESYNC_MS);
+  }
+
+  /** How many seconds behind the Space the delayed audio plays; null when real time or not
+   * known yet (nothing played, or a player that cannot tell). */
+  delaySeconds() {
+    if (this.mode !== "hls" || !this.live) return null;
+    const date = this.live.playingDate();
+    if (!date) return null;
+    return Math.max(0, (Date.now() - date.getTime()) / 1000);
   }
 
   /** Instant local feedback for "Mic off"; the server's answer confirms it. */
@@ -136,6 +221,16 @@ export class RoomAudio {
   signal(message) {
     if (message.kind === "answer" && this.negotiating) {
       this.answer = message.sdp;
+    } else if (message.kind === "bye" && message.reason === "hls") {
+      // We listen over HLS now: the room event (or a snapshot) brings the playlist. An offer
+      // in flight is abandoned; none is made until the server says real time again.
+      if (this.mode === "hls") return;
+      this.generation += 1;
+      this.negotiating = false;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.closePc();
+      this.hold();
     } else if (message.kind === "bye" && this.pc) {
       // The worker dropped this connection (failed, timed out): start a new one.
       this.renegotiate(`server said bye (${message.reason || "no reason"})`);
@@ -143,7 +238,7 @@ export class RoomAudio {
   }
 
   async negotiate() {
-    if (!this.wanted || this.negotiating || !this.client.connected) return;
+    if (!this.wanted || this.mode !== "webrtc" || this.held || this.negotiating || !this.client.connected) return;
     if (typeof RTCPeerConnection === "undefined") {
       this.unavailable = true;
       this.ui.onStatus?.("This browser can’t play live audio. Captions and the room still work.");
@@ -183,6 +278,12 @@ export class RoomAudio {
       if (pc && this.pc === pc) this.closePc();
       if (!current()) return;
       const code = error && error.code;
+      if (code === "listen_mode_hls") {
+        // The server has us on HLS and our view is behind: its snapshot says how to listen.
+        this.hold();
+        this.client.resync();
+        return;
+      }
       if (GIVE_UP.has(code)) {
         this.unavailable = true;
         return;
@@ -195,7 +296,7 @@ export class RoomAudio {
   }
 
   scheduleRetry() {
-    if (this.retryTimer || !this.wanted) return;
+    if (this.retryTimer || !this.wanted || this.mode !== "webrtc") return;
     const delay = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
     this.retries += 1;
     this.ui.onStatus?.("Reconnecting audio…");
@@ -206,7 +307,7 @@ export class RoomAudio {
   }
 
   renegotiate(why) {
-    if (!this.wanted) return;
+    if (!this.wanted || this.mode !== "webrtc") return;
     console.info(`Spaces audio: offering again: ${why}`);
     this.closePc();
     this.generation += 1; // abandon an offer in flight
@@ -234,14 +335,14 @@ export class RoomAudio {
 
   attach(track) {
     const player = this.ui.player;
-    if (!player) return;
+    if (!player || this.mode !== "webrtc") return;
     player.srcObject = new MediaStream([track]);
     this.play(false);
   }
 
   async play(fromTap) {
     const player = this.ui.player;
-    if (!player || !player.srcObject) return;
+    if (!player || !(player.srcObject || this.live)) return;
     try {
       await player.play();
       if (this.ui.unlock) this.ui.unlock.hidden = true;
@@ -263,14 +364,131 @@ export class RoomAudio {
     this.pc = null;
     this.sender = null;
     if (pc) pc.close();
-    if (this.ui.player) this.ui.player.srcObject = null;
+    // Only when set: assigning srcObject, even null, reloads the element (and would cut HLS).
+    if (this.ui.player && this.ui.player.srcObject) this.ui.player.srcObject = null;
+  }
+
+  // --- live HLS ------------------------------------------------------------------------------
+
+  /** Real time: the HLS player goes, WebRTC comes (sync() offers). */
+  listenLive() {
+    if (this.mode === "webrtc") return;
+    this.dropLive();
+    this.mode = "webrtc";
+    this.unavailable = false;
+    this.retries = 0;
+  }
+
+  /** With a delay: the peer connection goes (the server closes its end itself, so no `bye`
+   * from us), the playlist `hls` names plays. */
+  listenDelayed(hls) {
+    if (this.mode !== "hls") {
+      this.mode = "hls";
+      this.generation += 1; // abandon an offer in flight
+      this.negotiating = false;
+      this.answer = null;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.retries = 0;
+      this.release();
+      this.closePc();
+      this.liveFailures = 0;
+      this.liveBroken = false;
+    }
+    const url = (hls && hls.url) || null;
+    if (!url) {
+      // Live HLS went off (or the snapshot is older than it): nothing to play until it says.
+      this.hlsUrl = null;
+      this.stopLive();
+      this.ui.onStatus?.("The delayed audio isn’t available right now.");
+      return;
+    }
+    if (url === this.hlsUrl && (this.live || this.liveTimer || this.liveLoading || this.liveBroken)) return;
+    if (url !== this.hlsUrl) {
+      this.hlsUrl = url;
+      this.liveFailures = 0;
+      this.liveBroken = false;
+    }
+    this.startLive();
+  }
+
+  async startLive() {
+    this.stopLive();
+    const token = ++this.liveToken;
+    const player = this.ui.player;
+    if (!player) return;
+    // Safari's own player tells the wall time it plays (getStartDate); elsewhere hls.js does.
+    const prefer = typeof player.getStartDate === "function" && playsHlsNatively(player) ? "native" : "hls.js";
+    if (prefer === "hls.js") {
+      this.liveLoading = true;
+      await loadHlsJs(this.ui.hlsScript);
+      if (token !== this.liveToken || this.mode !== "hls") return;
+      this.liveLoading = false;
+    }
+    if (player.srcObject) player.srcObject = null;
+    const url = this.hlsUrl;
+    const live = attachHls(player, url, {
+      prefer,
+      config: LIVE_HLS,
+      onFatal: (detail) => {
+        if (token === this.liveToken) this.liveFailed(detail);
+      },
+    });
+    if (!live) {
+      this.liveBroken = true;
+      this.ui.onStatus?.("This browser can’t play the delayed audio. Listen in real time instead, or try a current browser.");
+      return;
+    }
+    this.live = live;
+    this.ui.onStatus?.("");
+    this.play(false);
+  }
+
+  liveFailed(detail) {
+    console.info(`Spaces audio: the delayed audio stopped (${detail.how}: ${detail.details || detail.type})`);
+    this.stopLive();
+    if (this.mode !== "hls" || !this.wanted) return;
+    if (this.liveFailures >= LIVE_MAX_RETRIES) {
+      this.liveBroken = true;
+      this.ui.onStatus?.("The delayed audio keeps failing. Reload the page to try again.");
+      return;
+    }
+    const delay = RETRY_MS[Math.min(this.liveFailures, RETRY_MS.length - 1)];
+    this.liveFailures += 1;
+    this.ui.onStatus?.("Reconnecting audio…");
+    this.liveTimer = setTimeout(() => {
+      this.liveTimer = null;
+      if (this.mode === "hls" && this.wanted && this.hlsUrl) this.startLive();
+    }, delay);
+  }
+
+  /** Stop the HLS player (and a pending start or retry); the mode stays. */
+  stopLive() {
+    this.liveToken += 1;
+    this.liveLoading = false;
+    clearTimeout(this.liveTimer);
+    this.liveTimer = null;
+    const live = this.live;
+    this.live = null;
+    live?.destroy();
+  }
+
+  /** Leave HLS altogether. */
+  dropLive() {
+    this.stopLive();
+    this.hlsUrl = null;
+    this.liveFailures = 0;
+    this.liveBroken = false;
   }
 
   /** Leave the audio: close the connection, stop the microphone, tell the server. */
   stop() {
-    if (!this.wanted && !this.pc && !this.mic) return;
+    if (!this.wanted && !this.pc && !this.mic && !this.live) return;
     const hadPc = !!this.pc;
     this.wanted = false;
+    this.dropLive();
+    this.mode = null;
+    this.release();
     this.micWanted = false;
     this.generation += 1;
     this.negotiating = false;

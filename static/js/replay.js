@@ -3,17 +3,16 @@
 //
 // A replay is HLS (fMP4 segments of Opus). Safari plays the playlist itself (the <source> the
 // page renders); other browsers get it through hls.js over Media Source Extensions, when
-// `make node-tools` copied it to static/vendor/ (the page then loads it before this module).
-// Neither: the page says so plainly. hls.js runs without its worker: the worker would be a
-// blob: script, which the site's Content-Security-Policy does not allow.
+// `make node-tools` copied it to static/vendor/ (the page then loads it before this module);
+// static/js/hls-player.js attaches either. Neither: the page says so plainly.
 //
 // Every element with `data-seek` (seconds) seeks the player when clicked: transcript lines and
 // chapters; so does a click along the reactions track. The line and chapter being heard are
 // marked as the time moves.
 
+import { attachHls } from "./hls-player.js";
 import { fillSlot, fromTemplate, postJSON, toast, wireCopyButtons } from "./lib.js";
 
-const HLS_TYPE = "application/vnd.apple.mpegurl";
 const LIVE_CLIP_SECONDS = 30;
 
 function clock(seconds) {
@@ -30,37 +29,16 @@ function say(note, text) {
   note.hidden = !text;
 }
 
-/** Feed `audio` the replay's playlist. Returns how ("native", "hls.js") or null. */
-function attachHls(audio, playlist, note) {
-  if (audio.canPlayType(HLS_TYPE)) {
-    audio.addEventListener("error", () => say(note, "The replay could not be loaded. Reload the page to try again."));
-    return "native";
-  }
-  const Hls = window.Hls;
-  if (!Hls || !Hls.isSupported()) {
+/** Feed `audio` the replay's playlist: the browser's own player first (it needs no script),
+ * else hls.js. Returns how ("native", "hls.js") or null. */
+function startPlayer(audio, playlist, note) {
+  const broken = () => say(note, "The replay could not be loaded. Reload the page to try again.");
+  const player = attachHls(audio, playlist, { prefer: "native", onFatal: broken });
+  if (!player) {
     say(note, "This browser can’t play the replay here. Try a current version of Safari, Chrome, Edge or Firefox; the transcript is below.");
     return null;
   }
-  audio.querySelector("source")?.remove();
-  const hls = new Hls({ enableWorker: false });
-  let recovered = false;
-  hls.on(Hls.Events.ERROR, (_event, data) => {
-    if (!data.fatal) return;
-    // One retry of each kind, as hls.js suggests; a second fatal error is for the person.
-    if (!recovered && data.type === Hls.ErrorTypes.NETWORK_ERROR) {
-      recovered = true;
-      hls.startLoad();
-    } else if (!recovered && data.type === Hls.ErrorTypes.MEDIA_ERROR) {
-      recovered = true;
-      hls.recoverMediaError();
-    } else {
-      hls.destroy();
-      say(note, "The replay could not be loaded. Reload the page to try again.");
-    }
-  });
-  hls.loadSource(playlist);
-  hls.attachMedia(audio);
-  return "hls.js";
+  return player.how;
 }
 
 /** Clicks on [data-seek] seek; the line, chapter and timeline follow the time. */
@@ -194,7 +172,7 @@ function startReplay(root) {
   const audio = document.getElementById("replay-audio");
   const note = document.getElementById("player-note");
   if (!audio) return;
-  const how = attachHls(audio, root.dataset.playlist, note);
+  const how = startPlayer(audio, root.dataset.playlist, note);
   root.dataset.player = how || "none";
   wireMoments(root, audio);
   const form = document.getElementById("clip-form");

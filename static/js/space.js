@@ -13,10 +13,13 @@
 //
 // The first render happens at load from the snapshot the server embedded in the page
 // (json_script "space-state"), so the page and later updates are drawn by one code path.
-// Audio (WebRTC, audio.js) follows every render (`page.onRender`) and takes the socket's
-// `signal` messages; `active_speakers` events light the talking rings (`page.setTalking`).
+// Audio (WebRTC or live HLS, audio.js) follows every render (`page.onRender`) and takes the
+// socket's `signal` messages; `active_speakers` events light the talking rings
+// (`page.setTalking`). How the viewer listens, live or delayed, and the switch between the two
+// are listen-mode.js.
 
 import { RoomAudio } from "./audio.js";
+import { ListenModeControl } from "./listen-mode.js";
 import {
   avatar, compact, esc, fillAvatar, fillSlot, fromTemplate, getJSON, icon, intcomma, postJSON,
   profileUrl, STAGE, toast, wireCopyButtons,
@@ -117,7 +120,7 @@ export class SpacePage {
       this.seq = seq;
       this.render(state);
     } else {
-      const own = ["me", "can", "pending_request_id", "invitations"];
+      const own = ["me", "can", "pending_request_id", "invitations", "listen_mode"];
       this.render({ ...this.state, ...Object.fromEntries(own.map((k) => [k, state[k]])) });
     }
   }
@@ -152,7 +155,9 @@ export class SpacePage {
       }
     };
     const mine = (p) => {
-      if (s.me && p.user.id === this.viewerId) s.me = { ...s.me, ...p };
+      if (!s.me || p.user.id !== this.viewerId) return;
+      s.me = { ...s.me, ...p };
+      if (p.listen_mode) s.listen_mode = p.listen_mode;
     };
     // The server's actions for a person are for who they were: once an event changes them,
     // the role table stands in until the next snapshot.
@@ -250,6 +255,15 @@ export class SpacePage {
         // Clipping opens once something is stored: the viewer's `can` says so.
         this.onStale?.();
         break;
+      case "listen_mode.changed": {
+        // Live or delayed: nothing a seat shows; ours moves the audio (audio.js).
+        const p = ev.participant;
+        const update = (list) => list.map((q) => (q.user.id === p.user.id ? { ...q, ...p } : q));
+        s.stage = update(s.stage);
+        s.listeners_sample = update(s.listeners_sample);
+        mine(p);
+        break;
+      }
       case "recording.consent_changed":
         s.stage = s.stage.map((p) => (p.user.id === ev.participant.user.id ? { ...p, ...ev.participant } : p));
         mine(ev.participant);
@@ -828,7 +842,10 @@ function start() {
   const client = new RoomClient(root.dataset.ws, {
     seq: () => page.seq,
     setSeq: (seq) => { page.seq = seq; },
-    onState: (s) => page.snapshot(s),
+    onState: (s) => {
+      audio.snapshotArrived();
+      page.snapshot(s);
+    },
     onEvent: (ev) => page.apply(ev),
     onStatus: (text) => {
       if (!status) return;
@@ -849,14 +866,22 @@ function start() {
   const audio = new RoomAudio(client, {
     player: document.getElementById("room-audio"),
     unlock: document.getElementById("audio-unlock"),
+    hlsScript: root.dataset.hlsScript || "",
     onError: (message) => toast(message, "error"),
     onStatus: (text) => {
       const el = document.getElementById("audio-status");
       if (el) el.textContent = text;
     },
   });
-  page.onRender = (s) => audio.sync(s);
-  page.onEnd = () => audio.stop();
+  const listening = new ListenModeControl({ page, client, audio });
+  page.onRender = (s) => {
+    audio.sync(s);
+    listening.update(s);
+  };
+  page.onEnd = () => {
+    audio.stop();
+    listening.update(null);
+  };
   // Several events in a row (role changes, then host.changed) want one snapshot, not several.
   let staleTimer = null;
   page.onStale = () => {
@@ -965,7 +990,7 @@ function start() {
   wireCopyButtons(root);
   page.render(state);
   connect();
-  window.spaces = { page, client, audio, refreshAway };
+  window.spaces = { page, client, audio, listening, refreshAway };
 }
 
 start();

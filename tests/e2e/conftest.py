@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,35 +60,52 @@ def _need_playwright() -> Any:
     return api
 
 
-@pytest.fixture(scope="module")
-def base_url(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+_static_collected = False
+
+
+@contextmanager
+def site_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str = "e2e", **env: str
 ) -> Iterator[str]:
-    """A daphne serving this project with media embedded, as `make run` does."""
-    media = {"MEDIA_EMBEDDED": "1", "MEDIA_HOST_ADDRESSES": "127.0.0.1"}
+    """A daphne serving this project with media embedded, as `make run` does, with `env` on
+    top (settings the test needs); yields its base URL. Its log is kept in the artifacts as
+    `<name>-daphne.log`."""
+    global _static_collected
+    media = {"MEDIA_EMBEDDED": "1", "MEDIA_HOST_ADDRESSES": "127.0.0.1", **env}
     try:
-        env = server_env(**media)
+        server = server_env(**media)
     except RuntimeError as error:  # an in-memory SQLite shared with other tests of the session
         message = f"{error}: run `pytest tests/e2e` on its own, or set DATABASE_URL"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    # DEBUG is off, as in production: the manifest of collected static files must exist.
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    log = tmp_path_factory.mktemp("e2e-server") / "daphne.log"
+    if not _static_collected:
+        # DEBUG is off, as in production: the manifest of collected static files must exist.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=server,
+            check=True,
+            timeout=120,
+        )
+        _static_collected = True
+    log = tmp_path_factory.mktemp(f"{name}-server") / "daphne.log"
     try:
         with running_daphne(log_path=log, **media) as url:
             yield url
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         if log.exists():
-            (ARTIFACTS / "e2e-daphne.log").write_bytes(log.read_bytes())
+            (ARTIFACTS / f"{name}-daphne.log").write_bytes(log.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def base_url(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A daphne serving this project with media embedded, as `make run` does."""
+    with site_server(tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
