@@ -3,19 +3,24 @@
 `running_daphne()` starts `daphne` in a subprocess on a free loopback port, pointed at the same
 database the test uses (the test must use `django_db(transaction=True)` so its rows are committed
 and visible to the server) and, in the distributed shape, at the same Redis and channel-layer
-prefix. Only 127.0.0.1 is ever used.
+prefix. `running_nginx()` serves a folder of live HLS through Debian's nginx and the deployment's
+own `deploy/nginx/live-hls.conf`. Only 127.0.0.1 is ever used.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -196,3 +201,164 @@ def running_media_worker(
         stop(proc, within=15)
         if log_path:
             log.close()  # type: ignore[union-attr]
+
+
+# -- nginx: the live HLS origin -----------------------------------------------------------------
+
+NGINX = "/usr/sbin/nginx"
+LIVE_HLS_CONF = ROOT / "deploy" / "nginx" / "live-hls.conf"
+RECORDINGS_ROOT_PLACEHOLDER = "${SPACES_RECORDINGS_ROOT}"
+
+
+class NginxMissing(RuntimeError):
+    pass
+
+
+@dataclass
+class Nginx:
+    """A private nginx on loopback: ``url`` is its ``/live/``; ``pids()`` its master and workers."""
+
+    url: str
+    port: int
+    prefix: Path
+    proc: subprocess.Popen[bytes]
+
+    def pids(self) -> list[int]:
+        pid = self.proc.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [pid, *(int(c) for c in children)]
+
+    def error_log(self) -> str:
+        try:
+            return (self.prefix / "error.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def nginx_config(
+    prefix: Path,
+    *,
+    port: int,
+    recordings_root: Path,
+    worker_connections: int = 8192,
+    access_log: bool = True,
+) -> str:
+    """nginx.conf for a private nginx: every path in ``prefix``, one worker, and the deployment's
+    live HLS block (its placeholder replaced) in a server on 127.0.0.1:``port``."""
+    block = LIVE_HLS_CONF.read_text()
+    if RECORDINGS_ROOT_PLACEHOLDER not in block:
+        raise RuntimeError(f"{LIVE_HLS_CONF} lost its {RECORDINGS_ROOT_PLACEHOLDER} placeholder")
+    (prefix / "live-hls.conf").write_text(
+        block.replace(RECORDINGS_ROOT_PLACEHOLDER, str(recordings_root))
+    )
+    # A master started as root hands its workers to `nobody`, who could not read a test's
+    # private temporary folders: the workers run as whoever started nginx.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    log = f"access_log {prefix}/access.log;" if access_log else "access_log off;"
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""{user}
+worker_processes 1;
+worker_rlimit_nofile {2 * worker_connections + 64};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+    worker_connections {worker_connections};
+}}
+http {{
+    {log}
+{temp}
+    keepalive_timeout 65;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name _;
+        include {prefix}/live-hls.conf;
+    }}
+}}
+"""
+
+
+@contextmanager
+def serving_live_hls(
+    live_root: Path, *, worker_connections: int = 8192, access_log: bool = True
+) -> Iterator[Nginx]:
+    """nginx serving ``live_root`` (a folder named ``live``, as in the recordings storage) at
+    ``http://127.0.0.1:<port>/live/``; stopped on exit, within seconds. Raises NginxMissing."""
+    if not os.access(NGINX, os.X_OK):
+        raise NginxMissing(f"needs nginx ({NGINX}): apt-get install nginx")
+    if live_root.name != "live":
+        raise ValueError(f"the folder served at /live/ must be named live, not {live_root.name}")
+    prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
+    port = free_port()
+    (prefix / "nginx.conf").write_text(
+        nginx_config(
+            prefix,
+            port=port,
+            recordings_root=live_root.resolve().parent,
+            worker_connections=worker_connections,
+            access_log=access_log,
+        )
+    )
+    with open(prefix / "stderr.log", "wb") as stderr:
+        command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+        # -e: the error log before the configuration is read (else /var/log/nginx).
+        command += ["-e", str(prefix / "error.log"), "-g", "daemon off;"]
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    server = Nginx(f"http://127.0.0.1:{port}/live/", port, prefix, proc)
+    try:
+        try:
+            wait_for_port(port, proc, timeout=15)
+        except (RuntimeError, TimeoutError) as exc:
+            said = (prefix / "stderr.log").read_text(errors="replace") + server.error_log()
+            raise RuntimeError(f"nginx did not start: {exc}\n{said}") from exc
+        yield server
+    finally:
+        _stop_nginx(server)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def _stop_nginx(server: Nginx) -> None:
+    """SIGTERM is nginx's fast shutdown: the master stops its workers and exits. A master that
+    must be killed would leave its workers running, so then they are killed by their pids."""
+    proc = server.proc
+    workers = server.pids()[1:]
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=10)
+        return
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    for pid in workers:
+        try:
+            if b"nginx: worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass  # already gone
+
+
+@contextmanager
+def running_nginx(live_root: Path) -> Iterator[str]:
+    """Yield the base URL (``http://127.0.0.1:PORT/live/``) of nginx serving ``live_root``.
+
+    Without nginx the test is skipped, saying how to install it; under CI=true it fails."""
+    import pytest
+
+    try:
+        with serving_live_hls(live_root) as server:
+            yield server.url
+    except NginxMissing as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true and this test {exc}", pytrace=False)
+        pytest.skip(str(exc))
