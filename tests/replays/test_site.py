@@ -21,7 +21,7 @@ from replays import services, views
 from replays.models import Clip
 from spaces import services as spaces_services
 from spaces.models import Participant, ReactionBucket, Recording, Space
-from spaces_project import storage
+from spaces_project import site, storage
 from tests.factories import (
     SpaceFactory,
     UserFactory,
@@ -163,9 +163,9 @@ def test_a_replay_where_everyone_was_recorded_says_so(ended, listener):
 
 
 def test_the_page_loads_hls_js_only_when_it_was_installed(ended, listener, monkeypatch):
-    monkeypatch.setattr(views.finders, "find", lambda path: None)
+    monkeypatch.setattr(site.finders, "find", lambda path: None)
     without = client_for(listener).get(replay_url(ended)).content.decode()
-    monkeypatch.setattr(views.finders, "find", lambda path: f"/static/{path}")
+    monkeypatch.setattr(site.finders, "find", lambda path: f"/static/{path}")
     with_it = client_for(listener).get(replay_url(ended)).content.decode()
 
     assert "hls.light.min.js" not in without
