@@ -10,6 +10,7 @@ replays/access.py, which every selector and service here goes through.
 | DELETE spaces/{id}/replay                | the host deletes it (files and clips)          |
 | GET    spaces/{id}/replay/captions.vtt   | its transcript as a WebVTT track               |
 | GET    spaces/{id}/replay/chapters.vtt   | its chapters (speaker turns) as WebVTT         |
+| GET    spaces/{id}/replay/comments       | its comments on the replay's clock, paged      |
 | GET    spaces/{id}/clips                 | the Space's clips, newest first                |
 | POST   spaces/{id}/clips                 | clip the last 30 s live, or a range of replay  |
 | GET    clips/{slug}                      | one clip, with its transcript excerpt          |
@@ -33,6 +34,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -47,7 +49,7 @@ from replays.models import (
 )
 from spaces.apis.room import JsonErrorsOnly
 from spaces.models import Recording
-from spaces.serializers import SpaceSerializer, SpaceUserSerializer
+from spaces.serializers import CommentPartSerializer, SpaceSerializer, SpaceUserSerializer
 from spaces_project.api import (
     CreatedCursorPagination,
     PagedApi,
@@ -138,6 +140,9 @@ class ReplaySerializer(serializers.Serializer):
     playlist_url = serializers.CharField(help_text="HLS (fMP4 Opus) for a player.")
     captions_url = serializers.CharField(help_text="The transcript as a WebVTT track.")
     chapters_url = serializers.CharField(help_text="The chapters as a WebVTT track.")
+    comments_url = serializers.CharField(
+        help_text="The comments on the replay's clock, oldest first (paged)."
+    )
     speakers = SpeakerSerializer(many=True, help_text="Who spoke, longest first.")
     left_out = SpaceUserSerializer(
         many=True, help_text="Stage members who kept their voice out of the recording."
@@ -167,6 +172,7 @@ def replay_data(replay: selectors.Replay) -> dict[str, Any]:
             "playlist_url": f"/api/v1/spaces/{space_id}/replay/hls/{services.REPLAY_PLAYLIST}",
             "captions_url": f"/api/v1/spaces/{space_id}/replay/captions.vtt",
             "chapters_url": f"/api/v1/spaces/{space_id}/replay/chapters.vtt",
+            "comments_url": f"/api/v1/spaces/{space_id}/replay/comments",
             "speakers": [{"user": u, "seconds": s} for u, s in replay.speakers],
             "left_out": replay.left_out,
             "chapters": replay.chapters,
@@ -176,6 +182,25 @@ def replay_data(replay: selectors.Replay) -> dict[str, Any]:
             "can_clip": replay.can_clip,
         }
     ).data
+
+
+class ReplayCommentSerializer(serializers.Serializer):
+    at_ms = serializers.IntegerField(
+        help_text="Where it shows in the replay (one posted while nothing was recorded: where "
+        "the replay resumes)."
+    )
+    id = serializers.IntegerField(source="comment.id")
+    author = SpaceUserSerializer(source="comment.author")
+    text = serializers.CharField(source="comment.text")
+    parts = CommentPartSerializer(
+        source="comment.parts",
+        many=True,
+        help_text="The text as runs to draw in order: plain, links and mentions.",
+    )
+    created_at = serializers.DateTimeField(source="comment.created_at")
+
+    class Meta:
+        ref_name = "ReplayComment"
 
 
 class ReplayInListSerializer(serializers.Serializer):
@@ -243,6 +268,13 @@ class ClipPagination(CreatedCursorPagination):
     page_size = 20
 
 
+class ReplayCommentPagination(CursorPagination):
+    ordering = ("created_at", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 class ReplayPagination(CreatedCursorPagination):
     ordering = ("-ready_at", "-id")
     page_size = 20
@@ -296,6 +328,33 @@ class ReplayApi(PagedApi):
     def delete(self, request: Request, space_id: int) -> Response:
         services.replay_delete(actor=request_user(request), space_id=space_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReplayCommentsApi(PagedApi):
+    pagination_class = ReplayCommentPagination
+
+    @extend_schema(
+        operation_id="replays_comments_list",
+        tags=TAGS,
+        summary="The replay's comments, on its clock",
+        description=(
+            "The comments of the Space, oldest first, cursor-paged, each with `at_ms`, where it "
+            "shows in the replay (the order of `at_ms` too). Deleted comments and those of "
+            "people you blocked are left out. The same access as the replay."
+        ),
+        responses={
+            200: ReplayCommentSerializer(many=True),
+            **errors(401, 403, 404, 409, 410),
+        },
+    )
+    def get(self, request: Request, space_id: int) -> Response:
+        recording, rows = selectors.replay_comments(viewer=request_user(request), space_id=space_id)
+        return self.paginated(
+            rows,
+            lambda page: (
+                ReplayCommentSerializer(selectors.place_comments(recording, page), many=True).data
+            ),
+        )
 
 
 class _ReplayTrackApi(PagedApi):

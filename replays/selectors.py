@@ -1,16 +1,17 @@
 """Reads of replays and clips, each behind the same access rule (replays/access.py).
 
-Captions, chapters and reactions were recorded against wall time; the replay's timeline
-(`Recording.timeline`) puts them on the replay's clock, and leaves out what was said while its
-speaker kept their voice out of the recording: their words are not in the replay's audio, so
-they are not in its transcript either.
+Captions, chapters, reactions and comments were recorded against wall time; the replay's
+timeline (`Recording.timeline`) puts them on the replay's clock, and leaves out what was said
+while its speaker kept their voice out of the recording: their words are not in the replay's
+audio, so they are not in its transcript either. Comments are text, not voice: they all stay,
+each at its place (one posted while nothing was recorded at the next moment that was).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,12 +35,23 @@ from replays import timeline
 from replays.access import podcast_owner_q, replay_access, replay_audio_access
 from replays.models import Clip, PodcastFeed, ReplayAudio
 from replays.services import MAX_AUDIO_MS, REPLAY_PLAYLIST
-from spaces.models import CaptionLine, ModerationAction, ReactionBucket, Recording, Space
+from spaces.models import (
+    CaptionLine,
+    Comment,
+    ModerationAction,
+    ReactionBucket,
+    Recording,
+    Space,
+)
 from spaces_project import storage
 from spaces_project.errors import Conflict, Gone, NotFound
 
 # A caption line is shown until the next one starts, at most this long.
 CUE_MAX_MS = 6000
+# A comment is marked as the latest on the replay page until the next one, at most this long.
+COMMENT_MARK_MS = 10_000
+# Comments the replay page lists (the API pages through all of them).
+PAGE_COMMENTS = 500
 # Episodes in a podcast feed, newest first: podcast apps re-read the whole feed every time.
 PODCAST_ITEMS = 100
 # Names of the files a replay is made of, relative to its folder: the playlist, then a part's
@@ -198,6 +210,67 @@ def reaction_timeline(recording: Recording) -> list[dict[str, object]]:
         {"at_ms": at, "total": sum(counts.values()), "counts": counts}
         for at, counts in sorted(windows.items())
     ]
+
+
+@dataclass(frozen=True)
+class ReplayComment:
+    at_ms: int
+    comment: Comment
+
+
+def replay_comments(*, viewer: User, space_id: int) -> tuple[Recording, QuerySet[Comment]]:
+    """The replay (behind its access rule) and its comments, oldest first: not deleted ones,
+    nor those of people `viewer` blocked (as live). `place_comments` puts a page of them on
+    the replay's clock."""
+    recording = _ready_recording(space_id, viewer)
+    return recording, _comments_of(recording, viewer)
+
+
+def _comments_of(recording: Recording, viewer: User) -> QuerySet[Comment]:
+    return (
+        Comment.objects.filter(space_id=recording.space_id, deleted_at__isnull=True)
+        .exclude(author_id__in=blocked_ids(blocker=viewer))
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+
+
+def place_comments(recording: Recording, comments: Iterable[Comment]) -> list[ReplayComment]:
+    """`comments` on the replay's clock. One posted while nothing was recorded (before the
+    first part, between parts) goes where the replay resumes, one after the last part at its
+    end: the replay leaves gaps out, and a comment is still worth reading there."""
+    parts = recording.timeline
+    return [
+        ReplayComment(_position_near(parts, c.created_at.timestamp(), recording.duration_ms), c)
+        for c in comments
+    ]
+
+
+def _position_near(parts: list[dict[str, object]], wall: float, duration_ms: int) -> int:
+    position = timeline.position_of(parts, wall)
+    if position is not None:
+        return min(position, duration_ms)
+    for part in parts:
+        if float(str(part["wall_start"])) > wall:
+            return int(str(part["offset_ms"]))
+    return duration_ms
+
+
+def replay_comments_page(
+    recording: Recording, viewer: User, *, limit: int = PAGE_COMMENTS
+) -> tuple[list[dict[str, object]], int]:
+    """The first `limit` comments for the replay page, placed, each with `end_ms` (the next
+    one's moment, at most COMMENT_MARK_MS on), and how many there are in all."""
+    rows = _comments_of(recording, viewer)
+    placed = place_comments(recording, rows[: limit + 1])
+    total = len(placed) if len(placed) <= limit else rows.count()
+    placed = placed[:limit]
+    out: list[dict[str, object]] = []
+    for n, item in enumerate(placed):
+        following = placed[n + 1].at_ms if n + 1 < len(placed) else item.at_ms + COMMENT_MARK_MS
+        end = min(max(following, item.at_ms + 500), item.at_ms + COMMENT_MARK_MS)
+        out.append({"at_ms": item.at_ms, "end_ms": end, "comment": item.comment})
+    return out, total
 
 
 def _vtt_time(ms: int) -> str:

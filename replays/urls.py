@@ -12,6 +12,7 @@ urlpatterns = [
     path(f"{S}/replay", apis.ReplayApi.as_view(), name="api-replay"),
     path(f"{S}/replay/captions.vtt", apis.ReplayCaptionsApi.as_view(), name="api-replay-captions"),
     path(f"{S}/replay/chapters.vtt", apis.ReplayChaptersApi.as_view(), name="api-replay-chapters"),
+    path(f"{S}/replay/comments", apis.ReplayCommentsApi.as_view(), name="api-replay-comments"),
     path(f"{S}/replay/hls/<path:name>", apis.ReplayFileApi.as_view(), name="api-replay-file"),
     path(f"{S}/clips", apis.ClipListApi.as_view(), name="api-space-clips"),
     path("clips/<slug:slug>/audio.mp4", apis.ClipAudioApi.as_view(), name="api-clip-audio"),

@@ -87,6 +87,7 @@ def replay_detail(request: HttpRequest, space_id: int) -> HttpResponse:
         return _replay_refusal(request, error, space_id)
     duration = replay.recording.duration_ms
     bars = _reaction_bars(replay.reactions, duration)
+    comments, comment_total = selectors.replay_comments_page(replay.recording, viewer)
     return render(
         request,
         "replays/detail.html",
@@ -95,6 +96,8 @@ def replay_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "space": replay.space,
             "recording": replay.recording,
             "chapters": _chapters(replay),
+            "comments": comments,
+            "comment_total": comment_total,
             "reaction_bars": bars,
             "reaction_total": sum(bar["total"] for bar in bars),
             "reaction_peak": max(bars, key=lambda bar: bar["total"], default=None),

@@ -1,20 +1,31 @@
-"""Staff moderation: Spaces (end, ban hosts), participants, the reports queue, the log.
+"""Staff moderation: Spaces (end, ban hosts), participants, the reports queue with what was
+said around each report, comments (search, take down, ban their authors), the log.
 
 Every action goes through the same services as the API (`space_end`, `host_ban`,
-`report_resolve`), so it is checked, locked and logged the same way.
+`report_resolve`, `comment_take_down`), so it is checked, locked and logged the same way.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
+from accounts.models import User
 from spaces import services
 from spaces.models import (
     CaptionLine,
+    Comment,
     Invitation,
     ModerationAction,
     Participant,
@@ -149,29 +160,181 @@ class ParticipantAdmin(admin.ModelAdmin):
         return False
 
 
+def staff_of(request: HttpRequest) -> User:
+    """The signed-in staff member: the admin lets no one else this far."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _ban(admin_: admin.ModelAdmin, request: HttpRequest, users: set[User], noun: str) -> None:
+    """Ban `users` the way the admin bans (`host_ban`: their live Spaces end, the account is
+    deactivated, its sessions end), never the staff member doing it."""
+    staff = staff_of(request)
+    banned = 0
+    for user in sorted(users, key=lambda u: u.pk):
+        if user.pk == staff.pk:
+            admin_.message_user(request, "You cannot ban yourself.", messages.WARNING)
+            continue
+        services.host_ban(actor=staff, host=user)
+        banned += 1
+    admin_.message_user(request, f"Banned {banned} {noun}.", messages.SUCCESS)
+
+
+def _take_down(admin_: admin.ModelAdmin, request: HttpRequest, reasons: dict[int, str]) -> None:
+    """Take each comment down (`comment_take_down`) with its reason: comment id -> reason."""
+    done = 0
+    for comment_id, reason in sorted(reasons.items()):
+        try:
+            services.comment_take_down(
+                staff=staff_of(request), comment_id=comment_id, reason=reason
+            )
+        except ApplicationError as error:
+            admin_.message_user(request, f"Comment {comment_id}: {error.message}", messages.WARNING)
+        else:
+            done += 1
+    admin_.message_user(request, f"Deleted {done} comment(s).", messages.SUCCESS)
+
+
+def _when(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _offset(at: datetime | None, moment: datetime | None) -> str:
+    """`+0:12` / `-0:45`: how long after (or before) the report's moment."""
+    if at is None or moment is None:
+        return ""
+    seconds = round((at - moment).total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    minutes, rest = divmod(abs(seconds), 60)
+    return f"{sign}{minutes}:{rest:02d}"
+
+
+def context_rows(report: Report) -> dict[str, Any]:
+    """The report's stored context made ready for the review template."""
+    context = report.context or {}
+    moment = _when(context.get("at"))
+
+    def rows(kind: str, who: str) -> list[dict[str, Any]]:
+        out = []
+        for item in context.get(kind) or []:
+            at = _when(item.get("at"))
+            user_id = item.get(f"{who}_id")
+            out.append(
+                {
+                    **item,
+                    "time": at,
+                    "offset": _offset(at, moment),
+                    "username": item.get(f"{who}_username") or "",
+                    "user_url": reverse("admin:accounts_user_change", args=[user_id])
+                    if user_id
+                    else "",
+                    "by_target": user_id is not None and user_id == report.target_id,
+                }
+            )
+        return out
+
+    return {
+        "report": report,
+        "has_context": bool(context),
+        "moment": moment,
+        "comments": rows("comments", "author"),
+        "captions": rows("captions", "speaker"),
+        "more_comments": context.get("more_comments"),
+        "more_captions": context.get("more_captions"),
+        "is_comment_report": context.get("comment_id") is not None,
+    }
+
+
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "space", "reporter", "target", "reason", "status")
+    list_display = ("id", "created_at", "space", "reporter", "about", "reason", "status")
     list_filter = ("status", "reason")
-    search_fields = ("space__title", "reporter__username", "target__username", "details")
-    raw_id_fields = ("space", "reporter", "target", "resolved_by")
-    list_select_related = ("space", "reporter", "target")
+    search_fields = (
+        "space__title",
+        "reporter__username",
+        "target__username",
+        "details",
+        "comment__text",
+    )
+    list_select_related = ("space", "reporter", "target", "comment")
     readonly_fields = (
         "space",
         "reporter",
         "target",
+        "reported_comment",
         "reason",
         "details",
         "created_at",
+        "what_was_said",
         "status",
         "resolved_at",
         "resolved_by",
     )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "space",
+                    "reporter",
+                    "target",
+                    "reported_comment",
+                    "reason",
+                    "details",
+                    "created_at",
+                )
+            },
+        ),
+        (
+            "What was said around it",
+            {
+                "fields": ("what_was_said",),
+                "description": "Comments and captions of a minute before and after, copied "
+                "when it was reported (a comment deleted since is still here).",
+            },
+        ),
+        ("Resolution", {"fields": ("status", "resolved_at", "resolved_by", "resolution_note")}),
+    )
     ordering = ("status", "-created_at")
-    actions = ("mark_resolved", "ban_reported_users", "end_reported_spaces")
+    actions = (
+        "mark_resolved",
+        "delete_reported_comments",
+        "ban_reported_users",
+        "end_reported_spaces",
+    )
+
+    class Media:
+        css = {"all": ("css/admin-reports.css",)}  # the CSP allows no <style> block
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="About")
+    def about(self, report: Report) -> str:
+        if report.comment is not None:
+            return f"Comment: {Truncator(report.comment.text).chars(40)}"
+        if report.target is not None:
+            return f"@{report.target.username}"
+        return "The Space"
+
+    @admin.display(description="Comment")
+    def reported_comment(self, report: Report) -> SafeString | str:
+        comment = report.comment
+        if comment is None:
+            return "-"
+        url = reverse("admin:spaces_comment_change", args=[comment.pk])
+        state = " (deleted)" if comment.is_deleted else ""
+        return format_html('<a href="{}">#{}</a>{}: {}', url, comment.pk, state, comment.text)
+
+    @admin.display(description="Comments and captions")
+    def what_was_said(self, report: Report) -> SafeString:
+        return SafeString(
+            render_to_string("admin/spaces/report_context.html", context_rows(report))
+        )
 
     @admin.action(description="Mark selected reports resolved")
     def mark_resolved(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
@@ -179,12 +342,15 @@ class ReportAdmin(admin.ModelAdmin):
             services.report_resolve(actor=request.user, report_id=report_id)  # type: ignore[arg-type]
         self.message_user(request, "Resolved.", messages.SUCCESS)
 
+    @admin.action(description="Delete the reported comments (logged as staff)")
+    def delete_reported_comments(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        rows = queryset.filter(comment__isnull=False).values_list("pk", "comment_id")
+        _take_down(self, request, {comment: f"Report #{report}" for report, comment in rows})
+
     @admin.action(description="Ban the reported users (and end their live Spaces)")
     def ban_reported_users(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         targets = {r.target for r in queryset.select_related("target") if r.target is not None}
-        for target in targets:
-            services.host_ban(actor=request.user, host=target)  # type: ignore[arg-type]
-        self.message_user(request, f"Banned {len(targets)} user(s).", messages.SUCCESS)
+        _ban(self, request, targets, "user(s)")
 
     @admin.action(description="End the reported Spaces")
     def end_reported_spaces(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
@@ -192,6 +358,91 @@ class ReportAdmin(admin.ModelAdmin):
         for space_id in set(live):
             services.space_end(actor=request.user, space_id=space_id)  # type: ignore[arg-type]
         self.message_user(request, "Done.", messages.SUCCESS)
+
+
+class CommentDeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Not deleted"), ("yes", "Deleted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Comment]) -> QuerySet[Comment]:
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        return queryset
+
+
+class CommentSpaceStateFilter(admin.SimpleListFilter):
+    title = "Space state"
+    parameter_name = "space_state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, str(label)) for value, label in Space.State.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Comment]) -> QuerySet[Comment]:
+        if self.value() in Space.State.values:
+            return queryset.filter(space__state=self.value())
+        return queryset
+
+
+class CommentActionForm(ActionForm):
+    reason = forms.CharField(
+        required=False,
+        max_length=services.TAKE_DOWN_REASON_MAX_LENGTH,
+        label="Reason",
+        help_text="Kept in the moderation log with each comment deleted.",
+    )
+
+
+class CommentReportInline(ReadOnlyInline):
+    model = Report
+    fk_name = "comment"
+    fields = ("created_at", "reporter", "reason", "details", "status")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    show_change_link = True
+    verbose_name_plural = "Reports of this comment"
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdmin):
+    """Comments are deleted through `comment_take_down` (kept, marked, logged), never removed
+    as rows: the reports and the moderation log point at them."""
+
+    # The text first and widest: it is what staff scan; who deleted it is on its page.
+    list_display = ("excerpt", "author", "space", "created_at", "deleted")
+    list_display_links = ("excerpt",)
+    list_filter = (CommentDeletedFilter, CommentSpaceStateFilter)
+    search_fields = ("text", "author__username", "space__title")
+    list_select_related = ("space", "author")
+    readonly_fields = ("space", "author", "text", "parts", "created_at", "deleted_at", "deleted_by")
+    fields = readonly_fields
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    inlines = (CommentReportInline,)
+    action_form = CommentActionForm
+    actions = ("delete_comments", "ban_authors")
+
+    @admin.display(description="Text")
+    def excerpt(self, comment: Comment) -> str:
+        return Truncator(comment.text).chars(80)
+
+    @admin.display(description="Deleted", boolean=True, ordering="deleted_at")
+    def deleted(self, comment: Comment) -> bool:
+        return comment.is_deleted
+
+    @admin.action(description="Delete selected comments (logged as staff)")
+    def delete_comments(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+        reason = str(request.POST.get("reason", ""))
+        ids = queryset.filter(deleted_at__isnull=True).values_list("pk", flat=True)
+        _take_down(self, request, dict.fromkeys(ids, reason))
+
+    @admin.action(description="Ban the authors (and end their live Spaces)")
+    def ban_authors(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+        _ban(self, request, {c.author for c in queryset.select_related("author")}, "author(s)")
 
 
 @admin.register(ModerationAction)

@@ -132,7 +132,14 @@ class ReportForm(forms.Form):
         label="Details",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    target = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    # Bounded like the API's ids: a larger number made SQLite raise OverflowError (a 500).
+    target = forms.IntegerField(
+        required=False, min_value=1, max_value=2**53 - 1, widget=forms.HiddenInput
+    )
+    # Set by a comment's "Report" button: the comment reported (its author is the target).
+    comment_id = forms.IntegerField(
+        required=False, min_value=1, max_value=2**53 - 1, widget=forms.HiddenInput
+    )
 
 
 class PinForm(forms.Form):

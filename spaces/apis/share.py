@@ -93,6 +93,14 @@ class ReportApi(Api):
             default=None,
             help_text="A participant to report; leave out to report the Space.",
         )
+        comment_id = StrictIntegerField(
+            min_value=1,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="A comment of the Space to report (deleted or not): its author is the "
+            "person reported, so `user_id` may be left out.",
+        )
 
         class Meta:
             ref_name = "SpaceReportCreate"
@@ -102,6 +110,7 @@ class ReportApi(Api):
         reason = serializers.ChoiceField(choices=Report.Reason.choices)
         details = serializers.CharField()
         target_id = serializers.IntegerField(allow_null=True)
+        comment_id = serializers.IntegerField(allow_null=True, help_text="The reported comment.")
         status = serializers.ChoiceField(choices=Report.Status.choices)
         created_at = serializers.DateTimeField()
 
@@ -111,19 +120,23 @@ class ReportApi(Api):
     @extend_schema(
         operation_id="spaces_reports_create",
         tags=TAGS,
-        summary="Report the Space or a participant to staff",
+        summary="Report the Space, a participant or a comment to staff",
         description=(
-            "Report the Space, or one of its participants (`user_id`), to staff with a reason; "
-            "`details` is required for `other`. Only people who were in the Space (403 "
-            "`not_in_space`); you cannot report yourself (400 `cannot_target_self`)."
+            "Report the Space, one of its participants (`user_id`) or one of its comments "
+            "(`comment_id`, deleted or not: its author is reported), to staff with a reason; "
+            "`details` is required for `other`. Staff see the comments and captions of a minute "
+            "around it with the report. Only people who were in the Space (403 `not_in_space`); "
+            "you cannot report yourself or your own comment (400 `cannot_target_self`)."
         ),
         request=InputSerializer,
         responses={
             201: OutputSerializer,
             **write_errors(
-                e400="`invalid` (`details` required for `other`); `cannot_target_self`.",
+                e400="`invalid` (`details` required for `other`; a `user_id` who did not write "
+                "the comment); `cannot_target_self`.",
                 e403="`not_in_space`: only people who were in the Space.",
-                e404="`space_not_found`; `participant_not_found`.",
+                e404="`space_not_found`; `participant_not_found`; `comment_not_found`: no such "
+                "comment in this Space.",
             ),
         },
     )
@@ -136,6 +149,7 @@ class ReportApi(Api):
             reason=data.validated_data["reason"],
             details=data.validated_data["details"],
             target_user_id=data.validated_data["user_id"],
+            comment_id=data.validated_data["comment_id"],
         )
         return Response(self.OutputSerializer(report).data, status=status.HTTP_201_CREATED)
 

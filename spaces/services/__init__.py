@@ -21,7 +21,13 @@ the moderation log, and publishes room events, which leave only after commit.
 """
 
 from spaces.services.captions import CAPTION_MAX_LENGTH, caption_append, captions_toggle
-from spaces.services.comments import comment_delete, comment_post, comments_configure
+from spaces.services.comments import (
+    TAKE_DOWN_REASON_MAX_LENGTH,
+    comment_delete,
+    comment_post,
+    comment_take_down,
+    comments_configure,
+)
 from spaces.services.common import clean_title, clean_topics
 from spaces.services.controls import mute_all, speaking_policy_set, stage_lock_set
 from spaces.services.handover import host_timeout_handover
@@ -72,6 +78,7 @@ __all__ = [
     "MAX_SHARE_RECIPIENTS",
     "REPORT_DETAILS_MAX_LENGTH",
     "START_REPEAT_SECONDS",
+    "TAKE_DOWN_REASON_MAX_LENGTH",
     "HlsInfo",
     "ShareResult",
     "caption_append",
@@ -81,6 +88,7 @@ __all__ = [
     "cohost_revoke",
     "comment_delete",
     "comment_post",
+    "comment_take_down",
     "comments_configure",
     "hls_info",
     "host_ban",

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from spaces import events
-from spaces.access import access_space
+from spaces.access import access_space, lock_rows
 from spaces.models import (
     COMMENT_MAX_LENGTH,
     COMMENT_SLOW_MODE_MAX_SECONDS,
@@ -40,7 +40,7 @@ from spaces.models import (
 from spaces.permissions import check_comment, check_delete_comment, check_moderate, ensure
 from spaces.services.common import Action, _log, _rate_limit
 from spaces.services.reactions import _parse_rate
-from spaces_project.errors import NotFound, ValidationFailed
+from spaces_project.errors import Forbidden, NotFound, ValidationFailed
 from spaces_project.text import clean_text
 
 # What a browser would read as a tag: `<` right before a name (or `/name`), up to `>`.
@@ -179,6 +179,46 @@ def comment_delete(*, actor: User, space_id: int, comment_id: int) -> Comment:
         events.publish(
             space, events.COMMENT_DELETED, comment_id=comment.pk, by=events.user_brief(actor)
         )
+    return comment
+
+
+TAKE_DOWN_REASON_MAX_LENGTH = 500
+
+
+def comment_take_down(*, staff: User, comment_id: int, reason: str = "") -> Comment:
+    """Staff delete a comment in any Space, live or ended (the admin): logged in the Space's
+    moderation log as staff, with the text and `reason`; while the Space is live everyone gets
+    `comment.deleted`, with `by` null and `by_staff`, so a moderator's account is not shown to
+    the room. Idempotent: a comment already deleted (by anyone) is returned as it is."""
+    if not staff.is_staff:
+        raise Forbidden("Only staff can take comments down.", code="staff_only")
+    if isinstance(comment_id, bool) or not 0 < comment_id < 2**63:  # no row; SQLite would raise
+        raise NotFound("No such comment.", code="comment_not_found")
+    reason = clean_text(reason, field="reason", multiline=True)[:TAKE_DOWN_REASON_MAX_LENGTH]
+    with transaction.atomic():
+        comment = lock_rows(Comment.objects.filter(pk=comment_id).select_related("author")).first()
+        if comment is None:
+            raise NotFound("No such comment.", code="comment_not_found")
+        if comment.deleted_at is not None:
+            return comment
+        comment.deleted_at = timezone.now()
+        comment.deleted_by = staff
+        comment.save(update_fields=["deleted_at", "deleted_by"])
+        space = Space.objects.get(pk=comment.space_id)
+        _log(
+            space,
+            staff,
+            Action.COMMENT_DELETED,
+            target=comment.author,
+            comment_id=comment.pk,
+            text=comment.text,
+            by_staff=True,
+            reason=reason,
+        )
+        if space.is_live:
+            events.publish(
+                space, events.COMMENT_DELETED, comment_id=comment.pk, by=None, by_staff=True
+            )
     return comment
 
 

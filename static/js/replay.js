@@ -6,9 +6,9 @@
 // `make node-tools` copied it to static/vendor/ (the page then loads it before this module);
 // static/js/hls-player.js attaches either. Neither: the page says so plainly.
 //
-// Every element with `data-seek` (seconds) seeks the player when clicked: transcript lines and
-// chapters; so does a click along the reactions track. The line and chapter being heard are
-// marked as the time moves.
+// Every element with `data-seek` (seconds) seeks the player when clicked: transcript lines,
+// chapters and comments' times; so does a click along the reactions track. The line, chapter
+// and latest comment being heard are marked as the time moves.
 
 import { attachHls } from "./hls-player.js";
 import { fillSlot, fromTemplate, postJSON, toast, wireCopyButtons } from "./lib.js";
@@ -54,6 +54,10 @@ function wireMoments(root, audio) {
   }));
   const lines = spans(".cue");
   const chapters = spans(".chapter");
+  // A comment's row holds links, so only its time is a button; the row carries its span.
+  const comments = [...root.querySelectorAll(".replay-comment")].map((el) => ({
+    el, start: Number(el.dataset.at), end: Number(el.dataset.end),
+  }));
   const cursor = document.getElementById("timeline-cursor");
   const marked = new Map();
   const mark = (group, list, t) => {
@@ -74,6 +78,7 @@ function wireMoments(root, audio) {
     const t = audio.currentTime;
     mark("line", lines, t);
     mark("chapter", chapters, t);
+    mark("comment", comments, t);
     const duration = audio.duration || Number(root.dataset.duration) || 0;
     if (cursor && duration > 0) cursor.style.left = `${Math.min(100, (100 * t) / duration)}%`;
   };

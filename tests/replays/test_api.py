@@ -549,7 +549,7 @@ def test_every_replays_operation_is_in_the_schema_with_its_errors(schema):
         for url, item in schema["paths"].items()
         for method, operation in item.items()
     ]
-    assert len(operations) == 13  # + me/podcast (GET, PUT)
+    assert len(operations) == 14  # + me/podcast (GET, PUT), replay/comments
     for url, method, operation in operations:
         assert operation["operationId"].startswith("replays_"), (url, method)
         assert operation.get("summary"), (url, method)
