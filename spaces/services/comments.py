@@ -19,6 +19,7 @@ nothing is ever rendered as HTML, and no client parses the text again.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -51,6 +52,7 @@ _URL_TRAILING = ".,;:!?)]}'\""
 _MAX_URL = 500
 _url_valid = URLValidator(schemes=["http", "https"])
 MAX_MENTIONS = 10
+COMMENT_REPEAT_SECONDS = 10
 
 
 def clean_comment(text: object) -> str:
@@ -123,10 +125,44 @@ def _participants_named(space: Space, text: str) -> dict[str, tuple[str, int]]:
 
 
 def comment_post(*, user: User, space_id: int, text: object) -> Comment:
-    """Post a comment to a live Space you are in, while the host has comments on."""
+    """Post a comment to a live Space you are in, while the host has comments on.
+
+    The same text from the same person within `COMMENT_REPEAT_SECONDS` is one comment (a double
+    click, a retried request, two sockets): the second call returns the first, counted against
+    no limit. The author's participant row orders their posts, so two at once cannot both
+    miss each other; nobody else waits on it."""
     text = clean_comment(text)
     space, me = access_space(user=user, space_id=space_id)
     ensure(check_comment(space, me))
+    assert me is not None  # check_comment refuses a missing participant
+    parts = comment_parts(text, space=space)
+    with transaction.atomic():
+        _lock_author(me)
+        repeat = (
+            Comment.objects.filter(
+                space=space,
+                author=user,
+                text=text,
+                deleted_at__isnull=True,
+                created_at__gte=timezone.now() - timedelta(seconds=COMMENT_REPEAT_SECONDS),
+            )
+            .select_related("author")
+            .order_by("-id")
+            .first()
+        )
+        if repeat is not None:
+            return repeat
+        _check_limits(space, user)
+        comment = Comment.objects.create(space=space, author=user, text=text, parts=parts)
+        events.publish(space, events.COMMENT_ADDED, comment=events.comment(comment))
+    return comment
+
+
+def _lock_author(me: Participant) -> None:
+    Participant.objects.select_for_update().filter(pk=me.pk).values_list("pk").first()
+
+
+def _check_limits(space: Space, user: User) -> None:
     if space.comment_slow_mode_seconds:
         _rate_limit(
             f"spaces:comment-slow:{space.pk}:{user.pk}",
@@ -142,11 +178,6 @@ def comment_post(*, user: User, space_id: int, text: object) -> Comment:
         period=period,
         message="Too many comments; try again in a moment.",
     )
-    parts = comment_parts(text, space=space)
-    with transaction.atomic():
-        comment = Comment.objects.create(space=space, author=user, text=text, parts=parts)
-        events.publish(space, events.COMMENT_ADDED, comment=events.comment(comment))
-    return comment
 
 
 def comment_delete(*, actor: User, space_id: int, comment_id: int) -> Comment:

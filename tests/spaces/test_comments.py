@@ -297,3 +297,16 @@ def test_the_api_posts_lists_and_deletes(room, client_for):
     )
     assert policy.json() == {"speaking_policy": "followed_by_host"}
     assert host.post(f"{API}/spaces/{space.pk}/stage/mute-all").json() == {"muted": []}
+
+
+def test_the_same_comment_twice_in_a_row_is_one_and_counts_once(room, published, committed):
+    space, listener = room
+    services.comments_configure(actor=space.host, space_id=space.pk, slow_mode_seconds=60)
+    with committed():
+        first = services.comment_post(user=listener, space_id=space.pk, text="double click")
+        second = services.comment_post(user=listener, space_id=space.pk, text="double click")
+    assert first.pk == second.pk
+    assert event_types(published).count("comment.added") == 1
+    with pytest.raises(ApplicationError) as exc:  # a new text still meets slow mode
+        services.comment_post(user=listener, space_id=space.pk, text="another")
+    assert exc.value.code == "slow_mode"
