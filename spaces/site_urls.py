@@ -64,4 +64,15 @@ urlpatterns = [
     path(f"{S}/captions/", actions.captions_toggle, name="space_captions"),
     path(f"{S}/share/", actions.space_share, name="space_share"),
     path(f"{S}/report/", actions.space_report, name="space_report"),
+    # Comments and the host's live controls.
+    path(f"{S}/comments/", actions.comment_post, name="space_comment_post"),
+    path(
+        f"{S}/comments/<id:comment_id>/delete/",
+        actions.comment_delete,
+        name="space_comment_delete",
+    ),
+    path(f"{S}/comments/settings/", actions.comments_settings, name="space_comments_settings"),
+    path(f"{S}/speaking-policy/", actions.speaking_policy, name="space_speaking_policy"),
+    path(f"{S}/stage-lock/", actions.stage_lock, name="space_stage_lock"),
+    path(f"{S}/mute-all/", actions.mute_all, name="space_mute_all"),
 ]

@@ -8,6 +8,7 @@ service's status.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import reduce
 from operator import or_
@@ -24,7 +25,7 @@ from spaces import services
 from spaces.forms import ReportForm, ShareForm
 from spaces.models import Invitation, Participant, Reaction, Space
 from spaces.serializers import space_snapshot
-from spaces_project.errors import ApplicationError, NotFound, ValidationFailed
+from spaces_project.errors import ApplicationError, NotFound, RateLimited, ValidationFailed
 from spaces_project.site import back, error_json, form_refusal, signed_in, wants_json
 
 Role = Participant.Role
@@ -36,18 +37,21 @@ def _act(
     run: Callable[[User], str | None],
     *,
     with_state: bool = True,
+    anchor: str = "",
 ) -> HttpResponse:
     """Run one action for the signed-in user and answer: a redirect back with a message, or JSON.
 
-    `run` calls one service and returns the success message (None: nothing to say)."""
+    `run` calls one service and returns the success message (None: nothing to say). `anchor`:
+    the part of the page to go back to (the comments)."""
     user = signed_in(request)
+    page = reverse("space_detail", args=[space_id]) + (f"#{anchor}" if anchor else "")
     try:
         text = run(user)
     except ApplicationError as error:
         if wants_json(request):
             return error_json(error)
         messages.error(request, error.message)
-        return back(request, reverse("space_detail", args=[space_id]))
+        return back(request, page)
     if wants_json(request):
         state = None
         if with_state:
@@ -58,7 +62,7 @@ def _act(
         return JsonResponse({"ok": True, "message": text, "state": state})
     if text:
         messages.success(request, text)
-    return back(request, reverse("space_detail", args=[space_id]))
+    return back(request, page)
 
 
 def _int(value: str | None, name: str) -> int:
@@ -395,14 +399,154 @@ def space_report(request: HttpRequest, space_id: int) -> HttpResponse:
 
     def run(user: User) -> str:
         if not form.is_valid():
-            raise form_refusal(form, "Choose a reason for the report.")
+            reason_wrong = "reason" in form.errors
+            raise form_refusal(form, "Choose a reason for the report." if reason_wrong else None)
         services.report_create(
             reporter=user,
             space_id=space_id,
             reason=form.cleaned_data["reason"],
             details=form.cleaned_data["details"],
             target_user_id=form.cleaned_data["target"],
+            comment_id=form.cleaned_data["comment_id"],
         )
         return "Thanks. Your report was sent to our moderators."
 
     return _act(request, space_id, run, with_state=False)
+
+
+# --- Comments and live controls ----------------------------------------------------------------
+# The room's text comments and the host's live controls as plain forms, for pages without
+# JavaScript (the page's script sends the same over the socket). Every rule is the service's.
+
+
+def _seconds(value: int) -> str:
+    """30 seconds, a minute, 5 minutes."""
+    if value % 60 == 0:
+        minutes = value // 60
+        return "a minute" if minutes == 1 else f"{minutes} minutes"
+    return "1 second" if value == 1 else f"{value} seconds"
+
+
+def _every(value: int) -> str:
+    """every 30 seconds, every minute, every 5 minutes."""
+    return "every minute" if value == 60 else f"every {_seconds(value)}"
+
+
+@require_POST
+@login_required
+def comment_post(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str | None:
+        # A double submit is one comment: the service answers the second with the first.
+        try:
+            services.comment_post(user=user, space_id=space_id, text=request.POST.get("text", ""))
+        except RateLimited as error:
+            if error.code == "slow_mode" and error.retry_after is not None:
+                wait = max(1, math.ceil(error.retry_after))
+                raise RateLimited(
+                    f"{error.message} Try again in {_seconds(wait)}.",
+                    code=error.code,
+                    retry_after=error.retry_after,
+                ) from error
+            raise
+        return None if wants_json(request) else "Your comment is posted."
+
+    return _act(request, space_id, run, anchor="comments")
+
+
+@require_POST
+@login_required
+def comment_delete(request: HttpRequest, space_id: int, comment_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        services.comment_delete(actor=user, space_id=space_id, comment_id=comment_id)
+        return "The comment is deleted."
+
+    return _act(request, space_id, run, anchor="comments")
+
+
+def _flag(value: str | None, name: str) -> bool | None:
+    """A form's on/off field: None when the form leaves it out."""
+    if value is None or value == "":
+        return None
+    if value in ("1", "true", "on"):
+        return True
+    if value in ("0", "false", "off"):
+        return False
+    raise ValidationFailed(f"Not a valid {name}.", fields={name: ["1 or 0."]})
+
+
+@require_POST
+@login_required
+def comments_settings(request: HttpRequest, space_id: int) -> HttpResponse:
+    """Comments on or off (`enabled`), and slow mode (`slow_mode_seconds`, 0: off)."""
+
+    def run(user: User) -> str:
+        enabled = _flag(request.POST.get("enabled"), "enabled")
+        raw = request.POST.get("slow_mode_seconds", "").strip()
+        slow: int | None = None
+        if raw:
+            if not raw.isdigit() or len(raw) > 6:
+                raise ValidationFailed(
+                    "Choose how slow.", fields={"slow_mode_seconds": ["A number of seconds."]}
+                )
+            slow = int(raw)
+        if enabled is None and slow is None:
+            raise ValidationFailed(
+                "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
+            )
+        space = services.comments_configure(
+            actor=user, space_id=space_id, enabled=enabled, slow_mode_seconds=slow
+        )
+        if slow is None:
+            return "Comments are on." if space.comments_enabled else "Comments are off."
+        if not space.comment_slow_mode_seconds:
+            return "Slow mode is off."
+        return f"Slow mode: one comment {_every(space.comment_slow_mode_seconds)}."
+
+    return _act(request, space_id, run)
+
+
+SPEAKING_POLICY_SAID = {
+    Space.SpeakingPolicy.EVERYONE: "Anyone listening can ask to speak.",
+    Space.SpeakingPolicy.FOLLOWED_BY_HOST: "Only people the host follows can ask to speak.",
+    Space.SpeakingPolicy.INVITED_ONLY: "Nobody can ask to speak: speakers come by invitation.",
+}
+
+
+@require_POST
+@login_required
+def speaking_policy(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        space = services.speaking_policy_set(
+            actor=user, space_id=space_id, policy=request.POST.get("speaking_policy", "")
+        )
+        return SPEAKING_POLICY_SAID[Space.SpeakingPolicy(space.speaking_policy)]
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def stage_lock(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        locked = _flag(request.POST.get("locked"), "locked")
+        if locked is None:
+            raise ValidationFailed("Say lock or unlock.", fields={"locked": ["1 or 0."]})
+        space = services.stage_lock_set(actor=user, space_id=space_id, locked=locked)
+        if space.stage_locked:
+            return "The stage is locked: no new requests to speak. You can still invite people."
+        return "The stage is open to requests again."
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def mute_all(request: HttpRequest, space_id: int) -> HttpResponse:
+    def run(user: User) -> str:
+        muted = services.mute_all(actor=user, space_id=space_id)
+        if not muted:
+            return "Nobody else on stage had their mic on."
+        n = len(muted)
+        return f"You muted {n} {'person' if n == 1 else 'people'} on stage."
+
+    return _act(request, space_id, run)

@@ -20,7 +20,7 @@ from accounts.models import User
 from spaces import selectors
 from spaces.audio import captions
 from spaces.forms import PinForm, ReportForm, ShareForm
-from spaces.models import Participant, Reaction, Space
+from spaces.models import Comment, Participant, Reaction, Space
 from spaces.serializers import SpaceSnapshot, space_snapshot
 from spaces_project.errors import ApplicationError, Forbidden, NotFound
 from spaces_project.site import error_json, hls_script_url, signed_in, wants_json
@@ -34,10 +34,20 @@ JS_ICONS = (
     {name: f"icons/{name}.html" for name in ("mic", "hand", "info")}
     | {
         name: f"spaces/icons/{name}.html"
-        for name in ("mic-off", "arrow-down", "leave", "power", "smile", "plus", "link")
+        for name in ("mic-off", "arrow-down", "leave", "power", "smile", "plus", "link", "lock")
     }
     | {name: f"replays/icons/{name}.html" for name in ("scissors", "rec", "rec-off")}
 )
+
+# The host's slow mode choices (seconds, label); the service takes any value up to an hour.
+SLOW_MODE_CHOICES = [
+    (0, "Off"),
+    (5, "5 s"),
+    (10, "10 s"),
+    (30, "30 s"),
+    (60, "1 min"),
+    (300, "5 min"),
+]
 
 # By the participant's `role` value; anyone else is a listener.
 ROLE_LABELS: dict[str, str] = {Role.HOST: "Host", Role.COHOST: "Co-host", Role.SPEAKER: "Speaker"}
@@ -69,6 +79,87 @@ def _seats(room: SpaceSnapshot, viewer: User) -> tuple[list[Seat], list[Seat]]:
         )
 
     return [seat(p) for p in detail.stage], [seat(p) for p in detail.listeners_sample]
+
+
+@dataclass
+class CommentRow:
+    """A comment on the page (spaces/_comment.html): its text as runs to draw, and what the
+    viewer may do with it, by the same rules as the page's script (static/js/comments.js)."""
+
+    comment: Comment
+    runs: list[dict[str, str]]
+    is_mine: bool
+    can_delete: bool
+    can_invite: bool
+    can_report: bool
+
+    @property
+    def has_actions(self) -> bool:
+        return self.can_delete or self.can_invite or self.can_report
+
+    @property
+    def acts(self) -> str:
+        """What the viewer may do, as the script writes it (it redraws a row when they differ)."""
+        names = ("delete", "invite", "report")
+        flags = (self.can_delete, self.can_invite, self.can_report)
+        return " ".join(n for n, on in zip(names, flags, strict=True) if on)
+
+
+def _runs(parts: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The stored `parts` as runs: `href` only on a mention (the profile of the name it says)
+    and on an http(s) link; anything else is text."""
+    runs = []
+    for part in parts:
+        text = str(part.get("text", ""))
+        url = part.get("url")
+        if part.get("mention") and text.startswith("@") and len(text) > 1:
+            runs.append(
+                {"text": text, "href": reverse("profile", args=[text[1:]]), "kind": "mention"}
+            )
+        elif isinstance(url, str) and url.lower().startswith(("http://", "https://")):
+            runs.append({"text": text, "href": url, "kind": "url"})
+        else:
+            runs.append({"text": text, "href": "", "kind": ""})
+    return runs
+
+
+def _comment_rows(room: SpaceSnapshot, viewer: User) -> list[CommentRow]:
+    """Delete: the author (in the Space) and moderators. Invite to speak: as the author's seat
+    says (a listener outside the sample: the `role_actions` of a listener). Report: others'."""
+    detail = room.detail
+    can = detail.can
+    on_stage = {p.user_id for p in detail.stage}
+    rows = []
+    for comment in detail.comments:
+        mine = comment.author_id == viewer.pk
+        if comment.author_id in detail.seat_actions:
+            acts = set(detail.seat_actions[comment.author_id])
+        elif comment.author_id in on_stage or mine:
+            acts = set()
+        else:
+            acts = set(detail.role_actions.get(Role.LISTENER, ()))
+        rows.append(
+            CommentRow(
+                comment=comment,
+                runs=_runs(comment.parts),
+                is_mine=mine,
+                can_delete=can["moderate"] or (mine and detail.me is not None),
+                can_invite="invite" in acts,
+                can_report=can["report"] and not mine,
+            )
+        )
+    return rows
+
+
+def _slow_mode_choices(current: int) -> list[tuple[int, str]]:
+    """The choices, with the current value among them when it was set otherwise (the API)."""
+    if any(value == current for value, _ in SLOW_MODE_CHOICES):
+        return SLOW_MODE_CHOICES
+    return sorted([*SLOW_MODE_CHOICES, (current, f"{current} s")])
+
+
+def _slow_mode_label(seconds: int) -> str:
+    return dict(SLOW_MODE_CHOICES).get(seconds) or f"{seconds} s"
 
 
 def _duration(space: Space) -> timedelta | None:
@@ -121,6 +212,12 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     present = me is not None and me.state == Participant.State.PRESENT
     report_targets = [s for s in stage + listeners if "report" in s.actions]
     report = request.GET.get("report", "")
+    comments = _comment_rows(room, viewer) if live else []
+    # "Report" on a comment without JavaScript: the report form, about that comment.
+    wanted = request.GET.get("report_comment", "")
+    report_comment = next(
+        (r for r in comments if r.can_report and str(r.comment.pk) == wanted), None
+    )
     return render(
         request,
         "spaces/detail.html",
@@ -145,7 +242,13 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "share_form": ShareForm(),
             "report_form": ReportForm(),
             "report_targets": report_targets,
-            "report_open": bool(report),
+            "report_open": bool(report) or report_comment is not None,
+            "report_comment": report_comment,
+            "comments": comments,
+            "slow_mode_choices": _slow_mode_choices(space.comment_slow_mode_seconds),
+            "slow_mode_label": _slow_mode_label(space.comment_slow_mode_seconds),
+            # The comment form's one-time key: a double submit is one comment (views.actions).
+            "speaking_policies": Space.SpeakingPolicy.choices,
             "report_target": int(report) if report.isdigit() else None,
             "pin_form": PinForm(),
             # Fetched by the page only if this listener goes to live HLS.

@@ -10,6 +10,7 @@
 //   RoomClient  (room-client.js) the socket: events in, actions out, heartbeat, reconnect with
 //               backoff, snapshot on a gap in `seq`.
 //   forms       submit interception: the same URLs the forms post to, asked for JSON.
+//   CommentsPanel (comments.js) the text comments, the composer and the host's live controls.
 //
 // The first render happens at load from the snapshot the server embedded in the page
 // (json_script "space-state"), so the page and later updates are drawn by one code path.
@@ -19,6 +20,7 @@
 // are listen-mode.js.
 
 import { RoomAudio } from "./audio.js";
+import { CommentsPanel } from "./comments.js";
 import { ListenModeControl } from "./listen-mode.js";
 import {
   avatar, compact, esc, fillAvatar, fillSlot, fromTemplate, getJSON, icon, intcomma, postJSON,
@@ -91,6 +93,7 @@ export class SpacePage {
     this.onRender = null;
     this.onEnd = null;
     this.onStale = null; // the viewer's own view is out of date: ask for a snapshot
+    this.comments = null; // the CommentsPanel, once wired
   }
 
   // --- state ---------------------------------------------------------------------------------
@@ -118,6 +121,7 @@ export class SpacePage {
     const seq = Number(state.seq) || 0;
     if (seq >= this.seq) {
       this.seq = seq;
+      this.comments?.prune(state.comments);
       this.render(state);
     } else {
       const own = ["me", "can", "pending_request_id", "invitations", "listen_mode"];
@@ -128,6 +132,21 @@ export class SpacePage {
   /** Fold one room event into the state and redraw. Returns false when the event needs a
    * snapshot instead (the caller asks for one). */
   apply(ev) {
+    // Comments come often and touch nothing else: no copy of the state, no redraw of the room.
+    if (ev.type === "comment.added") {
+      const c = ev.comment;
+      // {id, hidden}: by someone the viewer blocked; it only keeps `seq` whole.
+      if (!c || c.hidden || !c.author) return true;
+      const held = this.state.comments || [];
+      if (!held.some((x) => x.id === c.id)) this.state.comments = [...held, c].slice(-50);
+      this.comments?.added(c);
+      return true;
+    }
+    if (ev.type === "comment.deleted") {
+      this.state.comments = (this.state.comments || []).filter((x) => x.id !== ev.comment_id);
+      this.comments?.removed(ev.comment_id);
+      return true;
+    }
     const s = structuredClone(this.state);
     const uid = (u) => (u && typeof u === "object" ? u.id : u);
     const drop = (list, id) => list.filter((p) => p.user.id !== id);
@@ -250,6 +269,24 @@ export class SpacePage {
       case "space.ended":
         s.space.state = "ended";
         break;
+      case "comments.changed":
+        s.space.comments_enabled = ev.comments_enabled;
+        s.space.comment_slow_mode_seconds = ev.slow_mode_seconds;
+        // As spaces.permissions.check_comment: anyone present while comments are on (the Space
+        // is live, or this page would be showing its end).
+        s.can = { ...s.can, comment: ev.comments_enabled && this.present };
+        break;
+      case "speaking_policy.changed":
+        s.space.speaking_policy = ev.speaking_policy;
+        // Who may raise a hand now depends on who the host follows: the server says.
+        if (this.present && this.me.role === "listener") this.onStale?.();
+        break;
+      case "stage.lock_changed":
+        s.space.stage_locked = ev.locked;
+        // Locked: no new hands (check_raise_hand). Open again: the server says who may ask.
+        if (ev.locked) s.can = { ...s.can, raise_hand: false };
+        else if (this.present && this.me.role === "listener") this.onStale?.();
+        break;
       case "recording.started":
         s.recording = { status: "recording", started_at: ev.started_at };
         // Clipping opens once something is stored: the viewer's `can` says so.
@@ -368,6 +405,7 @@ export class SpacePage {
     this.put("bar-pre", this.barPreHtml());
     this.put("bar-post", this.barPostHtml());
     this.put("mod-tools", this.modToolsHtml());
+    this.comments?.render(state);
     // Report is drawn hidden until it is allowed (joining allows it): show it without a reload.
     for (const id of ["report", "report-link"]) {
       document.getElementById(id)?.toggleAttribute("hidden", !this.can.report);
@@ -625,6 +663,9 @@ export class SpacePage {
       html += this.form("raise_hand", "hand/", `<button type="submit" class="btn bar-btn bar-primary" aria-label="Request to speak" title="Request to speak">${icon("hand")}<span class="bar-label">Request to speak</span></button>`);
     } else if (can.withdraw_hand) {
       html += this.form("withdraw_hand", "hand/withdraw/", `<button type="submit" class="btn bar-btn bar-pressed" aria-pressed="true" aria-label="Requested · Withdraw your raised hand" title="Withdraw your request">${icon("hand")}<span class="bar-label">Requested · Withdraw</span></button>`);
+    } else if (this.space.stage_locked && this.present && me.role === "listener") {
+      // Said, not hidden (spaces/_bar.html draws the same).
+      html += `<button type="button" class="btn bar-btn bar-locked" disabled aria-label="Request to speak: the host locked the stage" title="The host locked the stage">${icon("lock")}<span class="bar-label">Stage locked</span></button>`;
     }
     if (can.unmute_self) {
       const note = me && me.muted_by_host ? " (muted by the host)" : "";
@@ -874,6 +915,8 @@ function start() {
     },
   });
   const listening = new ListenModeControl({ page, client, audio });
+  const comments = new CommentsPanel(page, client);
+  page.comments = comments;
   page.onRender = (s) => {
     audio.sync(s);
     listening.update(s);
@@ -901,6 +944,10 @@ function start() {
     event.preventDefault();
     const action = form.dataset.action;
     const submitter = event.submitter;
+    if (comments.owns(form)) {
+      await comments.submit(form, submitter);
+      return;
+    }
     const data = new FormData(form, submitter);
     const buttons = [...form.querySelectorAll("button")];
     if (action === "react") {
@@ -931,6 +978,7 @@ function start() {
       if (answer.state) page.snapshot(answer.state);
       if (answer.clip) page.clipMade(answer.clip);
       if (["share", "report", "pin", "invite", "cohost_invite"].includes(action)) form.reset();
+      if (action === "report") comments.reportClear();
       closeMenus(form);
       if (action === "join") connect();
     } catch (error) {
@@ -943,6 +991,18 @@ function start() {
 
   // "Report @someone" in a seat menu: open the report form with them chosen, no reload.
   root.addEventListener("click", (event) => {
+    const about = event.target.closest && event.target.closest("a[data-report-comment], #report-comment-clear");
+    if (about) {
+      if (about.id === "report-comment-clear") {
+        event.preventDefault();
+        comments.reportClear();
+        document.getElementById("report-target")?.focus();
+      } else if (comments.report(about.dataset.reportComment)) {
+        event.preventDefault();
+        closeMenus(about);
+      }
+      return;
+    }
     const link = event.target.closest && event.target.closest("a[data-report]");
     if (!link) return;
     const report = document.getElementById("report");
@@ -950,6 +1010,7 @@ function start() {
     if (!report || !select) return;
     event.preventDefault();
     closeMenus(link);
+    comments.reportClear();
     report.open = true;
     select.value = link.dataset.report;
     report.scrollIntoView({ behavior: "smooth", block: "center" });

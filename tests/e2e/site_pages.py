@@ -133,6 +133,13 @@ def build_site(settings: Any) -> World:
     services.caption_append(
         space_id=live.pk, speaker_id=speaker.pk, text="We wrote the code by hand, then wove it."
     )
+    # Comments, with a mention and a long link to wrap (spaces/_comments.html).
+    services.comment_post(user=listener, space_id=live.pk, text="Hello from the back row!")
+    services.comment_post(
+        user=speaker,
+        space_id=live.pk,
+        text="@grace_hopper the listing is at https://example.com/apollo/agc/source/listing",
+    )
     services.pin_create(
         user=host,
         space_id=live.pk,
