@@ -16,9 +16,9 @@ from django.test import Client
 from accounts.models import User
 from media import hls
 from replays import services
-from replays.management.commands.seed_replays import OPT_OUT, OPTED_OUT, TITLE, TURNS
+from replays.management.commands.seed_replays import COMMENTS, OPT_OUT, OPTED_OUT, TITLE, TURNS
 from replays.models import Clip, PodcastFeed, ReplayAudio, audio_file_name
-from replays.selectors import replay_for
+from replays.selectors import place_comments, replay_comments, replay_for
 from replays.services import REPLAY_PLAYLIST
 from spaces.models import CaptionLine, ModerationAction, ReactionBucket, Recording, Space
 from spaces_project import storage
@@ -113,6 +113,14 @@ def test_the_demo_replay_is_ready_with_chapters_a_left_out_speaker_captions_and_
     }
     for clip in replay.clips:
         assert storage.recordings().exists(clip.file_name)
+
+    # The comments made while it was live, each at its moment on the replay's clock.
+    recording_, comments = replay_comments(viewer=viewer, space_id=space.pk)
+    placed = place_comments(recording_, comments)
+    assert [c.comment.text for c in placed] == [text for _, _, text in COMMENTS]
+    # The recording starts when the seeded clock does: a comment's place is its second.
+    for item, (_, at, _) in zip(placed, COMMENTS, strict=True):
+        assert item.at_ms == pytest.approx(at * 1000, abs=1000)
 
     # Grace publishes it as a podcast: the feed lists it with its whole audio, chapters included.
     assert "/u/grace/podcast.xml" in output

@@ -45,6 +45,7 @@ from replays.models import Clip, PodcastFeed, ReplayAudio
 from spaces import services
 from spaces.audio.recording import StorageSink
 from spaces.models import (
+    Comment,
     ModerationAction,
     Participant,
     Reaction,
@@ -122,6 +123,19 @@ TURNS: list[tuple[str, float, float, list[str]]] = [
     ),
 ]
 DURATION = 75.0
+# Comments posted while it was live, in seconds from the start: the replay shows them in place.
+COMMENTS: list[tuple[str, float, str]] = [
+    ("margaret", 6.0, "Joining from the lab, hello everyone!"),
+    ("fan0301", 14.5, "@grace the nanosecond wire story never gets old"),
+    (
+        "fan0302",
+        27.0,
+        "Here is the bug in the logbook: https://en.wikipedia.org/wiki/Bug_(engineering)",
+    ),
+    ("margaret", 41.0, "@ada what would you have compiled first?"),
+    ("fan0303", 58.5, "Clipping this part for my students"),
+    ("fan0304", 70.0, "Thank you, this was wonderful"),
+]
 # Linus keeps his voice out from here to there: listeners heard him, the replay does not.
 OPT_OUT = (45.8, 52.2)
 # Before the recording (everyone joining) and after it (goodbyes), in seconds.
@@ -236,6 +250,10 @@ class Command(BaseCommand):
                     text=text,
                     started_at=_at(wall + start + n * step),
                 )
+        for name, at, text in COMMENTS:
+            if name in people:
+                comment = services.comment_post(user=people[name], space_id=space.pk, text=text)
+                Comment.objects.filter(pk=comment.pk).update(created_at=_at(wall + at))
         summary = _record_audio(space.pk, people, wall)
         services.space_end(actor=host, space_id=space.pk)
         self._set_clock_back(space, people, wall)
