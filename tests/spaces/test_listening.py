@@ -205,7 +205,19 @@ def test_the_embedded_server_serves_only_the_live_files():
     assert client.post(hls_url(space.pk)).status_code == 405
 
 
-def test_the_sweep_deletes_live_folders_once_nobody_writes(settings):
+@pytest.fixture
+def own_storage(settings, tmp_path):
+    """A recordings storage of this test's own: the sweep looks at every live folder there."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path, "base_url": None},
+        },
+    }
+
+
+def test_the_sweep_deletes_live_folders_once_nobody_writes(own_storage):
     live = SpaceFactory()
     over = ended_space()
     store = storage.live()
