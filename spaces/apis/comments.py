@@ -27,7 +27,6 @@ from spaces_project.api import (
     StrictIntegerField,
     request_user,
 )
-from spaces_project.errors import ValidationFailed
 
 _COMMENT_400 = (
     "`invalid`: blank, longer than 280 characters, or a control character; "
@@ -150,10 +149,6 @@ class CommentSettingsApi(Api):
     def put(self, request: Request, space_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if not data.validated_data:
-            raise ValidationFailed(
-                "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
-            )
         space = services.comments_configure(
             actor=request_user(request), space_id=space_id, **data.validated_data
         )

@@ -23,7 +23,7 @@ from accounts.selectors import blocked_ids
 from spaces import events, services
 from spaces.models import COMMENT_MAX_LENGTH, Invitation, Space
 from spaces.serializers import space_snapshot
-from spaces_project.errors import ApplicationError, ValidationFailed
+from spaces_project.errors import ApplicationError
 
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_ID_LENGTH = 64
@@ -460,10 +460,6 @@ def _comment_delete(user: User, space_id: int, a: dict[str, Any]) -> Result:
 
 
 def _comments(user: User, space_id: int, a: dict[str, Any]) -> Result:
-    if "enabled" not in a and "slow_mode_seconds" not in a:
-        raise ValidationFailed(
-            "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
-        )
     space = services.comments_configure(
         actor=user,
         space_id=space_id,

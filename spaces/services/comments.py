@@ -261,7 +261,11 @@ def comments_configure(
     slow_mode_seconds: int | None = None,
 ) -> Space:
     """The host or a co-host turns comments on or off, or sets slow mode (0: off). Setting
-    what is already set publishes nothing."""
+    what is already set publishes nothing; giving neither is refused."""
+    if enabled is None and slow_mode_seconds is None:
+        raise ValidationFailed(
+            "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
+        )
     if (
         slow_mode_seconds is not None
         and not 0 <= slow_mode_seconds <= COMMENT_SLOW_MODE_MAX_SECONDS

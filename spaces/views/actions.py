@@ -489,10 +489,6 @@ def comments_settings(request: HttpRequest, space_id: int) -> HttpResponse:
                     "Choose how slow.", fields={"slow_mode_seconds": ["A number of seconds."]}
                 )
             slow = int(raw)
-        if enabled is None and slow is None:
-            raise ValidationFailed(
-                "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
-            )
         space = services.comments_configure(
             actor=user, space_id=space_id, enabled=enabled, slow_mode_seconds=slow
         )

@@ -310,3 +310,11 @@ def test_the_same_comment_twice_in_a_row_is_one_and_counts_once(room, published,
     with pytest.raises(ApplicationError) as exc:  # a new text still meets slow mode
         services.comment_post(user=listener, space_id=space.pk, text="another")
     assert exc.value.code == "slow_mode"
+
+
+def test_comment_settings_with_nothing_to_change_are_refused_by_the_service(room):
+    space, _ = room
+    assert refusal(lambda: services.comments_configure(actor=space.host, space_id=space.pk)) == (
+        "invalid",
+        400,
+    )
