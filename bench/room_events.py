@@ -17,6 +17,8 @@ once after a crowd connects.
     .venv/bin/python bench/room_events.py --listeners 1000 --layers pubsub --fanouts hub group
     .venv/bin/python bench/room_events.py --listeners 1000 --layers pubsub \
         --fanouts hub hub-asgi --servers 1 2 --rounds 3
+    .venv/bin/python bench/room_events.py --kind comment --listeners 1000 --layers pubsub \
+        --servers 2 --posters 20 --comment-seconds 30 --json
 
 Each run is a (layer, fan-out, N) triple:
 - layer: `core` (channels_redis.core.RedisChannelLayer) or `pubsub`
@@ -31,6 +33,16 @@ framed
 `--servers 1 2` runs every variant with one and with two daphne processes (the listeners spread
 over them); `--rounds R` repeats the whole set R times, interleaved, so that the noise of a
 shared machine falls on every variant alike.
+
+`--kind comment` (issue 21) adds a second phase to every run, on the same servers and the same
+listener sockets, after the host's actions: `--posters` (20) more people in the Space, each on a
+socket of their own, post text comments (`{"action": "comment"}`) one every `--comment-gap`
+(1-2 s, at random) for `--comment-seconds`. Per comment, from its post being sent to the last
+listener having `comment.added`; every (listener, comment) pair; comments posted, acknowledged,
+refused and received by each listener; the servers' CPU per delivered copy over that phase. The
+result gains a `comment` object beside the host-action figures (bench/RESULTS.md documents its
+keys). The flood limit is raised for the run (`--comment-rate`, default 120/min against the
+product's 10/min: the posters' pace is up to 60 a minute); slow mode stays off, its default.
 
 The database is a temporary SQLite file unless `--database-url` is given (e.g. the local
 PostgreSQL database `spaces_bench`). Users, sessions and the participants are written directly
@@ -47,6 +59,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -65,6 +78,7 @@ CONNECT_CONCURRENCY = 32
 CONNECT_TIMEOUT = 120.0
 DRAIN_TIMEOUT = 10.0
 EVENT_TYPE = "captions.toggled"
+COMMENT_TYPE = "comment.added"
 # How daphne is started; ROOM_EVENTS_DAPHNE names a script to run instead (e.g. under a profiler).
 DAPHNE = (
     [sys.executable, os.environ["ROOM_EVENTS_DAPHNE"]]
@@ -146,6 +160,9 @@ class Fixture:
     space_id: int
     host_token: str
     listener_tokens: list[str]
+    # People who post comments (`--kind comment`): present in the Space, not among the listeners.
+    poster_tokens: list[str]
+    poster_names: list[str]
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -157,8 +174,9 @@ def migrate(env: dict[str, str]) -> None:
     )
 
 
-def make_fixture(listeners: int) -> Fixture:
-    """A live Space with its host and `listeners` present listeners, and a session token each."""
+def make_fixture(listeners: int, posters: int = 0) -> Fixture:
+    """A live Space with its host, `listeners` present listeners and `posters` more present
+    listeners who will comment, and a session token each."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.hashers import make_password
     from django.contrib.sessions.backends.db import SessionStore
@@ -173,7 +191,10 @@ def make_fixture(listeners: int) -> Fixture:
     password = make_password(None)
     with transaction.atomic():
         users = User.objects.bulk_create(
-            [User(username=f"bench-{run}-{i}", password=password) for i in range(listeners + 1)]
+            [
+                User(username=f"bench-{run}-{i}", password=password)
+                for i in range(listeners + posters + 1)
+            ]
         )
         users = list(User.objects.filter(username__startswith=f"bench-{run}-").order_by("pk"))
         host, crowd = users[0], users[1:]
@@ -222,7 +243,13 @@ def make_fixture(listeners: int) -> Fixture:
             )
             keys.append(key)
         Session.objects.bulk_create(sessions)
-    return Fixture(space.pk, keys[0], keys[1:])
+    return Fixture(
+        space.pk,
+        keys[0],
+        keys[1 : listeners + 1],
+        keys[listeners + 1 :],
+        [u.username for u in crowd[listeners:]],
+    )
 
 
 # --- Servers ------------------------------------------------------------------------------------
@@ -236,7 +263,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def daphnes(
-    count: int, *, layer: str, fanout: str, env: dict[str, str], log_dir: Path
+    count: int,
+    *,
+    layer: str,
+    fanout: str,
+    env: dict[str, str],
+    log_dir: Path,
+    cores: str = "",
 ) -> Iterator[tuple[list[str], list[int]]]:
     app = (
         "bench.room_events:baseline_application"
@@ -255,7 +288,11 @@ def daphnes(
             logs.append(log)
             procs.append(
                 subprocess.Popen(
-                    [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), app],
+                    [
+                        *(["taskset", "-c", cores] if cores else []),
+                        *DAPHNE,
+                        *["-b", "127.0.0.1", "-p", str(port), app],
+                    ],
                     cwd=ROOT,
                     env={
                         **env,
@@ -301,16 +338,23 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
 
 
 def listener_process(
-    urls: list[str], path: str, tokens: list[str], conn: Connection, client: str
+    urls: list[str],
+    path: str,
+    tokens: list[str],
+    conn: Connection,
+    client: str,
+    comments: bool = False,
 ) -> None:
+    """`comments`: record `comment.added` arrivals too (by `seq`, like the host's events)."""
     listen = _listen_picows if client == "picows" else _listen
-    asyncio.run(listen(urls, path, tokens, conn))
+    asyncio.run(listen(urls, path, tokens, conn, comments))
 
 
 async def _report(
     conn: Connection, received: list[dict[int, int]], connected: list[bool], errors: list[str]
 ) -> None:
-    """Tell the parent how many connected, wait for the seqs to look for, then report arrivals."""
+    """Tell the parent how many connected, wait for the seqs to look for, then report arrivals
+    (and which sockets connected, so that the parent counts per listener)."""
     loop = asyncio.get_running_loop()
     conn.send(("ready", sum(connected), errors[:5]))
     expected: list[int] = await loop.run_in_executor(None, conn.recv)
@@ -320,10 +364,12 @@ async def _report(
             break
         await asyncio.sleep(0.05)
     results = {seq: [received[i].get(seq) for i in range(len(received))] for seq in expected}
-    conn.send(("results", results))
+    conn.send(("results", results, connected))
 
 
-async def _listen(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
+async def _listen(
+    urls: list[str], path: str, tokens: list[str], conn: Connection, comments: bool
+) -> None:
     """Listeners on `websockets` (pure Python: about as costly per message as the server)."""
     import websockets
 
@@ -358,7 +404,7 @@ async def _listen(urls: list[str], path: str, tokens: list[str], conn: Connectio
         with contextlib.suppress(Exception):
             async for text in ws:
                 now = time.monotonic_ns()
-                if EVENT_TYPE in text:
+                if EVENT_TYPE in text or (comments and COMMENT_TYPE in text):
                     mine[json.loads(text)["seq"]] = now
 
     await asyncio.gather(*(open_one(i) for i in range(len(tokens))))
@@ -369,7 +415,9 @@ async def _listen(urls: list[str], path: str, tokens: list[str], conn: Connectio
     await asyncio.gather(*(ws.close() for ws in sockets if ws is not None), return_exceptions=True)
 
 
-async def _listen_picows(urls: list[str], path: str, tokens: list[str], conn: Connection) -> None:
+async def _listen_picows(
+    urls: list[str], path: str, tokens: list[str], conn: Connection, comments: bool
+) -> None:
     """Listeners on picows (Cython: the frame parsing and the socket loop are compiled), so
     that 1000 clients sharing the server's cores take less of them. Each message is still
     reassembled from its frames, decoded as UTF-8 and, for the measured type, parsed as JSON."""
@@ -406,7 +454,7 @@ async def _listen_picows(urls: list[str], path: str, tokens: list[str], conn: Co
                 text = frame.get_payload_as_utf8_text()
             if not self.first.done():
                 self.first.set_result(text)
-            elif EVENT_TYPE in text:
+            elif EVENT_TYPE in text or (comments and COMMENT_TYPE in text):
                 self.mine[json.loads(text)["seq"]] = now
 
         def on_ws_disconnected(self, transport: Any) -> None:
@@ -485,6 +533,148 @@ async def _host_acts(
     return sent, own
 
 
+# --- Comments (`--kind comment`) ------------------------------------------------------------------
+
+_PHRASES = [
+    "this is such a good point",
+    "agree 100%",
+    "can you say more about the second part?",
+    "greetings from Lisbon!",
+    "what do you think about the pricing change",
+    "lol",
+    "the audio is crystal clear today",
+    "I had the same experience last year, it took months to fix",
+    "<3",
+    "a < b, always",
+    "first time here, loving it",
+    "could the speaker repeat the name of that library?",
+]
+
+
+def comment_text(rng: random.Random, names: list[str], me: int, used: set[str]) -> str:
+    """A plausible comment: a phrase or two, now and then a mention of another poster or a link
+    (both parsed by the service: a mention is a database read). Never one this poster sent
+    before (`used`): the service takes the same text from the same person within 10 s for a
+    double submit and answers with the first comment, which would publish nothing."""
+    for _ in range(20):
+        text = _comment_text(rng, names, me)
+        if text not in used:
+            break
+    else:
+        text = f"{text} ({len(used)})"
+    used.add(text)
+    return text
+
+
+def _comment_text(rng: random.Random, names: list[str], me: int) -> str:
+    text = rng.choice(_PHRASES)
+    roll = rng.random()
+    if roll < 0.2 and len(names) > 1:
+        other = rng.choice([n for i, n in enumerate(names) if i != me])
+        text = f"@{other} {text}"
+    elif roll < 0.3:
+        text = f"{text} https://example.com/notes/{rng.randrange(1000)}"
+    elif roll < 0.6:
+        text = f"{text}. {rng.choice(_PHRASES)}"
+    return text
+
+
+@dataclass
+class PostLog:
+    """What the posters saw, in their own sockets. Request ids are `c<poster>-<k>`."""
+
+    sent: dict[str, int]  # request id -> sent at (monotonic ns)
+    acked: dict[str, tuple[int, int]]  # request id -> (comment id, ack at)
+    refused: dict[str, str]  # request id -> error code
+    seen: dict[int, tuple[int, int]]  # comment id -> (seq, first seen on any poster's socket)
+    connected: int
+
+
+async def _posters_post(
+    urls: list[str],
+    path: str,
+    tokens: list[str],
+    names: list[str],
+    *,
+    seconds: float,
+    gap: tuple[float, float],
+    seed: int,
+    on_measure: Callable[[], None],
+) -> PostLog:
+    """Every poster opens a socket, then posts one comment every `gap` seconds (uniformly at
+    random in the range, the first at a random offset) until `seconds` have passed. A person
+    does not wait for the ack before typing the next comment, so sending and reading are
+    separate tasks. Returns once every comment sent is acknowledged (or refused) and seen on
+    the posters' sockets, or after `DRAIN_TIMEOUT`."""
+    import websockets
+
+    log = PostLog({}, {}, {}, {}, 0)
+    sockets: list[Any] = []
+    for i, token in enumerate(tokens):
+        ws = await websockets.connect(
+            urls[i % len(urls)] + path,
+            additional_headers={"X-Session-Token": token},
+            compression=None,
+            max_queue=None,
+            open_timeout=CONNECT_TIMEOUT,
+        )
+        first = json.loads(await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT))
+        if first.get("type") != "space.state":
+            raise RuntimeError(f"a poster could not open its socket: {str(first)[:200]}")
+        sockets.append(ws)
+    log.connected = len(sockets)
+
+    async def read(ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            async for text in ws:
+                now = time.monotonic_ns()
+                message = json.loads(text)
+                kind = message.get("type")
+                if kind == COMMENT_TYPE:
+                    comment_id = message["comment"]["id"]
+                    if comment_id not in log.seen:
+                        log.seen[comment_id] = (message["seq"], now)
+                elif kind == "ack" and message.get("action") == "comment":
+                    log.acked[message["id"]] = (message["comment_id"], now)
+                elif kind == "error" and str(message.get("id", "")).startswith("c"):
+                    log.refused[message["id"]] = message.get("code", "?")
+
+    most = int(seconds / gap[0]) + 1  # a bound on each poster's comments, whatever the clock
+
+    async def post(i: int, ws: Any, end: float) -> None:
+        rng = random.Random(seed * 1000 + i)
+        used: set[str] = set()
+        await asyncio.sleep(rng.uniform(0, gap[1]))
+        for k in range(most):
+            if time.monotonic() >= end:
+                return
+            rid = f"c{i}-{k}"
+            payload = json.dumps(
+                {"action": "comment", "text": comment_text(rng, names, i, used), "id": rid}
+            )
+            log.sent[rid] = time.monotonic_ns()
+            await ws.send(payload)
+            # The last pause ends with the window: the phase's CPU is not diluted by idling.
+            await asyncio.sleep(min(rng.uniform(*gap), max(0.0, end - time.monotonic())))
+
+    readers = [asyncio.create_task(read(ws)) for ws in sockets]
+    try:
+        on_measure()
+        end = time.monotonic() + seconds
+        await asyncio.gather(*(post(i, ws, end) for i, ws in enumerate(sockets)))
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while time.monotonic() < deadline:
+            answered = all(rid in log.acked or rid in log.refused for rid in log.sent)
+            if answered and all(cid in log.seen for cid, _ in log.acked.values()):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return log
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -505,6 +695,18 @@ def schedstat(pids: list[int]) -> tuple[int, int]:
     return on_cpu, waiting
 
 
+@dataclass(frozen=True)
+class CommentPlan:
+    """The comment phase of `--kind comment`."""
+
+    posters: int
+    seconds: float
+    gap: tuple[float, float]
+    rate: str  # SPACES_COMMENT_RATE for the servers
+    seed: int
+    idle_seconds: float = 2.0  # the servers' CPU with nothing happening, measured before it
+
+
 def run_one(
     urls: list[str],
     pids: list[int],
@@ -518,6 +720,7 @@ def run_one(
     client: str,
     layer: str,
     fanout: str,
+    comments: CommentPlan | None = None,
 ) -> dict[str, Any]:
     path = f"/ws/spaces/{fixture.space_id}/"
     tokens = fixture.listener_tokens[:listeners]
@@ -530,7 +733,9 @@ def run_one(
         parent, child = ctx.Pipe()
         rotated = urls[index % len(urls) :] + urls[: index % len(urls)]
         proc = ctx.Process(
-            target=listener_process, args=(rotated, path, chunk, child, client), daemon=True
+            target=listener_process,
+            args=(rotated, path, chunk, child, client, comments is not None),
+            daemon=True,
         )
         proc.start()
         pipes.append(parent)
@@ -551,6 +756,7 @@ def run_one(
             client=client,
             layer=layer,
             fanout=fanout,
+            comments=comments,
         )
     finally:
         for proc in procs:
@@ -575,6 +781,7 @@ def _measure(
     client: str,
     layer: str,
     fanout: str,
+    comments: CommentPlan | None = None,
 ) -> dict[str, Any]:
     connected, errors = 0, []
     for pipe in pipes:
@@ -597,13 +804,19 @@ def _measure(
     client1, _ = schedstat(client_pids)
     cpu0, wait0, client0 = start
     seqs = [seq for seq, _ in sent]
+    phase: CommentPhase | None = None
+    if comments is not None:
+        phase = _comment_phase(urls, pids, client_pids, path, fixture, comments)
+        seqs += phase.seqs()
     for pipe in pipes:
         pipe.send(seqs)
     arrivals: dict[int, list[int | None]] = {seq: [] for seq in seqs}
+    sockets_up: list[bool] = []  # per listener, in the order of `arrivals`' lists
     for pipe in pipes:
         if not pipe.poll(DRAIN_TIMEOUT + 60):
             raise TimeoutError("listeners did not report")
-        _, results = pipe.recv()
+        _, results, up = pipe.recv()
+        sockets_up += up
         for seq, times in results.items():
             arrivals[seq].extend(times)
 
@@ -617,7 +830,7 @@ def _measure(
             last_ms.append((max(times) - t0) / 1e6)
     # Over the sockets that connected: a failed connect is reported apart, not as a lost event.
     expected = connected * len(sent)
-    return {
+    result = {
         "layer": layer,
         "fanout": fanout,
         "client": client,
@@ -626,9 +839,11 @@ def _measure(
         "connected": connected,
         "events": len(sent),
         "p50_ms": round(percentile(last_ms, 50), 1),
+        "p95_ms": round(percentile(last_ms, 95), 1),
         "p99_ms": round(percentile(last_ms, 99), 1),
         "max_ms": round(max(last_ms, default=float("nan")), 1),
         "delivery_p50_ms": round(percentile(every_ms, 50), 1),
+        "delivery_p95_ms": round(percentile(every_ms, 95), 1),
         "delivery_p99_ms": round(percentile(every_ms, 99), 1),
         "delivered_ratio": round(delivered / expected, 5) if expected else 0.0,
         "host_event_p50_ms": round(percentile(host_ms, 50), 1),
@@ -643,6 +858,148 @@ def _measure(
         "connect_seconds": round(connect_seconds, 1),
         "connect_errors": errors[:3],
     }
+    if phase is not None:
+        result["comment"] = phase.figures(arrivals, sockets_up)
+    return result
+
+
+@dataclass
+class CommentPhase:
+    plan: CommentPlan
+    log: PostLog
+    cpu: tuple[int, int]  # server (ns on a CPU, ns waiting) over the phase
+    client_cpu: int
+    idle_cpu: int  # server ns on a CPU over `plan.idle_seconds` before it
+
+    def measured(self) -> list[tuple[int, int, int]]:
+        """(seq, sent at, acked at) of every comment acknowledged and seen. An ack naming a
+        comment already acknowledged (the service took it for a double submit) is not another
+        comment: `repeats` counts those, and they are left out."""
+        out = {}
+        for rid, (comment_id, acked_at) in self.log.acked.items():
+            if comment_id in self.log.seen and comment_id not in out:
+                out[comment_id] = (self.log.seen[comment_id][0], self.log.sent[rid], acked_at)
+        return sorted(out.values())
+
+    def repeats(self) -> int:
+        return len(self.log.acked) - len({cid for cid, _ in self.log.acked.values()})
+
+    def seqs(self) -> list[int]:
+        return [seq for seq, _, _ in self.measured()]
+
+    def figures(
+        self, arrivals: dict[int, list[int | None]], sockets_up: list[bool]
+    ) -> dict[str, Any]:
+        log, plan = self.log, self.plan
+        comments = self.measured()
+        last_ms: list[float] = []
+        every_ms: list[float] = []
+        own_ms: list[float] = []
+        ack_ms: list[float] = []
+        per_listener = [0] * len(sockets_up)
+        for seq, t0, acked_at in comments:
+            times = arrivals[seq]
+            for i, t in enumerate(times):
+                if t is not None:
+                    per_listener[i] += 1
+                    every_ms.append((t - t0) / 1e6)
+            got = [t for t in times if t is not None]
+            if got:
+                last_ms.append((max(got) - t0) / 1e6)
+            ack_ms.append((acked_at - t0) / 1e6)
+        firsts: set[int] = set()
+        for rid, (comment_id, _) in log.acked.items():
+            if comment_id in log.seen and comment_id not in firsts:
+                firsts.add(comment_id)
+                own_ms.append((log.seen[comment_id][1] - log.sent[rid]) / 1e6)
+        counts = [n for n, up in zip(per_listener, sockets_up, strict=True) if up]
+        delivered = sum(counts)
+        expected = len(counts) * len(comments)
+        cpu_ns, wait_ns = self.cpu
+        refused: dict[str, int] = {}
+        for code in log.refused.values():
+            refused[code] = refused.get(code, 0) + 1
+
+        def ms(values: list[float], q: float) -> float:
+            return round(percentile(values, q), 1)
+
+        return {
+            "posters": plan.posters,
+            "posters_connected": log.connected,
+            "seconds": plan.seconds,
+            "gap_s": list(plan.gap),
+            "comment_rate": plan.rate,
+            # Every comment sent, its answer, and whether it went out as an event.
+            "posted": len(log.sent),
+            "acked": len(log.acked),
+            "refused": refused,
+            "unanswered": sum(1 for r in log.sent if r not in log.acked and r not in log.refused),
+            "repeats": self.repeats(),
+            "measured": len(comments),
+            "posted_per_s": round(len(log.sent) / plan.seconds, 2),
+            # From the post being sent to the last listener having it, per comment.
+            "p50_ms": ms(last_ms, 50),
+            "p95_ms": ms(last_ms, 95),
+            "p99_ms": ms(last_ms, 99),
+            "max_ms": round(max(last_ms, default=float("nan")), 1),
+            # Over every (listener, comment) pair.
+            "delivery_p50_ms": ms(every_ms, 50),
+            "delivery_p95_ms": ms(every_ms, 95),
+            "delivery_p99_ms": ms(every_ms, 99),
+            "delivery_max_ms": round(max(every_ms, default=float("nan")), 1),
+            # The poster's own ack and own copy of the event (the service and one hop back).
+            "ack_p50_ms": ms(ack_ms, 50),
+            "ack_p99_ms": ms(ack_ms, 99),
+            "poster_event_p50_ms": ms(own_ms, 50),
+            # Nothing lost: every connected listener had every acknowledged comment.
+            "delivered": delivered,
+            "expected": expected,
+            "delivered_ratio": round(delivered / expected, 5) if expected else 0.0,
+            "lost": expected - delivered,
+            "listeners_complete": sum(1 for n in counts if n == len(comments)),
+            "per_listener_min": min(counts, default=0),
+            "per_listener_max": max(counts, default=0),
+            "server_cpu_us_per_delivery": round(cpu_ns / 1e3 / max(1, delivered), 1),
+            "server_runqueue_wait_share": round(wait_ns / max(1, cpu_ns + wait_ns), 3),
+            "server_idle_cpu_share": round(self.idle_cpu / (plan.idle_seconds * 1e9), 4),
+            "client_cpu_us_per_delivery": round(self.client_cpu / 1e3 / max(1, delivered), 1),
+        }
+
+
+def _comment_phase(
+    urls: list[str],
+    pids: list[int],
+    client_pids: list[int],
+    path: str,
+    fixture: Fixture,
+    plan: CommentPlan,
+) -> CommentPhase:
+    """After the host's actions, on the same servers and listener sockets: the servers idle
+    for `plan.idle_seconds` (measured), then the posters comment for `plan.seconds`."""
+    idle0, _ = schedstat(pids)
+    time.sleep(plan.idle_seconds)
+    idle1, _ = schedstat(pids)
+    start: list[int] = []
+
+    def on_measure() -> None:
+        start.extend([*schedstat(pids), schedstat(client_pids)[0]])
+
+    log = asyncio.run(
+        _posters_post(
+            urls,
+            path,
+            fixture.poster_tokens[: plan.posters],
+            fixture.poster_names[: plan.posters],
+            seconds=plan.seconds,
+            gap=plan.gap,
+            seed=plan.seed,
+            on_measure=on_measure,
+        )
+    )
+    cpu1, wait1 = schedstat(pids)
+    client1, _ = schedstat(client_pids)
+    cpu0, wait0, client0 = start
+    return CommentPhase(plan, log, (cpu1 - cpu0, wait1 - wait0), client1 - client0, idle1 - idle0)
 
 
 # --- Main ---------------------------------------------------------------------------------------
@@ -678,14 +1035,48 @@ def main() -> None:
     )
     parser.add_argument("--log-dir", default="", help="keep the daphne logs here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--kind",
+        choices=["host", "comment"],
+        default="host",
+        help="host: the host's actions only; comment: then, on the same sockets, comments",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers on core 0; this process, the listeners and the posters on the others",
+    )
+    parser.add_argument("--posters", type=int, default=20, help="people commenting (comment)")
+    parser.add_argument(
+        "--comment-seconds", type=float, default=30.0, help="how long they comment (comment)"
+    )
+    parser.add_argument(
+        "--comment-gap",
+        type=float,
+        nargs=2,
+        default=[1.0, 2.0],
+        metavar=("MIN", "MAX"),
+        help="seconds between one poster's comments, uniformly at random (comment)",
+    )
+    parser.add_argument(
+        "--comment-rate",
+        default="120/min",
+        help="SPACES_COMMENT_RATE for the servers (the product's default is 10/min)",
+    )
     args = parser.parse_args()
     if (
         max(args.listeners) > 5000
         or args.events > 500
         or max(args.servers) > 8
         or args.rounds * len(args.layers) * len(args.fanouts) * len(args.servers) > 40
+        or not 0 < args.posters <= 200
+        or not 0 < args.comment_seconds <= 300
+        or not 0.1 <= args.comment_gap[0] <= args.comment_gap[1] <= 60
     ):
-        parser.error("bounded: at most 5000 listeners, 500 events, 8 servers, 40 server starts")
+        parser.error(
+            "bounded: at most 5000 listeners, 500 events, 8 servers, 40 server starts, "
+            "1-200 posters for 0-300 s, 0.1 <= gap MIN <= MAX <= 60 s"
+        )
 
     with tempfile.TemporaryDirectory(prefix="room-events-") as tmp:
         database_url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
@@ -701,18 +1092,25 @@ def main() -> None:
             "SPACES_WS_BURST": "1000",
             "PYTHONUNBUFFERED": "1",
         }
+        if args.kind == "comment":
+            # The posters' pace (up to one a second each) is above the product's flood limit
+            # for comments (10/min); slow mode stays off, its default.
+            env["SPACES_COMMENT_RATE"] = args.comment_rate
         os.environ.update(env)
         migrate(env)
         import django
 
         django.setup()
-        fixture = make_fixture(max(args.listeners))
+        fixture = make_fixture(max(args.listeners), args.posters if args.kind == "comment" else 0)
         from django.db import connections
 
         connections.close_all()
-        results = []
+        results: list[dict[str, Any]] = []
         log_dir = Path(args.log_dir or tmp)
         log_dir.mkdir(parents=True, exist_ok=True)
+        if args.pin:
+            # The listener processes are spawned from here and inherit this mask.
+            os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
         variants = [
             (layer, fanout, servers)
             for layer in args.layers
@@ -721,7 +1119,14 @@ def main() -> None:
         ]
         for round_ in range(args.rounds):
             for layer, fanout, servers in variants:
-                with daphnes(servers, layer=layer, fanout=fanout, env=env, log_dir=log_dir) as (
+                with daphnes(
+                    servers,
+                    layer=layer,
+                    fanout=fanout,
+                    env=env,
+                    log_dir=log_dir,
+                    cores="0" if args.pin else "",
+                ) as (
                     urls,
                     pids,
                 ):
@@ -739,11 +1144,22 @@ def main() -> None:
                                 client=client,
                                 layer=layer,
                                 fanout=fanout,
+                                comments=CommentPlan(
+                                    posters=args.posters,
+                                    seconds=args.comment_seconds,
+                                    gap=(args.comment_gap[0], args.comment_gap[1]),
+                                    rate=args.comment_rate,
+                                    seed=len(results),
+                                )
+                                if args.kind == "comment"
+                                else None,
                             )
                             result["round"] = round_
                             results.append(result)
                             if not args.json:
                                 print(_row(result), flush=True)
+                                if "comment" in result:
+                                    print(_comment_row(result["comment"]), flush=True)
         if args.rounds > 1 and not args.json:
             print(_summary(results), flush=True)
     if args.json:
@@ -768,6 +1184,16 @@ def _summary(results: list[dict[str, Any]]) -> str:
             f"delivered={med['delivered_ratio']:.4f} "
             f"server {med['server_cpu_us_per_delivery']:.0f} us/delivery ({len(rs)} rounds)"
         )
+        if all("comment" in r for r in rs):
+            cmed = {
+                key: percentile([float(r["comment"][key]) for r in rs], 50)
+                for key in ("p50_ms", "p99_ms", "delivered_ratio", "server_cpu_us_per_delivery")
+            }
+            lines.append(
+                f"{'':>6} {'comments':>8} p50={cmed['p50_ms']:.1f} ms p99={cmed['p99_ms']:.1f} ms "
+                f"delivered={cmed['delivered_ratio']:.4f} "
+                f"server {cmed['server_cpu_us_per_delivery']:.0f} us/delivery"
+            )
     return "\n".join(lines)
 
 
@@ -783,6 +1209,21 @@ def _row(r: dict[str, Any]) -> str:
         f"runqueue wait {r['server_runqueue_wait_share']:.0%}, "
         f"clients {r['client_cpu_us_per_delivery']} us/delivery | "
         f"in {r['connect_seconds']}s"
+    )
+
+
+def _comment_row(c: dict[str, Any]) -> str:
+    return (
+        f"{'':>6} comments posters={c['posters']} posted={c['posted']} acked={c['acked']} "
+        f"refused={c['refused']} ({c['posted_per_s']}/s) last-listener p50={c['p50_ms']:>7.1f} "
+        f"p95={c['p95_ms']:>7.1f} p99={c['p99_ms']:>7.1f} max={c['max_ms']:>7.1f} ms | "
+        f"per-delivery p50={c['delivery_p50_ms']:>6.1f} p99={c['delivery_p99_ms']:>6.1f} ms | "
+        f"delivered={c['delivered_ratio']:.4f} lost={c['lost']} "
+        f"per listener {c['per_listener_min']}-{c['per_listener_max']} of {c['measured']} | "
+        f"server {c['server_cpu_us_per_delivery']} us/delivery, "
+        f"runqueue wait {c['server_runqueue_wait_share']:.0%}, "
+        f"idle {c['server_idle_cpu_share']:.1%} of a core, "
+        f"clients {c['client_cpu_us_per_delivery']} us/delivery"
     )
 
 

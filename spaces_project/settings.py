@@ -248,7 +248,9 @@ SPACES_FEED_REFRESH_SECONDS = env.int("SPACES_FEED_REFRESH_SECONDS", default=60)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one redis-py client per pool, not one per operation
+            # (spaces_project/cache.py).
+            "BACKEND": "spaces_project.cache.RedisCache",
             "LOCATION": REDIS_URL,
             # Every process of one deployment must share it: the per-Space event `seq`
             # counters live here (spaces_project/bus.py).
