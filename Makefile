@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
-APPS := spaces_project accounts spaces scheduling ticketing replays media
+APPS := spaces_project accounts spaces scheduling ticketing replays alerts webpush media
 
-.PHONY: run test lint typecheck install install-dev node-tools vendor migrate seed clean
+.PHONY: run test lint typecheck install install-dev kernel node-tools vendor migrate seed clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed kernel
+install-dev: $(VENV)/.installed-dev kernel
+
+# The compiled media fan-out kernel (media/kernel/, git-ignored .so). Needs gcc and the Python
+# headers; without them the media worker uses its Python loop (logged at start-up).
+kernel: | $(BIN)/python
+	-@$(BIN)/python -m media.kernel.build
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -72,6 +77,27 @@ lint: install-dev
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# The project catalog (locale/): templates/ and spaces_project/*.py (domain django), static/js
+# (domain djangojs); the apps' files are left out with `--ignore=app/*.*` (`app` or `app/*` would
+# skip templates/app/ too), and the apps' locale/ folders with `--ignore=*/locale`: makemessages
+# matches a file to a locale/ folder by a bare prefix, so spaces_project/*.py would land in
+# spaces/locale/ (and empty it). Each app's Python strings are in its own <app>/locale/, made from
+# inside the app. `make messages` refreshes every .po and compiles the .mo files beside them (both are
+# committed); tests/spaces_project/test_i18n_catalogs.py fails when a .mo is behind its .po.
+I18N_APPS := accounts spaces scheduling ticketing replays alerts webpush media
+I18N_IGNORE := $(foreach app,$(I18N_APPS),--ignore=$(app)/*.*) --ignore=.venv --ignore=tests \
+	--ignore=bench --ignore=node_modules --ignore=staticfiles --ignore=deploy --ignore=docs \
+	--ignore=var --ignore=vendor --ignore=*/locale
+messages: install
+	$(BIN)/python manage.py makemessages -l es --no-obsolete $(I18N_IGNORE)
+	$(BIN)/python manage.py makemessages -d djangojs -l es --no-obsolete $(I18N_IGNORE)
+	@for app in $(I18N_APPS); do \
+		if [ -d $$app/locale ]; then \
+			(cd $$app && ../$(BIN)/python ../manage.py makemessages -l es --no-obsolete) || exit 1; \
+		fi; \
+	done
+	$(BIN)/python manage.py compilemessages -l es --ignore=.venv --ignore=node_modules
 
 typecheck: install-dev
 	$(BIN)/mypy $(APPS)

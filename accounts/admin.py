@@ -7,14 +7,15 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from accounts.forms import SpacesUserChangeForm, SpacesUserCreationForm
 from accounts.models import Block, DirectMessage, Follow, Notification, User, UserQuerySet
 from accounts.services import user_ban
 
-admin.site.site_header = "Spaces moderation"
-admin.site.site_title = "Spaces admin"
-admin.site.index_title = "Moderation"
+admin.site.site_header = gettext_lazy("Spaces moderation")
+admin.site.site_title = gettext_lazy("Spaces admin")
+admin.site.index_title = gettext_lazy("Moderation")
 
 
 @admin.register(User)
@@ -66,31 +67,38 @@ class SpacesUserAdmin(UserAdmin):
         assert isinstance(users, UserQuerySet)  # the manager's; the stubs say QuerySet[Any]
         return users.with_follow_counts()
 
-    @admin.display(description="Followers", ordering="follower_count")
+    @admin.display(description=gettext_lazy("Followers"), ordering="follower_count")
     def follower_count(self, obj: User) -> int:
         return getattr(obj, "follower_count", 0)
 
-    @admin.display(description="Following", ordering="following_count")
+    @admin.display(description=gettext_lazy("Following"), ordering="following_count")
     def following_count(self, obj: User) -> int:
         return getattr(obj, "following_count", 0)
 
-    @admin.display(description="Can host Spaces", boolean=True)
+    @admin.display(description=gettext_lazy("Can host Spaces"), boolean=True)
     def can_host(self, obj: User) -> bool:
         return obj.can_host
 
-    @admin.action(description="Ban selected users (deactivate and end their sessions)")
+    @admin.action(
+        description=gettext_lazy("Ban selected users (deactivate and end their sessions)")
+    )
     def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         banned = 0
         for user in queryset:
             if user.pk == request.user.pk:
-                self.message_user(request, "You cannot ban yourself.", messages.WARNING)
+                self.message_user(request, gettext("You cannot ban yourself."), messages.WARNING)
                 continue
             user_ban(user=user)
             banned += 1
         if banned:
             self.message_user(
                 request,
-                f"Banned {banned} user{'s' if banned != 1 else ''}: deactivated, sessions ended.",
+                ngettext(
+                    "Banned %(count)s user: deactivated, sessions ended.",
+                    "Banned %(count)s users: deactivated, sessions ended.",
+                    banned,
+                )
+                % {"count": banned},
                 messages.SUCCESS,
             )
 
@@ -123,7 +131,7 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ("recipient__username",)
     ordering = ("-created_at", "-id")
 
-    @admin.display(description="Payload")
+    @admin.display(description=gettext_lazy("Payload"))
     def summary(self, obj: Notification) -> str:
         return Truncator(
             ", ".join(f"{key}={value}" for key, value in (obj.payload or {}).items())
@@ -139,6 +147,6 @@ class DirectMessageAdmin(admin.ModelAdmin):
     search_fields = ("sender__username", "recipient__username", "body")
     ordering = ("-created_at", "-id")
 
-    @admin.display(description="Message")
+    @admin.display(description=gettext_lazy("Message"))
     def excerpt(self, obj: DirectMessage) -> str:
         return Truncator(obj.body).chars(80)

@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -54,6 +55,10 @@ class MeApi(APIView):
         bio = serializers.CharField()
         email = serializers.EmailField()
         email_notifications = serializers.BooleanField()
+        language = serializers.CharField(
+            help_text="The language you chose (`en`, `es`), or empty: then each request's "
+            "Accept-Language decides."
+        )
         follower_count = serializers.IntegerField()
         following_count = serializers.IntegerField()
         can_host = serializers.BooleanField(
@@ -67,6 +72,8 @@ class MeApi(APIView):
         display_name = StrictCharField(max_length=50, allow_blank=True, required=False)
         bio = StrictCharField(max_length=160, allow_blank=True, required=False)
         email_notifications = StrictBooleanField(required=False)
+        # Checked by the service (400 `invalid_language`), not by a ChoiceField here.
+        language = StrictCharField(max_length=16, allow_blank=True, required=False)
 
         class Meta:
             ref_name = "MeUpdate"
@@ -90,11 +97,13 @@ class MeApi(APIView):
     @extend_schema(
         operation_id="me_update",
         tags=["me"],
-        summary="Change your display name, bio or e-mail preference",
+        summary="Change your display name, bio, e-mail preference or language",
         description=(
-            "Change any of `display_name`, `bio` and `email_notifications`; what you leave out "
-            "stays as it is, and unknown or read-only fields are refused (400 `invalid`). Answers "
-            "with your whole account, as `GET /api/v1/me` does."
+            "Change any of `display_name`, `bio`, `email_notifications` and `language` (a code "
+            "of the site's languages, `en` or `es`, or empty to follow Accept-Language; anything "
+            "else is refused with 400 `invalid_language`); what you leave out stays as it is, "
+            "and unknown or read-only fields are refused (400 `invalid`). Answers with your "
+            "whole account, as `GET /api/v1/me` does."
         ),
         request=InputSerializer,
         responses={200: OutputSerializer, **errors(*WRITE_ERRORS)},
@@ -434,7 +443,7 @@ class NotificationReadApi(APIView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if ("ids" in attrs) == bool(attrs.get("all")):
-                raise serializers.ValidationError('Send either "ids" or "all": true.')
+                raise serializers.ValidationError(gettext('Send either "ids" or "all": true.'))
             return attrs
 
     class OutputSerializer(serializers.Serializer):
@@ -479,7 +488,7 @@ def _partner(find: Callable[..., User], **kwargs: Any) -> User:
     try:
         return find(**kwargs)
     except Http404 as exc:
-        raise NotFound("No such account.", code="user_not_found") from exc
+        raise NotFound(gettext("No such account."), code="user_not_found") from exc
 
 
 class MessageUserSerializer(serializers.Serializer):

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 
 from accounts.models import User
 from accounts.services import user_time_zone_guess
 from spaces_project.errors import ValidationFailed
+from spaces_project.languages import activate_for
 from spaces_project.timezones import zone_named
 
 COOKIE_NAME = "tz"
@@ -53,3 +55,24 @@ class TimeZoneMiddleware:
             except ValidationFailed:
                 return ""
         return user.time_zone
+
+
+class LanguageMiddleware:
+    """The viewer's language, for the site and the API alike (spaces_project/languages.py):
+    their own setting, else the `django_language` cookie, else Accept-Language. Goes after
+    AuthenticationMiddleware, which Django's LocaleMiddleware cannot (it runs before the user
+    is known); what it adds to the response is LocaleMiddleware's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        activate_for(request, getattr(request, "user", None))
+        try:
+            response = self.get_response(request)
+            # A page differs by language: caches must key on what chose it.
+            patch_vary_headers(response, ("Accept-Language", "Cookie"))
+            response.headers.setdefault("Content-Language", translation.get_language())
+            return response
+        finally:
+            translation.deactivate()

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy
 
 
 class UserQuerySet(models.QuerySet["User"]):
@@ -58,6 +59,12 @@ class User(AbstractUser):
     # An IANA name ("Europe/Paris"), checked by spaces_project.timezones.clean_time_zone. Blank
     # until the browser's guess (user_time_zone_guess) or the settings page fills it.
     time_zone = models.CharField(max_length=64, blank=True, default="")
+    # A code from settings.LANGUAGES ("es"). Blank: the browser's Accept-Language decides.
+    language = models.CharField(max_length=16, blank=True, default="")
+    # Go-live alerts (alerts/): the global switch for "someone you follow is live", and the
+    # e-mail for it, which is opt-in (Settings > Alerts; each follow has its own bell too).
+    live_alerts = models.BooleanField(default=True)
+    live_alert_emails = models.BooleanField(default=False)
 
     objects: ClassVar[SpacesUserManager] = SpacesUserManager()
 
@@ -88,9 +95,15 @@ def user_display(user: User) -> str:
 
 
 class Follow(models.Model):
+    class Alerts(models.TextChoices):
+        # The bell on a followed account: every Space it goes live with, or none (as on X).
+        ALL = "all", gettext_lazy("All Spaces")
+        NONE = "none", gettext_lazy("None")
+
     follower = models.ForeignKey(User, on_delete=models.CASCADE, related_name="following_set")
     followee = models.ForeignKey(User, on_delete=models.CASCADE, related_name="follower_set")
     created_at = models.DateTimeField(auto_now_add=True)
+    alerts = models.CharField(max_length=8, choices=Alerts.choices, default=Alerts.ALL)
 
     class Meta:
         constraints = [
@@ -103,6 +116,9 @@ class Follow(models.Model):
             # Paging someone's followers (and counting them) reads this index only.
             models.Index(fields=["followee", "-created_at", "-id"], name="follow_followee_recent"),
             models.Index(fields=["follower", "-created_at", "-id"], name="follow_follower_recent"),
+            # A go-live fan-out walks a host's followers in follower-id order, a chunk at a
+            # time from a cursor (alerts/services.py): a range scan of this index.
+            models.Index(fields=["followee", "follower"], name="follow_followee_follower"),
         ]
 
     def __str__(self) -> str:
@@ -129,16 +145,17 @@ class Block(models.Model):
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
-        FOLLOW = "follow", "New follower"
-        SPACE_LIVE = "space_live", "A Space went live"
-        SPACE_SHARED = "space_shared", "A Space was shared with you"
-        SPACE_INVITE = "space_invite", "Invited to speak or co-host"
-        SPACE_REMINDER = "space_reminder", "Space reminder"
-        SPACE_CHANGED = "space_changed", "Scheduled Space changed"
-        SPACE_CANCELLED = "space_cancelled", "Scheduled Space cancelled"
-        HOST_REMINDER = "host_reminder", "Time to start your Space"
-        TICKET = "ticket", "Ticket update"
-        MESSAGE = "message", "New direct message"
+        FOLLOW = "follow", gettext_lazy("New follower")
+        SPACE_LIVE = "space_live", gettext_lazy("A Space went live")
+        FOLLOWED_LIVE = "followed_live", gettext_lazy("Someone you follow is live")
+        SPACE_SHARED = "space_shared", gettext_lazy("A Space was shared with you")
+        SPACE_INVITE = "space_invite", gettext_lazy("Invited to speak or co-host")
+        SPACE_REMINDER = "space_reminder", gettext_lazy("Space reminder")
+        SPACE_CHANGED = "space_changed", gettext_lazy("Scheduled Space changed")
+        SPACE_CANCELLED = "space_cancelled", gettext_lazy("Scheduled Space cancelled")
+        HOST_REMINDER = "host_reminder", gettext_lazy("Time to start your Space")
+        TICKET = "ticket", gettext_lazy("Ticket update")
+        MESSAGE = "message", gettext_lazy("New direct message")
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -30,6 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from accounts import hooks
 from accounts.models import Block, DirectMessage, Follow, Notification, User
@@ -90,11 +91,13 @@ def user_get_for_follow_lists(*, username: str, viewer: User | None) -> User:
     (code `blocked`) when they blocked the viewer, as on any social network."""
     user = user_get_profile(username=username, viewer=viewer)
     if user.blocks_you:  # type: ignore[attr-defined]  # annotated by user_get_profile
-        raise Forbidden("This user has blocked you.", code="blocked")
+        raise Forbidden(_("This user has blocked you."), code="blocked")
     return user
 
 
 def user_get_active(*, username: str) -> User:
+    if "\x00" in username:  # no username holds one, and PostgreSQL refuses it in a query
+        raise Http404
     return get_object_or_404(User.objects.filter(is_active=True), username__iexact=username)
 
 

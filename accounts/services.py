@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import hooks
 from accounts.models import Block, DirectMessage, Follow, Notification, User
@@ -19,6 +20,7 @@ from accounts.selectors import is_blocked, is_blocked_between, shared_space_card
 from spaces_project import bus, ws_auth
 from spaces_project.counters import rate_limit
 from spaces_project.errors import Forbidden, NotFound, ValidationFailed
+from spaces_project.languages import clean_language
 from spaces_project.text import clean_text
 from spaces_project.timezones import clean_time_zone
 
@@ -37,11 +39,16 @@ def user_update_profile(
     bio: str | None = None,
     email_notifications: bool | None = None,
     time_zone: str | None = None,
+    language: str | None = None,
 ) -> User:
     changed: list[str] = []
     if time_zone is not None:
         user.time_zone = clean_time_zone(time_zone)
         changed.append("time_zone")
+    if language is not None:
+        # "" is a choice too: the browser's language from now on.
+        user.language = clean_language(language)
+        changed.append("language")
     if display_name is not None:
         user.display_name = clean_text(display_name, field="display_name", strip_bidi=True)
         changed.append("display_name")
@@ -59,7 +66,7 @@ def user_update_profile(
             user.full_clean(validate_unique=False, exclude=untouched)
         except DjangoValidationError as exc:
             raise ValidationFailed(
-                "The profile has invalid fields.", fields=exc.message_dict
+                gettext("The profile has invalid fields."), fields=exc.message_dict
             ) from exc
         user.save(update_fields=changed)
     return user
@@ -101,12 +108,12 @@ def _lock_pair(a_id: int, b_id: int) -> None:
 def follow_create(*, follower: User, followee: User) -> tuple[Follow, bool]:
     """Follow `followee`. Idempotent: following twice returns the existing row, created=False."""
     if follower.pk == followee.pk:
-        raise ValidationFailed("You cannot follow yourself.", code="cannot_follow_self")
+        raise ValidationFailed(gettext("You cannot follow yourself."), code="cannot_follow_self")
     _lock_pair(follower.pk, followee.pk)
     if is_blocked(blocker_id=followee.pk, blocked_id=follower.pk):
-        raise Forbidden("This user has blocked you.", code="blocked")
+        raise Forbidden(gettext("This user has blocked you."), code="blocked")
     if is_blocked(blocker_id=follower.pk, blocked_id=followee.pk):
-        raise Forbidden("Unblock this user before following them.", code="you_blocked")
+        raise Forbidden(gettext("Unblock this user before following them."), code="you_blocked")
     existing = Follow.objects.filter(follower=follower, followee=followee).first()
     if existing:
         return existing, False
@@ -136,7 +143,7 @@ def follow_delete(*, follower: User, followee: User) -> bool:
 def block_create(*, blocker: User, blocked: User) -> tuple[Block, bool]:
     """Block `blocked`: removes follows both ways. Idempotent."""
     if blocker.pk == blocked.pk:
-        raise ValidationFailed("You cannot block yourself.", code="cannot_block_self")
+        raise ValidationFailed(gettext("You cannot block yourself."), code="cannot_block_self")
     _lock_pair(blocker.pk, blocked.pk)
     Follow.objects.filter(
         Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
@@ -236,31 +243,31 @@ def direct_message_send(
     Idempotent over a double submit: the same text to the same person within
     MESSAGE_REPEAT_SECONDS returns the message already sent."""
     if sender.pk == recipient.pk:
-        raise ValidationFailed("You cannot message yourself.", code="cannot_message_self")
+        raise ValidationFailed(gettext("You cannot message yourself."), code="cannot_message_self")
     if not recipient.is_active:
-        raise NotFound("This account is not available.", code="user_not_found")
+        raise NotFound(gettext("This account is not available."), code="user_not_found")
     body = clean_text(body, field="body", multiline=True)
     if not body:
         raise ValidationFailed(
-            "A message needs text.", fields={"body": ["This field is required."]}
+            gettext("A message needs text."), fields={"body": [gettext("This field is required.")]}
         )
     max_length = DirectMessage._meta.get_field("body").max_length or 0
     if len(body) > max_length:
-        limit = f"At most {max_length} characters."
-        raise ValidationFailed("The message is too long.", fields={"body": [limit]})
+        limit = gettext("At most %(count)s characters.") % {"count": max_length}
+        raise ValidationFailed(gettext("The message is too long."), fields={"body": [limit]})
     attachment = attachment or {}
     space_id = attachment.get("space_id")
     if space_id is not None and space_id not in shared_space_cards(sender, [space_id]):
         # Only a Space the sender can see is theirs to share.
         raise ValidationFailed(
-            "There is no such Space, or you cannot see it.",
-            fields={"space_id": ["No such Space, or you cannot see it."]},
+            gettext("There is no such Space, or you cannot see it."),
+            fields={"space_id": [gettext("No such Space, or you cannot see it.")]},
         )
     # The pair lock orders this send after a block being written between the two, and after
     # the first of two identical sends racing, which then finds it below.
     _lock_pair(sender.pk, recipient.pk)
     if is_blocked_between(sender.pk, recipient.pk):
-        raise Forbidden("You cannot message this user.", code="blocked")
+        raise Forbidden(gettext("You cannot message this user."), code="blocked")
     since = timezone.now() - timedelta(seconds=MESSAGE_REPEAT_SECONDS)
     last = (
         DirectMessage.objects.filter(sender=sender, recipient=recipient, created_at__gte=since)
@@ -273,7 +280,7 @@ def direct_message_send(
         f"accounts:dm:{sender.pk}",
         limit=MESSAGE_RATE_LIMIT,
         period=MESSAGE_RATE_PERIOD,
-        message="You are sending messages too fast. Wait a minute and try again.",
+        message=gettext("You are sending messages too fast. Wait a minute and try again."),
     )
     message = DirectMessage.objects.create(
         sender=sender, recipient=recipient, body=body, attachment=attachment

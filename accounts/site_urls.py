@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon),
     path("u/<str:username>/", views.profile, name="profile"),
+    path("u/<str:username>/card.png", views.profile_card_image, name="profile_card"),
     path("u/<str:username>/followers/", views.profile_followers, name="profile_followers"),
     path("u/<str:username>/following/", views.profile_following, name="profile_following"),
     path("u/<str:username>/follow/", views.profile_follow, name="profile_follow"),

@@ -11,16 +11,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts import hooks
 from accounts.forms import MessageForm, ProfileForm
 from accounts.models import DirectMessage, Notification, User
+from accounts.previews import profile_card, profile_for_preview, profile_preview
 from accounts.selectors import (
     conversation_list,
     conversations_for_page,
@@ -48,7 +50,8 @@ from accounts.services import (
     user_time_zone_guess,
     user_update_profile,
 )
-from spaces_project.errors import ApplicationError, NotAuthenticated
+from spaces_project.errors import ApplicationError, NotAuthenticated, NotFound
+from spaces_project.previews import MAX_AGE_SETTLED, card_response
 from spaces_project.site import back, error_json, form_add_refusal, signed_in
 from spaces_project.timezones import zone_name
 
@@ -116,7 +119,13 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     return render(
         request,
         "accounts/profile.html",
-        {"person": person, "is_self": is_self, "blocked_you": blocked_you},
+        {
+            "person": person,
+            "is_self": is_self,
+            "blocked_you": blocked_you,
+            # The link preview (accounts/previews.py); none for someone the person blocked.
+            "preview": None if blocked_you else profile_preview(request, person),
+        },
     )
 
 
@@ -170,24 +179,28 @@ def _graph_action(
 
 def _follow(viewer: User, target: User) -> str | None:
     _, created = follow_create(follower=viewer, followee=target)
-    return f"You now follow {target.name}." if created else None
+    return gettext("You now follow %(name)s.") % {"name": target.name} if created else None
 
 
 def _unfollow(viewer: User, target: User) -> str | None:
     removed = follow_delete(follower=viewer, followee=target)
-    return f"You no longer follow {target.name}." if removed else None
+    return gettext("You no longer follow %(name)s.") % {"name": target.name} if removed else None
 
 
 def _block(viewer: User, target: User) -> str | None:
     _, created = block_create(blocker=viewer, blocked=target)
     if not created:
         return None
-    return f"You blocked @{target.username}. They can no longer follow you or join your Spaces."
+    return gettext(
+        "You blocked @%(username)s. They can no longer follow you or join your Spaces."
+    ) % {"username": target.username}
 
 
 def _unblock(viewer: User, target: User) -> str | None:
     removed = block_delete(blocker=viewer, blocked=target)
-    return f"You unblocked @{target.username}." if removed else None
+    return (
+        gettext("You unblocked @%(username)s.") % {"username": target.username} if removed else None
+    )
 
 
 @require_POST
@@ -230,7 +243,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 user.refresh_from_db()
                 form_add_refusal(form, error)
             else:
-                messages.success(request, "Your profile is saved.")
+                messages.success(request, gettext("Your profile is saved."))
                 return redirect("profile", username=user.username)
     else:
         form = ProfileForm(
@@ -239,6 +252,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
                 "bio": user.bio,
                 "email_notifications": user.email_notifications,
                 "time_zone": user.time_zone or zone_name(timezone.get_current_timezone()),
+                "language": user.language,
             }
         )
     return render(request, "accounts/settings_profile.html", {"form": form})
@@ -250,7 +264,7 @@ def time_zone_guess(request: HttpRequest) -> HttpResponse:
     none yet (the page carries the form only then). JSON for the script; a zone already set
     is kept and returned."""
     if not request.user.is_authenticated:
-        return error_json(NotAuthenticated("Log in first."))
+        return error_json(NotAuthenticated(gettext("Log in first.")))
     try:
         zone = user_time_zone_guess(
             user=signed_in(request), time_zone=request.POST.get("time_zone", "")
@@ -295,7 +309,7 @@ def _space_url(payload: dict[str, Any]) -> str | None:
 
 def _title(payload: dict[str, Any]) -> str:
     title = payload.get("title")
-    return f"\u201c{title}\u201d" if title else "a Space"
+    return f"\u201c{title}\u201d" if title else gettext("a Space")
 
 
 def _actor(payload: dict[str, Any], *keys: str) -> tuple[str | None, str | None]:
@@ -320,41 +334,77 @@ def _line(n: Notification) -> NotificationLine:
     space = _space_url(p)
     if n.kind == kind.FOLLOW:
         actor, name = _actor(p, "user")
-        return NotificationLine(n, "user-plus", "followed you.", actor, name, _profile_url(actor))
-    if n.kind == kind.SPACE_LIVE:
+        return NotificationLine(
+            n, "user-plus", gettext("followed you."), actor, name, _profile_url(actor)
+        )
+    if n.kind in (kind.SPACE_LIVE, kind.FOLLOWED_LIVE):
         actor, name = _actor(p, "host", "user")
-        return NotificationLine(n, "mic", f"is live now: {_title(p)}.", actor, name, space)
+        return NotificationLine(
+            n, "mic", gettext("is live now: %(title)s.") % {"title": _title(p)}, actor, name, space
+        )
     if n.kind == kind.SPACE_SHARED:
         actor, name = _actor(p, "from", "user")
-        text = f"shared {_title(p)} with you."
+        text = gettext("shared %(title)s with you.") % {"title": _title(p)}
         words = p.get("message") if isinstance(p.get("message"), str) else None
         return NotificationLine(n, "share", text, actor, name, space, quote=words or None)
     if n.kind == kind.SPACE_INVITE:
         actor, name = _actor(p, "from", "host", "user")
-        role = "co-host" if p.get("role") in ("cohost", "co_host", "co-host") else "speak"
-        text = f"invited you to {role} in {_title(p)}."
+        if p.get("role") in ("cohost", "co_host", "co-host"):
+            text = gettext("invited you to co-host in %(title)s.") % {"title": _title(p)}
+        else:
+            text = gettext("invited you to speak in %(title)s.") % {"title": _title(p)}
         return NotificationLine(n, "hand", text, actor, name, space)
     if n.kind == kind.MESSAGE:
         # Links to the conversation; the words are read from the message itself
         # (`_with_message_words`), so a page of notifications costs one query for them all.
         actor, name = _actor(p, "from", "sender")
         if p.get("space_id"):
-            text = "shared a Space with you in a message."
+            text = gettext("shared a Space with you in a message.")
         else:
-            text = "sent you a message."
+            text = gettext("sent you a message.")
         url = _thread_url(actor, p.get("message_id")) or space or _profile_url(actor)
         return NotificationLine(n, "mail", text, actor, name, url)
-    scheduled = f"The scheduled Space {_title(p)}" if p.get("title") else "A scheduled Space"
-    yours = f"your Space {_title(p)}" if p.get("title") else "your scheduled Space"
+    title = _title(p) if p.get("title") else ""
     # The sender's own sentence wins (e.g. "starts in 30 minutes" vs "time to start"); the
     # defaults cover payloads that carry only a title.
     message = p.get("message")
     texts: dict[str, tuple[str, str]] = {
-        kind.SPACE_REMINDER: ("calendar", message or f"Reminder: {_title(p)} is starting."),
-        kind.SPACE_CHANGED: ("calendar", message or f"{scheduled} was rescheduled or changed."),
-        kind.SPACE_CANCELLED: ("calendar", message or f"{scheduled} was cancelled."),
-        kind.HOST_REMINDER: ("mic", message or f"Time to start {yours}."),
-        kind.TICKET: ("ticket", message or f"Your ticket for {_title(p)} changed."),
+        kind.SPACE_REMINDER: (
+            "calendar",
+            message or gettext("Reminder: %(title)s is starting.") % {"title": _title(p)},
+        ),
+        kind.SPACE_CHANGED: (
+            "calendar",
+            message
+            or (
+                gettext("The scheduled Space %(title)s was rescheduled or changed.")
+                % {"title": title}
+                if title
+                else gettext("A scheduled Space was rescheduled or changed.")
+            ),
+        ),
+        kind.SPACE_CANCELLED: (
+            "calendar",
+            message
+            or (
+                gettext("The scheduled Space %(title)s was cancelled.") % {"title": title}
+                if title
+                else gettext("A scheduled Space was cancelled.")
+            ),
+        ),
+        kind.HOST_REMINDER: (
+            "mic",
+            message
+            or (
+                gettext("Time to start your Space %(title)s.") % {"title": title}
+                if title
+                else gettext("Time to start your scheduled Space.")
+            ),
+        ),
+        kind.TICKET: (
+            "ticket",
+            message or gettext("Your ticket for %(title)s changed.") % {"title": _title(p)},
+        ),
     }
     icon, text = texts.get(n.kind, ("bell", str(p.get("message") or n.get_kind_display())))
     return NotificationLine(n, icon, text, url=space)
@@ -428,7 +478,7 @@ def _with_current_names(lines: list[NotificationLine]) -> list[NotificationLine]
 def notifications_mark_all_read(request: HttpRequest) -> HttpResponse:
     count = notifications_mark_read(user=signed_in(request))
     if count:
-        messages.success(request, "All caught up: every notification is marked read.")
+        messages.success(request, gettext("All caught up: every notification is marked read."))
     return back(request, reverse("notifications"))
 
 
@@ -471,9 +521,9 @@ def messages_inbox(request: HttpRequest) -> HttpResponse:
         # "New message": find the person, then their thread (which the user may not have yet).
         person = User.objects.filter(is_active=True, username__iexact=to).first()
         if person is None:
-            messages.error(request, f"No one here is called @{to}.")
+            messages.error(request, gettext("No one here is called @%(to)s.") % {"to": to})
         elif person.pk == user.pk:
-            messages.error(request, "Choose someone other than yourself.")
+            messages.error(request, gettext("Choose someone other than yourself."))
         else:
             return redirect("message_thread", username=person.username)
     page = Paginator(conversation_list(user=user), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -523,3 +573,13 @@ def message_thread(request: HttpRequest, username: str) -> HttpResponse:
             "you_blocked": you_blocked,
         },
     )
+
+
+@require_safe
+def profile_card_image(request: HttpRequest, username: str) -> HttpResponse:
+    """The profile's link-preview image: public, 404 for someone the person blocked."""
+    try:
+        person = profile_for_preview(username=username, viewer=_viewer(request))
+    except NotFound as error:
+        raise Http404(error.message) from error
+    return card_response(request, profile_card(person), max_age=MAX_AGE_SETTLED)

@@ -12,6 +12,7 @@ without an account. Signed in, everyone still goes through the rule above (a blo
 from __future__ import annotations
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import is_blocked
@@ -24,14 +25,14 @@ from spaces_project.errors import Forbidden, NotAuthenticated, NotFound
 def replay_access(*, viewer: User | None, space: Space) -> None:
     """Raise unless ``viewer`` may hear ``space`` after the fact."""
     if viewer is None or not viewer.is_authenticated:
-        raise NotAuthenticated("Sign in to listen.", code="not_authenticated")
+        raise NotAuthenticated(_("Sign in to listen."), code="not_authenticated")
     if space.host_id != viewer.pk and is_blocked(blocker_id=space.host_id, blocked_id=viewer.pk):
-        raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound(_("No such Space."), code="space_not_found")
     if space.is_ticketed and space.host_id != viewer.pk:
         participant = Participant.objects.filter(space=space, user=viewer).first()
         if not entry_admits(user=viewer, space=space, participant=participant):
             raise Forbidden(
-                "This Space was ticketed: its replay is for ticket holders.",
+                _("This Space was ticketed: its replay is for ticket holders."),
                 code="ticket_required",
             )
 

@@ -15,6 +15,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from replays import selectors, services
@@ -36,8 +37,10 @@ class TakeDownForm(ActionForm):
     reason = forms.CharField(
         required=False,
         max_length=500,
-        label="Reason",
-        help_text="Needed to take a replay down; kept with it and in the moderation log.",
+        label=gettext_lazy("Reason"),
+        help_text=gettext_lazy(
+            "Needed to take a replay down; kept with it and in the moderation log."
+        ),
     )
 
 
@@ -76,30 +79,34 @@ class RecordingAdmin(ReadOnlyAdmin):
     action_form = TakeDownForm
     actions = ["take_down"]
 
-    @admin.display(description="Host", ordering="space__host__username")
+    @admin.display(description=gettext_lazy("Host"), ordering="space__host__username")
     def host(self, recording: Recording) -> User:
         return recording.space.host
 
-    @admin.display(description="Duration", ordering="duration_ms")
+    @admin.display(description=gettext_lazy("Duration"), ordering="duration_ms")
     def length(self, recording: Recording) -> str:
         return clock(recording.duration_ms)
 
-    @admin.display(description="Size", ordering="size_bytes")
+    @admin.display(description=gettext_lazy("Size"), ordering="size_bytes")
     def size(self, recording: Recording) -> str:
         return filesizeformat(recording.size_bytes)
 
-    @admin.display(description="Left out")
+    @admin.display(description=gettext_lazy("Left out"))
     def left_out_names(self, recording: Recording) -> str:
         if not recording.left_out:
             return "-"
         names = User.objects.filter(pk__in=recording.left_out).values_list("username", flat=True)
         return ", ".join(sorted(names))
 
-    @admin.action(description="Take down selected replays (files and clips deleted, logged)")
+    @admin.action(
+        description=gettext_lazy("Take down selected replays (files and clips deleted, logged)")
+    )
     def take_down(self, request: HttpRequest, queryset: QuerySet[Recording]) -> None:
         reason = str(request.POST.get("reason", "")).strip()
         if not reason:
-            self.message_user(request, "Give a reason to take a replay down.", level=messages.ERROR)
+            self.message_user(
+                request, gettext("Give a reason to take a replay down."), level=messages.ERROR
+            )
             return
         done = 0
         for recording in queryset.select_related("space"):
@@ -114,7 +121,11 @@ class RecordingAdmin(ReadOnlyAdmin):
             else:
                 done += 1
         if done:
-            self.message_user(request, f"{done} replay(s) taken down.", level=messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("%(count)s replay(s) taken down.") % {"count": done},
+                level=messages.SUCCESS,
+            )
 
 
 @admin.register(Clip)
@@ -152,15 +163,15 @@ class ClipAdmin(ReadOnlyAdmin):
     ordering = ("-created_at",)
     actions = ["delete_clips"]
 
-    @admin.display(description="Duration")
+    @admin.display(description=gettext_lazy("Duration"))
     def length(self, clip: Clip) -> str:
         return clock(clip.duration_ms)
 
-    @admin.display(description="Size", ordering="size_bytes")
+    @admin.display(description=gettext_lazy("Size"), ordering="size_bytes")
     def size(self, clip: Clip) -> str:
         return filesizeformat(clip.size_bytes)
 
-    @admin.action(description="Delete selected clips (their files; logged as staff)")
+    @admin.action(description=gettext_lazy("Delete selected clips (their files; logged as staff)"))
     def delete_clips(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
         done = 0
         for clip in queryset.filter(deleted_at__isnull=True):
@@ -189,18 +200,18 @@ class HostStorageAdmin(ReadOnlyAdmin):
         # Not `ordering`: the admin's checks accept only model fields there.
         return ("-total_bytes", "pk")
 
-    @admin.display(description="Replays", ordering="replays")
+    @admin.display(description=gettext_lazy("Replays"), ordering="replays")
     def replays(self, host: Any) -> int:
         return int(host.replays)
 
-    @admin.display(description="Replays' size", ordering="replay_bytes")
+    @admin.display(description=gettext_lazy("Replays' size"), ordering="replay_bytes")
     def replay_size(self, host: Any) -> str:
         return filesizeformat(host.replay_bytes or 0)
 
-    @admin.display(description="Clips' size", ordering="clip_bytes")
+    @admin.display(description=gettext_lazy("Clips' size"), ordering="clip_bytes")
     def clip_size(self, host: Any) -> str:
         return filesizeformat(host.clip_bytes or 0)
 
-    @admin.display(description="Total", ordering="total_bytes")
+    @admin.display(description=gettext_lazy("Total"), ordering="total_bytes")
     def total_size(self, host: Any) -> str:
         return filesizeformat(host.total_bytes or 0)

@@ -4,6 +4,8 @@ rules (the range inside the replay, at most a minute, clips turned off) are the 
 from __future__ import annotations
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from replays.models import (
     CLIP_TITLE_MAX_LENGTH,
@@ -24,21 +26,23 @@ class ClipForm(forms.Form):
     start = forms.FloatField(
         min_value=0,
         max_value=MAX_SECONDS,
-        label="From (seconds)",
+        label=gettext_lazy("From (seconds)"),
         widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
     )
     end = forms.FloatField(
         min_value=0,
         max_value=MAX_SECONDS,
-        label="To (seconds)",
+        label=gettext_lazy("To (seconds)"),
         widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
-        help_text=f"At most {MAX_CLIP_SECONDS} seconds.",
+        help_text=format_lazy(gettext_lazy("At most {count} seconds."), count=MAX_CLIP_SECONDS),
     )
     title = forms.CharField(
         required=False,
         max_length=CLIP_TITLE_MAX_LENGTH,
-        label="Title",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "What was said"}),
+        label=gettext_lazy("Title"),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "placeholder": gettext_lazy("What was said")}
+        ),
     )
 
     def range_ms(self) -> tuple[int, int]:
@@ -48,23 +52,25 @@ class ClipForm(forms.Form):
 class PodcastForm(forms.Form):
     """The host's podcast settings; `podcast_feed_update` checks and saves them."""
 
-    enabled = forms.BooleanField(label="Publish my replays as a podcast", required=False)
+    enabled = forms.BooleanField(
+        label=gettext_lazy("Publish my replays as a podcast"), required=False
+    )
     title = forms.CharField(
         required=False,
         max_length=PODCAST_TITLE_MAX_LENGTH,
-        label="Podcast title",
+        label=gettext_lazy("Podcast title"),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     description = forms.CharField(
         required=False,
         max_length=PODCAST_DESCRIPTION_MAX_LENGTH,
-        label="Description",
+        label=gettext_lazy("Description"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="What podcast apps show under the title.",
+        help_text=gettext_lazy("What podcast apps show under the title."),
     )
     category = forms.ChoiceField(
         choices=PodcastFeed.Category.choices,
-        label="Category",
-        help_text="Where podcast directories file it.",
+        label=gettext_lazy("Category"),
+        help_text=gettext_lazy("Where podcast directories file it."),
     )
-    explicit = forms.BooleanField(label="Mark it as explicit", required=False)
+    explicit = forms.BooleanField(label=gettext_lazy("Mark it as explicit"), required=False)

@@ -12,6 +12,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from spaces.models import Recording, Space, recording_prefix
@@ -26,15 +27,15 @@ def new_clip_slug() -> str:
 
 class Clip(models.Model):
     class Source(models.TextChoices):
-        LIVE = "live", "Live"
-        REPLAY = "replay", "Replay"
+        LIVE = "live", gettext_lazy("Live")
+        REPLAY = "replay", gettext_lazy("Replay")
 
     class DeletedBy(models.TextChoices):
-        AUTHOR = "author", "Its author"
-        HOST = "host", "The host"
-        STAFF = "staff", "Staff"
-        RETENTION = "retention", "Retention period"
-        REPLAY = "replay", "The replay was deleted"
+        AUTHOR = "author", gettext_lazy("Its author")
+        HOST = "host", gettext_lazy("The host")
+        STAFF = "staff", gettext_lazy("Staff")
+        RETENTION = "retention", gettext_lazy("Retention period")
+        REPLAY = "replay", gettext_lazy("The replay was deleted")
 
     slug = models.CharField(max_length=16, unique=True, default=new_clip_slug)
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="clips")
@@ -83,8 +84,8 @@ class HostStorage(User):
 
     class Meta:
         proxy = True
-        verbose_name = "storage by host"
-        verbose_name_plural = "storage by host"
+        verbose_name = gettext_lazy("storage by host")
+        verbose_name_plural = gettext_lazy("storage by host")
 
 
 # --- The podcast feed -----------------------------------------------------------------------------
@@ -107,24 +108,24 @@ class PodcastFeed(models.Model):
     class Category(models.TextChoices):
         # Apple Podcasts' top-level categories (the `itunes:category` text podcast apps know),
         # shown as they are spelt there.
-        ARTS = "Arts", "Arts"
-        BUSINESS = "Business", "Business"
-        COMEDY = "Comedy", "Comedy"
-        EDUCATION = "Education", "Education"
-        FICTION = "Fiction", "Fiction"
-        HEALTH = "Health & Fitness", "Health & Fitness"
-        HISTORY = "History", "History"
-        KIDS = "Kids & Family", "Kids & Family"
-        LEISURE = "Leisure", "Leisure"
-        MUSIC = "Music", "Music"
-        NEWS = "News", "News"
-        RELIGION = "Religion & Spirituality", "Religion & Spirituality"
-        SCIENCE = "Science", "Science"
-        SOCIETY = "Society & Culture", "Society & Culture"
-        SPORTS = "Sports", "Sports"
-        TV = "TV & Film", "TV & Film"
-        TECHNOLOGY = "Technology", "Technology"
-        TRUE_CRIME = "True Crime", "True Crime"
+        ARTS = "Arts", gettext_lazy("Arts")
+        BUSINESS = "Business", gettext_lazy("Business")
+        COMEDY = "Comedy", gettext_lazy("Comedy")
+        EDUCATION = "Education", gettext_lazy("Education")
+        FICTION = "Fiction", gettext_lazy("Fiction")
+        HEALTH = "Health & Fitness", gettext_lazy("Health & Fitness")
+        HISTORY = "History", gettext_lazy("History")
+        KIDS = "Kids & Family", gettext_lazy("Kids & Family")
+        LEISURE = "Leisure", gettext_lazy("Leisure")
+        MUSIC = "Music", gettext_lazy("Music")
+        NEWS = "News", gettext_lazy("News")
+        RELIGION = "Religion & Spirituality", gettext_lazy("Religion & Spirituality")
+        SCIENCE = "Science", gettext_lazy("Science")
+        SOCIETY = "Society & Culture", gettext_lazy("Society & Culture")
+        SPORTS = "Sports", gettext_lazy("Sports")
+        TV = "TV & Film", gettext_lazy("TV & Film")
+        TECHNOLOGY = "Technology", gettext_lazy("Technology")
+        TRUE_CRIME = "True Crime", gettext_lazy("True Crime")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="podcast_feed"
@@ -156,8 +157,8 @@ class ReplayAudio(models.Model):
     built_at = models.DateTimeField()
 
     class Meta:
-        verbose_name = "replay audio"
-        verbose_name_plural = "replay audio"
+        verbose_name = gettext_lazy("replay audio")
+        verbose_name_plural = gettext_lazy("replay audio")
 
     def __str__(self) -> str:
         return f"audio of recording {self.recording_id}"

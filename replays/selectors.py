@@ -27,6 +27,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import blocked_ids, blocker_ids, is_blocked
@@ -97,14 +98,15 @@ def _ready_recording(
     )
     if recording is None:
         if not Space.objects.filter(pk=space_id).exists():
-            raise NotFound("No such Space.", code="space_not_found")
-        raise NotFound("This Space has no replay.", code="replay_not_found")
+            raise NotFound(_("No such Space."), code="space_not_found")
+        raise NotFound(_("This Space has no replay."), code="replay_not_found")
     access(viewer=viewer, space=recording.space)
     if recording.status == Recording.Status.DELETED:
-        raise Gone("This replay was deleted.", code="replay_deleted")
+        raise Gone(_("This replay was deleted."), code="replay_deleted")
     if recording.status != Recording.Status.READY:
         raise Conflict(
-            "The replay is not ready yet: it is made when the Space ends.", code="replay_not_ready"
+            _("The replay is not ready yet: it is made when the Space ends."),
+            code="replay_not_ready",
         )
     return recording
 
@@ -325,12 +327,12 @@ def replay_chapters_vtt(*, viewer: User, space_id: int) -> str:
 def replay_file(*, viewer: User, space_id: int, name: str) -> tuple[bytes, str]:
     """A file of the replay (playlist, init segment, segment) and its content type."""
     if not _FILE.match(name):
-        raise NotFound("No such file.", code="not_found")
+        raise NotFound(_("No such file."), code="not_found")
     recording = _ready_recording(space_id, viewer)
     try:
         data = storage.get(storage.recordings(), f"{recording.storage_prefix}/{name}")
     except FileNotFoundError as exc:
-        raise NotFound("No such file.", code="not_found") from exc
+        raise NotFound(_("No such file."), code="not_found") from exc
     if name.endswith(".m3u8"):
         return data, "application/vnd.apple.mpegurl"
     return data, "audio/mp4"
@@ -374,10 +376,10 @@ class ClipView:
 def _clip(slug: str, viewer: User | None) -> Clip:
     clip = Clip.objects.filter(slug=slug).select_related("space", "space__host", "author").first()
     if clip is None:
-        raise NotFound("No such clip.", code="clip_not_found")
+        raise NotFound(_("No such clip."), code="clip_not_found")
     replay_access(viewer=viewer, space=clip.space)
     if clip.is_deleted:
-        raise Gone("This clip was deleted.", code="clip_deleted")
+        raise Gone(_("This clip was deleted."), code="clip_deleted")
     return clip
 
 
@@ -423,13 +425,13 @@ def clip_file(*, viewer: User, slug: str) -> bytes:
     try:
         return storage.get(storage.recordings(), clip.file_name)
     except FileNotFoundError as exc:
-        raise Gone("This clip was deleted.", code="clip_deleted") from exc
+        raise Gone(_("This clip was deleted."), code="clip_deleted") from exc
 
 
 def clips_of_space(*, viewer: User, space_id: int) -> QuerySet[Clip]:
     space = Space.objects.filter(pk=space_id).first()
     if space is None:
-        raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound(_("No such Space."), code="space_not_found")
     replay_access(viewer=viewer, space=space)
     return (
         Clip.objects.filter(space=space, deleted_at__isnull=True)
@@ -489,14 +491,14 @@ def podcast_for(*, username: str, viewer: User | None = None) -> Podcast:
     host = User.objects.filter(is_active=True, username__iexact=username).first()
     feed = PodcastFeed.objects.filter(user=host, enabled=True).first() if host else None
     if host is None or feed is None:
-        raise NotFound("No such podcast.", code="podcast_not_found")
+        raise NotFound(_("No such podcast."), code="podcast_not_found")
     if (
         viewer is not None
         and viewer.is_authenticated
         and viewer.pk != host.pk
         and is_blocked(blocker_id=host.pk, blocked_id=viewer.pk)
     ):
-        raise NotFound("No such podcast.", code="podcast_not_found")
+        raise NotFound(_("No such podcast."), code="podcast_not_found")
     recordings = list(
         _published(host)
         .filter(audio__isnull=False)

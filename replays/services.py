@@ -27,6 +27,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from media import fmp4, hls
@@ -201,13 +202,13 @@ def replay_delete(*, actor: User, space_id: int, reason: str = "") -> Recording:
     recording = _recording_for_update(space_id)
     space = recording.space
     if space.host_id != actor.pk and space.original_host_id_or_host != actor.pk:
-        raise Forbidden("Only the host can delete the replay.", code="not_host")
+        raise Forbidden(gettext("Only the host can delete the replay."), code="not_host")
     return _delete(recording, by=Recording.DeletedBy.HOST, actor=actor, reason=reason)
 
 
 def replay_take_down(*, staff: User, space_id: int, reason: str) -> Recording:
     if not staff.is_staff:
-        raise Forbidden("Staff only.", code="not_staff")
+        raise Forbidden(gettext("Staff only."), code="not_staff")
     recording = _recording_for_update(space_id)
     return _delete(recording, by=Recording.DeletedBy.STAFF, actor=staff, reason=reason)
 
@@ -215,9 +216,9 @@ def replay_take_down(*, staff: User, space_id: int, reason: str) -> Recording:
 def _recording_for_update(space_id: int) -> Recording:
     recording = Recording.objects.filter(space_id=space_id).select_related("space").first()
     if recording is None:
-        raise NotFound("This Space has no recording.", code="replay_not_found")
+        raise NotFound(gettext("This Space has no recording."), code="replay_not_found")
     if recording.status == Recording.Status.DELETED:
-        raise Gone("This replay was deleted.", code="replay_deleted")
+        raise Gone(gettext("This replay was deleted."), code="replay_deleted")
     return recording
 
 
@@ -257,9 +258,9 @@ def _clean_short(value: object, *, field: str, max_length: int) -> str:
     text = clean_text(value, field=field, strip_bidi=True)
     if len(text) > max_length:
         raise ValidationFailed(
-            f"At most {max_length} characters.",
+            gettext("At most %(count)s characters.") % {"count": max_length},
             code="too_long",
-            fields={field: [f"At most {max_length} characters."]},
+            fields={field: [gettext("At most %(count)s characters.") % {"count": max_length}]},
         )
     return text
 
@@ -284,27 +285,27 @@ def clip_create(
     if live:
         if start_ms is not None or end_ms is not None:
             raise ValidationFailed(
-                "A live clip is the last 30 seconds: send no range.", code="invalid_range"
+                gettext("A live clip is the last 30 seconds: send no range."), code="invalid_range"
             )
         started = Recording.objects.filter(space=space, status=Recording.Status.RECORDING).exists()
         ensure(check_clip_live(space, me, recording_started=started))
     else:
         replay_access(viewer=actor, space=space)
         if not space.clips_enabled:
-            raise Conflict("The host turned clips off.", code="clips_off")
+            raise Conflict(gettext("The host turned clips off."), code="clips_off")
         _check_range(start_ms, end_ms)
     recording = Recording.objects.filter(space=space).first()
     if recording is None:
-        raise Conflict("The recording has not started yet.", code="recording_not_started")
+        raise Conflict(gettext("The recording has not started yet."), code="recording_not_started")
     if recording.status == Recording.Status.DELETED:
-        raise Gone("This replay was deleted.", code="replay_deleted")
+        raise Gone(gettext("This replay was deleted."), code="replay_deleted")
     if not live and recording.status != Recording.Status.READY:
-        raise Conflict("The replay is not ready yet.", code="replay_not_ready")
+        raise Conflict(gettext("The replay is not ready yet."), code="replay_not_ready")
 
     store = storage.recordings()
     parts = timeline.read_parts(store, recording.storage_prefix)
     if not parts:
-        raise Conflict("The recording has not started yet.", code="recording_not_started")
+        raise Conflict(gettext("The recording has not started yet."), code="recording_not_started")
     if live:
         part = parts[-1]
         end_ms = part.end_ms
@@ -315,14 +316,18 @@ def clip_create(
         found = timeline.part_at(parts, start_ms)
         if found is None or end_ms > parts[-1].end_ms:
             raise ValidationFailed(
-                "The range is outside the replay.",
+                gettext("The range is outside the replay."),
                 code="clip_out_of_range",
-                fields={"end_ms": [f"The replay lasts {parts[-1].end_ms} ms."]},
+                fields={
+                    "end_ms": [
+                        gettext("The replay lasts %(count)s ms.") % {"count": parts[-1].end_ms}
+                    ]
+                },
             )
         part = found
         end_ms = min(end_ms, part.end_ms)  # a clip never spans two parts
     if end_ms - start_ms < MIN_CLIP_SECONDS * 1000:
-        raise Conflict("There is not enough recorded yet to clip.", code="clip_too_short")
+        raise Conflict(gettext("There is not enough recorded yet to clip."), code="clip_too_short")
 
     with transaction.atomic():
         # The author's row orders two identical requests: the second finds the first's clip.
@@ -344,7 +349,7 @@ def clip_create(
             f"clips:{actor.pk}",
             limit=CLIPS_PER_MINUTE,
             period=60,
-            message="Too many clips at once: wait a moment.",
+            message=gettext("Too many clips at once: wait a moment."),
         )
         data = timeline.cut(store, recording.storage_prefix, part, start_ms, end_ms)
         wall = timeline.wall_of(parts, start_ms) or part.wall_start
@@ -373,7 +378,7 @@ def clip_create(
 def _check_range(start_ms: int | None, end_ms: int | None) -> None:
     if start_ms is None or end_ms is None:
         raise ValidationFailed(
-            "A clip of a replay needs start_ms and end_ms.",
+            gettext("A clip of a replay needs start_ms and end_ms."),
             code="invalid_range",
             fields={
                 k: ["Required."]
@@ -382,14 +387,16 @@ def _check_range(start_ms: int | None, end_ms: int | None) -> None:
             },
         )
     if start_ms < 0 or end_ms <= start_ms:
-        raise ValidationFailed("The clip must end after it starts.", code="invalid_range")
+        raise ValidationFailed(gettext("The clip must end after it starts."), code="invalid_range")
     if end_ms - start_ms > MAX_CLIP_SECONDS * 1000:
         raise ValidationFailed(
-            f"A clip lasts at most {MAX_CLIP_SECONDS} seconds.", code="clip_too_long"
+            gettext("A clip lasts at most %(count)s seconds.") % {"count": MAX_CLIP_SECONDS},
+            code="clip_too_long",
         )
     if end_ms - start_ms < MIN_CLIP_SECONDS * 1000:
         raise ValidationFailed(
-            f"A clip lasts at least {MIN_CLIP_SECONDS} second.", code="clip_too_short"
+            gettext("A clip lasts at least %(count)s second.") % {"count": MIN_CLIP_SECONDS},
+            code="clip_too_short",
         )
 
 
@@ -406,9 +413,9 @@ def clip_delete(*, actor: User, slug: str) -> Clip:
     """Its author or the Space's host deletes a clip (the file first). Twice: 410."""
     clip = Clip.objects.filter(slug=slug).select_related("space").first()
     if clip is None:
-        raise NotFound("No such clip.", code="clip_not_found")
+        raise NotFound(gettext("No such clip."), code="clip_not_found")
     if clip.is_deleted:
-        raise Gone("This clip was deleted.", code="clip_deleted")
+        raise Gone(gettext("This clip was deleted."), code="clip_deleted")
     if actor.pk == clip.author_id:
         by = Clip.DeletedBy.AUTHOR
     elif actor.pk in (clip.space.host_id, clip.space.original_host_id_or_host):
@@ -416,7 +423,9 @@ def clip_delete(*, actor: User, slug: str) -> Clip:
     elif actor.is_staff:
         by = Clip.DeletedBy.STAFF
     else:
-        raise Forbidden("Only its author or the host can delete a clip.", code="not_clip_owner")
+        raise Forbidden(
+            gettext("Only its author or the host can delete a clip."), code="not_clip_owner"
+        )
     return _clip_delete(clip, by=by, actor=actor)
 
 
@@ -459,7 +468,8 @@ def podcast_feed_update(
         if flag is not None:
             if not isinstance(flag, bool):
                 raise ValidationFailed(
-                    "Must be true or false.", fields={name: ["Must be true or false."]}
+                    gettext("Must be true or false."),
+                    fields={name: [gettext("Must be true or false.")]},
                 )
             changes[name] = flag
     if title is not None:
@@ -467,12 +477,14 @@ def podcast_feed_update(
     if description is not None:
         text = clean_text(description, field="description", multiline=True)
         if len(text) > PODCAST_DESCRIPTION_MAX_LENGTH:
-            message = f"At most {PODCAST_DESCRIPTION_MAX_LENGTH} characters."
+            message = gettext("At most %(count)s characters.") % {
+                "count": PODCAST_DESCRIPTION_MAX_LENGTH
+            }
             raise ValidationFailed(message, code="too_long", fields={"description": [message]})
         changes["description"] = text
     if category is not None:
         if category not in PodcastFeed.Category.values:
-            message = "Not one of the podcast categories."
+            message = gettext("Not one of the podcast categories.")
             raise ValidationFailed(message, code="invalid_category", fields={"category": [message]})
         changes["category"] = category
     with transaction.atomic():
@@ -529,13 +541,13 @@ def replay_audio_open(*, viewer: User | None, space_id: int) -> tuple[ReplayAudi
     recording = Recording.objects.filter(space_id=space_id).select_related("space").first()
     if recording is None:
         if not Space.objects.filter(pk=space_id).exists():
-            raise NotFound("No such Space.", code="space_not_found")
-        raise NotFound("This Space has no replay.", code="replay_not_found")
+            raise NotFound(gettext("No such Space."), code="space_not_found")
+        raise NotFound(gettext("This Space has no replay."), code="replay_not_found")
     replay_audio_access(viewer=viewer, space=recording.space)
     if recording.status == Recording.Status.DELETED:
-        raise Gone("This replay was deleted.", code="replay_deleted")
+        raise Gone(gettext("This replay was deleted."), code="replay_deleted")
     if recording.status != Recording.Status.READY:
-        raise Conflict("The replay is not ready yet.", code="replay_not_ready")
+        raise Conflict(gettext("The replay is not ready yet."), code="replay_not_ready")
     store = storage.recordings()
     audio = ReplayAudio.objects.filter(recording=recording).first()
     for _ in range(2):
@@ -547,7 +559,7 @@ def replay_audio_open(*, viewer: User | None, space_id: int) -> tuple[ReplayAudi
         audio = replay_audio_build(space_id=space_id)
         if audio is None:
             break
-    raise Conflict("The replay's audio is not available.", code="replay_audio_unavailable")
+    raise Conflict(gettext("The replay's audio is not available."), code="replay_audio_unavailable")
 
 
 def podcast_audio_sweep(*, limit: int = AUDIO_SWEEP_BATCH) -> int:

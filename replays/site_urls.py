@@ -10,6 +10,7 @@ R = "spaces/<id:space_id>/replay"
 
 urlpatterns = [
     path(f"{R}/", views.replay_detail, name="replay_detail"),
+    path(f"{R}/card.png", views.replay_card_image, name="replay_card"),
     # The playlist, and a part's files (`<13 digits>-<8 hex>/00000.m4s`): the selector names
     # which exist, anything else is a 404 before storage is asked.
     path(f"{R}/hls/<path:name>", views.replay_file, name="replay_file"),
@@ -23,6 +24,7 @@ urlpatterns = [
     # page's script posts to it like its other actions.
     path("spaces/<id:space_id>/clips/", views.clip_create, name="clip_create"),
     path("clips/<slug:slug>/", views.clip_detail, name="clip_detail"),
+    path("clips/<slug:slug>/card.png", views.clip_card_image, name="clip_card"),
     path("clips/<slug:slug>/audio.mp4", views.clip_audio, name="clip_audio"),
     path("clips/<slug:slug>/delete/", views.clip_delete, name="clip_delete"),
     # Beside the profile (/u/<username>/, accounts/site_urls.py), which no path here shadows.

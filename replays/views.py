@@ -38,12 +38,15 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.models import User
-from replays import feed, selectors, services
+from replays import feed, previews, selectors, services
 from replays.forms import ClipForm, PodcastForm
 from replays.models import Clip
+from replays.previews import clip_page_preview, clip_preview, replay_page_preview, replay_preview
 from replays.selectors import Replay
 from spaces.models import Recording, Space
 from spaces_project.errors import (
@@ -53,6 +56,7 @@ from spaces_project.errors import (
     Gone,
     NotFound,
 )
+from spaces_project.previews import MAX_AGE_SETTLED, card_response, signed_out_preview
 from spaces_project.site import (
     back,
     error_json,
@@ -78,7 +82,8 @@ _CHUNK = 64 * 1024
 # --- Pages -------------------------------------------------------------------------------------
 
 
-@login_required
+# Signed out: the link preview and a sign-in button (replays/previews.py).
+@signed_out_preview(replay_page_preview)
 def replay_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     viewer = signed_in(request)
     try:
@@ -105,6 +110,7 @@ def replay_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "max_clip_seconds": services.MAX_CLIP_SECONDS,
             "playlist_url": reverse("replay_file", args=[space_id, services.REPLAY_PLAYLIST]),
             "hls_script_url": hls_script_url(),
+            "preview": replay_preview(request, replay.recording),
         },
     )
 
@@ -180,9 +186,9 @@ def _replay_refusal(request: HttpRequest, error: ApplicationError, space_id: int
         return _status_page(
             request,
             404,
-            heading="This Space has no replay",
-            message="It wasn't recorded, so there is nothing to play.",
-            actions=[("Open the Space", reverse("space_detail", args=[space_id]))],
+            heading=_("This Space has no replay"),
+            message=_("It wasn't recorded, so there is nothing to play."),
+            actions=[(_("Open the Space"), reverse("space_detail", args=[space_id]))],
         )
     if isinstance(error, Forbidden):
         return _forbidden_page(request, error, space_id)
@@ -191,10 +197,10 @@ def _replay_refusal(request: HttpRequest, error: ApplicationError, space_id: int
         return _status_page(
             request,
             410,
-            heading="This replay was deleted",
-            message="Its recording and its clips are gone for good.",
+            heading=_("This replay was deleted"),
+            message=_("Its recording and its clips are gone for good."),
             space=space,
-            actions=[("Find live Spaces", reverse("space_list"))],
+            actions=[(_("Find live Spaces"), reverse("space_list"))],
             icon="block",
         )
     if isinstance(error, Conflict) and space is not None:
@@ -202,32 +208,32 @@ def _replay_refusal(request: HttpRequest, error: ApplicationError, space_id: int
             return _status_page(
                 request,
                 409,
-                heading="This Space is still live",
-                message="Its replay is made when it ends. Join in to listen now.",
+                heading=_("This Space is still live"),
+                message=_("Its replay is made when it ends. Join in to listen now."),
                 space=space,
-                actions=[("Join the Space", reverse("space_detail", args=[space_id]))],
+                actions=[(_("Join the Space"), reverse("space_detail", args=[space_id]))],
             )
         return _status_page(
             request,
             409,
-            heading="Replay being prepared",
-            message="The recording is being put together. This page reloads by itself.",
+            heading=_("Replay being prepared"),
+            message=_("The recording is being put together. This page reloads by itself."),
             space=space,
-            actions=[("Back to the Space", reverse("space_detail", args=[space_id]))],
+            actions=[(_("Back to the Space"), reverse("space_detail", args=[space_id]))],
             refresh=PREPARING_REFRESH_SECONDS,
         )
-    return _status_page(request, error.status, heading="Can't play this", message=error.message)
+    return _status_page(request, error.status, heading=_("Can't play this"), message=error.message)
 
 
 def _forbidden_page(request: HttpRequest, error: ApplicationError, space_id: int) -> HttpResponse:
     actions: list[tuple[str, str]] = []
     if error.code == "ticket_required":
         with contextlib.suppress(NoReverseMatch):  # ticketing not routed: no link
-            actions.append(("Get a ticket", reverse("ticket_buy", args=[space_id])))
+            actions.append((_("Get a ticket"), reverse("ticket_buy", args=[space_id])))
     return _status_page(
         request,
         403,
-        heading="For ticket holders" if error.code == "ticket_required" else "Not available",
+        heading=_("For ticket holders") if error.code == "ticket_required" else _("Not available"),
         message=error.message,
         space=_space(space_id),
         actions=actions,
@@ -235,7 +241,7 @@ def _forbidden_page(request: HttpRequest, error: ApplicationError, space_id: int
     )
 
 
-@login_required
+@signed_out_preview(clip_page_preview)
 def clip_detail(request: HttpRequest, slug: str) -> HttpResponse:
     viewer = signed_in(request)
     try:
@@ -246,9 +252,9 @@ def clip_detail(request: HttpRequest, slug: str) -> HttpResponse:
         return _status_page(
             request,
             410,
-            heading="This clip was deleted",
-            message="Its author or the host took it down.",
-            actions=[("Find live Spaces", reverse("space_list"))],
+            heading=_("This clip was deleted"),
+            message=_("Its author or the host took it down."),
+            actions=[(_("Find live Spaces"), reverse("space_list"))],
             icon="block",
         )
     except Forbidden as error:
@@ -267,6 +273,7 @@ def clip_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 pk=clip.recording_id, status=Recording.Status.READY
             ).exists(),
             "share_url": request.build_absolute_uri(reverse("clip_detail", args=[clip.slug])),
+            "preview": clip_preview(request, clip),
         },
     )
 
@@ -502,7 +509,7 @@ def settings_podcast(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    "Your podcast is on." if saved.enabled else "Your podcast is off.",
+                    _("Your podcast is on.") if saved.enabled else _("Your podcast is off."),
                 )
                 return redirect("settings_podcast")
     else:
@@ -542,7 +549,7 @@ def replay_delete(request: HttpRequest, space_id: int) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
         return back(request, reverse("replay_detail", args=[space_id]))
-    messages.success(request, "The replay and its clips are deleted.")
+    messages.success(request, _("The replay and its clips are deleted."))
     return redirect("replay_detail", space_id=space_id)
 
 
@@ -572,7 +579,9 @@ def clip_create(request: HttpRequest, space_id: int) -> HttpResponse:
         messages.error(request, error.message)
         return back(request, reverse("space_detail", args=[space_id]))
     seconds = round(clip.duration_ms / 1000)
-    text = f"Your {seconds}-second clip is ready."
+    text = ngettext(
+        "Your %(count)s-second clip is ready.", "Your %(count)s-second clip is ready.", seconds
+    ) % {"count": seconds}
     if wants_json(request):
         return JsonResponse({"ok": True, "message": text, "clip": _clip_json(clip)})
     messages.success(request, text)
@@ -597,8 +606,39 @@ def clip_delete(request: HttpRequest, slug: str) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
         return back(request, reverse("clip_detail", args=[slug]))
-    messages.success(request, "The clip is deleted.")
+    messages.success(request, _("The clip is deleted."))
     ready = Recording.objects.filter(pk=clip.recording_id, status=Recording.Status.READY)
     if ready.exists():
         return redirect("replay_detail", space_id=clip.space_id)
     return redirect("space_detail", space_id=clip.space_id)
+
+
+# --- Link-preview images (replays/previews.py) --------------------------------------------------
+
+
+@require_safe
+def replay_card_image(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        recording = previews.replay_for_preview(viewer=_viewer(request), space_id=space_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    return card_response(
+        request,
+        previews.replay_card(recording),
+        max_age=MAX_AGE_SETTLED,
+        public=previews.card_is_public(recording.space),
+    )
+
+
+@require_safe
+def clip_card_image(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        clip = previews.clip_for_preview(viewer=_viewer(request), slug=slug)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    return card_response(
+        request,
+        previews.clip_card(clip),
+        max_age=MAX_AGE_SETTLED,
+        public=previews.card_is_public(clip.space),
+    )

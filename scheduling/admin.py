@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy, ngettext
 
 from scheduling import services
 from scheduling.models import Delivery, Reminder, SpaceSchedule
@@ -42,23 +43,23 @@ class SpaceScheduleAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[SpaceSchedule]:
         return super().get_queryset(request).annotate(reminder_total=Count("space__reminders"))
 
-    @admin.display(description="Host", ordering="space__host__username")
+    @admin.display(description=gettext_lazy("Host"), ordering="space__host__username")
     def host(self, obj: SpaceSchedule) -> str:
         return obj.space.host.username
 
-    @admin.display(description="Scheduled for", ordering="space__scheduled_for")
+    @admin.display(description=gettext_lazy("Scheduled for"), ordering="space__scheduled_for")
     def scheduled_for(self, obj: SpaceSchedule) -> Any:
         return obj.space.scheduled_for
 
-    @admin.display(description="State", ordering="space__state")
+    @admin.display(description=gettext_lazy("State"), ordering="space__state")
     def state(self, obj: SpaceSchedule) -> str:
         return obj.space.get_state_display()
 
-    @admin.display(description="Reminders", ordering="reminder_total")
+    @admin.display(description=gettext_lazy("Reminders"), ordering="reminder_total")
     def reminders(self, obj: SpaceSchedule) -> int:
         return obj.reminder_total  # type: ignore[attr-defined]
 
-    @admin.display(description="Deliveries")
+    @admin.display(description=gettext_lazy("Deliveries"))
     def deliveries(self, obj: SpaceSchedule) -> str:
         return _deliveries_link(obj.space_id, "see deliveries")
 
@@ -88,11 +89,11 @@ class ReminderAdmin(ReadOnlyAdmin):
             )
         )
 
-    @admin.display(description="15 minutes before")
+    @admin.display(description=gettext_lazy("15 minutes before"))
     def reminder_delivery(self, obj: Reminder) -> str:
         return obj.reminder_state or "—"  # type: ignore[attr-defined]
 
-    @admin.display(description="Live now")
+    @admin.display(description=gettext_lazy("Live now"))
     def live_delivery(self, obj: Reminder) -> str:
         return obj.live_state or "—"  # type: ignore[attr-defined]
 
@@ -126,15 +127,20 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Delivery._meta.fields]
 
-    @admin.display(description="Last error")
+    @admin.display(description=gettext_lazy("Last error"))
     def error(self, obj: Delivery) -> str:
         return obj.last_error[:80]
 
-    @admin.action(description="Retry failed deliveries")
+    @admin.action(description=gettext_lazy("Retry failed deliveries"))
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         count = services.deliveries_retry(ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request,
-            f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again.",
+            ngettext(
+                "%(count)s failed delivery queued again.",
+                "%(count)s failed deliveries queued again.",
+                count,
+            )
+            % {"count": count},
             messages.SUCCESS,
         )

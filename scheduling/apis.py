@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
@@ -237,7 +238,7 @@ class ScheduledDetailApi(_Api):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if not attrs:
-                raise serializers.ValidationError("Give at least one field to change.")
+                raise serializers.ValidationError(_("Give at least one field to change."))
             return attrs
 
     @extend_schema(

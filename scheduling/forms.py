@@ -18,12 +18,17 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision
 from django import forms
 from django.conf import settings
 from django.core import validators
 from django.urls import reverse
+from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from spaces.forms import CLIPS_HELP, RECORDING_HELP
 from spaces.models import MAX_TOPICS, TITLE_MAX_LENGTH, TOPIC_MAX_LENGTH, Space
@@ -67,48 +72,63 @@ def _currency_label(currency: str) -> str:
 
 
 def _money(minor: int, currency: str) -> str:
+    """In the reader's language ("$5.00", "5,00 US$"), as ticketing's money_format."""
     code = currency.upper()
-    return format_currency(Decimal(minor).scaleb(-get_currency_precision(code)), code, locale="en")
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    try:
+        locale = Locale.parse(translation.to_locale(language))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale.parse("en_US")
+    return format_currency(
+        Decimal(minor).scaleb(-get_currency_precision(code)), code, locale=locale
+    )
 
 
 class ScheduleForm(forms.Form):
     title = forms.CharField(
         max_length=TITLE_MAX_LENGTH,
-        label="What do you want to talk about?",
+        label=gettext_lazy("What do you want to talk about?"),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
-        help_text=f"Up to {TITLE_MAX_LENGTH} characters.",
+        help_text=format_lazy(gettext_lazy("Up to {count} characters."), count=TITLE_MAX_LENGTH),
     )
     scheduled_for = WallTimeField(
-        label="When",
+        label=gettext_lazy("When"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
     )
     topics = forms.CharField(
         required=False,
         max_length=MAX_TOPICS * (TOPIC_MAX_LENGTH + 2),
-        label="Topics",
-        widget=forms.TextInput(attrs={"placeholder": "e.g. Music, Technology"}),
-        help_text=f"Up to {MAX_TOPICS}, separated by commas.",
+        label=gettext_lazy("Topics"),
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("e.g. Music, Technology")}),
+        help_text=format_lazy(
+            gettext_lazy("Up to {count}, separated by commas."), count=MAX_TOPICS
+        ),
     )
     speaking_policy = forms.ChoiceField(
-        label="Who can ask to speak?",
+        label=gettext_lazy("Who can ask to speak?"),
         choices=Space.SpeakingPolicy.choices,
         initial=Space.SpeakingPolicy.EVERYONE,
         widget=forms.RadioSelect,
     )
     recording_enabled = forms.BooleanField(
-        required=False, initial=True, label="Record this Space", help_text=RECORDING_HELP
+        required=False,
+        initial=True,
+        label=gettext_lazy("Record this Space"),
+        help_text=RECORDING_HELP,
     )
     clips_enabled = forms.BooleanField(
-        required=False, initial=True, label="Allow clips", help_text=CLIPS_HELP
+        required=False, initial=True, label=gettext_lazy("Allow clips"), help_text=CLIPS_HELP
     )
 
     def __init__(self, *args: Any, zone: tzinfo = UTC, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.zone = zone
         field = self.fields["scheduled_for"]
-        field.label = f"When ({zone_name(zone).replace('_', ' ')} time)"
+        field.label = gettext("When (%(zone)s time)") % {"zone": zone_name(zone).replace("_", " ")}
         field.help_text = format_html(
-            'In your time zone, {} (<a href="{}">change</a>). From {} minutes to {} days ahead.',
+            gettext(
+                'In your time zone, {} (<a href="{}">change</a>). From {} minutes to {} days ahead.'
+            ),
             _zone_label(zone),
             reverse("settings_profile"),
             settings.SPACES_SCHEDULE_MIN_LEAD_MINUTES,
@@ -136,26 +156,28 @@ class TicketedScheduleForm(ScheduleForm):
 
     # Price, currency and number are required to sell; without the box ticked, `clean` drops
     # whatever they say (the section is hidden then, and its errors would be too).
-    sell_tickets = forms.BooleanField(label="Sell tickets", required=False)
+    sell_tickets = forms.BooleanField(label=gettext_lazy("Sell tickets"), required=False)
     price = forms.CharField(
-        label="Price",
+        label=gettext_lazy("Price"),
         max_length=20,
-        error_messages={"required": "Give a price, e.g. 5.00."},
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "5.00"}),
+        error_messages={"required": gettext_lazy("Give a price, e.g. 5.00.")},
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": gettext_lazy("5.00")}),
     )
-    currency = forms.ChoiceField(label="Currency")
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"))
     capacity = forms.IntegerField(
-        label="Tickets",
+        label=gettext_lazy("Tickets"),
         min_value=1,
-        error_messages={"required": "How many tickets?"},
-        widget=forms.NumberInput(attrs={"placeholder": "100"}),
+        error_messages={"required": gettext_lazy("How many tickets?")},
+        widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("100")}),
     )
     guests = forms.CharField(
-        label="Guest list",
+        label=gettext_lazy("Guest list"),
         required=False,
         max_length=MAX_GUESTS_TEXT,
-        widget=forms.TextInput(attrs={"placeholder": "@ada, @grace", "autocomplete": "off"}),
-        help_text="Usernames, separated by commas. Guests enter without a ticket.",
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("@ada, @grace"), "autocomplete": "off"}
+        ),
+        help_text=gettext_lazy("Usernames, separated by commas. Guests enter without a ticket."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -165,16 +187,18 @@ class TicketedScheduleForm(ScheduleForm):
         assert isinstance(currency_field, forms.ChoiceField)
         currency_field.choices = [(currency, _currency_label(currency))]
         currency_field.initial = currency
-        self.fields["price"].help_text = (
-            f"From {_money(settings.TICKET_PRICE_MIN, currency)} "
-            f"to {_money(settings.TICKET_PRICE_MAX, currency)}."
-        )
+        self.fields["price"].help_text = gettext("From %(low)s to %(high)s.") % {
+            "low": _money(settings.TICKET_PRICE_MIN, currency),
+            "high": _money(settings.TICKET_PRICE_MAX, currency),
+        }
         capacity = self.fields["capacity"]
         assert isinstance(capacity, forms.IntegerField)
         capacity.max_value = settings.TICKET_CAPACITY_MAX
         capacity.validators.append(validators.MaxValueValidator(settings.TICKET_CAPACITY_MAX))
         capacity.widget.attrs["max"] = settings.TICKET_CAPACITY_MAX
-        capacity.help_text = f"Up to {settings.TICKET_CAPACITY_MAX:,}."
+        capacity.help_text = gettext("Up to %(count)s.") % {
+            "count": number_format(settings.TICKET_CAPACITY_MAX, force_grouping=True)
+        }
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -218,16 +242,26 @@ def price_to_minor(text: str, currency: str) -> int:
     except InvalidOperation:
         amount = Decimal("NaN")
     if not amount.is_finite() or amount < 0:
-        message = "Give a price as a number, e.g. 5.00."
+        message = gettext("Give a price as a number, e.g. 5.00.")
         raise ValidationFailed(message, fields={"price": [message]})
     # "1e999999" is a finite Decimal: bound it before scaling (the service checks the range).
     if amount > PRICE_CEILING:
-        message = f"At most {_money(settings.TICKET_PRICE_MAX, currency)}."
+        message = gettext("At most %(price)s.") % {
+            "price": _money(settings.TICKET_PRICE_MAX, currency)
+        }
         raise ValidationFailed(message, fields={"price": [message]})
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
-        places = f"{digits} decimal{'s' if digits != 1 else ''}" if digits else "no decimals"
-        message = f"{currency.upper()} prices have {places}."
+        if digits:
+            message = ngettext(
+                "%(currency)s prices have %(count)s decimal.",
+                "%(currency)s prices have %(count)s decimals.",
+                digits,
+            ) % {"currency": currency.upper(), "count": digits}
+        else:
+            message = gettext("%(currency)s prices have no decimals.") % {
+                "currency": currency.upper()
+            }
         raise ValidationFailed(message, fields={"price": [message]})
     return int(minor)
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from spaces.models import Space
 
@@ -29,8 +30,8 @@ HOLDER_LEAD = timedelta(minutes=15)
 
 class SpaceSchedule(models.Model):
     class CancelReason(models.TextChoices):
-        HOST = "host", "Cancelled by the host"
-        EXPIRED = "expired", "Not started in time"
+        HOST = "host", gettext_lazy("Cancelled by the host")
+        EXPIRED = "expired", gettext_lazy("Not started in time")
 
     space = models.OneToOneField(
         Space, on_delete=models.CASCADE, primary_key=True, related_name="schedule"
@@ -79,26 +80,26 @@ class Reminder(models.Model):
 
 class Delivery(models.Model):
     class Kind(models.TextChoices):
-        HOST_SOON = "host_soon", "Host: starts in 30 minutes"
-        HOST_START = "host_start", "Host: time to start"
-        REMINDER = "reminder", "Starts in 15 minutes"
-        LIVE = "live", "Live now"
-        CHANGED = "changed", "Time changed"
-        CANCELLED = "cancelled", "Cancelled or expired"
+        HOST_SOON = "host_soon", gettext_lazy("Host: starts in 30 minutes")
+        HOST_START = "host_start", gettext_lazy("Host: time to start")
+        REMINDER = "reminder", gettext_lazy("Starts in 15 minutes")
+        LIVE = "live", gettext_lazy("Live now")
+        CHANGED = "changed", gettext_lazy("Time changed")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled or expired")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", gettext_lazy("Pending")
+        SENT = "sent", gettext_lazy("Sent")
+        SKIPPED = "skipped", gettext_lazy("Skipped")
+        FAILED = "failed", gettext_lazy("Failed")
 
     class SkipReason(models.TextChoices):
-        STARTED = "started", "The Space started first"
-        RESCHEDULED = "rescheduled", "The time changed"
-        CANCELLED = "cancelled", "The Space was cancelled or expired"
-        TOO_LATE = "too_late", "Reached only after the scheduled time"
-        NOT_LIVE = "not_live", "The Space is no longer live"
-        REMINDER_REMOVED = "reminder_removed", "The reminder was removed"
+        STARTED = "started", gettext_lazy("The Space started first")
+        RESCHEDULED = "rescheduled", gettext_lazy("The time changed")
+        CANCELLED = "cancelled", gettext_lazy("The Space was cancelled or expired")
+        TOO_LATE = "too_late", gettext_lazy("Reached only after the scheduled time")
+        NOT_LIVE = "not_live", gettext_lazy("The Space is no longer live")
+        REMINDER_REMOVED = "reminder_removed", gettext_lazy("The reminder was removed")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="deliveries")
     recipient = models.ForeignKey(
@@ -119,7 +120,7 @@ class Delivery(models.Model):
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = gettext_lazy("deliveries")
         constraints = [
             # The last line of defence for "exactly once": one live (pending or sent) delivery
             # per recipient, Space, kind and schedule version.

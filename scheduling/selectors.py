@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from accounts.models import Follow, User
 from accounts.selectors import blocks
@@ -64,9 +65,9 @@ def scheduled_detail(*, viewer: User, space_id: int) -> Space:
         .first()
     )
     if space is None:
-        raise NotFound("No such scheduled Space.", code="space_not_found")
+        raise NotFound(_("No such scheduled Space."), code="space_not_found")
     if space.viewer_blocked and space.host_id != viewer.pk:
-        raise Forbidden("The host has blocked you.", code="blocked")
+        raise Forbidden(_("The host has blocked you."), code="blocked")
     return space
 
 
@@ -86,3 +87,10 @@ def host_may_sell_tickets(host: User) -> bool:
         return False
     followers = Follow.objects.filter(followee_id=host.pk).count()
     return followers >= settings.SPACES_TICKETED_MIN_FOLLOWERS
+
+
+def reminder_holder_ids(*, space_id: int) -> QuerySet[Reminder, int]:
+    """Who holds a reminder for the Space, as a subquery: registered on spaces/hooks.py
+    `live_notified_elsewhere`, since holders get scheduling's own "live now" (Delivery `live`)
+    and the followers' go-live alert (alerts/) leaves them out."""
+    return Reminder.objects.filter(space_id=space_id).values_list("user_id", flat=True)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("spaces/scheduled/", views.scheduled_list, name="scheduled_list"),
     path("spaces/scheduled/new/", views.scheduled_new, name="scheduled_new"),
     path(f"{S}/", views.scheduled_detail, name="scheduled_detail"),
+    path(f"{S}/card.png", views.scheduled_card, name="scheduled_card"),
     path(f"{S}/edit/", views.scheduled_edit, name="scheduled_edit"),
     path(f"{S}/cancel/", views.scheduled_cancel, name="scheduled_cancel"),
     path(f"{S}/start/", views.scheduled_start, name="scheduled_start"),

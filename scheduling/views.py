@@ -17,15 +17,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import User
 from scheduling import selectors, services
 from scheduling.forms import ScheduleForm, TicketedScheduleForm, initial_for
+from scheduling.previews import scheduled_for_preview, scheduled_page_preview
 from spaces import hooks as spaces_hooks
 from spaces.forms import SPEAKING_HELP
 from spaces.models import Space
+from spaces.previews import space_card, space_card_max_age, space_preview
 from spaces_project.errors import ApplicationError, NotFound
+from spaces_project.previews import card_response, signed_out_preview
 from spaces_project.site import back, form_add_refusal, signed_in
 from spaces_project.timezones import format_when
 
@@ -81,8 +85,16 @@ def scheduled_new(request: HttpRequest) -> HttpResponse:
         else:
             assert space.scheduled_for is not None
             when = format_when(space.scheduled_for, zone)
-            then = "Tickets are on sale." if tickets else "Your followers can set a reminder."
-            messages.success(request, f"Your Space is scheduled for {when}. {then}")
+            then = (
+                gettext("Tickets are on sale.")
+                if tickets
+                else gettext("Your followers can set a reminder.")
+            )
+            messages.success(
+                request,
+                gettext("Your Space is scheduled for %(when)s. %(then)s")
+                % {"when": when, "then": then},
+            )
             return redirect("scheduled_detail", space_id=space.pk)
     return render(
         request,
@@ -107,7 +119,8 @@ def _load(request: HttpRequest, space_id: int) -> Space | HttpResponse:
         return redirect("scheduled_list")
 
 
-@login_required
+# Signed out: the link preview and a sign-in button (spaces_project/previews.py).
+@signed_out_preview(scheduled_page_preview)
 def scheduled_detail(request: HttpRequest, space_id: int) -> HttpResponse:
     space = _load(request, space_id)
     if isinstance(space, HttpResponse):
@@ -121,6 +134,7 @@ def scheduled_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "space": space,
             "is_host": space.host_id == request.user.pk,
             "cancel_reason": selectors.cancel_reason_of(space),
+            "preview": space_preview(request, space),
         },
     )
 
@@ -132,7 +146,7 @@ def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
         return space
     me = signed_in(request)
     if space.host_id != me.pk or space.state != Space.State.SCHEDULED:
-        messages.error(request, "Only the host can edit a Space that has not started.")
+        messages.error(request, gettext("Only the host can edit a Space that has not started."))
         return redirect("scheduled_detail", space_id=space.pk)
     zone = timezone.get_current_timezone()
     form = ScheduleForm(request.POST or None, initial=initial_for(space, zone), zone=zone)
@@ -145,7 +159,7 @@ def scheduled_edit(request: HttpRequest, space_id: int) -> HttpResponse:
         except ApplicationError as error:
             form_add_refusal(form, error)
         else:
-            messages.success(request, "Your Space is updated.")
+            messages.success(request, gettext("Your Space is updated."))
             return redirect("scheduled_detail", space_id=space.pk)
     return render(
         request,
@@ -172,7 +186,7 @@ def _act(
 def scheduled_cancel(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.scheduled_space_cancel(actor=user, space_id=space_id)
-        return "Your Space is cancelled. Everyone with a reminder is told."
+        return gettext("Your Space is cancelled. Everyone with a reminder is told.")
 
     return _act(request, space_id, run, _detail(space_id))
 
@@ -185,7 +199,7 @@ def scheduled_start(request: HttpRequest, space_id: int) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("scheduled_detail", space_id=space_id)
-    messages.success(request, "You are live. Everyone with a reminder is told.")
+    messages.success(request, gettext("You are live. Everyone with a reminder is told."))
     return redirect(_live_url(space_id))
 
 
@@ -195,10 +209,22 @@ def scheduled_reminder(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str | None:
         if request.POST.get("action") == "unset":
             removed = services.reminder_unset(user=user, space_id=space_id)
-            return "Reminder removed." if removed else None
+            return gettext("Reminder removed.") if removed else None
         _, created = services.reminder_set(user=user, space_id=space_id)
         if not created:
             return None
-        return "Reminder set: we will tell you 15 minutes before and when it starts."
+        return gettext("Reminder set: we will tell you 15 minutes before and when it starts.")
 
     return _act(request, space_id, run, _detail(space_id))
+
+
+@require_safe
+def scheduled_card(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The link preview's image (scheduling/previews.py): public, 404 for someone the host
+    blocked."""
+    viewer = request.user if request.user.is_authenticated else None
+    try:
+        space = scheduled_for_preview(viewer=viewer, space_id=space_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    return card_response(request, space_card(space), max_age=space_card_max_age(space))

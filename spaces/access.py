@@ -18,6 +18,7 @@ from typing import NamedTuple, TypeVar
 
 from django.db import models
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces.models import Participant, Space
@@ -50,7 +51,7 @@ def access_space(*, user: User | None, space_id: int, lock: bool = False) -> Spa
     qs = lock_rows(qs) if lock else qs.select_related("host")
     space = qs.first()
     if space is None:
-        raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound(_("No such Space."), code="space_not_found")
     participant = None
     if user is not None and user.is_authenticated:
         participant = (

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import User
 from spaces import services
@@ -115,7 +116,7 @@ class SpaceAdmin(admin.ModelAdmin):
         # A Space is started by its host (space_start), never typed in by staff.
         return False
 
-    @admin.action(description="End selected Spaces (logged as staff)")
+    @admin.action(description=gettext_lazy("End selected Spaces (logged as staff)"))
     def end_selected(self, request: HttpRequest, queryset: QuerySet[Space]) -> None:
         ended = 0
         for space_id in queryset.filter(state=Space.State.LIVE).values_list("pk", flat=True):
@@ -126,7 +127,9 @@ class SpaceAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Space {space_id}: {exc.message}", messages.WARNING)
         self.message_user(request, f"Ended {ended} Space(s).", messages.SUCCESS)
 
-    @admin.action(description="Ban the hosts of selected Spaces (and end their live Spaces)")
+    @admin.action(
+        description=gettext_lazy("Ban the hosts of selected Spaces (and end their live Spaces)")
+    )
     def ban_hosts(self, request: HttpRequest, queryset: QuerySet[Space]) -> None:
         hosts = {space.host for space in queryset.select_related("host")}
         for host in hosts:
@@ -174,7 +177,7 @@ def _ban(admin_: admin.ModelAdmin, request: HttpRequest, users: set[User], noun:
     banned = 0
     for user in sorted(users, key=lambda u: u.pk):
         if user.pk == staff.pk:
-            admin_.message_user(request, "You cannot ban yourself.", messages.WARNING)
+            admin_.message_user(request, gettext("You cannot ban yourself."), messages.WARNING)
             continue
         services.host_ban(actor=staff, host=user)
         banned += 1
@@ -313,7 +316,7 @@ class ReportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="About")
+    @admin.display(description=gettext_lazy("About"))
     def about(self, report: Report) -> str:
         if report.comment is not None:
             return f"Comment: {Truncator(report.comment.text).chars(40)}"
@@ -321,7 +324,7 @@ class ReportAdmin(admin.ModelAdmin):
             return f"@{report.target.username}"
         return "The Space"
 
-    @admin.display(description="Comment")
+    @admin.display(description=gettext_lazy("Comment"))
     def reported_comment(self, report: Report) -> SafeString | str:
         comment = report.comment
         if comment is None:
@@ -330,29 +333,29 @@ class ReportAdmin(admin.ModelAdmin):
         state = " (deleted)" if comment.is_deleted else ""
         return format_html('<a href="{}">#{}</a>{}: {}', url, comment.pk, state, comment.text)
 
-    @admin.display(description="Comments and captions")
+    @admin.display(description=gettext_lazy("Comments and captions"))
     def what_was_said(self, report: Report) -> SafeString:
         return SafeString(
             render_to_string("admin/spaces/report_context.html", context_rows(report))
         )
 
-    @admin.action(description="Mark selected reports resolved")
+    @admin.action(description=gettext_lazy("Mark selected reports resolved"))
     def mark_resolved(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         for report_id in queryset.values_list("pk", flat=True):
             services.report_resolve(actor=request.user, report_id=report_id)  # type: ignore[arg-type]
         self.message_user(request, "Resolved.", messages.SUCCESS)
 
-    @admin.action(description="Delete the reported comments (logged as staff)")
+    @admin.action(description=gettext_lazy("Delete the reported comments (logged as staff)"))
     def delete_reported_comments(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         rows = queryset.filter(comment__isnull=False).values_list("pk", "comment_id")
         _take_down(self, request, {comment: f"Report #{report}" for report, comment in rows})
 
-    @admin.action(description="Ban the reported users (and end their live Spaces)")
+    @admin.action(description=gettext_lazy("Ban the reported users (and end their live Spaces)"))
     def ban_reported_users(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         targets = {r.target for r in queryset.select_related("target") if r.target is not None}
         _ban(self, request, targets, "user(s)")
 
-    @admin.action(description="End the reported Spaces")
+    @admin.action(description=gettext_lazy("End the reported Spaces"))
     def end_reported_spaces(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         live = queryset.filter(space__state=Space.State.LIVE).values_list("space_id", flat=True)
         for space_id in set(live):
@@ -392,8 +395,8 @@ class CommentActionForm(ActionForm):
     reason = forms.CharField(
         required=False,
         max_length=services.TAKE_DOWN_REASON_MAX_LENGTH,
-        label="Reason",
-        help_text="Kept in the moderation log with each comment deleted.",
+        label=gettext_lazy("Reason"),
+        help_text=gettext_lazy("Kept in the moderation log with each comment deleted."),
     )
 
 
@@ -426,21 +429,21 @@ class CommentAdmin(ReadOnlyAdmin):
     action_form = CommentActionForm
     actions = ("delete_comments", "ban_authors")
 
-    @admin.display(description="Text")
+    @admin.display(description=gettext_lazy("Text"))
     def excerpt(self, comment: Comment) -> str:
         return Truncator(comment.text).chars(80)
 
-    @admin.display(description="Deleted", boolean=True, ordering="deleted_at")
+    @admin.display(description=gettext_lazy("Deleted"), boolean=True, ordering="deleted_at")
     def deleted(self, comment: Comment) -> bool:
         return comment.is_deleted
 
-    @admin.action(description="Delete selected comments (logged as staff)")
+    @admin.action(description=gettext_lazy("Delete selected comments (logged as staff)"))
     def delete_comments(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
         reason = str(request.POST.get("reason", ""))
         ids = queryset.filter(deleted_at__isnull=True).values_list("pk", flat=True)
         _take_down(self, request, dict.fromkeys(ids, reason))
 
-    @admin.action(description="Ban the authors (and end their live Spaces)")
+    @admin.action(description=gettext_lazy("Ban the authors (and end their live Spaces)"))
     def ban_authors(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
         _ban(self, request, {c.author for c in queryset.select_related("author")}, "author(s)")
 

@@ -23,6 +23,43 @@ class SpacesConfig(AppConfig):
         bus.hint_hooks.register(hub.revocation_copies)
         bus.register_coalescer(events.REACTION_SENT, reactions.windows.add)
 
+        # What /metrics and /readyz say about Spaces (spaces/metrics.py).
+        from spaces import metrics as spaces_metrics
+        from spaces_project import health
+        from spaces_project import metrics as project_metrics
+
+        for name, doc, read, cached in (
+            ("spaces_live", "Live Spaces in the deployment.", spaces_metrics.live_spaces, True),
+            (
+                "spaces_stage_members",
+                "Present host, co-hosts and speakers of live Spaces.",
+                spaces_metrics.stage_members,
+                True,
+            ),
+            (
+                "spaces_hub_sockets",
+                "Space sockets open in this process (its hub's members).",
+                spaces_metrics.hub_sockets,
+                False,
+            ),
+            (
+                "spaces_hub_spaces",
+                "Spaces with at least one socket in this process (one group membership each).",
+                spaces_metrics.hub_spaces,
+                False,
+            ),
+        ):
+            project_metrics.register_sampler(name, doc, read, cached=cached)
+        project_metrics.register_sampler(
+            "spaces_listeners",
+            "Present listeners of live Spaces by how they hear it: webrtc (real time), hls "
+            "(live HLS, a few seconds behind) and hls_guest (signed out, always HLS).",
+            spaces_metrics.listeners_by_mode,
+            labels=["mode"],
+            cached=True,
+        )
+        health.checks.register(spaces_metrics.readiness_checks)
+
         # Who answers `signal`. The embedded shape: this process's own media worker. The
         # distributed shape (MEDIA_EMBEDDED=0 with REDIS_URL): the `manage.py media_worker`
         # processes, through the channel layer. Neither: `signal` is answered

@@ -64,6 +64,10 @@ COMMENT_DELETED = "comment.deleted"
 COMMENTS_CHANGED = "comments.changed"
 SPEAKING_POLICY_CHANGED = "speaking_policy.changed"
 STAGE_LOCK_CHANGED = "stage.lock_changed"
+# Logged-out listening (issue 20): the host let guests in or stopped them (open guest sockets
+# close), and the number of guests listening changed (`counts` carries it, among listeners).
+GUESTS_CHANGED = "guests.changed"
+GUESTS_COUNTED = "guests.counted"
 
 # Why the host changed (`reason` of `host.changed`, and of the moderation-log entry).
 HOST_LEFT = "left"
@@ -104,6 +108,8 @@ ALL_TYPES = (
     COMMENTS_CHANGED,
     SPEAKING_POLICY_CHANGED,
     STAGE_LOCK_CHANGED,
+    GUESTS_CHANGED,
+    GUESTS_COUNTED,
 )
 
 
@@ -118,6 +124,7 @@ def counts(space: Space) -> dict[str, int]:
         "cohosts": space.cohost_count,
         "peak_listeners": space.peak_listener_count,
         "total_joined": space.total_joined_count,
+        "guests": space.guest_count,
     }
 
 

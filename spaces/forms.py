@@ -8,6 +8,9 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from spaces.models import (
     MAX_TOPICS,
@@ -20,56 +23,61 @@ from spaces.models import (
 from spaces.services import MAX_SHARE_RECIPIENTS, REPORT_DETAILS_MAX_LENGTH
 
 SPEAKING_HELP = {
-    Space.SpeakingPolicy.EVERYONE: "Anyone listening can ask to speak.",
-    Space.SpeakingPolicy.FOLLOWED_BY_HOST: "Only people you follow can ask to speak.",
-    Space.SpeakingPolicy.INVITED_ONLY: "Nobody can ask; you invite speakers yourself.",
+    Space.SpeakingPolicy.EVERYONE: gettext_lazy("Anyone listening can ask to speak."),
+    Space.SpeakingPolicy.FOLLOWED_BY_HOST: gettext_lazy("Only people you follow can ask to speak."),
+    Space.SpeakingPolicy.INVITED_ONLY: gettext_lazy(
+        "Nobody can ask; you invite speakers yourself."
+    ),
 }
 
 # The recording choices, worded once for Start a Space and the schedule form.
-RECORDING_HELP = (
+RECORDING_HELP = gettext_lazy(
     "Everyone sees a REC badge and each speaker can keep their voice out. "
     "The replay stays on your profile."
 )
-CLIPS_HELP = "People who hear it can clip up to a minute and share it."
+CLIPS_HELP = gettext_lazy("People who hear it can clip up to a minute and share it.")
 
 
 class SpaceStartForm(forms.Form):
     title = forms.CharField(
         max_length=TITLE_MAX_LENGTH,
-        label="What do you want to talk about?",
+        label=gettext_lazy("What do you want to talk about?"),
         widget=forms.TextInput(
-            attrs={"placeholder": "Give your Space a title", "autocomplete": "off"}
+            attrs={"placeholder": gettext_lazy("Give your Space a title"), "autocomplete": "off"}
         ),
-        help_text=f"Up to {TITLE_MAX_LENGTH} characters.",
+        help_text=format_lazy(gettext_lazy("Up to {count} characters."), count=TITLE_MAX_LENGTH),
     )
     topics = forms.CharField(
         required=False,
         max_length=MAX_TOPICS * (TOPIC_MAX_LENGTH + 2),
-        label="Topics",
+        label=gettext_lazy("Topics"),
         widget=forms.TextInput(
-            attrs={"placeholder": "e.g. Music, Technology", "autocomplete": "off"}
+            attrs={"placeholder": gettext_lazy("e.g. Music, Technology"), "autocomplete": "off"}
         ),
-        help_text=f"Up to {MAX_TOPICS}, separated by commas; helps people find your Space.",
+        help_text=format_lazy(
+            gettext_lazy("Up to {count}, separated by commas; helps people find your Space."),
+            count=MAX_TOPICS,
+        ),
     )
     speaking_policy = forms.ChoiceField(
-        label="Who can speak?",
+        label=gettext_lazy("Who can speak?"),
         choices=Space.SpeakingPolicy.choices,
         initial=Space.SpeakingPolicy.EVERYONE,
         widget=forms.RadioSelect,
     )
     captions_enabled = forms.BooleanField(
         required=False,
-        label="Show captions",
-        help_text="Speech is transcribed live for everyone in the Space.",
+        label=gettext_lazy("Show captions"),
+        help_text=gettext_lazy("Speech is transcribed live for everyone in the Space."),
     )
     recording_enabled = forms.BooleanField(
         required=False,
         initial=True,
-        label="Record this Space",
+        label=gettext_lazy("Record this Space"),
         help_text=RECORDING_HELP,
     )
     clips_enabled = forms.BooleanField(
-        required=False, initial=True, label="Allow clips", help_text=CLIPS_HELP
+        required=False, initial=True, label=gettext_lazy("Allow clips"), help_text=CLIPS_HELP
     )
 
     def clean_title(self) -> str:
@@ -80,11 +88,11 @@ class SpaceStartForm(forms.Form):
         topics = [" ".join(t.split()) for t in raw.split(",")]
         topics = [t for t in topics if t]
         if len(topics) > MAX_TOPICS:
-            raise forms.ValidationError(f"At most {MAX_TOPICS} topics.")
+            raise forms.ValidationError(_("At most %(count)s topics.") % {"count": MAX_TOPICS})
         for topic in topics:
             if len(topic) > TOPIC_MAX_LENGTH:
                 raise forms.ValidationError(
-                    f"Each topic has at most {TOPIC_MAX_LENGTH} characters."
+                    _("Each topic has at most %(count)s characters.") % {"count": TOPIC_MAX_LENGTH}
                 )
         return topics
 
@@ -96,16 +104,25 @@ class ShareForm(forms.Form):
     usernames = forms.CharField(
         required=False,
         max_length=1000,
-        label="Send to",
-        widget=forms.TextInput(attrs={"placeholder": "@grace, @linus", "autocomplete": "off"}),
-        help_text=f"Usernames, up to {MAX_SHARE_RECIPIENTS}; each gets a direct message.",
+        label=gettext_lazy("Send to"),
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("@grace, @linus"), "autocomplete": "off"}
+        ),
+        help_text=format_lazy(
+            gettext_lazy("Usernames, up to {count}; each gets a direct message."),
+            count=MAX_SHARE_RECIPIENTS,
+        ),
     )
-    to_followers = forms.BooleanField(required=False, label="Share with all my followers")
+    to_followers = forms.BooleanField(
+        required=False, label=gettext_lazy("Share with all my followers")
+    )
     message = forms.CharField(
         required=False,
         max_length=280,
-        label="Message",
-        widget=forms.TextInput(attrs={"placeholder": "Listen with me", "autocomplete": "off"}),
+        label=gettext_lazy("Message"),
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("Listen with me"), "autocomplete": "off"}
+        ),
     )
 
     def clean_usernames(self) -> list[str]:
@@ -113,23 +130,25 @@ class ShareForm(forms.Form):
         names = [n.lstrip("@") for n in _USERNAME_SPLIT.split(raw)]
         names = list(dict.fromkeys(n for n in names if n))
         if len(names) > MAX_SHARE_RECIPIENTS:
-            raise forms.ValidationError(f"At most {MAX_SHARE_RECIPIENTS} people at once.")
+            raise forms.ValidationError(
+                _("At most %(count)s people at once.") % {"count": MAX_SHARE_RECIPIENTS}
+            )
         return names
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         if not self.errors and not data.get("usernames") and not data.get("to_followers"):
-            raise forms.ValidationError("Choose people to send the Space to, or your followers.")
+            raise forms.ValidationError(_("Choose people to send the Space to, or your followers."))
         return data
 
 
 class ReportForm(forms.Form):
-    reason = forms.ChoiceField(label="What is wrong?", choices=Report.Reason.choices)
+    reason = forms.ChoiceField(label=gettext_lazy("What is wrong?"), choices=Report.Reason.choices)
     details = forms.CharField(
         required=False,
         max_length=REPORT_DETAILS_MAX_LENGTH,
-        label="Details",
+        label=gettext_lazy("Details"),
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     # Bounded like the API's ids: a larger number made SQLite raise OverflowError (a 500).
@@ -145,16 +164,20 @@ class ReportForm(forms.Form):
 class PinForm(forms.Form):
     text = forms.CharField(
         max_length=PIN_TEXT_MAX_LENGTH,
-        label="Pin a post",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Share a link or a note"}),
+        label=gettext_lazy("Pin a post"),
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": gettext_lazy("Share a link or a note")}
+        ),
     )
-    url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Link")
+    url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label=gettext_lazy("Link")
+    )
 
 
 class UsernameForm(forms.Form):
     """Invite someone to speak, or to co-host, by username."""
 
-    username = forms.CharField(max_length=150, label="Username")
+    username = forms.CharField(max_length=150, label=gettext_lazy("Username"))
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].strip().lstrip("@")

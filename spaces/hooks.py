@@ -9,6 +9,15 @@ without Spaces importing ticketing.
 (its media origin stopped); `replays` registers the step that turns the recording of an ended
 Space into a replay.
 
+`space_live`: called as `hook(space_id=)` after the transaction that made a Space live commits
+(started now, or a scheduled one started: `services.space_go_live`), each hook on its own, a
+failure logged and never the host's. `alerts` registers the go-live alert to the followers.
+
+`live_notified_elsewhere`: called as `hook(space_id=)` when a Space goes live, it returns the ids
+of the users another app tells about that go-live itself, as a subquery (`values_list`); the
+followers' go-live alert leaves them out, so nobody gets two inbox rows for one go-live.
+`scheduling` registers its reminder holders (they get its "live now").
+
 `ticket_badges`: called as `hook(viewer=, spaces=)` with a page's ticketed Spaces, it returns
 a `TicketBadge` by Space id: what a card shows of its tickets, formatted for people and as the
 viewer stands (Buy, "You have a ticket", "Sold out", the host's Sales). Ticketing registers one
@@ -21,11 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from spaces_project.hooks import Hook
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from accounts.models import User
     from spaces.models import Participant, Space
 
@@ -44,6 +55,22 @@ class RecordingClosed(Protocol):
 
 
 recording_closed: Hook[RecordingClosed] = Hook("spaces.recording_closed")
+
+
+class SpaceLive(Protocol):
+    def __call__(self, *, space_id: int) -> None: ...
+
+
+space_live: Hook[SpaceLive] = Hook("spaces.space_live")
+
+
+class LiveNotifiedElsewhere(Protocol):
+    def __call__(self, *, space_id: int) -> QuerySet[Any, int]:
+        """The ids of the users told of this go-live by the registering app, as a subquery."""
+        ...
+
+
+live_notified_elsewhere: Hook[LiveNotifiedElsewhere] = Hook("spaces.live_notified_elsewhere")
 
 
 def entry_admits(*, user: User, space: Space, participant: Participant | None) -> bool:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext, gettext_lazy
 
 MAX_TOPICS = 3
 TOPIC_MAX_LENGTH = 30
@@ -52,15 +53,15 @@ class Reaction(models.TextChoices):
 
 class Space(models.Model):
     class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        LIVE = "live", "Live"
-        ENDED = "ended", "Ended"
-        CANCELLED = "cancelled", "Cancelled"
+        SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+        LIVE = "live", gettext_lazy("Live")
+        ENDED = "ended", gettext_lazy("Ended")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     class SpeakingPolicy(models.TextChoices):
-        EVERYONE = "everyone", "Everyone"
-        FOLLOWED_BY_HOST = "followed_by_host", "People the host follows"
-        INVITED_ONLY = "invited_only", "Only people invited to speak"
+        EVERYONE = "everyone", gettext_lazy("Everyone")
+        FOLLOWED_BY_HOST = "followed_by_host", gettext_lazy("People the host follows")
+        INVITED_ONLY = "invited_only", gettext_lazy("Only people invited to speak")
 
     # The current host: listings, bubbles, permissions and `space_one_live_per_host` follow it,
     # so it changes when a co-host takes over (issue 9).
@@ -99,6 +100,12 @@ class Space(models.Model):
     comments_enabled = models.BooleanField(default=True)
     comment_slow_mode_seconds = models.PositiveSmallIntegerField(default=0)
     stage_locked = models.BooleanField(default=False)
+    # Logged-out listening (issue 20, spaces/services/guests.py): whether people without an
+    # account may hear this Space over live HLS (a public, non-ticketed live Space only; the
+    # host's switch), and how many such guests listen now. `guest_count` is already included in
+    # `listener_count`, so every place that shows the count shows them.
+    guests_allowed = models.BooleanField(default=True)
+    guest_count = models.PositiveIntegerField(default=0)
     # Used by the scheduling and ticketing issues; a live Space started on the spot has neither.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     is_ticketed = models.BooleanField(default=False)
@@ -169,23 +176,23 @@ class Space(models.Model):
 
 
 class ListenMode(models.TextChoices):
-    WEBRTC = "webrtc", "Real time"
-    HLS = "hls", "With a delay"
+    WEBRTC = "webrtc", gettext_lazy("Real time")
+    HLS = "hls", gettext_lazy("With a delay")
 
 
 class Participant(models.Model):
     """One row per (Space, user) who ever joined: their role and presence in this Space."""
 
     class Role(models.TextChoices):
-        HOST = "host", "Host"
-        COHOST = "cohost", "Co-host"
-        SPEAKER = "speaker", "Speaker"
-        LISTENER = "listener", "Listener"
+        HOST = "host", gettext_lazy("Host")
+        COHOST = "cohost", gettext_lazy("Co-host")
+        SPEAKER = "speaker", gettext_lazy("Speaker")
+        LISTENER = "listener", gettext_lazy("Listener")
 
     class State(models.TextChoices):
-        PRESENT = "present", "Present"
-        LEFT = "left", "Left"
-        REMOVED = "removed", "Removed"
+        PRESENT = "present", gettext_lazy("Present")
+        LEFT = "left", gettext_lazy("Left")
+        REMOVED = "removed", gettext_lazy("Removed")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="participants")
     user = models.ForeignKey(
@@ -280,13 +287,13 @@ class SpeakerRequest(models.Model):
     """A raised hand: the queue hosts work through, and a record of how it was answered."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        DENIED = "denied", "Denied"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        PENDING = "pending", gettext_lazy("Pending")
+        APPROVED = "approved", gettext_lazy("Approved")
+        DENIED = "denied", gettext_lazy("Denied")
+        WITHDRAWN = "withdrawn", gettext_lazy("Withdrawn")
         # Overtaken by events: the requester left, was removed, got on stage another way, or
         # the Space ended.
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="speaker_requests")
     user = models.ForeignKey(
@@ -323,14 +330,14 @@ class Invitation(models.Model):
     """The host or a co-host asks a participant to speak, or the host asks one to co-host."""
 
     class Kind(models.TextChoices):
-        SPEAKER = "speaker", "Speak"
-        COHOST = "cohost", "Co-host"
+        SPEAKER = "speaker", gettext_lazy("Speak")
+        COHOST = "cohost", gettext_lazy("Co-host")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
-        DECLINED = "declined", "Declined"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", gettext_lazy("Pending")
+        ACCEPTED = "accepted", gettext_lazy("Accepted")
+        DECLINED = "declined", gettext_lazy("Declined")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="invitations")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -410,14 +417,14 @@ class Recording(models.Model):
     """
 
     class Status(models.TextChoices):
-        RECORDING = "recording", "Recording"
-        READY = "ready", "Ready"
-        DELETED = "deleted", "Deleted"
+        RECORDING = "recording", gettext_lazy("Recording")
+        READY = "ready", gettext_lazy("Ready")
+        DELETED = "deleted", gettext_lazy("Deleted")
 
     class DeletedBy(models.TextChoices):
-        HOST = "host", "The host"
-        STAFF = "staff", "Staff"
-        RETENTION = "retention", "Retention period"
+        HOST = "host", gettext_lazy("The host")
+        STAFF = "staff", gettext_lazy("Staff")
+        RETENTION = "retention", gettext_lazy("Retention period")
 
     space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="recording")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECORDING)
@@ -570,18 +577,18 @@ class Comment(models.Model):
 
 class Report(models.Model):
     class Reason(models.TextChoices):
-        SPAM = "spam", "Spam"
-        HARASSMENT = "harassment", "Abuse or harassment"
-        HATE = "hate", "Hateful conduct"
-        VIOLENCE = "violence", "Violent speech"
-        SEXUAL = "sexual", "Sexual content"
-        MISINFORMATION = "misinformation", "Misleading information"
-        IMPERSONATION = "impersonation", "Impersonation"
-        OTHER = "other", "Something else"
+        SPAM = "spam", gettext_lazy("Spam")
+        HARASSMENT = "harassment", gettext_lazy("Abuse or harassment")
+        HATE = "hate", gettext_lazy("Hateful conduct")
+        VIOLENCE = "violence", gettext_lazy("Violent speech")
+        SEXUAL = "sexual", gettext_lazy("Sexual content")
+        MISINFORMATION = "misinformation", gettext_lazy("Misleading information")
+        IMPERSONATION = "impersonation", gettext_lazy("Impersonation")
+        OTHER = "other", gettext_lazy("Something else")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", gettext_lazy("Open")
+        RESOLVED = "resolved", gettext_lazy("Resolved")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="reports")
     reporter = models.ForeignKey(
@@ -630,31 +637,35 @@ class ModerationAction(models.Model):
     """The moderation log: every host, co-host and staff action on a Space."""
 
     class Action(models.TextChoices):
-        REQUEST_APPROVED = "request_approved", "Approved a request to speak"
-        REQUEST_DENIED = "request_denied", "Denied a request to speak"
-        SPEAKER_INVITED = "speaker_invited", "Invited to speak"
-        COHOST_INVITED = "cohost_invited", "Invited to co-host"
-        INVITATION_CANCELLED = "invitation_cancelled", "Took back an invitation"
-        COHOST_ADDED = "cohost_added", "Became co-host"
-        COHOST_REMOVED = "cohost_removed", "Co-host removed"
-        COHOST_STEPPED_DOWN = "cohost_stepped_down", "Co-host stepped down"
-        SPEAKER_DEMOTED = "speaker_demoted", "Moved to the audience"
-        PARTICIPANT_MUTED = "participant_muted", "Muted"
-        PARTICIPANT_REMOVED = "participant_removed", "Removed"
-        USER_BLOCKED = "user_blocked", "Blocked"
-        CAPTIONS_TOGGLED = "captions_toggled", "Captions turned on or off"
-        PIN_REMOVED = "pin_removed", "Removed a pin"
-        HOST_CHANGED = "host_changed", "Host handed over"
-        SPACE_ENDED = "space_ended", "Ended the Space"
-        HOST_BANNED = "host_banned", "Host banned"
-        RECORDING_CONSENT = "recording_consent", "Recording consent changed"
-        REPLAY_DELETED = "replay_deleted", "Deleted the replay"
-        CLIP_DELETED = "clip_deleted", "Deleted a clip"
-        COMMENT_DELETED = "comment_deleted", "Deleted a comment"
-        COMMENTS_CHANGED = "comments_changed", "Changed comments (on, off, slow mode)"
-        SPEAKING_POLICY_CHANGED = "speaking_policy_changed", "Changed who can ask to speak"
-        STAGE_LOCKED = "stage_locked", "Locked or unlocked the stage"
-        MUTED_ALL = "muted_all", "Muted everyone on stage"
+        REQUEST_APPROVED = "request_approved", gettext_lazy("Approved a request to speak")
+        REQUEST_DENIED = "request_denied", gettext_lazy("Denied a request to speak")
+        SPEAKER_INVITED = "speaker_invited", gettext_lazy("Invited to speak")
+        COHOST_INVITED = "cohost_invited", gettext_lazy("Invited to co-host")
+        INVITATION_CANCELLED = "invitation_cancelled", gettext_lazy("Took back an invitation")
+        COHOST_ADDED = "cohost_added", gettext_lazy("Became co-host")
+        COHOST_REMOVED = "cohost_removed", gettext_lazy("Co-host removed")
+        COHOST_STEPPED_DOWN = "cohost_stepped_down", gettext_lazy("Co-host stepped down")
+        SPEAKER_DEMOTED = "speaker_demoted", gettext_lazy("Moved to the audience")
+        PARTICIPANT_MUTED = "participant_muted", gettext_lazy("Muted")
+        PARTICIPANT_REMOVED = "participant_removed", gettext_lazy("Removed")
+        USER_BLOCKED = "user_blocked", gettext_lazy("Blocked")
+        CAPTIONS_TOGGLED = "captions_toggled", gettext_lazy("Captions turned on or off")
+        PIN_REMOVED = "pin_removed", gettext_lazy("Removed a pin")
+        HOST_CHANGED = "host_changed", gettext_lazy("Host handed over")
+        SPACE_ENDED = "space_ended", gettext_lazy("Ended the Space")
+        HOST_BANNED = "host_banned", gettext_lazy("Host banned")
+        RECORDING_CONSENT = "recording_consent", gettext_lazy("Recording consent changed")
+        REPLAY_DELETED = "replay_deleted", gettext_lazy("Deleted the replay")
+        CLIP_DELETED = "clip_deleted", gettext_lazy("Deleted a clip")
+        COMMENT_DELETED = "comment_deleted", gettext_lazy("Deleted a comment")
+        COMMENTS_CHANGED = "comments_changed", gettext_lazy("Changed comments (on, off, slow mode)")
+        SPEAKING_POLICY_CHANGED = (
+            "speaking_policy_changed",
+            gettext_lazy("Changed who can ask to speak"),
+        )
+        STAGE_LOCKED = "stage_locked", gettext_lazy("Locked or unlocked the stage")
+        MUTED_ALL = "muted_all", gettext_lazy("Muted everyone on stage")
+        GUESTS_CHANGED = "guests_changed", gettext_lazy("Let guests listen, or stopped them")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="moderation_actions")
     # Null: the system (or a deleted account).
@@ -688,9 +699,11 @@ class ModerationAction(models.Model):
     def label(self) -> str:
         """What the log says: the action's name, or for captions which way they were turned."""
         if self.action == self.Action.CAPTIONS_TOGGLED:
-            return "Captions turned on" if self.details.get("enabled") else "Captions turned off"
+            if self.details.get("enabled"):
+                return gettext("Captions turned on")
+            return gettext("Captions turned off")
         if self.action == self.Action.RECORDING_CONSENT:
             if self.details.get("recorded"):
-                return "Agreed to be recorded"
-            return "Chose not to be recorded"
+                return gettext("Agreed to be recorded")
+            return gettext("Chose not to be recorded")
         return self.get_action_display()

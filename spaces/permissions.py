@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces.models import Participant, Space
-from spaces_project.errors import ApplicationError, Conflict, Forbidden, NotFound, ValidationFailed
+from spaces_project.errors import (
+    ApplicationError,
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 
 Refusal = ApplicationError | None
 
@@ -61,14 +69,14 @@ def check_live(space: Space) -> Refusal:
     if space.state == Space.State.LIVE:
         return None
     if space.state == Space.State.ENDED:
-        return Conflict("This Space has ended.", code="space_ended")
+        return Conflict(_("This Space has ended."), code="space_ended")
     if space.state == Space.State.CANCELLED:
-        return Conflict("This Space was cancelled.", code="space_cancelled")
-    return Conflict("This Space has not started yet.", code="space_not_started")
+        return Conflict(_("This Space was cancelled."), code="space_cancelled")
+    return Conflict(_("This Space has not started yet."), code="space_not_started")
 
 
 def _not_in_space() -> ApplicationError:
-    return Forbidden("Join the Space first.", code="not_in_space")
+    return Forbidden(_("Join the Space first."), code="not_in_space")
 
 
 def check_present(participant: Participant | None) -> Refusal:
@@ -77,12 +85,12 @@ def check_present(participant: Participant | None) -> Refusal:
 
 
 def _not_moderator() -> ApplicationError:
-    return Forbidden("Only the host or a co-host can do this.", code="not_moderator")
+    return Forbidden(_("Only the host or a co-host can do this."), code="not_moderator")
 
 
 def check_view(space: Space, *, blocked_by_host: bool) -> Refusal:
     if blocked_by_host:
-        return Forbidden("The host has blocked you.", code="blocked")
+        return Forbidden(_("The host has blocked you."), code="blocked")
     return None
 
 
@@ -99,11 +107,11 @@ def check_join(
     if refusal := check_live(space):
         return refusal
     if participant is not None and participant.state == Participant.State.REMOVED:
-        return Forbidden("You were removed from this Space.", code="removed")
+        return Forbidden(_("You were removed from this Space."), code="removed")
     if blocked_by_host:
-        return Forbidden("The host has blocked you.", code="blocked")
+        return Forbidden(_("The host has blocked you."), code="blocked")
     if lacks_ticket:
-        return Forbidden("This Space is ticketed: buy a ticket to join.", code="ticket_required")
+        return Forbidden(_("This Space is ticketed: buy a ticket to join."), code="ticket_required")
     return None
 
 
@@ -119,7 +127,7 @@ def check_leave(
         and not (space.state == Space.State.LIVE and successor_available)
     ):
         return Conflict(
-            "The host cannot leave a live Space; end it instead.",
+            _("The host cannot leave a live Space; end it instead."),
             code="host_cannot_leave",
         )
     return None
@@ -134,16 +142,18 @@ def check_raise_hand(
         return _not_in_space()
     assert participant is not None
     if participant.role in STAGE:
-        return Conflict("You are already on stage.", code="already_speaker")
+        return Conflict(_("You are already on stage."), code="already_speaker")
     if space.stage_locked:
-        return Conflict("The host locked the stage: no new requests for now.", code="stage_locked")
+        return Conflict(
+            _("The host locked the stage: no new requests for now."), code="stage_locked"
+        )
     if space.speaking_policy == Space.SpeakingPolicy.INVITED_ONLY:
         return Forbidden(
-            "Only people the host invites can speak in this Space.", code="speaking_invite_only"
+            _("Only people the host invites can speak in this Space."), code="speaking_invite_only"
         )
     if space.speaking_policy == Space.SpeakingPolicy.FOLLOWED_BY_HOST and not host_follows_viewer:
         return Forbidden(
-            "Only people the host follows can ask to speak in this Space.",
+            _("Only people the host follows can ask to speak in this Space."),
             code="speaking_followed_only",
         )
     return None
@@ -172,7 +182,7 @@ def check_host_only(space: Space, participant: Participant | None, *, what: str)
     if refusal := check_live(space):
         return refusal
     if participant is None or participant.role != Role.HOST:
-        return Forbidden(f"Only the host can {what}.", code="host_only")
+        return Forbidden(_("Only the host can %(what)s.") % {"what": what}, code="host_only")
     return None
 
 
@@ -181,20 +191,20 @@ def check_end(space: Space, participant: Participant | None, *, user: User) -> R
         return refusal
     is_host = participant is not None and participant.role == Role.HOST
     if not is_host and not user.is_staff:
-        return Forbidden("Only the host can end the Space.", code="host_only")
+        return Forbidden(_("Only the host can end the Space."), code="host_only")
     return None
 
 
 def check_act_on(actor: Participant, target: Participant | None) -> Refusal:
     """Whether moderator `actor` may act on `target` (demote, mute, remove, block)."""
     if target is None:
-        return NotFound("This user is not in the Space.", code="participant_not_found")
+        return NotFound(_("This user is not in the Space."), code="participant_not_found")
     if target.user_id == actor.user_id:
-        return ValidationFailed("You cannot do this to yourself.", code="cannot_target_self")
+        return ValidationFailed(_("You cannot do this to yourself."), code="cannot_target_self")
     if target.role == Role.HOST:
-        return Forbidden("Nobody can do this to the host.", code="cannot_target_host")
+        return Forbidden(_("Nobody can do this to the host."), code="cannot_target_host")
     if target.role == Role.COHOST and actor.role != Role.HOST:
-        return Forbidden("Only the host can do this to a co-host.", code="host_only")
+        return Forbidden(_("Only the host can do this to a co-host."), code="host_only")
     return None
 
 
@@ -213,7 +223,7 @@ def check_pin(space: Space, participant: Participant | None) -> Refusal:
         return _not_in_space()
     assert participant is not None
     if participant.role not in STAGE:
-        return Forbidden("Only the host, co-hosts and speakers can pin.", code="not_on_stage")
+        return Forbidden(_("Only the host, co-hosts and speakers can pin."), code="not_on_stage")
     return None
 
 
@@ -225,7 +235,7 @@ def check_unpin(space: Space, participant: Participant | None, *, author_id: int
     if _present(participant) and participant.user_id == author_id:  # type: ignore[union-attr]
         return None
     return Forbidden(
-        "Only the author, the host or a co-host can remove this pin.", code="not_pin_author"
+        _("Only the author, the host or a co-host can remove this pin."), code="not_pin_author"
     )
 
 
@@ -236,7 +246,7 @@ def check_comment(space: Space, participant: Participant | None) -> Refusal:
     if not _present(participant):
         return _not_in_space()
     if not space.comments_enabled:
-        return Conflict("The host turned comments off.", code="comments_off")
+        return Conflict(_("The host turned comments off."), code="comments_off")
     return None
 
 
@@ -252,7 +262,7 @@ def check_delete_comment(
     if participant is not None and participant.user_id == author_id:
         return None
     return Forbidden(
-        "Only the author, the host or a co-host can delete this comment.",
+        _("Only the author, the host or a co-host can delete this comment."),
         code="not_comment_author",
     )
 
@@ -265,7 +275,7 @@ def check_self_audio(space: Space, participant: Participant | None) -> Refusal:
         return _not_in_space()
     assert participant is not None
     if participant.role not in STAGE:
-        return Conflict("You are not on stage.", code="not_on_stage")
+        return Conflict(_("You are not on stage."), code="not_on_stage")
     return None
 
 
@@ -277,10 +287,10 @@ def check_step_down(space: Space, participant: Participant | None) -> Refusal:
     assert participant is not None
     if participant.role == Role.HOST:
         return Conflict(
-            "The host cannot step down; end the Space instead.", code="host_cannot_step_down"
+            _("The host cannot step down; end the Space instead."), code="host_cannot_step_down"
         )
     if participant.role not in STAGE:
-        return Conflict("You are not on stage.", code="not_on_stage")
+        return Conflict(_("You are not on stage."), code="not_on_stage")
     return None
 
 
@@ -288,14 +298,14 @@ def check_share(space: Space, *, blocked_by_host: bool) -> Refusal:
     if space.state not in (Space.State.LIVE, Space.State.SCHEDULED):
         return check_live(space)
     if blocked_by_host:
-        return Forbidden("The host has blocked you.", code="blocked")
+        return Forbidden(_("The host has blocked you."), code="blocked")
     return None
 
 
 def check_report(space: Space, participant: Participant | None) -> Refusal:
     """Anyone who was in the Space (also after leaving, being removed, or the end)."""
     if participant is None:
-        return Forbidden("Only people in the Space can report it.", code="not_in_space")
+        return Forbidden(_("Only people in the Space can report it."), code="not_in_space")
     return None
 
 
@@ -316,12 +326,12 @@ def check_recording_consent(space: Space, participant: Participant | None) -> Re
     if refusal := check_live(space):
         return refusal
     if not space.recording_enabled:
-        return Conflict("This Space is not recorded.", code="recording_off")
+        return Conflict(_("This Space is not recorded."), code="recording_off")
     if not _present(participant):
         return _not_in_space()
     assert participant is not None
     if participant.role not in STAGE:
-        return Conflict("Only people on stage are recorded.", code="not_on_stage")
+        return Conflict(_("Only people on stage are recorded."), code="not_on_stage")
     return None
 
 
@@ -331,12 +341,46 @@ def check_listen_mode(space: Space, participant: Participant | None, *, hls: boo
     if refusal := check_live(space):
         return refusal
     if not hls:
-        return Conflict("This Space has no delayed listening.", code="hls_unavailable")
+        return Conflict(_("This Space has no delayed listening."), code="hls_unavailable")
     if not _present(participant):
         return _not_in_space()
     assert participant is not None
     if participant.role != Role.LISTENER:
-        return Conflict("On stage you always hear the Space in real time.", code="not_listener")
+        return Conflict(_("On stage you always hear the Space in real time."), code="not_listener")
+    return None
+
+
+def check_guest_listen(space: Space) -> Refusal:
+    """Hear the Space without an account (issue 20): a live, public, non-ticketed Space whose
+    host lets guests in. A guest only listens, over live HLS; everything else wants an account
+    (`sign_in_required`). 401: signing in is the way in (a ticket is bought signed in)."""
+    if refusal := check_live(space):
+        return refusal
+    if space.is_ticketed:
+        return NotAuthenticated(
+            _("This Space is ticketed: sign in to get a ticket."), code="sign_in_required"
+        )
+    if not space.guests_allowed:
+        return NotAuthenticated(
+            _("The host lets only people with an account listen: sign in."), code="guests_off"
+        )
+    return None
+
+
+def guest_refusal() -> ApplicationError:
+    """What a guest gets for any action beyond listening."""
+    return NotAuthenticated(
+        _("Sign in to react, comment or raise your hand."), code="sign_in_required"
+    )
+
+
+def check_guests_allowed_set(space: Space, participant: Participant | None) -> Refusal:
+    """Let guests listen or stop them: the host and co-hosts of a live Space that could have
+    guests (a ticketed Space never has: 409 `ticketed`)."""
+    if refusal := check_moderate(space, participant):
+        return refusal
+    if space.is_ticketed:
+        return Conflict(_("A ticketed Space never has guests."), code="ticketed")
     return None
 
 
@@ -345,7 +389,7 @@ def check_real_time_audio(participant: Participant) -> Refusal:
     HLS (the limit on real-time listeners holds only if the media worker says no too)."""
     if participant.hears_live_hls:
         return Conflict(
-            "You listen to this Space with a delay (HLS): switch to real time first.",
+            _("You listen to this Space with a delay (HLS): switch to real time first."),
             code="listen_mode_hls",
         )
     return None
@@ -359,13 +403,13 @@ def check_clip_live(
     if refusal := check_live(space):
         return refusal
     if not space.recording_enabled:
-        return Conflict("This Space is not recorded.", code="recording_off")
+        return Conflict(_("This Space is not recorded."), code="recording_off")
     if not space.clips_enabled:
-        return Conflict("The host turned clips off.", code="clips_off")
+        return Conflict(_("The host turned clips off."), code="clips_off")
     if not _present(participant):
         return _not_in_space()
     if not recording_started:
-        return Conflict("The recording has not started yet.", code="recording_not_started")
+        return Conflict(_("The recording has not started yet."), code="recording_not_started")
     return None
 
 
@@ -442,8 +486,8 @@ def space_permissions_for(
         "react": check_react(space, participant) is None,
         "pin": check_pin(space, participant) is None,
         "moderate": check_moderate(space, participant) is None,
-        "manage_cohosts": check_host_only(space, participant, what="manage co-hosts") is None,
-        "block": check_host_only(space, participant, what="block") is None,
+        "manage_cohosts": check_host_only(space, participant, what=_("manage co-hosts")) is None,
+        "block": check_host_only(space, participant, what=_("block people")) is None,
         "toggle_captions": check_toggle_captions(space, participant) is None,
         "end": check_end(space, participant, user=viewer) is None,
         "mute_self": check_self_audio(space, participant) is None and not muted,

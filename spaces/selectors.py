@@ -29,6 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.hooks import SharedSpace
 from accounts.models import Follow, User
@@ -39,6 +40,7 @@ from spaces.models import (
     CaptionLine,
     Comment,
     Invitation,
+    ListenMode,
     ModerationAction,
     Participant,
     Pin,
@@ -49,18 +51,21 @@ from spaces.models import (
     SpeakerRequest,
 )
 from spaces.permissions import (
+    CAN_KEYS,
     STAGE,
     ViewerFacts,
+    check_guest_listen,
     check_moderate,
     check_view,
     check_view_moderation_log,
     connected_cutoff,
     ensure,
     participant_actions,
+    role_action_key,
     role_actions_for,
     space_permissions_for,
 )
-from spaces.services.listening import HlsInfo, hls_info
+from spaces.services.listening import HlsInfo, hls_enabled, hls_info, hls_url
 from spaces_project.errors import Forbidden, NotFound
 
 Role = Participant.Role
@@ -203,7 +208,7 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
         .first()
     )
     if space is None:
-        raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound(gettext("No such Space."), code="space_not_found")
     blocked = bool(space.viewer_blocked) and space.host_id != viewer.pk
     ensure(check_view(space, blocked_by_host=blocked))
     me = Participant.objects.filter(space=space, user=viewer).select_related("user").first()
@@ -270,17 +275,74 @@ def space_detail(*, viewer: User, space_id: int) -> SpaceDetail:
 
 
 def latest_comments(
-    *, space_id: int, viewer: User, limit: int = SNAPSHOT_COMMENTS
+    *, space_id: int, viewer: User | None, limit: int = SNAPSHOT_COMMENTS
 ) -> list[Comment]:
     """The latest comments not deleted, oldest first, without those of people `viewer`
-    blocked (they see none of theirs, live or here)."""
-    rows = (
-        Comment.objects.filter(space_id=space_id, deleted_at__isnull=True)
-        .exclude(author_id__in=blocked_ids(blocker=viewer))
-        .select_related("author")
-        .order_by("-created_at", "-id")[:limit]
-    )
+    blocked (they see none of theirs, live or here). A guest (None) blocked nobody."""
+    rows = Comment.objects.filter(space_id=space_id, deleted_at__isnull=True)
+    if viewer is not None:
+        rows = rows.exclude(author_id__in=blocked_ids(blocker=viewer))
+    rows = rows.select_related("author").order_by("-created_at", "-id")[:limit]
     return list(reversed(rows))
+
+
+def space_for_guest(*, space_id: int) -> Space:
+    """The Space a guest (no account) may hear: 404 for an unknown Space; 409 when it is not
+    live; 401 `sign_in_required` for a ticketed one, `guests_off` when the host refuses
+    guests (spaces.permissions.check_guest_listen). One query."""
+    space = Space.objects.filter(pk=space_id).select_related("host").first()
+    if space is None:
+        raise NotFound(gettext("No such Space."), code="space_not_found")
+    ensure(check_guest_listen(space))
+    return space
+
+
+def space_detail_for_guest(*, space_id: int) -> SpaceDetail:
+    """The Space as a guest sees it: the room (stage, a sample of listeners, pins, comments,
+    reactions, the recording badge) and the live playlist, with nothing of their own: no
+    participant, `can` all false (every action wants an account), no actions on anyone.
+    Refused as `space_for_guest` refuses."""
+    space = space_for_guest(space_id=space_id)
+    recording = Recording.objects.filter(space=space).values("status", "started_at").first()
+    stage = list(
+        Participant.objects.filter(space=space, role__in=STAGE)
+        .select_related("user")
+        .order_by(_stage_rank(), "role_since", "id")
+    )
+    listeners = list(
+        Participant.objects.filter(space=space, role=Role.LISTENER, state=Participant.State.PRESENT)
+        .select_related("user")
+        .order_by("-joined_at", "-id")[:LISTENER_SAMPLE_SIZE]
+    )
+    pins = list(
+        Pin.objects.filter(space=space, unpinned_at__isnull=True)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+    return SpaceDetail(
+        space=space,
+        me=None,
+        pending_request_id=None,
+        invitations=[],
+        stage=stage,
+        listeners_sample=listeners,
+        pins=pins,
+        reaction_counts=reaction_counts_for(space_id=space.pk),
+        can=dict.fromkeys(CAN_KEYS, False),
+        seat_actions={p.user_id: [] for p in [*stage, *listeners]},
+        role_actions={
+            role_action_key(role, muted=muted): []
+            for role in Role.values
+            for muted in (False, True)
+        },
+        successors=[],
+        recording=RecordingState(recording["status"], recording["started_at"])
+        if recording
+        else None,
+        listen_mode=ListenMode.HLS if hls_enabled() else None,
+        hls=HlsInfo(hls_url(space.pk)) if hls_enabled() else None,
+        comments=latest_comments(space_id=space.pk, viewer=None),
+    )
 
 
 def space_state_extras(detail: SpaceDetail) -> dict[str, Any]:
@@ -389,7 +451,7 @@ def caption_transcript_download(*, viewer: User, space_id: int) -> tuple[Space, 
     space = _viewable(viewer, space_id)
     if not transcript_download_allowed(viewer=viewer, space=space):
         raise Forbidden(
-            "Only the host or a co-host can download the transcript.", code="not_moderator"
+            gettext("Only the host or a co-host can download the transcript."), code="not_moderator"
         )
     lines = list(
         CaptionLine.objects.filter(space=space)

@@ -62,7 +62,16 @@ class SpaceSerializer(serializers.Serializer):
     )
     is_ticketed = serializers.BooleanField()
     host = SpaceUserSerializer()
-    listener_count = serializers.IntegerField(help_text="Listeners present now.")
+    listener_count = serializers.IntegerField(
+        help_text="Listeners present now, guests (no account) included."
+    )
+    guest_count = serializers.IntegerField(
+        help_text="Of `listener_count`, how many listen without an account (guests)."
+    )
+    guests_allowed = serializers.BooleanField(
+        help_text="People without an account may listen (a public, non-ticketed live Space, "
+        "unless the host turned it off)."
+    )
     speaker_count = serializers.IntegerField(help_text="Speakers on stage (not host, co-hosts).")
     cohost_count = serializers.IntegerField()
     max_speakers = serializers.IntegerField()
@@ -389,3 +398,19 @@ def space_snapshot(*, viewer: User, space_id: int) -> SpaceSnapshot:
     )
     state["last_host_change"] = last_host_change(space_id)
     return SpaceSnapshot(detail, requests, json.loads(json.dumps(state, default=str)))
+
+
+def guest_snapshot(*, space_id: int) -> SpaceSnapshot:
+    """The `space.state` of a guest (no account, issue 20): the room as anyone sees it, the live
+    playlist, `can` all false, no `me`, and `guest: true`. Refused (ApplicationError) when
+    the Space does not take guests (selectors.space_for_guest). The seq is read first, as in
+    `space_snapshot`."""
+    seq = bus.current_seq(space_id)
+    detail = selectors.space_detail_for_guest(space_id=space_id)
+    state: dict[str, Any] = {"type": "space.state", "space_id": space_id, "seq": seq}
+    state.update(SpaceDetailSerializer(detail).data)
+    state.update(selectors.space_state_extras(detail))
+    state["requests"] = None
+    state["last_host_change"] = last_host_change(space_id)
+    state["guest"] = True
+    return SpaceSnapshot(detail, None, json.loads(json.dumps(state, default=str)))

@@ -3,7 +3,7 @@
 from django.urls import path
 
 import spaces_project.converters  # noqa: F401  (registers the `id` path converter)
-from spaces.views import actions, lists, live, room
+from spaces.views import actions, cards, lists, live, room
 
 S = "spaces/<id:space_id>"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("spaces/ended/", lists.space_ended_list, name="space_ended_list"),
     path("spaces/new/", lists.space_new, name="space_new"),
     path(f"{S}/", room.space_detail, name="space_detail"),
+    # The link preview's image (spaces/previews.py).
+    path(f"{S}/card.png", cards.space_card_image, name="space_card"),
     # Live HLS in the embedded shape; a static server or CDN serves /live/ in production.
     path("live/<str:folder>/<str:name>", live.live_file, name="live_hls_file"),
     path(f"{S}/transcript/", room.space_transcript, name="space_transcript"),
@@ -74,5 +76,6 @@ urlpatterns = [
     path(f"{S}/comments/settings/", actions.comments_settings, name="space_comments_settings"),
     path(f"{S}/speaking-policy/", actions.speaking_policy, name="space_speaking_policy"),
     path(f"{S}/stage-lock/", actions.stage_lock, name="space_stage_lock"),
+    path(f"{S}/guests/", actions.guests, name="space_guests"),
     path(f"{S}/mute-all/", actions.mute_all, name="space_mute_all"),
 ]

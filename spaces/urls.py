@@ -38,6 +38,7 @@ urlpatterns = [
         name="api-space-speaking-policy",
     ),
     path(f"{S}/stage/lock", comments.StageLockApi.as_view(), name="api-space-stage-lock"),
+    path(f"{S}/guests", comments.GuestsApi.as_view(), name="api-space-guests"),
     path(f"{S}/stage/mute-all", comments.MuteAllApi.as_view(), name="api-space-mute-all"),
     path(f"{S}/listen-mode", spaces.ListenModeApi.as_view(), name="api-space-listen-mode"),
     path(f"{S}/participants", spaces.ParticipantListApi.as_view(), name="api-space-participants"),

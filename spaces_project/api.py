@@ -19,6 +19,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -83,7 +85,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE when DRF reads it, with an
         # exception DRF would leave to Django's HTML 400 page.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        exc = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        exc = PayloadTooLarge(
+            _("The request body is larger than %(limit)s bytes.") % {"limit": limit}
+        )
     if isinstance(exc, ApplicationError):
         refusal = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         if exc.extra:
@@ -102,7 +106,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
         response.data = error_body(
-            code, "The request has invalid fields.", _flatten_fields(exc.detail)
+            code, _("The request has invalid fields."), _flatten_fields(exc.detail)
         )
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
@@ -117,7 +121,7 @@ def json_error(code: str, message: str, status_code: int) -> JsonResponse:
 
 @csrf_exempt  # it changes nothing; without this a POST got the site's HTML CSRF page, not JSON
 def api_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
-    return json_error("not_found", "No such endpoint.", status.HTTP_404_NOT_FOUND)
+    return json_error("not_found", _("No such endpoint."), status.HTTP_404_NOT_FOUND)
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
@@ -189,7 +193,7 @@ class StrictInputSerializer(serializers.Serializer):
         unknown: dict[str, list[str]] = {}
         if isinstance(data, Mapping):
             unknown = {
-                str(name): ["Unknown or read-only field."]
+                str(name): [_("Unknown or read-only field.")]
                 for name in data
                 if name not in self.fields
             }
@@ -211,13 +215,17 @@ class ErrorSerializer(serializers.Serializer):
     error = inline_serializer(
         name="ErrorDetail",
         fields={
-            "code": serializers.CharField(help_text="Stable, machine-readable reason."),
-            "message": serializers.CharField(help_text="For people; may change."),
+            "code": serializers.CharField(
+                help_text=gettext_lazy("Stable, machine-readable reason.")
+            ),
+            "message": serializers.CharField(help_text=gettext_lazy("For people; may change.")),
             "fields": serializers.DictField(
                 child=serializers.ListField(child=serializers.CharField()),
                 help_text=(
-                    "Invalid input by field path (`ids.0`); `non_field_errors` for the whole "
-                    "body. Empty when the error is not about fields."
+                    gettext_lazy(
+                        "Invalid input by field path (`ids.0`); `non_field_errors` for the whole "
+                        "body. Empty when the error is not about fields."
+                    )
                 ),
             ),
         },

@@ -8,12 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
+from django.utils.translation import gettext
 from rest_framework import exceptions
 from rest_framework.exceptions import ParseError
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
+
+from spaces_project.languages import activate_for
 
 
 class SessionTokenAuthentication(XSessionTokenAuthentication):
@@ -25,7 +28,11 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
             return None
         result = super().authenticate(request)
         if result is None:
-            raise exceptions.AuthenticationFailed("The session token is invalid or expired.")
+            raise exceptions.AuthenticationFailed(
+                gettext("The session token is invalid or expired.")
+            )
+        # The middleware saw no user for a token client: their own language now applies.
+        activate_for(request, result[0])
         return result
 
     def authenticate_header(self, request: Request) -> str:
@@ -50,7 +57,7 @@ class SafeJSONParser(JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
-            raise ParseError("JSON parse error - nested too deeply.") from exc
+            raise ParseError(gettext("JSON parse error - nested too deeply.")) from exc
 
 
 class PlainMetadata(SimpleMetadata):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 
 class ApplicationError(Exception):
     status = 400
@@ -69,10 +71,10 @@ class RateLimited(ApplicationError):
 
     def __init__(
         self,
-        message: str = "Too many requests.",
+        message: str | None = None,
         *,
         retry_after: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(message, **kwargs)
+        super().__init__(message or gettext("Too many requests."), **kwargs)
         self.retry_after = retry_after

@@ -61,10 +61,16 @@ INSTALLED_APPS = [
     "scheduling",
     "ticketing",
     "replays",
+    "alerts",
+    "webpush",
     "media",
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics, before anything checks the Host or redirects to HTTPS
+    # (spaces_project/health.py); then django-prometheus's request counters around the rest.
+    "spaces_project.health.HealthMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "spaces_project.headers.SecurityHeadersMiddleware",  # after CSP: adds to its policy
@@ -74,9 +80,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.TimeZoneMiddleware",  # the viewer's zone (after auth)
+    # The viewer's language (after auth): their setting, else the `django_language` cookie, else
+    # Accept-Language. In place of Django's LocaleMiddleware, which runs before auth.
+    "accounts.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "spaces_project.urls"
@@ -112,6 +122,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# What the site is translated into (`make messages`): the project catalog in locale/ (templates and
+# JavaScript), each app's own locale/ (its Python strings). The default stays English: tests and
+# e-mails to people without a setting read in it.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -178,6 +193,13 @@ else:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# Query counts, durations and errors for /metrics (django-prometheus): its backends are Django's
+# own with the cursor class wrapped, so psycopg 3's pool above works unchanged (its connection
+# counter then counts checkouts from the pool, not new connections).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 
 # --- Redis: channel layer, cache, Celery --------------------------------------------------------
 
@@ -231,6 +253,13 @@ SPACES_WS_BURST = env.int("SPACES_WS_BURST", default=20)
 SPACES_WS_USER_RATE = env.float("SPACES_WS_USER_RATE", default=SPACES_WS_RATE)
 SPACES_WS_USER_BURST = env.int("SPACES_WS_USER_BURST", default=SPACES_WS_BURST)
 SPACES_MAX_SOCKETS_PER_USER = env.int("SPACES_MAX_SOCKETS_PER_USER", default=5)
+# Guests (no account) on the Space socket, issue 20 (spaces/realtime/guests.py): open sockets per
+# client address per Space, new guest sockets per address per minute (0: no limit), and the
+# window in which every process counts its guests (a new guest shows in the count within one or
+# two windows).
+SPACES_GUEST_SOCKETS_PER_ADDRESS = env.int("SPACES_GUEST_SOCKETS_PER_ADDRESS", default=20)
+SPACES_GUEST_CONNECTS_PER_MINUTE = env.int("SPACES_GUEST_CONNECTS_PER_MINUTE", default=30)
+SPACES_GUEST_COUNT_SECONDS = env.float("SPACES_GUEST_COUNT_SECONDS", default=10.0)
 SPACES_REACTIONS_WINDOW_MS = env.int("SPACES_REACTIONS_WINDOW_MS", default=250)
 SPACES_WS_REORDER_MS = env.int("SPACES_WS_REORDER_MS", default=100)
 SPACES_WS_GROUP_REFRESH_SECONDS = env.int("SPACES_WS_GROUP_REFRESH_SECONDS", default=30)
@@ -241,6 +270,14 @@ SPACES_WS_DIRECT_FRAMES = env.bool("SPACES_WS_DIRECT_FRAMES", default=True)
 SPACES_WS_GC_FREEZE = env.bool("SPACES_WS_GC_FREEZE", default=True)
 # `manage.py serve`: Daphne processes sharing the port (more than 1: distributed shape only).
 SPACES_WEB_PROCESSES = env.int("SPACES_WEB_PROCESSES", default=1)
+# `manage.py serve`: child i also listens on SPACES_WEB_ADMIN_PORT + i (0: not at all) on
+# SPACES_WEB_ADMIN_BIND, where Prometheus scrapes it and the command probes its /healthz every
+# SPACES_WEB_HEALTH_INTERVAL seconds (after SPACES_WEB_HEALTH_GRACE from its start); three
+# failures in a row and it is killed and restarted (docs/operations.md).
+SPACES_WEB_ADMIN_PORT = env.int("SPACES_WEB_ADMIN_PORT", default=0)
+SPACES_WEB_ADMIN_BIND = env("SPACES_WEB_ADMIN_BIND", default="127.0.0.1")
+SPACES_WEB_HEALTH_INTERVAL = env.float("SPACES_WEB_HEALTH_INTERVAL", default=5.0)
+SPACES_WEB_HEALTH_GRACE = env.float("SPACES_WEB_HEALTH_GRACE", default=30.0)
 SPACES_FEED_MAX_FOLLOWED = env.int("SPACES_FEED_MAX_FOLLOWED", default=500)
 SPACES_FEED_DEBOUNCE_MS = env.int("SPACES_FEED_DEBOUNCE_MS", default=300)
 SPACES_FEED_REFRESH_SECONDS = env.int("SPACES_FEED_REFRESH_SECONDS", default=60)
@@ -329,6 +366,30 @@ CELERY_BEAT_SCHEDULE["replays-sweep"] = {
 CELERY_BEAT_SCHEDULE["scheduling-sweep"] = {
     "task": "scheduling.tasks.scheduling_sweep",
     "schedule": SPACES_SCHEDULING_SWEEP_SECONDS,
+}
+# Go-live alerts (alerts/services.py): a Space going live tells its host's followers, a chunk of
+# SPACES_GOLIVE_CHUNK followers per transaction, a task writing chunks for at most
+# SPACES_GOLIVE_STEP_SECONDS before it queues the next. A host live again within
+# SPACES_GOLIVE_REPEAT_SECONDS of their last Space (a restart) alerts nobody; at most
+# SPACES_GOLIVE_ALERTS_PER_HOUR alerts per host. The sweep resumes a fan-out not moved for
+# SPACES_GOLIVE_STALL_SECONDS; a chunk's push or e-mail claimed SPACES_GOLIVE_SEND_LEASE_SECONDS
+# ago and never finished is marked lost (never sent twice).
+SPACES_GOLIVE_CHUNK = env.int("SPACES_GOLIVE_CHUNK", default=10000)
+SPACES_GOLIVE_STEP_SECONDS = env.float("SPACES_GOLIVE_STEP_SECONDS", default=5.0)
+SPACES_GOLIVE_REPEAT_SECONDS = env.int("SPACES_GOLIVE_REPEAT_SECONDS", default=600)
+SPACES_GOLIVE_ALERTS_PER_HOUR = env.int("SPACES_GOLIVE_ALERTS_PER_HOUR", default=4)
+SPACES_GOLIVE_PUSH_BATCH = env.int("SPACES_GOLIVE_PUSH_BATCH", default=500)
+SPACES_GOLIVE_SWEEP_SECONDS = env.float("SPACES_GOLIVE_SWEEP_SECONDS", default=10.0)
+SPACES_GOLIVE_STALL_SECONDS = env.float("SPACES_GOLIVE_STALL_SECONDS", default=30.0)
+SPACES_GOLIVE_SEND_LEASE_SECONDS = env.float("SPACES_GOLIVE_SEND_LEASE_SECONDS", default=600.0)
+# Tests only: seconds each chunk waits before it commits, so a test can kill a worker mid-chunk.
+SPACES_GOLIVE_TEST_CHUNK_DELAY = env.float("SPACES_GOLIVE_TEST_CHUNK_DELAY", default=0.0)
+# The site's own address ("https://spaces.example"), put before the paths in e-mailed links;
+# blank: the e-mails carry the paths alone.
+SPACES_SITE_URL = env("SPACES_SITE_URL", default="").rstrip("/")
+CELERY_BEAT_SCHEDULE["alerts-golive-sweep"] = {
+    "task": "alerts.tasks.golive_sweep",
+    "schedule": SPACES_GOLIVE_SWEEP_SECONDS,
 }
 
 # --- Accounts (django-allauth) ------------------------------------------------------------------
@@ -457,6 +518,59 @@ MEDIA_SIGNAL_TIMEOUT_SECONDS = env.float("MEDIA_SIGNAL_TIMEOUT_SECONDS", default
 # that relay the encoded mix from Redis pub/sub (media/edge.py). 0: no limit, no edges.
 MEDIA_WORKER_MAX_LISTENERS = env.int("MEDIA_WORKER_MAX_LISTENERS", default=300)
 
+# --- Watching a deployment (docs/operations.md) -------------------------------------------------
+# /metrics of a web process answers these addresses or networks (the address Daphne reports), or
+# anyone sending `Authorization: Bearer <METRICS_BEARER_TOKEN>` when it is set; else 403.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
+# Gauges read from the database (live Spaces, listeners by mode, backlogs) are read at most this
+# often per process, however often it is scraped.
+METRICS_SAMPLE_SECONDS = env.float("METRICS_SAMPLE_SECONDS", default=5.0)
+# `manage.py media_worker` serves /metrics, /healthz and /readyz on this port (0: not at all),
+# and a Celery worker on CELERY_METRICS_PORT; both on the *_BIND address (loopback by default:
+# set the host's private address for a Prometheus on another host).
+MEDIA_METRICS_PORT = env.int("MEDIA_METRICS_PORT", default=0)
+MEDIA_METRICS_BIND = env("MEDIA_METRICS_BIND", default="127.0.0.1")
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_BIND = env("CELERY_METRICS_BIND", default="127.0.0.1")
+
+# Web Push (webpush/): the VAPID key pair that signs every push, as base64url (the 32-byte raw
+# private key, or its DER; or a PEM), e.g. from `manage.py webpush_keys`; the public key is
+# derived from the private one and, when also set, must match it. SUBJECT is the contact the
+# push services see (mailto: or https:). Without a private key, the embedded shape generates
+# a pair once into WEBPUSH_VAPID_KEY_FILE, beside the SQLite database (and gone with it, as its
+# subscriptions are); the distributed shape has no default file (each host would make its own
+# key), so push is off there until the keys are set, and `check --deploy` says so
+# (webpush/checks.py).
+WEBPUSH_VAPID_PRIVATE_KEY = env("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_PUBLIC_KEY = env("WEBPUSH_VAPID_PUBLIC_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env("WEBPUSH_VAPID_SUBJECT", default="mailto:admin@localhost")
+WEBPUSH_VAPID_KEY_FILE = env(
+    "WEBPUSH_VAPID_KEY_FILE",
+    default="" if IS_POSTGRES else f"{DATABASES['default']['NAME']}-vapid.pem",
+)
+# The server POSTs to the endpoint a browser gave it: only to these push services' hosts (an
+# entry starting with a dot matches its subdomains; "*" any https host, for a self-hosted push
+# service), so a subscription cannot aim the server at another host. http://127.0.0.1
+# endpoints (a loopback push service in tests) only when WEBPUSH_ALLOW_LOOPBACK, which
+# defaults to DEBUG.
+WEBPUSH_ENDPOINT_HOSTS = env.list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    default=[
+        "fcm.googleapis.com",
+        "android.googleapis.com",
+        "updates.push.services.mozilla.com",
+        ".push.apple.com",
+        ".notify.windows.com",
+    ],
+)
+WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", default=DEBUG)
+# Pushes in flight at once per sending task (one pooled HTTP connection each): a push service
+# ~30 ms away takes ~25 pushes/s one at a time, ~640/s with 32 (bench/webpush_send.py).
+WEBPUSH_SEND_CONCURRENCY = env.int("WEBPUSH_SEND_CONCURRENCY", default=32)
+# Devices one user may have subscribed; past it the oldest is dropped.
+WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER = env.int("WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER", default=20)
+
 # --- Production hardening -----------------------------------------------------------------------
 
 # Behind TLS (DJANGO_HTTPS=true) every cookie is secure and browsers are told to stay on HTTPS.
@@ -503,6 +617,8 @@ CONTENT_SECURITY_POLICY = {
         "media-src": ["'self'", "blob:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
+        # The Web Push service worker, /sw.js (webpush/views.py).
+        "worker-src": ["'self'"],
         "object-src": ["'none'"],
         "frame-ancestors": ["'none'"],
         "base-uri": ["'self'"],

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django.utils.translation import gettext
+
 from spaces_project.errors import ValidationFailed
 
 INVALID_TEXT = "invalid_text"
@@ -43,13 +45,13 @@ def clean_text(
     Blank and length rules stay with the caller, which knows the field's limits and wording.
     """
     if not isinstance(value, str):
-        raise _refuse(field, "Must be text.")
+        raise _refuse(field, gettext("Must be text."))
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise _refuse(field, "Contains characters that are not valid Unicode.") from None
+        raise _refuse(field, gettext("Contains characters that are not valid Unicode.")) from None
     if any(unicodedata.category(ch) == "Cc" and ch not in _TYPED_WHITESPACE for ch in value):
-        raise _refuse(field, "Contains control characters.")
+        raise _refuse(field, gettext("Contains control characters."))
     if strip_bidi:
         value = _BIDI_CONTROLS.sub("", value)
     if multiline:

@@ -20,8 +20,13 @@ import functools
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Literal, cast
 
-from django.utils import timezone
+from babel.core import Locale, UnknownLocaleError
+from babel.dates import format_skeleton, format_timedelta
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
 from spaces_project.errors import ValidationFailed
 
@@ -60,11 +65,17 @@ def zone_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     return [("", [(DEFAULT_ZONE_NAME, "UTC")]), *sorted(groups.items())]
 
 
-def time_zone_error(message: str = "That is not a time zone we know.") -> ValidationFailed:
+def time_zone_error(message: str | None = None) -> ValidationFailed:
+    message = message or gettext("That is not a time zone we know.")
     return ValidationFailed(
         message,
         code=INVALID_TIME_ZONE,
-        fields={"time_zone": [f"{message} Choose one from the list, e.g. Europe/Paris."]},
+        fields={
+            "time_zone": [
+                gettext("%(message)s Choose one from the list, e.g. Europe/Paris.")
+                % {"message": message}
+            ]
+        },
     )
 
 
@@ -73,7 +84,7 @@ def clean_time_zone(value: object) -> str:
     ValidationFailed(code=`invalid_time_zone`). Checks the length before anything else, so a
     huge or binary input costs nothing."""
     if not isinstance(value, str) or not value.strip():
-        raise time_zone_error("Give a time zone.")
+        raise time_zone_error(gettext("Give a time zone."))
     if len(value) > MAX_NAME_LENGTH:
         raise time_zone_error()
     key = value.strip().lower()
@@ -118,18 +129,17 @@ def aware_from_wall_time(value: datetime, zone: tzinfo) -> datetime:
     name = zone_name(zone).replace("_", " ")
     # A skipped wall time does not survive the trip to UTC and back: 02:30 becomes 03:30.
     if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != value:
-        message = (
-            f"{_wall(value)} does not exist in {name}: the clocks go forward then. "
-            "Choose a later time."
-        )
+        message = gettext(
+            "%(time)s does not exist in %(zone)s: the clocks go forward then. Choose a later time."
+        ) % {"time": _wall(value), "zone": name}
         raise ValidationFailed(
             message, code=TIME_DOES_NOT_EXIST, fields={"scheduled_for": [message]}
         )
     if first.utcoffset() != second.utcoffset():
-        message = (
-            f"{_wall(value)} happens twice in {name}: the clocks go back then. "
+        message = gettext(
+            "%(time)s happens twice in %(zone)s: the clocks go back then. "
             "Choose a time outside that hour."
-        )
+        ) % {"time": _wall(value), "zone": name}
         raise ValidationFailed(message, code=TIME_IS_AMBIGUOUS, fields={"scheduled_for": [message]})
     return first
 
@@ -159,6 +169,13 @@ def format_when(
     it is not this year's."""
     local = value.astimezone(zone or timezone.get_current_timezone())
     abbreviation = zone_abbreviation(local)
+    locale = _babel_locale()
+    if locale is not None:
+        # Another language: its own order and words ("mar, 8 de diciembre de 2026, 18:00").
+        this_year = (now or timezone.now()).astimezone(local.tzinfo).year
+        skeleton = "yMMMMEEEEd" if long else ("MMMEd" if local.year == this_year else "yMMMEd")
+        day = format_skeleton(skeleton, local, locale=locale)
+        return f"{day}, {format_skeleton('Hm', local, locale=locale)} {abbreviation}"
     if long:
         return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M} {abbreviation}"
     this_year = (now or timezone.now()).astimezone(local.tzinfo).year
@@ -177,16 +194,29 @@ _UNITS = (
     ("minute", 60),
     ("second", 1),
 )
+_Unit = Literal["year", "month", "week", "day", "hour", "minute", "second"]
 _AUTO = {
-    ("day", -1): "yesterday",
-    ("day", 1): "tomorrow",
-    ("week", -1): "last week",
-    ("week", 1): "next week",
-    ("month", -1): "last month",
-    ("month", 1): "next month",
-    ("year", -1): "last year",
-    ("year", 1): "next year",
+    ("day", -1): gettext_lazy("yesterday"),
+    ("day", 1): gettext_lazy("tomorrow"),
+    ("week", -1): gettext_lazy("last week"),
+    ("week", 1): gettext_lazy("next week"),
+    ("month", -1): gettext_lazy("last month"),
+    ("month", 1): gettext_lazy("next month"),
+    ("year", -1): gettext_lazy("last year"),
+    ("year", 1): gettext_lazy("next year"),
 }
+
+
+def _babel_locale() -> Locale | None:
+    """The active language's Babel locale, or None for English (written by hand above, as the
+    script writes it)."""
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    if language.lower().startswith("en"):
+        return None
+    try:
+        return Locale.parse(translation.to_locale(language))
+    except (UnknownLocaleError, ValueError):
+        return None
 
 
 def relative_unit(seconds: float) -> tuple[int, str]:
@@ -205,8 +235,18 @@ def format_relative(value: datetime, *, now: datetime | None = None) -> str:
     now = now or timezone.now()
     count, unit = relative_unit((value - now) / timedelta(seconds=1))
     if count == 0:
-        return "now"
+        return gettext("now")
     if (unit, count) in _AUTO:
-        return _AUTO[(unit, count)]
+        return str(_AUTO[(unit, count)])
+    locale = _babel_locale()
+    if locale is not None:
+        span = timedelta(seconds=count * dict(_UNITS)[unit])
+        return format_timedelta(
+            span,
+            granularity=cast("_Unit", unit),
+            threshold=1,
+            add_direction=True,
+            locale=locale,
+        )
     plural = "" if abs(count) == 1 else "s"
     return f"in {count} {unit}{plural}" if count > 0 else f"{-count} {unit}{plural} ago"

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from spaces_project.api import api_not_found
 from spaces_project.headless import HeadlessResolver
+from spaces_project.languages import javascript_catalog
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -13,6 +14,8 @@ api_v1 = [
     path("", include("scheduling.urls")),
     path("", include("ticketing.urls")),
     path("", include("replays.urls")),
+    path("", include("webpush.urls")),
+    path("", include("alerts.urls")),
 ]
 
 # Sign-up, login and sessions are allauth's headless API, documented by its own specification:
@@ -51,9 +54,15 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # Anything else under /api/ answers in the API's error shape, not with an HTML page.
     re_path(r"^api/", api_not_found),
+    # The footer's language switcher (Django's set_language: the `django_language` cookie), and
+    # the JavaScript catalog of static/js/i18n.js (spaces_project/languages.py).
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/<str:language>/", javascript_catalog, name="javascript-catalog"),
     path("", include("accounts.site_urls")),
     path("", include("spaces.site_urls")),
     path("", include("scheduling.site_urls")),
     path("", include("ticketing.site_urls")),
     path("", include("replays.site_urls")),
+    path("", include("webpush.site_urls")),
+    path("", include("alerts.site_urls")),
 ]

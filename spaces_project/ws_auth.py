@@ -48,6 +48,25 @@ def session_digest(session_key: str) -> str:
     return hashlib.sha256(f"spaces-ws-session:{session_key}".encode()).hexdigest()[:32]
 
 
+def client_address(scope: Scope) -> str:
+    """The address a socket comes from, by the rule every address limit follows
+    (SPACES_TRUSTED_PROXIES, settings.py; DRF's NUM_PROXIES): with N trusted proxies, the N-th
+    X-Forwarded-For entry from the right (the one our outermost proxy saw; what a client wrote
+    further left is not believed), else the peer's address. Daphne's own --proxy-headers takes
+    the leftmost entry, which the client writes itself, so the header is read here."""
+    proxies = int(getattr(settings, "SPACES_TRUSTED_PROXIES", 0))
+    if proxies > 0:
+        forwarded = header(scope, b"x-forwarded-for")
+        if forwarded:
+            entries = [e.strip() for e in forwarded.split(",") if e.strip()]
+            if entries:
+                return entries[-min(proxies, len(entries))]
+    client = scope.get("client")
+    if client and client[0]:
+        return str(client[0])
+    return "unknown"
+
+
 # --- Origin ---------------------------------------------------------------------------------
 
 
@@ -128,7 +147,12 @@ class BrowserOriginOrNativeApp(BaseMiddleware):
         origin = header(scope, b"origin")
         if origin is None:
             headers = [(k, v) for k, v in scope.get("headers", []) if k != b"cookie"]
+            # A cookie dropped is a credential that did not count: such a socket is refused
+            # as not signed in, never taken for a guest with no account (consumers.py).
+            dropped = len(headers) != len(scope.get("headers", []))
             scope = {**scope, "headers": headers, "native_client": True}
+            if dropped:
+                scope["credentials_refused"] = True
         elif not origin_allowed(scope, origin):
             denier = WebsocketDenier()
             return await denier(scope, receive, send)
@@ -156,6 +180,8 @@ class SessionTokenMiddleware(BaseMiddleware):
         if token:
             user, key = await _user_for_token(token)
             scope = {**scope, "user": user, "auth_method": "token"}
+            if not getattr(user, "is_authenticated", False):
+                scope["credentials_refused"] = True
         else:
             session = scope.get("session")
             key = getattr(session, "session_key", None) if session is not None else None

@@ -37,7 +37,7 @@ def free_port() -> int:
 
 def _database_url() -> str:
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.postgresql":
+    if db["ENGINE"].endswith(".postgresql"):  # also django_prometheus's wrapper
         user = db.get("USER") or "postgres"
         auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else f"{user}@"
         host = db.get("HOST") or "127.0.0.1"

@@ -37,4 +37,6 @@ def readme_production_env() -> dict[str, str]:
     assert "DJANGO_SECRET_KEY" in env, "the README's production block has no DJANGO_SECRET_KEY"
     # A placeholder such as <50+ random characters> becomes a value of that kind.
     env["DJANGO_SECRET_KEY"] = "x7!Qm2#pL9@vR4$tZ8%wK1^nB6&cH3*jD5(fG0)sA-yU+eI=oP_" * 2
+    if "WEBPUSH_VAPID_PRIVATE_KEY" in env:  # a P-256 private key of the test's, raw base64url
+        env["WEBPUSH_VAPID_PRIVATE_KEY"] = "2UGBhT3XF0xJSHhnSOSRy-y40bjSh0kN9K7rK4wkd6Y"
     return env

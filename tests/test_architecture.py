@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import grimp
 
-PRODUCT = ("spaces_project", "accounts", "spaces", "scheduling", "ticketing", "media")
+PRODUCT = (
+    "spaces_project",
+    "accounts",
+    "spaces",
+    "scheduling",
+    "ticketing",
+    "replays",
+    "alerts",
+    "webpush",
+    "media",
+)
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:

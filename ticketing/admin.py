@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext_lazy
 
 from spaces_project.errors import ApplicationError
 from ticketing import selectors, services
@@ -60,19 +61,19 @@ class TicketOfferAdmin(admin.ModelAdmin):
     def _report(self, obj: TicketOffer) -> selectors.SalesReport:
         return selectors.sales_report_of(obj)
 
-    @admin.display(description="Gross (minor units)")
+    @admin.display(description=gettext_lazy("Gross (minor units)"))
     def gross(self, obj: TicketOffer) -> int:
         return self._report(obj).gross
 
-    @admin.display(description="Platform fee")
+    @admin.display(description=gettext_lazy("Platform fee"))
     def fee(self, obj: TicketOffer) -> int:
         return self._report(obj).platform_fee
 
-    @admin.display(description="Net")
+    @admin.display(description=gettext_lazy("Net"))
     def net(self, obj: TicketOffer) -> int:
         return self._report(obj).net
 
-    @admin.display(description="Sales report")
+    @admin.display(description=gettext_lazy("Sales report"))
     def report(self, obj: TicketOffer) -> str:
         r = self._report(obj)
         return (
@@ -111,7 +112,7 @@ class RefundAdmin(_ReadOnly):
     list_filter = ("state", "reason", "provider")
     actions = ["retry"]
 
-    @admin.action(description="Retry the selected pending refunds")
+    @admin.action(description=gettext_lazy("Retry the selected pending refunds"))
     def retry(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
         done = 0
         for refund in queryset.filter(state=Refund.State.PENDING):

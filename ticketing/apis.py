@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
@@ -196,7 +197,7 @@ class OfferApi(APIView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if not attrs:
-                raise serializers.ValidationError("Give at least one field to change.")
+                raise serializers.ValidationError(_("Give at least one field to change."))
             return attrs
 
     @extend_schema(

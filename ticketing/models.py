@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy
 
 from spaces.models import Space
 
@@ -23,7 +24,9 @@ class TicketOffer(models.Model):
     space = models.OneToOneField(
         Space, on_delete=models.CASCADE, primary_key=True, related_name="ticket_offer"
     )
-    price = models.PositiveIntegerField(help_text="Minor units (cents) of `currency`.")
+    price = models.PositiveIntegerField(
+        help_text=gettext_lazy("Minor units (cents) of `currency`.")
+    )
     currency = models.CharField(max_length=3)
     capacity = models.PositiveIntegerField()
     # Paid tickets not refunded; written only under this row's lock, with F().
@@ -67,12 +70,12 @@ class Order(models.Model):
     """One buyer's checkout for one Space. `paid` is a valid ticket."""
 
     class State(models.TextChoices):
-        RESERVED = "reserved", "Reserved, awaiting payment"
-        PAID = "paid", "Paid (ticket)"
-        FAILED = "failed", "Payment failed"
-        EXPIRED = "expired", "Reservation expired"
-        CANCELLED = "cancelled", "Cancelled with the Space"
-        REFUNDED = "refunded", "Refunded"
+        RESERVED = "reserved", gettext_lazy("Reserved, awaiting payment")
+        PAID = "paid", gettext_lazy("Paid (ticket)")
+        FAILED = "failed", gettext_lazy("Payment failed")
+        EXPIRED = "expired", gettext_lazy("Reservation expired")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled with the Space")
+        REFUNDED = "refunded", gettext_lazy("Refunded")
 
     offer = models.ForeignKey(TicketOffer, on_delete=models.CASCADE, related_name="orders")
     buyer = models.ForeignKey(
@@ -132,15 +135,18 @@ class Refund(models.Model):
     is recorded once; the provider call happens after commit."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", gettext_lazy("Pending")
+        DONE = "done", gettext_lazy("Done")
+        FAILED = "failed", gettext_lazy("Failed")
 
     class Reason(models.TextChoices):
-        SPACE_CANCELLED = "space_cancelled", "The host cancelled the Space"
-        SPACE_EXPIRED = "space_expired", "The Space never started"
-        SOLD_OUT = "sold_out", "Paid after the reservation expired and the seat was gone"
-        AMOUNT_MISMATCH = "amount_mismatch", "Paid amount differs from the order"
+        SPACE_CANCELLED = "space_cancelled", gettext_lazy("The host cancelled the Space")
+        SPACE_EXPIRED = "space_expired", gettext_lazy("The Space never started")
+        SOLD_OUT = (
+            "sold_out",
+            gettext_lazy("Paid after the reservation expired and the seat was gone"),
+        )
+        AMOUNT_MISMATCH = "amount_mismatch", gettext_lazy("Paid amount differs from the order")
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="refund")
     amount = models.PositiveIntegerField()

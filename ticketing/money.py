@@ -10,6 +10,7 @@ from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision
 from django.conf import settings
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ValidationFailed
 
@@ -39,11 +40,13 @@ def money_to_minor(value: Decimal | str, currency: str, *, field: str = "price")
     except InvalidOperation:
         amount = Decimal("NaN")
     if not amount.is_finite() or amount < 0:
-        raise ValidationFailed("That amount is not a price.", fields={field: ["Give a price."]})
+        raise ValidationFailed(
+            _("That amount is not a price."), fields={field: [_("Give a price.")]}
+        )
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
         raise ValidationFailed(
-            "That amount has too many decimals.",
-            fields={field: [f"At most {digits} decimals."]},
+            _("That amount has too many decimals."),
+            fields={field: [_("At most %(count)s decimals.") % {"count": digits}]},
         )
     return int(minor)

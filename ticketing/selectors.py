@@ -23,6 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces.hooks import TicketAction, TicketBadge
@@ -119,7 +120,7 @@ def _signed_in(viewer: User | None) -> TypeGuard[User]:
 def offer_detail(*, viewer: User | None, space_id: int) -> OfferView:
     offer = TicketOffer.objects.select_related("space__host").filter(pk=space_id).first()
     if offer is None:
-        raise NotFound("This Space sells no tickets.", code="tickets_not_found")
+        raise NotFound(_("This Space sells no tickets."), code="tickets_not_found")
     now = timezone.now()
     mine = None
     if _signed_in(viewer):
@@ -224,7 +225,7 @@ def order_get_for(*, buyer: User, order_id: int) -> Order:
         Order.objects.select_related("offer__space__host").filter(pk=order_id, buyer=buyer).first()
     )
     if order is None:
-        raise NotFound("No such order.", code="order_not_found")
+        raise NotFound(_("No such order."), code="order_not_found")
     return order
 
 
@@ -277,9 +278,9 @@ def sales_report(*, actor: User, space_id: int) -> SalesReport:
     """The host's (or staff's) money for one ticketed Space: paid tickets not refunded."""
     offer = TicketOffer.objects.select_related("space").filter(pk=space_id).first()
     if offer is None:
-        raise NotFound("This Space sells no tickets.", code="tickets_not_found")
+        raise NotFound(_("This Space sells no tickets."), code="tickets_not_found")
     if offer.space.host_id != actor.pk and not actor.is_staff:
-        raise Forbidden("Only the host can see the sales.", code="not_host")
+        raise Forbidden(_("Only the host can see the sales."), code="not_host")
     return sales_report_of(offer)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from babel.core import UnknownLocaleError
 from babel.numbers import get_currency_name
@@ -27,6 +28,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts import services as accounts_services
 from accounts.models import Follow, Notification, User
@@ -40,6 +43,9 @@ from ticketing.models import Guest, Order, Refund, TicketOffer, WebhookEvent
 from ticketing.money import money_format
 from ticketing.providers import PaymentProviderError, ProviderEvent, provider_get
 from ticketing.selectors import sales_close_of, seats_taken
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 logger = logging.getLogger(__name__)
 
@@ -57,22 +63,22 @@ def lock_offer(qs: QuerySet[TicketOffer]) -> QuerySet[TicketOffer]:
 def _offer_locked(space_id: int) -> TicketOffer:
     offer = lock_offer(TicketOffer.objects.filter(pk=space_id)).first()
     if offer is None:
-        raise NotFound("This Space sells no tickets.", code="tickets_not_found")
+        raise NotFound(gettext("This Space sells no tickets."), code="tickets_not_found")
     return offer
 
 
 def ensure_seat_free(offer: TicketOffer, *, now: datetime) -> None:
     """Caller holds the offer lock."""
     if seats_taken(offer, now=now) >= offer.capacity:
-        raise Conflict("All tickets are taken.", code="sold_out")
+        raise Conflict(gettext("All tickets are taken."), code="sold_out")
 
 
 def _ensure_on_sale(offer: TicketOffer, space: Space, *, now: datetime) -> None:
     if space.state != Space.State.SCHEDULED:
-        raise Conflict("Ticket sales for this Space have closed.", code="sales_closed")
+        raise Conflict(gettext("Ticket sales for this Space have closed."), code="sales_closed")
     close = sales_close_of(offer, space)
     if close is not None and now >= close:
-        raise Conflict("Ticket sales for this Space have closed.", code="sales_closed")
+        raise Conflict(gettext("Ticket sales for this Space have closed."), code="sales_closed")
 
 
 def _clean_price(price: int, currency: str) -> int:
@@ -82,18 +88,20 @@ def _clean_price(price: int, currency: str) -> int:
         low = money_format(settings.TICKET_PRICE_MIN, currency)
         high = money_format(settings.TICKET_PRICE_MAX, currency)
         raise ValidationFailed(
-            f"A ticket costs between {low} and {high}.",
-            fields={"price": [f"Between {low} and {high}."]},
+            gettext("A ticket costs between %(low)s and %(high)s.") % {"low": low, "high": high},
+            fields={
+                "price": [gettext("Between %(low)s and %(high)s.") % {"low": low, "high": high}]
+            },
         )
     return price
 
 
 def _clean_capacity(capacity: int) -> int:
     if not 1 <= capacity <= settings.TICKET_CAPACITY_MAX:
-        most = f"{settings.TICKET_CAPACITY_MAX:,}"
+        most = number_format(settings.TICKET_CAPACITY_MAX, force_grouping=True)
         raise ValidationFailed(
-            f"You can sell between 1 and {most} tickets.",
-            fields={"capacity": [f"Between 1 and {most}."]},
+            gettext("You can sell between 1 and %(count)s tickets.") % {"count": most},
+            fields={"capacity": [gettext("Between 1 and %(count)s.") % {"count": most}]},
         )
     return capacity
 
@@ -103,12 +111,13 @@ def _clean_sales_close(value: datetime | None, *, scheduled_for: datetime, now: 
         return
     if timezone.is_naive(value):
         raise ValidationFailed(
-            "The time needs a time zone.", fields={"sales_close_at": ["Give a time zone."]}
+            gettext("The time needs a time zone."),
+            fields={"sales_close_at": [gettext("Give a time zone.")]},
         )
     if value <= now or value > scheduled_for:
         raise ValidationFailed(
-            "Sales must close after now and at the start at the latest.",
-            fields={"sales_close_at": ["Between now and the scheduled time."]},
+            gettext("Sales must close after now and at the start at the latest."),
+            fields={"sales_close_at": [gettext("Between now and the scheduled time.")]},
         )
 
 
@@ -116,8 +125,8 @@ def _ensure_may_sell(host: User) -> None:
     followers = Follow.objects.filter(followee_id=host.pk).count()
     if followers < settings.SPACES_TICKETED_MIN_FOLLOWERS:
         raise Forbidden(
-            f"You need at least {settings.SPACES_TICKETED_MIN_FOLLOWERS:,} followers to sell "
-            "tickets.",
+            gettext("You need at least %(count)s followers to sell tickets.")
+            % {"count": number_format(settings.SPACES_TICKETED_MIN_FOLLOWERS, force_grouping=True)},
             code="not_enough_followers_to_sell",
         )
 
@@ -130,8 +139,12 @@ def _clean_currency(currency: str | None) -> str:
     if currency != settings.TICKET_CURRENCY.lower():
         sold_in = _currency_name(settings.TICKET_CURRENCY)
         raise ValidationFailed(
-            f"Tickets are sold in {sold_in} only.",
-            fields={"currency": [f"Tickets are sold in {sold_in} only."]},
+            gettext("Tickets are sold in %(sold_in)s only.") % {"sold_in": sold_in},
+            fields={
+                "currency": [
+                    gettext("Tickets are sold in %(sold_in)s only.") % {"sold_in": sold_in}
+                ]
+            },
         )
     return currency
 
@@ -155,7 +168,8 @@ def _guests_by_username(usernames: Sequence[str], *, host: User) -> list[User]:
     most = settings.SPACES_MAX_SPEAKERS + settings.SPACES_MAX_COHOSTS
     if len(wanted) > most:
         raise ValidationFailed(
-            f"Name at most {most} guests.", fields={"guests": [f"At most {most} guests."]}
+            gettext("Name at most %(count)s guests.") % {"count": most},
+            fields={"guests": [gettext("At most %(count)s guests.") % {"count": most}]},
         )
     named = Q()
     for name in wanted:
@@ -165,12 +179,18 @@ def _guests_by_username(usernames: Sequence[str], *, host: User) -> list[User]:
     unknown = sorted(wanted - found.keys())
     if unknown:
         raise ValidationFailed(
-            "Some guests are not on Spaces.",
-            fields={"guests": [f"No such user: {', '.join('@' + n for n in unknown)}."]},
+            gettext("Some guests are not on Spaces."),
+            fields={
+                "guests": [
+                    gettext("No such user: %(usernames)s.")
+                    % {"usernames": ", ".join("@" + n for n in unknown)}
+                ]
+            },
         )
     if host.username.lower() in found:
         raise ValidationFailed(
-            "You host this Space.", fields={"guests": ["You need not be your own guest."]}
+            gettext("You host this Space."),
+            fields={"guests": [gettext("You need not be your own guest.")]},
         )
     return [found[name] for name in sorted(found)]
 
@@ -202,12 +222,12 @@ def ticket_offer_open(
     with transaction.atomic():
         space, _ = access_space(user=None, space_id=space_id, lock=True)
         if space.host_id != host.pk:
-            raise Forbidden("Only the host can do this.", code="not_host")
+            raise Forbidden(gettext("Only the host can do this."), code="not_host")
         scheduling_services.ensure_scheduled(space)
         assert space.scheduled_for is not None
         _clean_sales_close(sales_close_at, scheduled_for=space.scheduled_for, now=now)
         if space.is_ticketed or TicketOffer.objects.filter(pk=space.pk).exists():
-            raise Conflict("This Space already sells tickets.", code="already_ticketed")
+            raise Conflict(gettext("This Space already sells tickets."), code="already_ticketed")
         space.is_ticketed = True
         space.save(update_fields=["is_ticketed"])
         offer = TicketOffer.objects.create(
@@ -283,14 +303,16 @@ def ticket_offer_update(
     with transaction.atomic():
         space, _ = access_space(user=None, space_id=space_id, lock=True)
         if space.host_id != actor.pk:
-            raise Forbidden("Only the host can do this.", code="not_host")
+            raise Forbidden(gettext("Only the host can do this."), code="not_host")
         offer = _offer_locked(space_id)
         scheduling_services.ensure_scheduled(space)
         if price is not None and price < offer.price and offer.sold > 0:
-            raise Conflict("The price cannot go below what buyers paid.", code="price_below_sold")
+            raise Conflict(
+                gettext("The price cannot go below what buyers paid."), code="price_below_sold"
+            )
         if capacity is not None and capacity < seats_taken(offer, now=now):
             raise Conflict(
-                "There cannot be fewer tickets than are sold or reserved.",
+                gettext("There cannot be fewer tickets than are sold or reserved."),
                 code="capacity_below_sold",
             )
         if sales_close_at is not _UNSET:
@@ -311,12 +333,12 @@ def ticket_guest_set(*, actor: User, space_id: int, user_id: int, admit: bool) -
     with transaction.atomic():
         space, _ = access_space(user=None, space_id=space_id, lock=True)
         if space.host_id != actor.pk:
-            raise Forbidden("Only the host can do this.", code="not_host")
+            raise Forbidden(gettext("Only the host can do this."), code="not_host")
         offer = _offer_locked(space_id)
         if not User.objects.filter(pk=user_id, is_active=True).exists():
-            raise NotFound("No such user.", code="user_not_found")
+            raise NotFound(gettext("No such user."), code="user_not_found")
         if user_id == actor.pk:
-            raise ValidationFailed("You host this Space.", code="cannot_target_self")
+            raise ValidationFailed(gettext("You host this Space."), code="cannot_target_self")
         if admit:
             Guest.objects.get_or_create(offer=offer, user_id=user_id)
         else:
@@ -340,15 +362,17 @@ def ticket_reserve(*, buyer: User, space_id: int, provider: str) -> tuple[Order,
         offer = _offer_locked(space_id)
         space = Space.objects.get(pk=space_id)
         if space.host_id == buyer.pk:
-            raise Forbidden("You host this Space: you need no ticket.", code="own_space")
+            raise Forbidden(gettext("You host this Space: you need no ticket."), code="own_space")
         if is_blocked(blocker_id=space.host_id, blocked_id=buyer.pk):
-            raise Forbidden("The host has blocked you.", code="blocked")
+            raise Forbidden(gettext("The host has blocked you."), code="blocked")
         _ensure_on_sale(offer, space, now=now)
         mine = Order.objects.filter(
             offer=offer, buyer=buyer, state__in=[OrderState.RESERVED, OrderState.PAID]
         ).first()
         if mine is not None and mine.state == OrderState.PAID:
-            raise Conflict("You already have a ticket for this Space.", code="already_has_ticket")
+            raise Conflict(
+                gettext("You already have a ticket for this Space."), code="already_has_ticket"
+            )
         if mine is not None and mine.expires_at > now:
             return mine, False
         if mine is not None:
@@ -387,7 +411,15 @@ def ticket_checkout_start(
     return order, created
 
 
+def _buyer_language(order: Order) -> translation.override:
+    """The buyer's own language for what they are told (a webhook has no browser to ask)."""
+    return translation.override(
+        order.buyer.language or translation.get_language() or settings.LANGUAGE_CODE
+    )
+
+
 def _notify(order: Order, message: str) -> None:
+    """`message`: written in `_buyer_language(order)`."""
     space = order.offer.space
     accounts_services.notification_create(
         recipient=order.buyer,
@@ -472,7 +504,7 @@ def order_payment_confirm(
         space = order.offer.space
         if space.state in (Space.State.CANCELLED,):
             reason = _cancel_reason(space)
-            return _refund_instead(order, reason=reason, message="was cancelled")
+            return _refund_instead(order, reason=reason, message=gettext_lazy("it was cancelled"))
         seat_is_ours = order.state == OrderState.RESERVED and order.expires_at > now
         if not seat_is_ours:
             other_active = (
@@ -484,12 +516,17 @@ def order_payment_confirm(
             )
             free = seats_taken(offer, now=now, exclude_order=order.pk) < offer.capacity
             if other_active or not free:
-                return _refund_instead(order, reason=Refund.Reason.SOLD_OUT, message="sold out")
+                return _refund_instead(
+                    order, reason=Refund.Reason.SOLD_OUT, message=gettext_lazy("it sold out")
+                )
         order.state = OrderState.PAID
         order.paid_at = now
         order.save(update_fields=["state", "paid_at", "payment_ref"])
         TicketOffer.objects.filter(pk=offer.pk).update(sold=F("sold") + 1)
-        _notify(order, f"Your ticket for \u201c{space.title}\u201d is confirmed.")
+        with _buyer_language(order):
+            _notify(
+                order, gettext("Your ticket for “%(title)s” is confirmed.") % {"title": space.title}
+            )
     return order
 
 
@@ -500,16 +537,20 @@ def _cancel_reason(space: Space) -> str:
     return Refund.Reason.SPACE_CANCELLED
 
 
-def _refund_instead(order: Order, *, reason: str, message: str) -> Order:
+def _refund_instead(order: Order, *, reason: str, message: StrPromise) -> Order:
     order.state = OrderState.REFUNDED
     order.failure_reason = reason
     order.save(update_fields=["state", "failure_reason", "payment_ref"])
     _refund_record(order, reason=reason, amount=order.amount, currency=order.currency)
-    _notify(
-        order,
-        f"Your payment for \u201c{order.offer.space.title}\u201d came too late ({message}); "
-        f"{_money(order.amount, order.currency)} will be refunded.",
-    )
+    with _buyer_language(order):
+        text = gettext(
+            "Your payment for “%(title)s” came too late (%(why)s); %(amount)s will be refunded."
+        ) % {
+            "title": order.offer.space.title,
+            "why": message,
+            "amount": _money(order.amount, order.currency),
+        }
+        _notify(order, text)
     return order
 
 
@@ -533,20 +574,22 @@ def order_offline_settle(*, buyer: User, order_id: int, outcome: str) -> Order:
     spot (403 `debug_only` otherwise)."""
     order = Order.objects.filter(pk=order_id, buyer=buyer).first()
     if order is None:
-        raise NotFound("No such order.", code="order_not_found")
+        raise NotFound(gettext("No such order."), code="order_not_found")
     if order.provider != "offline":
-        raise Conflict("This order is paid through another provider.", code="wrong_provider")
+        raise Conflict(
+            gettext("This order is paid through another provider."), code="wrong_provider"
+        )
     provider_get("offline")
     if outcome == "fail":
         # A developer's tool (to see a failed payment), never a buyer's choice.
         if not settings.DEBUG:
             raise Forbidden(
-                "Failing a payment on purpose is for development only.", code="debug_only"
+                gettext("Failing a payment on purpose is for development only."), code="debug_only"
             )
         result = order_fail(order_id=order.pk, reason="declined")
     elif outcome == "confirm":
         if order.state not in (OrderState.RESERVED, OrderState.EXPIRED):
-            raise Conflict("This order is not awaiting payment.", code="order_not_open")
+            raise Conflict(gettext("This order is not awaiting payment."), code="order_not_open")
         result = order_payment_confirm(
             provider="offline",
             order_id=order.pk,
@@ -556,8 +599,8 @@ def order_offline_settle(*, buyer: User, order_id: int, outcome: str) -> Order:
         )
     else:
         raise ValidationFailed(
-            "Choose to pay or to fail the payment.",
-            fields={"outcome": ["Choose to pay or to fail the payment."]},
+            gettext("Choose to pay or to fail the payment."),
+            fields={"outcome": [gettext("Choose to pay or to fail the payment.")]},
         )
     assert result is not None
     result.refresh_from_db()
@@ -646,12 +689,17 @@ def tickets_refund_for_space(space: Space, reason: str) -> None:
         order.failure_reason = refund_reason
         order.save(update_fields=["state", "failure_reason"])
         _refund_record(order, reason=refund_reason, amount=order.amount, currency=order.currency)
-        what = "did not start" if refund_reason == Refund.Reason.SPACE_EXPIRED else "was cancelled"
-        _notify(
-            order,
-            f"\u201c{space.title}\u201d {what}: your "
-            f"{_money(order.amount, order.currency)} ticket will be refunded.",
-        )
+        with _buyer_language(order):
+            if refund_reason == Refund.Reason.SPACE_EXPIRED:
+                text = gettext(
+                    "“%(title)s” did not start: your %(amount)s ticket will be refunded."
+                )
+            else:
+                text = gettext(
+                    "“%(title)s” was cancelled: your %(amount)s ticket will be refunded."
+                )
+            amount = _money(order.amount, order.currency)
+            _notify(order, text % {"title": space.title, "amount": amount})
     if paid:
         TicketOffer.objects.filter(pk=offer.pk).update(sold=F("sold") - len(paid))
 

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 
 from spaces_project.errors import ApplicationError, Forbidden, NotFound
 from spaces_project.site import signed_in
@@ -67,9 +68,9 @@ def ticket_checkout_offline(request: HttpRequest, order_id: int) -> HttpResponse
             messages.error(request, exc.message)
             return redirect("ticket_checkout_offline", order_id=order_id)
         if order.state == Order.State.PAID:
-            messages.success(request, "Payment confirmed: you have a ticket.")
+            messages.success(request, gettext("Payment confirmed: you have a ticket."))
             return redirect("tickets_mine")
-        messages.error(request, "The payment did not go through.")
+        messages.error(request, gettext("The payment did not go through."))
         return redirect("ticket_checkout_offline", order_id=order_id)
     return render(
         request,

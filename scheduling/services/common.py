@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.selectors import blocked_ids
@@ -40,25 +41,27 @@ def clean_scheduled_for(value: datetime, *, now: datetime) -> datetime:
     SPACES_SCHEDULE_MAX_DAYS from `now`."""
     if timezone.is_naive(value):
         raise ValidationFailed(
-            "The time needs a time zone.",
-            fields={"scheduled_for": ["Give a time zone, e.g. 2030-01-01T18:00:00Z."]},
+            gettext("The time needs a time zone."),
+            fields={"scheduled_for": [gettext("Give a time zone, e.g. 2030-01-01T18:00:00Z.")]},
         )
     lead = timedelta(minutes=settings.SPACES_SCHEDULE_MIN_LEAD_MINUTES)
     if value < now + lead:
         raise ValidationFailed(
-            "That time is too soon.",
+            gettext("That time is too soon."),
             fields={
                 "scheduled_for": [
-                    f"Schedule at least {settings.SPACES_SCHEDULE_MIN_LEAD_MINUTES} minutes ahead."
+                    gettext("Schedule at least %(count)s minutes ahead.")
+                    % {"count": settings.SPACES_SCHEDULE_MIN_LEAD_MINUTES}
                 ]
             },
         )
     if value > now + timedelta(days=settings.SPACES_SCHEDULE_MAX_DAYS):
         raise ValidationFailed(
-            "That time is too far ahead.",
+            gettext("That time is too far ahead."),
             fields={
                 "scheduled_for": [
-                    f"Schedule at most {settings.SPACES_SCHEDULE_MAX_DAYS} days ahead."
+                    gettext("Schedule at most %(count)s days ahead.")
+                    % {"count": settings.SPACES_SCHEDULE_MAX_DAYS}
                 ]
             },
         )
@@ -68,7 +71,8 @@ def clean_scheduled_for(value: datetime, *, now: datetime) -> datetime:
 def _clean_policy(speaking_policy: str) -> str:
     if speaking_policy not in Space.SpeakingPolicy.values:
         raise ValidationFailed(
-            "Unknown speaking setting.", fields={"speaking_policy": ["Not a valid choice."]}
+            gettext("Unknown speaking setting."),
+            fields={"speaking_policy": [gettext("Not a valid choice.")]},
         )
     return speaking_policy
 
@@ -76,17 +80,17 @@ def _clean_policy(speaking_policy: str) -> str:
 def ensure_host(space: Space, user: User) -> None:
     """Host-only actions on a scheduled Space answer 403 to anyone else, whatever its state."""
     if space.host_id != user.pk:
-        raise Forbidden("Only the host can do this.", code="not_host")
+        raise Forbidden(gettext("Only the host can do this."), code="not_host")
 
 
 def ensure_scheduled(space: Space) -> None:
     if space.state == Space.State.SCHEDULED:
         return
     if space.state == Space.State.CANCELLED:
-        raise Conflict("This Space was cancelled.", code="space_cancelled")
+        raise Conflict(gettext("This Space was cancelled."), code="space_cancelled")
     if space.state == Space.State.ENDED:
-        raise Conflict("This Space has ended.", code="space_ended")
-    raise Conflict("This Space has already started.", code="space_started")
+        raise Conflict(gettext("This Space has ended."), code="space_ended")
+    raise Conflict(gettext("This Space has already started."), code="space_started")
 
 
 def _lock_space(space_id: int) -> Space:

@@ -70,7 +70,8 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from accounts import services as accounts_services
 from accounts.models import Notification, User
@@ -155,7 +156,7 @@ def _stale_reason(row: Delivery, *, now: datetime) -> str:
 
 
 def _when(value: datetime | None, zone: tzinfo) -> str:
-    return format_when(value, zone) if value else "a new time"
+    return format_when(value, zone) if value else gettext("a new time")
 
 
 def message_for(
@@ -163,7 +164,8 @@ def message_for(
 ) -> tuple[str, dict[str, Any]]:
     """The notification kind and payload (keys accounts/views.py renders) for a delivery. A
     time in the sentence is written in `zone`, the recipients' (`_deliver` groups them by it);
-    `scheduled_for` stays ISO 8601 in UTC for the API."""
+    `scheduled_for` stays ISO 8601 in UTC for the API. The sentence is in the active language
+    (`_deliver` activates the recipients')."""
     host = space.host
     title = f"\u201c{space.title}\u201d"
     payload: dict[str, Any] = {
@@ -177,34 +179,52 @@ def message_for(
         # "Live now" links to the room itself, which the inbox finds from `space_id`.
         payload["url"] = reverse("scheduled_detail", args=[space.pk])
     if kind == Kind.HOST_SOON:
-        payload["message"] = f"Your Space {title} starts in 30 minutes."
+        payload["message"] = gettext("Your Space %(title)s starts in 30 minutes.") % {
+            "title": title
+        }
         return Notification.Kind.HOST_REMINDER, payload
     if kind == Kind.HOST_START:
-        payload["message"] = f"It\u2019s time to start your Space {title}."
+        # The apostrophe is typed: xgettext reads no \u escapes.
+        payload["message"] = gettext("It’s time to start your Space %(title)s.") % {  # noqa: RUF001
+            "title": title
+        }
         return Notification.Kind.HOST_REMINDER, payload
     if kind == Kind.REMINDER:
-        payload["message"] = f"{title} with {host.name} starts in 15 minutes."
+        payload["message"] = gettext("%(title)s with %(host)s starts in 15 minutes.") % {
+            "title": title,
+            "host": host.name,
+        }
         return Notification.Kind.SPACE_REMINDER, payload
     if kind == Kind.LIVE:
-        payload["message"] = f"{host.name} is live now: {title}."
+        payload["message"] = gettext("%(host)s is live now: %(title)s.") % {
+            "host": host.name,
+            "title": title,
+        }
         return Notification.Kind.SPACE_LIVE, payload
     if kind == Kind.CHANGED:
-        payload["message"] = (
-            f"{title} with {host.name} moved to {_when(space.scheduled_for, zone)}."
-        )
+        payload["message"] = gettext("%(title)s with %(host)s moved to %(when)s.") % {
+            "title": title,
+            "host": host.name,
+            "when": _when(space.scheduled_for, zone),
+        }
         return Notification.Kind.SPACE_CHANGED, payload
     schedule = _joined_schedule(space)
     reason = (schedule.cancel_reason if schedule else "") or SpaceSchedule.CancelReason.HOST
     payload["reason"] = reason
     if to_host:
-        payload["message"] = (
-            f"Your Space {title} was not started within "
-            f"{settings.SPACES_SCHEDULED_EXPIRE_HOURS} hours of its time and expired."
-        )
+        payload["message"] = gettext(
+            "Your Space %(title)s was not started within %(hours)s hours of its time and expired."
+        ) % {"title": title, "hours": settings.SPACES_SCHEDULED_EXPIRE_HOURS}
     elif reason == SpaceSchedule.CancelReason.EXPIRED:
-        payload["message"] = f"{title} with {host.name} did not start and was cancelled."
+        payload["message"] = gettext("%(title)s with %(host)s did not start and was cancelled.") % {
+            "title": title,
+            "host": host.name,
+        }
     else:
-        payload["message"] = f"{title} with {host.name} was cancelled."
+        payload["message"] = gettext("%(title)s with %(host)s was cancelled.") % {
+            "title": title,
+            "host": host.name,
+        }
     return Notification.Kind.SPACE_CANCELLED, payload
 
 
@@ -213,13 +233,18 @@ _EMAIL_WHEN_KINDS = frozenset({Kind.HOST_SOON, Kind.HOST_START, Kind.REMINDER, K
 
 
 def _email(recipient: User, payload: dict[str, Any], *, kind: str, space: Space) -> EmailMessage:
+    """Written in the active language: `_deliver` activates the recipient's, as it builds the
+    payload's sentence in it."""
     body = payload["message"]
     if kind in _EMAIL_WHEN_KINDS and space.scheduled_for is not None:
         zone = zone_named(recipient.time_zone)
-        body += f"\n\nWhen: {format_when(space.scheduled_for, zone, long=True)}"
+        when = format_when(space.scheduled_for, zone, long=True)
+        body += "\n\n" + gettext("When: %(when)s") % {"when": when}
     if payload.get("url"):
         body += f"\n\n{payload['url']}"
-    body += "\n\nYou get these e-mails because e-mail notifications are on in your settings."
+    body += "\n\n" + gettext(
+        "You get these e-mails because e-mail notifications are on in your settings."
+    )
     return EmailMessage(subject=payload["message"], body=body, to=[recipient.email])
 
 
@@ -241,8 +266,9 @@ def _send_emails(items: list[tuple[int, EmailMessage]]) -> None:
 def _deliver(rows: list[Delivery], *, now: datetime) -> SendResult:
     """Steps 2 to 4 for rows the caller claimed, inside its transaction."""
     result = SendResult(batches=1)
-    # A sentence that names a time is written once per recipients' zone; the others once.
-    groups: dict[tuple[int, str, bool, str], list[Delivery]] = defaultdict(list)
+    # A sentence is written once per recipients' language (a blank one: the site's default,
+    # as no browser is there to ask), and one that names a time once per zone too.
+    groups: dict[tuple[int, str, bool, str, str], list[Delivery]] = defaultdict(list)
     skips: dict[str, list[int]] = defaultdict(list)
     for row in rows:
         reason = _stale_reason(row, now=now)
@@ -251,23 +277,26 @@ def _deliver(rows: list[Delivery], *, now: datetime) -> SendResult:
         else:
             to_host = row.recipient_id == row.space.host_id
             zone = row.recipient.time_zone if row.kind == Kind.CHANGED else ""
-            groups[(row.space_id, row.kind, to_host, zone)].append(row)
+            language = row.recipient.language or settings.LANGUAGE_CODE
+            groups[(row.space_id, row.kind, to_host, zone, language)].append(row)
     emails: list[tuple[int, EmailMessage]] = []
     sent_ids: list[int] = []
-    for (_, kind, to_host, zone_key), group in groups.items():
-        notification_kind, payload = message_for(
-            group[0].space, kind, to_host=to_host, zone=zone_named(zone_key)
-        )
-        accounts_services.notifications_create_bulk(
-            recipient_ids=[row.recipient_id for row in group],
-            kind=notification_kind,
-            payload=payload,
-        )
-        for row in group:
-            sent_ids.append(row.pk)
-            recipient = row.recipient
-            if recipient.email_notifications and recipient.email and recipient.is_active:
-                emails.append((row.pk, _email(recipient, payload, kind=kind, space=row.space)))
+    for (_, kind, to_host, zone_key, language), group in groups.items():
+        with translation.override(language):
+            notification_kind, payload = message_for(
+                group[0].space, kind, to_host=to_host, zone=zone_named(zone_key)
+            )
+            accounts_services.notifications_create_bulk(
+                recipient_ids=[row.recipient_id for row in group],
+                kind=notification_kind,
+                payload=payload,
+            )
+            for row in group:
+                sent_ids.append(row.pk)
+                recipient = row.recipient
+                if recipient.email_notifications and recipient.email and recipient.is_active:
+                    email = _email(recipient, payload, kind=kind, space=row.space)
+                    emails.append((row.pk, email))
     if sent_ids:
         marked = mark_sent(sent_ids, now)
         if marked != len(sent_ids):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.selectors import is_blocked
@@ -39,10 +40,11 @@ def reminder_set(*, user: User, space_id: int) -> tuple[Reminder, bool]:
         ensure_scheduled(space)
         if space.host_id == user.pk:
             raise Forbidden(
-                "You host this Space: you are reminded to start it anyway.", code="own_space"
+                gettext("You host this Space: you are reminded to start it anyway."),
+                code="own_space",
             )
         if is_blocked(blocker_id=space.host_id, blocked_id=user.pk):
-            raise Forbidden("The host has blocked you.", code="blocked")
+            raise Forbidden(gettext("The host has blocked you."), code="blocked")
         existing = Reminder.objects.filter(user=user, space=space).first()
         if existing is not None:
             return existing, False

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from scheduling import hooks
@@ -111,7 +112,8 @@ def _schedule(
     scheduled_for = clean_scheduled_for(scheduled_for, now=now)
     if not host.can_host:
         raise Forbidden(
-            f"You need at least {settings.SPACES_HOST_MIN_FOLLOWERS} followers to host a Space.",
+            gettext("You need at least %(count)s followers to host a Space.")
+            % {"count": settings.SPACES_HOST_MIN_FOLLOWERS},
             code="not_enough_followers",
         )
     with transaction.atomic():
@@ -135,7 +137,8 @@ def _schedule(
         upcoming = Space.objects.filter(host=host, state=Space.State.SCHEDULED).count()
         if upcoming >= settings.SPACES_MAX_UPCOMING_PER_HOST:
             raise Conflict(
-                f"You already have {upcoming} upcoming Spaces, the most you can schedule.",
+                gettext("You already have %(count)s upcoming Spaces, the most you can schedule.")
+                % {"count": upcoming},
                 code="too_many_upcoming",
             )
         space = Space.objects.create(
@@ -176,7 +179,7 @@ def scheduled_space_create_for_sale(
     capacity or guest) leaves nothing scheduled. A double submit returns the Space on sale
     already (as `scheduled_space_create`), not a refusal for selling it twice."""
     if not len(hooks.ticket_offer_open):
-        raise Conflict("Ticket sales are not available here.", code="tickets_unavailable")
+        raise Conflict(gettext("Ticket sales are not available here."), code="tickets_unavailable")
     with transaction.atomic():
         space, created = _schedule(
             host=host,

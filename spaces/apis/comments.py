@@ -237,3 +237,40 @@ class MuteAllApi(Api):
     def post(self, request: Request, space_id: int) -> Response:
         muted = services.mute_all(actor=request_user(request), space_id=space_id)
         return Response({"muted": SpaceUserSerializer([p.user for p in muted], many=True).data})
+
+
+class GuestsApi(Api):
+    class InputSerializer(StrictInputSerializer):
+        allowed = StrictBooleanField(
+            help_text="true: people without an account may listen (over live HLS)."
+        )
+
+        class Meta:
+            ref_name = "SpaceGuests"
+
+    @extend_schema(
+        operation_id="spaces_guests",
+        tags=TAGS,
+        summary="Let guests (no account) listen, or stop them (host or co-host)",
+        description=(
+            "A public, non-ticketed live Space is open to listeners without an account unless "
+            "the host turns this off. Everyone gets `guests.changed`; when turned off, open "
+            "guest sockets close with `guests_off` (4401)."
+        ),
+        request=InputSerializer,
+        responses={
+            200: InputSerializer,
+            **write_errors(
+                e403=MODERATE_403,
+                e409="`space_ended`, `space_not_started`, `space_cancelled`: the Space is not "
+                "live; `ticketed`: a ticketed Space never has guests.",
+            ),
+        },
+    )
+    def put(self, request: Request, space_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        space = services.guests_allowed_set(
+            actor=request_user(request), space_id=space_id, allowed=data.validated_data["allowed"]
+        )
+        return Response({"allowed": space.guests_allowed})

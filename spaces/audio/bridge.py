@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from media.config import MediaConfig
 from media.ice import client_ice_servers
@@ -95,7 +96,7 @@ def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
     who hears it over live HLS (`listen_mode_hls`)."""
     space = Space.objects.filter(pk=space_id).only("state", "recording_enabled").first()
     if space is None:
-        raise NotFound("No such Space.", code="space_not_found")
+        raise NotFound(_("No such Space."), code="space_not_found")
     ensure(check_live(space))
     row = (
         Participant.objects.filter(space_id=space_id, user_id=user_id)
@@ -311,7 +312,7 @@ class MediaBridge:
             # Offers carry every candidate (the client waits for gathering): nothing to add.
             # Before an offer it is how a client asks for its ICE servers.
             return {"ice_servers": ice_servers_for(context.user_id)}
-        raise ValidationFailed("The server makes no offers: send one.", code="unexpected_answer")
+        raise ValidationFailed(_("The server makes no offers: send one."), code="unexpected_answer")
 
     async def _offer(self, context: SignalContext, sdp: str, route: Route) -> dict[str, Any]:
         space_id, user_id = context.space_id, context.user_id
@@ -337,7 +338,7 @@ class MediaBridge:
                     live=LiveFolder(space_id) if settings.SPACES_HLS_ENABLED else None,
                 )
             except JoinAborted as exc:
-                raise Forbidden("You are no longer in this Space.", code="not_in_space") from exc
+                raise Forbidden(_("You are no longer in this Space."), code="not_in_space") from exc
             except MediaError as exc:
                 raise ValidationFailed(str(exc), code="media_refused") from exc
         finally:
@@ -350,7 +351,7 @@ class MediaBridge:
             await self._apply(worker, space_id, update)
         if any(u.gone for u in missed) or space_id not in worker.spaces():
             await worker.kick(space_id, user_id)
-            raise Forbidden("You are no longer in this Space.", code="not_in_space")
+            raise Forbidden(_("You are no longer in this Space."), code="not_in_space")
         self._sockets[key] = context.send
         if not route.edge:  # captions are the origin's (an edge hears no stage audio)
             self.captions.on_join(space_id)

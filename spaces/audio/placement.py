@@ -197,6 +197,23 @@ async def live_workers() -> list[WorkerInfo]:
     return [WorkerInfo.loads(raw) for raw in found if raw]
 
 
+def live_worker_count() -> int:
+    """Registered workers whose registration has not expired; blocking (readiness probes run
+    on a thread of their own, spaces/metrics.py)."""
+    import redis
+
+    sync = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        ids = [
+            i.decode() if isinstance(i, bytes) else str(i) for i in sync.zrange(load_key(), 0, -1)
+        ]
+        if not ids:
+            return 0
+        return sum(1 for raw in sync.mget([worker_key(i) for i in ids]) if raw)
+    finally:
+        sync.close()
+
+
 # --- The worker side ----------------------------------------------------------------------------
 
 

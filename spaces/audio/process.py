@@ -43,6 +43,7 @@ import redis.asyncio as aioredis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
+from media import metrics as media_metrics
 from media.edge import MixPacket, MixPublisher
 from spaces.audio import placement
 from spaces.audio.bridge import MediaBridge, Route
@@ -234,6 +235,8 @@ class WorkerProcess:
         self.edges = EdgeLinks(self.worker_id, self.bridge, self.layer)
         worker.publisher = self.edges.publisher
         self.hub = hub()
+        # Before registering: /healthz answers from the start, /readyz once registered.
+        endpoint = await self._serve_metrics()
         self.channel = await self.layer.new_channel()
         await placement.heartbeat(self.info())
         logger.info("media worker %s ready on %s", self.worker_id, self.channel)
@@ -242,7 +245,30 @@ class WorkerProcess:
         try:
             await stop.wait()
         finally:
+            if endpoint is not None:
+                endpoint.close()
             await self.close(reader, beat)
+
+    async def _serve_metrics(self) -> asyncio.Server | None:
+        """/metrics, /healthz, /readyz on MEDIA_METRICS_PORT (media/metrics.py); 0: none."""
+        port = int(getattr(settings, "MEDIA_METRICS_PORT", 0) or 0)
+        if not port:
+            return None
+        host = str(getattr(settings, "MEDIA_METRICS_BIND", "127.0.0.1"))
+        server = await media_metrics.serve(host, port, self.ready)
+        bound = server.sockets[0].getsockname()[1] if server.sockets else port
+        logger.info("media worker %s: metrics on http://%s:%s/metrics", self.worker_id, host, bound)
+        return server
+
+    async def ready(self) -> dict[str, bool | str]:
+        """Registered in Redis now (the placement script sees this worker) and not closing."""
+        if self.channel is None:
+            return {"registered": "not registered yet"}
+        try:
+            found = await placement.client().exists(placement.worker_key(self.worker_id))
+        except Exception as exc:
+            return {"registered": f"redis: {type(exc).__name__}: {exc}"}
+        return {"registered": True if found else "registration expired or removed"}
 
     async def close(self, *tasks: asyncio.Task[None]) -> None:
         """Deregister first (no new placements), tell the clients (they offer again, and land

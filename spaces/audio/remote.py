@@ -31,6 +31,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from spaces.audio import placement
 from spaces.audio.bridge import bridge
@@ -118,7 +119,7 @@ def replies() -> Replies:
 
 
 def _unavailable() -> MediaUnavailable:
-    return MediaUnavailable("No media worker is available; try again shortly.")
+    return MediaUnavailable(_("No media worker is available; try again shortly."))
 
 
 async def _find(space_id: int, *, place: bool) -> placement.WorkerInfo | None:

@@ -6,6 +6,12 @@ that the server refreshes while a socket is open (spaces/realtime/hub.py), so a 
 blip keeps a speaker on stage, and the presence sweep (spaces/realtime/presence.py) lets go of
 people whose sockets are gone. Leaving is the `leave` action (docs/realtime.md).
 
+Without an account (issue 20) the socket is a guest's: for a live, public, non-ticketed Space
+whose host lets guests in, it sends the room as anyone sees it (`space.state` with `guest: true`
+and the live HLS playlist) and every room event, takes `heartbeat` and `snapshot`, and answers
+every other action `sign_in_required`. A guest is no participant: the hub counts guest sockets
+(spaces/realtime/guests.py), within limits per client address.
+
 ORM work happens only in the small `database_sync_to_async` methods; room events reach the socket
 through the process's hub, never through a database call.
 """
@@ -20,13 +26,18 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts.models import User
-from spaces.realtime import limits, protocol, wsframes
+from spaces.permissions import guest_refusal
+from spaces.realtime import guests, limits, protocol, wsframes
 from spaces.realtime.hub import hub
 from spaces.realtime.protocol import Close, Incoming, ProtocolError, SignalContext
 from spaces_project.dbthreads import socket_db
 from spaces_project.errors import ApplicationError
+from spaces_project.languages import language_for_scope
+from spaces_project.ws_auth import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +82,7 @@ def revocation_close(
         session = message.get("event", {}).get("session")
         if session and session == scope.get("auth_session"):
             return (
-                protocol.error_message("not_authenticated", "You signed out; sign in again."),
+                protocol.error_message("not_authenticated", _("You signed out; sign in again.")),
                 Close.NOT_AUTHENTICATED,
             )
     elif kind == "user.banned":
@@ -81,7 +92,7 @@ def revocation_close(
 
 def banned_close() -> tuple[dict[str, Any], int]:
     return (
-        protocol.error_message("account_disabled", "This account has been disabled."),
+        protocol.error_message("account_disabled", _("This account has been disabled.")),
         Close.FORBIDDEN,
     )
 
@@ -108,13 +119,18 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         "participant.removed": "participant_removed",
         "participant.left": "participant_left",
         "space.ended": "space_ended",
+        "guests.changed": "guests_changed",
     }
 
     user: User
-    user_id: int = 0  # 0 until signed in
+    user_id: int = 0  # 0 until signed in; stays 0 for a guest (hub.GUEST)
     space_id: int
+    guest: bool = False
 
     async def connect(self) -> None:
+        # For the rest of this socket's task: its refusals and `error` frames, and the services
+        # its actions run (their threads copy the context), speak the person's language.
+        translation.activate(language_for_scope(self.scope))
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
         self.user_id = 0
         self.seat: limits.Seat | None = None
@@ -139,18 +155,23 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         self.write_frame: wsframes.FrameWriter | None = self.scope.get(wsframes.SCOPE_KEY)
         await self.accept()
         user = socket_user(self.scope)
-        if user is None:
+        if user is None and self.scope.get("credentials_refused"):
+            # A bad token, or a cookie without Origin: the client meant to sign in.
             await self.refuse(
-                protocol.error_message("not_authenticated", "Sign in first."),
+                protocol.error_message("not_authenticated", _("Sign in first.")),
                 Close.NOT_AUTHENTICATED,
             )
+            return
+        if user is None:
+            await self.connect_guest()
             return
         seat = await sync_to_async(limits.seat_take, thread_sensitive=False)(self.space_id, user.pk)
         if seat is None:
             await self.refuse(
                 protocol.error_message(
                     "too_many_sockets",
-                    f"At most {limits.max_sockets()} open sockets per Space; close one first.",
+                    _("At most %(count)s open sockets per Space; close one first.")
+                    % {"count": limits.max_sockets()},
                 ),
                 Close.TOO_MANY_SOCKETS,
             )
@@ -172,7 +193,50 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("space %s: could not open a socket for %s", self.space_id, user.pk)
             self.building -= 1
             await self.refuse(
-                protocol.error_message("internal", "Something went wrong; reconnect."), 1011
+                protocol.error_message("internal", _("Something went wrong; reconnect.")), 1011
+            )
+            return
+        await self.send_state(state)
+
+    async def connect_guest(self) -> None:
+        """A socket without an account: a listen-only guest, if the Space takes guests and the
+        address is within its limits (spaces/realtime/guests.py); else an `error` and a close
+        (docs/realtime.md, "Guests")."""
+        self.guest = True
+        address = client_address(self.scope)
+        try:
+            await sync_to_async(guests.connect_take, thread_sensitive=False)(address)
+        except ApplicationError as exc:
+            await self.refuse(protocol.error_from(exc), Close.TOO_MANY_MESSAGES)
+            return
+        seat = await sync_to_async(guests.seat_take, thread_sensitive=False)(self.space_id, address)
+        if seat is None:
+            await self.refuse(
+                protocol.error_message(
+                    "too_many_sockets",
+                    _(
+                        "At most %(count)s guest sockets per address in a Space; close one "
+                        "first, or sign in."
+                    )
+                    % {"count": guests.max_sockets_per_address()},
+                ),
+                Close.TOO_MANY_SOCKETS,
+            )
+            return
+        self.seat = seat
+        self.building += 1
+        await self.subscribe()
+        try:
+            state = await self.guest_snapshot()
+        except ApplicationError as exc:
+            self.building -= 1
+            await self.refuse(protocol.error_from(exc), protocol.close_code_for(exc))
+            return
+        except Exception:
+            logger.exception("space %s: could not open a guest socket", self.space_id)
+            self.building -= 1
+            await self.refuse(
+                protocol.error_message("internal", _("Something went wrong; reconnect.")), 1011
             )
             return
         await self.send_state(state)
@@ -225,7 +289,13 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         return state
 
     @socket_db
+    def guest_snapshot(self) -> dict[str, Any]:
+        return protocol.guest_state(space_id=self.space_id)
+
+    @socket_db
     def snapshot(self) -> dict[str, Any]:
+        if self.guest:
+            return protocol.guest_state(space_id=self.space_id)
         state = protocol.space_state(viewer=self.user, space_id=self.space_id)
         # With every snapshot: one taken after blocking someone hides them from then on.
         self.hidden_authors = protocol.hidden_authors(self.user)
@@ -354,7 +424,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         await self.forward(message)
         if subject_id(message["event"]) == self.user_id:
             await self.close_with(
-                protocol.error_message("removed", "You were removed from this Space."),
+                protocol.error_message("removed", _("You were removed from this Space.")),
                 Close.FORBIDDEN,
             )
 
@@ -373,8 +443,10 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             await self.close_with(
                 protocol.error_message(
                     "not_in_space",
-                    "You are no longer in this Space (you left elsewhere, or your connection "
-                    "timed out). Reconnect to join again.",
+                    _(
+                        "You are no longer in this Space (you left elsewhere, or your connection "
+                        "timed out). Reconnect to join again."
+                    ),
                 ),
                 Close.GONE,
             )
@@ -382,8 +454,19 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
     async def space_ended(self, message: dict[str, Any]) -> None:
         await self.forward(message)
         await self.close_with(
-            protocol.error_message("space_ended", "This Space has ended."), Close.NOT_LIVE
+            protocol.error_message("space_ended", _("This Space has ended.")), Close.NOT_LIVE
         )
+
+    async def guests_changed(self, message: dict[str, Any]) -> None:
+        """The host stopped guests: a guest's socket says why and closes (4401: sign in)."""
+        await self.forward(message)
+        if self.guest and message["event"].get("guests_allowed") is False:
+            await self.close_with(
+                protocol.error_message(
+                    "guests_off", _("The host lets only people with an account listen: sign in.")
+                ),
+                Close.NOT_AUTHENTICATED,
+            )
 
     async def signal_relay(self, message: dict[str, Any]) -> None:
         """A media worker answers this socket through its channel (protocol.SignalContext)."""
@@ -401,14 +484,14 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             self.flooding += 1
             if self.flooding > FLOOD_LIMIT:
                 await self.close_with(
-                    protocol.error_message("rate_limited", "Too many messages."),
+                    protocol.error_message("rate_limited", _("Too many messages.")),
                     Close.TOO_MANY_MESSAGES,
                 )
                 return
             await self.send_json(
                 protocol.error_message(
                     "rate_limited",
-                    "Too many messages; slow down.",
+                    _("Too many messages; slow down."),
                     request_id=peek_id(text_data),
                     retry_after=wait,
                 )
@@ -430,12 +513,21 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("space %s: action %s failed", self.space_id, incoming.action)
             await self.send_json(
                 protocol.error_message(
-                    "internal", "Something went wrong; try again.", request_id=incoming.request_id
+                    "internal",
+                    _("Something went wrong; try again."),
+                    request_id=incoming.request_id,
                 )
             )
 
     async def handle(self, incoming: Incoming) -> None:
         rid = incoming.request_id
+        if self.guest and incoming.action not in protocol.GUEST_ACTIONS:
+            await self.send_json(protocol.error_from(guest_refusal(), rid))
+            return
+        if self.guest and incoming.action == "heartbeat":
+            # A guest has no presence to refresh: their socket is what counts them.
+            await self.send_json(protocol.ack_message(rid, "heartbeat", {}))
+            return
         if incoming.action == "snapshot":
             if await self.resync(rid):
                 await self.send_json(protocol.ack_message(rid, "snapshot", {"seq": self.floor}))
@@ -475,9 +567,9 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 protocol.error_message(
                     "invalid",
-                    "An offer or answer carries its SDP.",
+                    _("An offer or answer carries its SDP."),
                     request_id=rid,
-                    fields={"sdp": ["Required."]},
+                    fields={"sdp": [_("Required.")]},
                 )
             )
             return
@@ -485,9 +577,9 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 protocol.error_message(
                     "invalid",
-                    "An ICE message carries a candidate (null: end of candidates).",
+                    _("An ICE message carries a candidate (null: end of candidates)."),
                     request_id=rid,
-                    fields={"candidate": ["Required."]},
+                    fields={"candidate": [_("Required.")]},
                 )
             )
             return
@@ -496,7 +588,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 protocol.error_message(
                     "media_unavailable",
-                    "Audio is not available on this server yet.",
+                    _("Audio is not available on this server yet."),
                     request_id=rid,
                 )
             )
@@ -533,6 +625,7 @@ class NotFoundConsumer(AsyncJsonWebsocketConsumer):
     """Any other socket path: accepted only to say 4404, so clients get a code, not a 500."""
 
     async def connect(self) -> None:
+        translation.activate(language_for_scope(self.scope))
         await self.accept()
-        await self.send_json(protocol.error_message("not_found", "No such socket."))
+        await self.send_json(protocol.error_message("not_found", _("No such socket.")))
         await self.close(int(Close.NOT_FOUND))  # exactly int: see close_with

@@ -27,6 +27,8 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.db.models import Exists, OuterRef
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts.models import Follow, User
 from spaces.models import Space
@@ -35,6 +37,7 @@ from spaces.realtime.consumers import peek_id, revocation_close, socket_user, us
 from spaces.realtime.protocol import Close, ProtocolError
 from spaces_project import bus, layers
 from spaces_project.dbthreads import socket_db
+from spaces_project.languages import language_for_scope
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,9 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     user: User
 
     async def connect(self) -> None:
+        translation.activate(language_for_scope(self.scope))
         self.joined: set[str] = set()
+        self.alerts_wanted: set[int] = set()
         self.last_bubbles: str | None = None
         self.pending: asyncio.Task[None] | None = None
         self.refresher: asyncio.Task[None] | None = None
@@ -60,7 +65,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         user = socket_user(self.scope)
         if user is None:
             self.closing = True
-            await self.send_json(protocol.error_message("not_authenticated", "Sign in first."))
+            await self.send_json(protocol.error_message("not_authenticated", _("Sign in first.")))
             await self.close(int(Close.NOT_AUTHENTICATED))  # exactly int: autobahn
             return
         self.user = user
@@ -110,15 +115,22 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     # -- database -----------------------------------------------------------------------------
 
     @socket_db
-    def followed_ids(self) -> list[int]:
+    def followed(self) -> list[tuple[int, str, bool]]:
+        """(followee id, the bell on them, the viewer's go-live alert switch) per follow."""
         hosted = Exists(Space.objects.filter(host=OuterRef("followee")))
         cap = int(_setting("SPACES_FEED_MAX_FOLLOWED", 500))
         return list(
             Follow.objects.filter(follower=self.user, followee__is_active=True)
             .annotate(hosted=hosted)
             .order_by("-hosted", "-created_at", "-id")
-            .values_list("followee_id", flat=True)[:cap]
+            .values_list("followee_id", "alerts", "follower__live_alerts")[:cap]
         )
+
+    async def followed_ids(self) -> list[int]:
+        rows = await self.followed()
+        # Whose `alert.live` this viewer wants (alerts/): read with the follows, never per alert.
+        self.alerts_wanted = {uid for uid, bell, on in rows if on and bell == Follow.Alerts.ALL}
+        return [uid for uid, _, _ in rows]
 
     @socket_db
     def bubbles(self) -> tuple[list[dict[str, Any]], list[int]]:
@@ -194,6 +206,13 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     async def notification_created(self, message: dict[str, Any]) -> None:
         await self.forward(message)
 
+    async def alert_live(self, message: dict[str, Any]) -> None:
+        """A followed host went live (alerts/services.py): one message to `following.<host>`,
+        shown only to a viewer whose bell on the host and global switch are on."""
+        host = (message.get("event") or {}).get("host") or {}
+        if host.get("id") in self.alerts_wanted:
+            await self.forward(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
@@ -202,7 +221,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 protocol.error_message(
                     "rate_limited",
-                    "Too many messages; slow down.",
+                    _("Too many messages; slow down."),
                     request_id=peek_id(text_data),
                     retry_after=wait,
                 )

@@ -19,6 +19,8 @@ The hub also:
   so a server that dies stops vouching for its users and the sweep frees their slots;
 - keeps its sockets' seats (the per-user socket cap, spaces/realtime/limits.py) from expiring,
   in the same loop;
+- counts its guests (sockets without an account, user id 0) into the cache windows shared by
+  every process, and folds the totals into the Spaces' rows (spaces/realtime/guests.py);
 - re-joins its groups every `SPACES_WS_GROUP_REFRESH_SECONDS`, so a Redis restart (which forgets
   `RedisChannelLayer` memberships) or a group expiry heals by itself;
 - carries what ends a sign-in (a logout, a ban) to its sockets: the process, not each socket,
@@ -37,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,8 +52,8 @@ from django.utils import timezone
 
 from media.gcpolicy import GcFreezer
 from spaces.models import Participant
-from spaces.realtime import limits, wsframes
-from spaces_project import bus, layers
+from spaces.realtime import guests, limits, wsframes
+from spaces_project import bus, layers, metrics
 from spaces_project.dbthreads import socket_db
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,9 @@ def revocation_copies(group: str, event: bus.Event) -> list[tuple[str, bus.Messa
         return []
     copy = {**event, "user_id": int(group.removeprefix("user."))}
     return [(REVOCATIONS_GROUP, bus.layer_message(REVOCATIONS_GROUP, copy))]
+
+
+GUEST = 0  # the user id of a guest's socket (no account): counted, never touched
 
 
 class Member(Protocol):
@@ -120,6 +126,7 @@ class SpaceHub:
         self._draining: set[asyncio.Task[None]] = set()
         self._unhook: Callable[[], None] = lambda: None
         self.gc = GcFreezer() if getattr(settings, "SPACES_WS_GC_FREEZE", True) else None
+        self.guest_counter = guests.GuestCounter()
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -137,6 +144,9 @@ class SpaceHub:
             local.users[member.user_id] += 1
         if self.gc is not None:
             self.gc.peer_connected()
+        if member.user_id == GUEST:
+            # Counted in this window already if the Space was not reported in it yet.
+            self._spawn(self._guest_tick())
 
     async def leave(self, space_id: int, member: Member) -> None:
         group = bus.space_group(space_id)
@@ -165,7 +175,20 @@ class SpaceHub:
 
     def local_users(self, space_id: int) -> list[int]:
         local = self.spaces.get(bus.space_group(space_id))
-        return sorted(local.users) if local else []
+        return sorted(u for u in local.users if u != GUEST) if local else []
+
+    def local_guests(self) -> dict[int, int]:
+        """Guest sockets of this process, per Space."""
+        return {
+            local.space_id: local.users[GUEST]
+            for local in self.spaces.values()
+            if local.users.get(GUEST)
+        }
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -178,6 +201,7 @@ class SpaceHub:
             self.loop.create_task(self._read(), name="spaces-hub-read"),
             self.loop.create_task(self._touch(), name="spaces-hub-presence"),
             self.loop.create_task(self._refresh(), name="spaces-hub-refresh"),
+            self.loop.create_task(self._count_guests(), name="spaces-hub-guests"),
         ]
         self._unhook = layers.on_resubscribed(self.layer, self._resync_all)
 
@@ -282,6 +306,7 @@ class SpaceHub:
         # The frame is built once per event per process; most sockets then take it in a plain
         # call (no coroutine), the rest (closing, resyncing, events about themselves) take the
         # message through `room_message`.
+        started = time.perf_counter()
         text = message.get("text")
         frame = wsframes.text_frame(text) if isinstance(text, str) else None
         for member in list(local.members):
@@ -291,6 +316,8 @@ class SpaceHub:
                 await member.room_message(message)
             except Exception:
                 logger.exception("hub: a socket failed on %s", message.get("type"))
+        # Once per event, never per socket (/metrics: spaces_event_fanout_seconds).
+        metrics.EVENT_FANOUT_SECONDS.observe(time.perf_counter() - started)
 
     # -- presence and group upkeep ------------------------------------------------------------
 
@@ -299,7 +326,7 @@ class SpaceHub:
         while True:
             await asyncio.sleep(interval)
             for local in list(self.spaces.values()):
-                users = sorted(local.users)
+                users = sorted(u for u in local.users if u != GUEST)
                 if not users:
                     continue
                 try:
@@ -318,6 +345,29 @@ class SpaceHub:
                     await sync_to_async(limits.seats_keep, thread_sensitive=False)(seats)
                 except Exception:
                     logger.warning("hub: seat refresh failed", exc_info=True)
+
+    async def _count_guests(self) -> None:
+        interval = guests.window_seconds() / 4
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._guest_tick()
+            except Exception:
+                logger.warning("hub: guest count failed", exc_info=True)
+
+    async def _guest_tick(self) -> None:
+        """Report this window's guests once per Space; once per window, fold the last one."""
+        counter = self.guest_counter
+        window = guests.current_window()
+        due = counter.due(window, self.local_guests())
+        if due:
+            await sync_to_async(guests.report, thread_sensitive=False)(window, due)
+        spaces = counter.to_fold(window)
+        if spaces:
+            totals = await sync_to_async(guests.totals, thread_sensitive=False)(window - 1, spaces)
+            changed = counter.changed(totals)
+            if changed:
+                await guests.fold_from_socket(changed)
 
     async def _refresh(self) -> None:
         interval = _seconds("SPACES_WS_GROUP_REFRESH_SECONDS", 30)

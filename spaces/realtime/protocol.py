@@ -17,12 +17,13 @@ from enum import IntEnum
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import blocked_ids
 from spaces import events, services
 from spaces.models import COMMENT_MAX_LENGTH, Invitation, Space
-from spaces.serializers import space_snapshot
+from spaces.serializers import guest_snapshot, space_snapshot
 from spaces_project.errors import ApplicationError
 
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -156,6 +157,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "speaking_policy": {"speaking_policy": Field("choice", choices=SPEAKING_POLICIES)},
     "stage_lock": {"locked": Field("bool")},
+    "guests": {"allowed": Field("bool")},
     "mute_all": NO_FIELDS,
     # The host leaves by handing over: to `successor_id` (a co-host), else to the longest one.
     "leave": {"successor_id": Field("id", required=False)},
@@ -175,29 +177,29 @@ FEED_SCHEMAS: dict[str, dict[str, Field]] = {"heartbeat": NO_FIELDS, "bubbles": 
 def _check_field(name: str, spec: Field, value: Any) -> str | None:
     """What is wrong with `value`, or None."""
     if value is None:
-        return None if spec.nullable else "May not be null."
+        return None if spec.nullable else _("May not be null.")
     if spec.kind == "id":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
-            return "A positive integer."
+            return _("A positive integer.")
     elif spec.kind == "count":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
-            return "An integer, 0 or more."
+            return _("An integer, 0 or more.")
     elif spec.kind == "str":
         if not isinstance(value, str):
-            return "A string."
+            return _("A string.")
         if spec.max_length and len(value) > spec.max_length:
-            return f"At most {spec.max_length} characters."
+            return _("At most %(count)s characters.") % {"count": spec.max_length}
     elif spec.kind == "bool":
         if not isinstance(value, bool):
-            return "true or false."
+            return _("true or false.")
     elif spec.kind == "choice":
         if value not in spec.choices:
-            return f"One of: {', '.join(spec.choices)}."
+            return _("One of: %(choices)s.") % {"choices": ", ".join(spec.choices)}
     elif spec.kind == "object":
         if not isinstance(value, dict):
-            return "An object."
+            return _("An object.")
         if len(json.dumps(value)) > MAX_CANDIDATE_BYTES:
-            return f"At most {MAX_CANDIDATE_BYTES} bytes."
+            return _("At most %(count)s bytes.") % {"count": MAX_CANDIDATE_BYTES}
     return None
 
 
@@ -227,16 +229,22 @@ def parse(text: str | None, raw: bytes | None, schemas: dict[str, dict[str, Fiel
     if text is None:
         size = len(raw or b"")
         if size > MAX_MESSAGE_BYTES:
-            raise ProtocolError("too_large", f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
-        raise ProtocolError("malformed", "Send JSON text frames, not binary ones.")
+            raise ProtocolError(
+                "too_large",
+                _("Messages are at most %(count)s bytes.") % {"count": MAX_MESSAGE_BYTES},
+            )
+        raise ProtocolError("malformed", _("Send JSON text frames, not binary ones."))
     if len(text) > MAX_MESSAGE_BYTES or len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        raise ProtocolError("too_large", f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
+        raise ProtocolError(
+            "too_large",
+            _("Messages are at most %(count)s bytes.") % {"count": MAX_MESSAGE_BYTES},
+        )
     try:
         message = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError("malformed", "Not valid JSON.") from exc
+        raise ProtocolError("malformed", _("Not valid JSON.")) from exc
     if not isinstance(message, dict):
-        raise ProtocolError("malformed", "A message is a JSON object.")
+        raise ProtocolError("malformed", _("A message is a JSON object."))
     request_id = request_id_of(message)
     try:
         return _validate(message, request_id, schemas)
@@ -251,23 +259,30 @@ def _validate(
     if "id" in message and message["id"] is not None and request_id is None:
         raise ProtocolError(
             "invalid",
-            "The request id is a string or an integer.",
-            fields={"id": [f"A string of at most {MAX_ID_LENGTH} characters, or an integer."]},
+            _("The request id is a string or an integer."),
+            fields={
+                "id": [
+                    _("A string of at most %(count)s characters, or an integer.")
+                    % {"count": MAX_ID_LENGTH}
+                ]
+            },
         )
     action = message.get("action")
     if not isinstance(action, str) or not action:
         raise ProtocolError(
-            "malformed", "Every message names its action.", fields={"action": ["Required."]}
+            "malformed", _("Every message names its action."), fields={"action": [_("Required.")]}
         )
     schema = schemas.get(action)
     if schema is None:
-        raise ProtocolError("unknown_action", f"Unknown action {action[:40]!r}.")
+        raise ProtocolError(
+            "unknown_action", _("Unknown action %(action)s.") % {"action": repr(action[:40])}
+        )
     errors: dict[str, list[str]] = {}
     args: dict[str, Any] = {}
     for name, spec in schema.items():
         if name not in message:
             if spec.required:
-                errors[name] = ["Required."]
+                errors[name] = [_("Required.")]
             continue
         problem = _check_field(name, spec, message[name])
         if problem:
@@ -276,9 +291,9 @@ def _validate(
             args[name] = message[name]
     for name in message:
         if name not in schema and name not in ("action", "id"):
-            errors[name[:40]] = ["Unknown field."]
+            errors[name[:40]] = [_("Unknown field.")]
     if errors:
-        raise ProtocolError("invalid", "The message has invalid fields.", fields=errors)
+        raise ProtocolError("invalid", _("The message has invalid fields."), fields=errors)
     return Incoming(action, request_id, args)
 
 
@@ -321,6 +336,16 @@ def bucket() -> TokenBucket:
 def space_state(*, viewer: User, space_id: int) -> dict[str, Any]:
     """The `space.state` message for `viewer`: the one snapshot the Space page sends too."""
     return space_snapshot(viewer=viewer, space_id=space_id).state
+
+
+def guest_state(*, space_id: int) -> dict[str, Any]:
+    """The `space.state` of a guest (no account): refused (ApplicationError) when the Space
+    takes no guests (spaces.permissions.check_guest_listen)."""
+    return guest_snapshot(space_id=space_id).state
+
+
+# What a guest's socket does beyond listening: everything else is `sign_in_required`.
+GUEST_ACTIONS = frozenset({"heartbeat", "snapshot"})
 
 
 def join_and_snapshot(*, user: User, space_id: int) -> dict[str, Any]:
@@ -482,6 +507,11 @@ def _stage_lock(user: User, space_id: int, a: dict[str, Any]) -> Result:
     return {"locked": space.stage_locked}
 
 
+def _guests(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    space = services.guests_allowed_set(actor=user, space_id=space_id, allowed=a["allowed"])
+    return {"guests_allowed": space.guests_allowed}
+
+
 def _mute_all(user: User, space_id: int, a: dict[str, Any]) -> Result:
     muted = services.mute_all(actor=user, space_id=space_id)
     return {"muted": [p.user_id for p in muted]}
@@ -531,6 +561,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "comments": _comments,
     "speaking_policy": _speaking_policy,
     "stage_lock": _stage_lock,
+    "guests": _guests,
     "mute_all": _mute_all,
     "leave": _leave,
     "end": _end,

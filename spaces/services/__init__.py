@@ -16,6 +16,7 @@ the moderation log, and publishes room events, which leave only after commit.
 - moderation.py: demote, mute, unmute, step down, remove, block, revoke a co-host
 - comments.py: text comments and their switches; controls.py: the host's live controls
 - listening.py: real time (WebRTC) or live HLS for each listener
+- guests.py: logged-out listening: the host's switch, the guest count
 - recording.py: each stage member's consent, the recording's start (the replay is `replays`')
 - reactions.py, pins.py, captions.py, share.py, reports.py
 """
@@ -30,6 +31,7 @@ from spaces.services.comments import (
 )
 from spaces.services.common import clean_title, clean_topics
 from spaces.services.controls import mute_all, speaking_policy_set, stage_lock_set
+from spaces.services.guests import guest_count_set, guests_allowed_set
 from spaces.services.handover import host_timeout_handover
 from spaces.services.lifecycle import (
     START_REPEAT_SECONDS,
@@ -90,6 +92,8 @@ __all__ = [
     "comment_post",
     "comment_take_down",
     "comments_configure",
+    "guest_count_set",
+    "guests_allowed_set",
     "hls_info",
     "host_ban",
     "host_timeout_handover",

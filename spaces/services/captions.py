@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces import events
@@ -44,20 +45,20 @@ def caption_append(
     """
     text = " ".join(text.split())
     if not text:
-        raise ValidationFailed("A caption needs text.", fields={"text": ["Blank."]})
+        raise ValidationFailed(_("A caption needs text."), fields={"text": [_("Blank.")]})
     text = text[:CAPTION_MAX_LENGTH]
     with transaction.atomic():
         space = Space.objects.filter(pk=space_id).first()
         if space is None:
-            raise NotFound("No such Space.", code="space_not_found")
+            raise NotFound(_("No such Space."), code="space_not_found")
         ensure(check_live(space))
         if not space.captions_enabled:
-            raise Conflict("Captions are off in this Space.", code="captions_disabled")
+            raise Conflict(_("Captions are off in this Space."), code="captions_disabled")
         on_stage = Participant.objects.filter(
             space=space, user_id=speaker_id, role__in=STAGE, state=Participant.State.PRESENT
         ).exists()
         if not on_stage:
-            raise Conflict("This user is not on stage.", code="not_on_stage")
+            raise Conflict(_("This user is not on stage."), code="not_on_stage")
         line = CaptionLine.objects.create(
             space=space,
             speaker_id=speaker_id,

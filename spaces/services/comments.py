@@ -27,6 +27,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import User
 from spaces import events
@@ -59,18 +60,21 @@ def clean_comment(text: object) -> str:
     text = clean_text(text, field="text")
     if not text:
         raise ValidationFailed(
-            "A comment needs text.", fields={"text": ["This field may not be blank."]}
+            gettext("A comment needs text."),
+            fields={"text": [gettext("This field may not be blank.")]},
         )
     if len(text) > COMMENT_MAX_LENGTH:
         raise ValidationFailed(
-            "The comment is too long.",
-            fields={"text": [f"At most {COMMENT_MAX_LENGTH} characters."]},
+            gettext("The comment is too long."),
+            fields={
+                "text": [gettext("At most %(count)s characters.") % {"count": COMMENT_MAX_LENGTH}]
+            },
         )
     if _TAG.search(text):
         raise ValidationFailed(
-            "Comments are plain text: no HTML tags.",
+            gettext("Comments are plain text: no HTML tags."),
             code="html_not_allowed",
-            fields={"text": ["Remove the HTML tags."]},
+            fields={"text": [gettext("Remove the HTML tags.")]},
         )
     return text
 
@@ -168,7 +172,12 @@ def _check_limits(space: Space, user: User) -> None:
             f"spaces:comment-slow:{space.pk}:{user.pk}",
             limit=1,
             period=space.comment_slow_mode_seconds,
-            message=f"Slow mode: one comment every {space.comment_slow_mode_seconds} seconds.",
+            message=ngettext(
+                "Slow mode: one comment every %(count)s second.",
+                "Slow mode: one comment every %(count)s seconds.",
+                space.comment_slow_mode_seconds,
+            )
+            % {"count": space.comment_slow_mode_seconds},
             code="slow_mode",
         )
     limit, period = _parse_rate(settings.SPACES_COMMENT_RATE)
@@ -176,7 +185,7 @@ def _check_limits(space: Space, user: User) -> None:
         f"spaces:comment:{space.pk}:{user.pk}",
         limit=limit,
         period=period,
-        message="Too many comments; try again in a moment.",
+        message=gettext("Too many comments; try again in a moment."),
     )
 
 
@@ -191,7 +200,7 @@ def comment_delete(*, actor: User, space_id: int, comment_id: int) -> Comment:
             .first()
         )
         if comment is None:
-            raise NotFound("No such comment in this Space.", code="comment_not_found")
+            raise NotFound(gettext("No such comment in this Space."), code="comment_not_found")
         ensure(check_delete_comment(space, me, author_id=comment.author_id))
         if comment.deleted_at is not None:
             return comment
@@ -222,14 +231,14 @@ def comment_take_down(*, staff: User, comment_id: int, reason: str = "") -> Comm
     `comment.deleted`, with `by` null and `by_staff`, so a moderator's account is not shown to
     the room. Idempotent: a comment already deleted (by anyone) is returned as it is."""
     if not staff.is_staff:
-        raise Forbidden("Only staff can take comments down.", code="staff_only")
+        raise Forbidden(gettext("Only staff can take comments down."), code="staff_only")
     if isinstance(comment_id, bool) or not 0 < comment_id < 2**63:  # no row; SQLite would raise
-        raise NotFound("No such comment.", code="comment_not_found")
+        raise NotFound(gettext("No such comment."), code="comment_not_found")
     reason = clean_text(reason, field="reason", multiline=True)[:TAKE_DOWN_REASON_MAX_LENGTH]
     with transaction.atomic():
         comment = lock_rows(Comment.objects.filter(pk=comment_id).select_related("author")).first()
         if comment is None:
-            raise NotFound("No such comment.", code="comment_not_found")
+            raise NotFound(gettext("No such comment."), code="comment_not_found")
         if comment.deleted_at is not None:
             return comment
         comment.deleted_at = timezone.now()
@@ -264,15 +273,21 @@ def comments_configure(
     what is already set publishes nothing; giving neither is refused."""
     if enabled is None and slow_mode_seconds is None:
         raise ValidationFailed(
-            "Say what to change.", fields={"enabled": ["Give enabled or slow_mode_seconds."]}
+            gettext("Say what to change."),
+            fields={"enabled": [gettext("Give enabled or slow_mode_seconds.")]},
         )
     if (
         slow_mode_seconds is not None
         and not 0 <= slow_mode_seconds <= COMMENT_SLOW_MODE_MAX_SECONDS
     ):
         raise ValidationFailed(
-            "Slow mode is out of range.",
-            fields={"slow_mode_seconds": [f"From 0 to {COMMENT_SLOW_MODE_MAX_SECONDS} seconds."]},
+            gettext("Slow mode is out of range."),
+            fields={
+                "slow_mode_seconds": [
+                    gettext("From 0 to %(count)s seconds.")
+                    % {"count": COMMENT_SLOW_MODE_MAX_SECONDS}
+                ]
+            },
         )
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)

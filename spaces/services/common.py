@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import F
 from django.db.models.functions import Greatest
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import is_blocked
@@ -180,12 +181,12 @@ def clean_title(title: str) -> str:
     title = clean_text(title, field="title", strip_bidi=True)
     if not title:
         raise ValidationFailed(
-            "A Space needs a title.", fields={"title": ["This field may not be blank."]}
+            _("A Space needs a title."), fields={"title": [_("This field may not be blank.")]}
         )
     if len(title) > TITLE_MAX_LENGTH:
         raise ValidationFailed(
-            "The title is too long.",
-            fields={"title": [f"At most {TITLE_MAX_LENGTH} characters."]},
+            _("The title is too long."),
+            fields={"title": [_("At most %(count)s characters.") % {"count": TITLE_MAX_LENGTH}]},
         )
     return title
 
@@ -197,19 +198,25 @@ def clean_topics(topics: Sequence[str]) -> list[str]:
         topic = clean_text(raw, field="topics", strip_bidi=True)
         if not topic:
             raise ValidationFailed(
-                "Topics cannot be blank.", fields={"topics": ["Topics cannot be blank."]}
+                _("Topics cannot be blank."), fields={"topics": [_("Topics cannot be blank.")]}
             )
         if len(topic) > TOPIC_MAX_LENGTH:
             raise ValidationFailed(
-                "A topic is too long.",
-                fields={"topics": [f"Each topic has at most {TOPIC_MAX_LENGTH} characters."]},
+                _("A topic is too long."),
+                fields={
+                    "topics": [
+                        _("Each topic has at most %(count)s characters.")
+                        % {"count": TOPIC_MAX_LENGTH}
+                    ]
+                },
             )
         if topic.casefold() not in seen:
             seen.add(topic.casefold())
             cleaned.append(topic)
     if len(cleaned) > MAX_TOPICS:
         raise ValidationFailed(
-            "Too many topics.", fields={"topics": [f"At most {MAX_TOPICS} topics."]}
+            _("Too many topics."),
+            fields={"topics": [_("At most %(count)s topics.") % {"count": MAX_TOPICS}]},
         )
     return cleaned
 

@@ -9,6 +9,7 @@ host can still call someone up from their comment.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces import events
@@ -25,7 +26,8 @@ def speaking_policy_set(*, actor: User, space_id: int, policy: str) -> Space:
     if policy not in Space.SpeakingPolicy.values:
         choices = ", ".join(Space.SpeakingPolicy.values)
         raise ValidationFailed(
-            "Not a speaking setting.", fields={"speaking_policy": [f"One of: {choices}."]}
+            _("Not a speaking setting."),
+            fields={"speaking_policy": [_("One of: %(choices)s.") % {"choices": choices}]},
         )
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)

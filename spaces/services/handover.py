@@ -17,6 +17,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from spaces import events
@@ -50,23 +51,27 @@ def _named_successor(space: Space, successor_id: int, *, now: datetime, me: User
     """The successor the leaving host named, validated (caller holds the Space lock)."""
     if successor_id == me.pk:
         raise ValidationFailed(
-            "Name a co-host to take over, not yourself.",
+            gettext("Name a co-host to take over, not yourself."),
             code="cannot_target_self",
-            fields={"successor_id": ["The successor cannot be you."]},
+            fields={"successor_id": [gettext("The successor cannot be you.")]},
         )
     row = Participant.objects.filter(space=space, user_id=successor_id).first()
     if row is None or not row.is_present or row.role != Role.COHOST:
         raise Conflict(
-            "Only a co-host who is in the Space can take over.", code="successor_not_cohost"
+            gettext("Only a co-host who is in the Space can take over."),
+            code="successor_not_cohost",
         )
     if row.last_seen_at < connected_cutoff(now):
         raise Conflict(
-            "This co-host has lost their connection; choose another or let the Space pick.",
+            gettext(
+                "This co-host has lost their connection; choose another or let the Space pick."
+            ),
             code="successor_not_connected",
         )
     if Space.objects.filter(host_id=successor_id, state=Space.State.LIVE).exists():
         raise Conflict(
-            "This co-host is hosting a live Space of their own.", code="successor_hosts_elsewhere"
+            gettext("This co-host is hosting a live Space of their own."),
+            code="successor_hosts_elsewhere",
         )
     return [successor_id]
 

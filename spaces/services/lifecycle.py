@@ -9,6 +9,7 @@ commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,15 +17,18 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import services as accounts_services
 from accounts.models import User
-from spaces import events
+from spaces import events, hooks
 from spaces.access import access_space, lock_rows
 from spaces.models import Invitation, Participant, Space, SpeakerRequest
 from spaces.permissions import check_end, ensure
 from spaces.services.common import Action, Role, _log, clean_title, clean_topics
 from spaces_project.errors import Conflict, Forbidden, ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 # A second identical start this soon after the first is the same click, twice.
 START_REPEAT_SECONDS = 10
@@ -51,11 +55,13 @@ def space_start(
     topics = clean_topics(topics)
     if speaking_policy not in Space.SpeakingPolicy.values:
         raise ValidationFailed(
-            "Unknown speaking setting.", fields={"speaking_policy": ["Not a valid choice."]}
+            gettext("Unknown speaking setting."),
+            fields={"speaking_policy": [gettext("Not a valid choice.")]},
         )
     if not host.can_host:
         raise Forbidden(
-            f"You need at least {settings.SPACES_HOST_MIN_FOLLOWERS} followers to host a Space.",
+            gettext("You need at least %(count)s followers to host a Space.")
+            % {"count": settings.SPACES_HOST_MIN_FOLLOWERS},
             code="not_enough_followers",
         )
     now = timezone.now()
@@ -92,7 +98,7 @@ def space_go_live(*, host: User, space: Space, now: datetime) -> None:
     partial unique index `space_one_live_per_host` behind it.
     """
     if Space.objects.filter(host=host, state=Space.State.LIVE).exists():
-        raise Conflict("You already have a live Space.", code="already_live")
+        raise Conflict(gettext("You already have a live Space."), code="already_live")
     space.state = Space.State.LIVE
     space.started_at = now
     space.original_host = host
@@ -115,7 +121,7 @@ def space_go_live(*, host: User, space: Space, now: datetime) -> None:
                     ]
                 )
     except IntegrityError as exc:
-        raise Conflict("You already have a live Space.", code="already_live") from exc
+        raise Conflict(gettext("You already have a live Space."), code="already_live") from exc
     Participant.objects.create(
         space=space,
         user=host,
@@ -132,6 +138,18 @@ def space_go_live(*, host: User, space: Space, now: datetime) -> None:
         topics=space.topics,
         host=events.user_brief(host),
     )
+    space_id = space.pk
+    # robust: the Space is live whatever a hook does (the alert's own sweep catches up).
+    transaction.on_commit(lambda: _space_live(space_id), robust=True)
+
+
+def _space_live(space_id: int) -> None:
+    """After the go-live commits: what other apps do about it (spaces/hooks.py `space_live`)."""
+    for hook in hooks.space_live:
+        try:
+            hook(space_id=space_id)
+        except Exception:
+            logger.exception("space_live hook %r failed for Space %s", hook, space_id)
 
 
 def _end(space: Space, *, actor: User | None, now: datetime, **details: Any) -> None:
@@ -150,9 +168,16 @@ def _end(space: Space, *, actor: User | None, now: datetime, **details: Any) -> 
     )
     space.state = Space.State.ENDED
     space.ended_at = now
-    space.listener_count = space.speaker_count = space.cohost_count = 0
+    space.listener_count = space.speaker_count = space.cohost_count = space.guest_count = 0
     space.save(
-        update_fields=["state", "ended_at", "listener_count", "speaker_count", "cohost_count"]
+        update_fields=[
+            "state",
+            "ended_at",
+            "listener_count",
+            "speaker_count",
+            "cohost_count",
+            "guest_count",
+        ]
     )
     _log(space, actor, Action.SPACE_ENDED, **details)
     events.publish(space, events.SPACE_ENDED, counts=events.counts(space))
@@ -172,7 +197,7 @@ def host_ban(*, actor: User, host: User) -> int:
     """Staff: end every live Space `host` hosts (logged), then ban the account. Returns how
     many Spaces were ended."""
     if not actor.is_staff:
-        raise Forbidden("Only staff can ban users.", code="staff_only")
+        raise Forbidden(gettext("Only staff can ban users."), code="staff_only")
     ended = 0
     with transaction.atomic():
         live_ids = list(

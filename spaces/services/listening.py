@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from media.live import PLAYLIST, SEGMENT_TICKS
@@ -95,7 +96,9 @@ def listen_mode_set(*, actor: User, space_id: int, mode: str) -> Participant:
     time, while the Space has room: else 409 `webrtc_full` and nothing changes). Choosing the
     mode you have changes nothing and publishes nothing (a double click)."""
     if mode not in ListenMode.values:
-        raise ValidationFailed("One of: hls, webrtc.", fields={"mode": ["One of: hls, webrtc."]})
+        raise ValidationFailed(
+            gettext("One of: hls, webrtc."), fields={"mode": [gettext("One of: hls, webrtc.")]}
+        )
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         ensure(check_listen_mode(space, me, hls=hls_enabled()))
@@ -105,7 +108,9 @@ def listen_mode_set(*, actor: User, space_id: int, mode: str) -> Participant:
             return me
         if mode == ListenMode.WEBRTC and me.listen_mode != mode and not _webrtc_room(space):
             raise Conflict(
-                "Real-time listening is full in this Space: you hear it with a short delay.",
+                gettext(
+                    "Real-time listening is full in this Space: you hear it with a short delay."
+                ),
                 code="webrtc_full",
             )
         changed = me.listen_mode != mode

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces import events
@@ -112,7 +113,7 @@ def space_leave(
             participant.refresh_from_db()
             return participant
         if successor_id is not None and present:
-            raise Forbidden("Only the host hands the Space over.", code="host_only")
+            raise Forbidden(_("Only the host hands the Space over."), code="host_only")
         ensure(check_leave(space, participant))
         if participant is None or not participant.is_present:
             return participant
@@ -135,5 +136,5 @@ def participant_heartbeat(*, user: User, space_id: int) -> None:
     ).update(last_seen_at=timezone.now())
     if not updated:
         if not Space.objects.filter(pk=space_id).exists():
-            raise NotFound("No such Space.", code="space_not_found")
-        raise Forbidden("Join the Space first.", code="not_in_space")
+            raise NotFound(_("No such Space."), code="space_not_found")
+        raise Forbidden(_("Join the Space first."), code="not_in_space")

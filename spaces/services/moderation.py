@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import services as accounts_services
 from accounts.models import User
@@ -37,7 +38,7 @@ def participant_demote(*, actor: User, space_id: int, user_id: int) -> Participa
         ensure(check_moderate(space, me))
         me, target = _acted_on(space, me, user_id)
         if not target.on_stage:
-            raise Conflict("This user is not on stage.", code="not_on_stage")
+            raise Conflict(_("This user is not on stage."), code="not_on_stage")
         previous = _set_role(space, target, Role.LISTENER, now=timezone.now())
         _log(space, actor, Action.SPEAKER_DEMOTED, target=target.user, previous_role=previous)
         if previous == Role.COHOST:
@@ -54,7 +55,7 @@ def participant_mute(*, actor: User, space_id: int, user_id: int) -> Participant
         ensure(check_moderate(space, me))
         me, target = _acted_on(space, me, user_id)
         if not target.on_stage:
-            raise Conflict("This user is not on stage.", code="not_on_stage")
+            raise Conflict(_("This user is not on stage."), code="not_on_stage")
         if target.is_muted:
             return target
         target.is_muted = True
@@ -96,7 +97,7 @@ def participant_unmute(*, actor: User, space_id: int, user_id: int) -> Participa
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         ensure(check_live(space))
         if user_id != actor.pk:
-            raise Forbidden("Only the speaker can unmute themselves.", code="only_self_unmute")
+            raise Forbidden(_("Only the speaker can unmute themselves."), code="only_self_unmute")
         ensure(check_self_audio(space, me))
         assert me is not None
         if not me.is_muted:
@@ -152,7 +153,7 @@ def participant_block(*, actor: User, space_id: int, user_id: int) -> Participan
     """The host removes a participant and blocks them account-wide."""
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
-        ensure(check_host_only(space, me, what="block people"))
+        ensure(check_host_only(space, me, what=_("block people")))
         me, target = _acted_on(space, me, user_id)
         if target.state != Participant.State.REMOVED:
             _remove(space, actor, target, now=timezone.now())
@@ -166,12 +167,12 @@ def cohost_revoke(*, actor: User, space_id: int, user_id: int) -> Participant:
     a slot is free, else goes to the audience."""
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
-        ensure(check_host_only(space, me, what="manage co-hosts"))
+        ensure(check_host_only(space, me, what=_("manage co-hosts")))
         target = _target(space, user_id)
         if target is None:
-            raise NotFound("This user is not in the Space.", code="participant_not_found")
+            raise NotFound(_("This user is not in the Space."), code="participant_not_found")
         if target.role != Role.COHOST:
-            raise Conflict("This user is not a co-host.", code="not_cohost")
+            raise Conflict(_("This user is not a co-host."), code="not_cohost")
         has_room = space.speaker_count < space.max_speakers
         role = Role.SPEAKER if has_room else Role.LISTENER
         previous = _set_role(space, target, role, now=timezone.now())

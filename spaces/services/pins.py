@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces import events
@@ -24,12 +25,12 @@ def pin_create(*, user: User, space_id: int, text: str, url: str = "") -> Pin:
     url = clean_text(url, field="url")
     if not text:
         raise ValidationFailed(
-            "A pin needs text.", fields={"text": ["This field may not be blank."]}
+            _("A pin needs text."), fields={"text": [_("This field may not be blank.")]}
         )
     if len(text) > PIN_TEXT_MAX_LENGTH:
         raise ValidationFailed(
-            "The text is too long.",
-            fields={"text": [f"At most {PIN_TEXT_MAX_LENGTH} characters."]},
+            _("The text is too long."),
+            fields={"text": [_("At most %(count)s characters.") % {"count": PIN_TEXT_MAX_LENGTH}]},
         )
     if url:
         try:
@@ -38,15 +39,18 @@ def pin_create(*, user: User, space_id: int, text: str, url: str = "") -> Pin:
             URLValidator(schemes=["http", "https"])(url)
         except DjangoValidationError as exc:
             raise ValidationFailed(
-                "The link is not valid.",
-                fields={"url": ["Enter a valid http:// or https:// URL (at most 500 characters)."]},
+                _("The link is not valid."),
+                fields={
+                    "url": [_("Enter a valid http:// or https:// URL (at most 500 characters).")]
+                },
             ) from exc
     with transaction.atomic():
         space, me = access_space(user=user, space_id=space_id, lock=True)
         ensure(check_pin(space, me))
         if space.pin_count >= MAX_PINS:
             raise Conflict(
-                f"At most {MAX_PINS} posts can be pinned; unpin one first.", code="too_many_pins"
+                _("At most %(count)s posts can be pinned; unpin one first.") % {"count": MAX_PINS},
+                code="too_many_pins",
             )
         pin = Pin.objects.create(space=space, author=user, text=text, url=url)
         _bump(space, pin_count=1)
@@ -60,7 +64,7 @@ def pin_remove(*, user: User, space_id: int, pin_id: int) -> Pin:
         space, me = access_space(user=user, space_id=space_id, lock=True)
         pin = Pin.objects.filter(pk=pin_id, space=space).select_related("author").first()
         if pin is None:
-            raise NotFound("No such pin in this Space.", code="pin_not_found")
+            raise NotFound(_("No such pin in this Space."), code="pin_not_found")
         ensure(check_unpin(space, me, author_id=pin.author_id))
         if pin.unpinned_at is not None:
             return pin

@@ -6,6 +6,7 @@ write rather than per tap, and a Redis restart loses no acknowledged tap.
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from accounts.models import User
 from spaces import events
@@ -35,9 +36,11 @@ def _reaction_code(value: str) -> str:
     code = by_emoji.get(value) or by_emoji.get(value + "\ufe0f")
     if code is None:
         raise ValidationFailed(
-            "Not one of the reactions.",
+            gettext("Not one of the reactions."),
             code="invalid",
-            fields={"emoji": [f"One of: {', '.join(Reaction.values)}."]},
+            fields={
+                "emoji": [gettext("One of: %(choices)s.") % {"choices": ", ".join(Reaction.values)}]
+            },
         )
     return code
 
@@ -57,7 +60,7 @@ def reaction_send(*, user: User, space_id: int, emoji: str) -> str:
         f"spaces:react:{space.pk}:{user.pk}",
         limit=limit,
         period=period,
-        message="Too many reactions; try again in a moment.",
+        message=gettext("Too many reactions; try again in a moment."),
     )
     ledger.record(space.pk, code)
     events.publish(

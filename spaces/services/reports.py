@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces.access import access_space, lock_rows
@@ -37,7 +38,10 @@ _MAX_ID = 2**53 - 1
 
 def _check_id(value: object, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
-        raise ValidationFailed(f"Not a valid {field}.", fields={field: ["A positive integer."]})
+        raise ValidationFailed(
+            _("Not a valid %(field)s.") % {"field": field},
+            fields={field: [_("A positive integer.")]},
+        )
 
 
 def report_create(
@@ -53,22 +57,26 @@ def report_create(
     (`comment_id`, deleted or not: its author is the target), to staff."""
     details = clean_text(details, field="details", multiline=True)
     if not isinstance(reason, str) or reason not in Report.Reason.values:
-        raise ValidationFailed("Unknown reason.", fields={"reason": ["Not a valid choice."]})
+        raise ValidationFailed(_("Unknown reason."), fields={"reason": [_("Not a valid choice.")]})
     if len(details) > REPORT_DETAILS_MAX_LENGTH:
         raise ValidationFailed(
-            "The details are too long.",
-            fields={"details": [f"At most {REPORT_DETAILS_MAX_LENGTH} characters."]},
+            _("The details are too long."),
+            fields={
+                "details": [
+                    _("At most %(count)s characters.") % {"count": REPORT_DETAILS_MAX_LENGTH}
+                ]
+            },
         )
     if reason == Report.Reason.OTHER and not details:
         raise ValidationFailed(
-            "Say what is wrong.", fields={"details": ["Required when the reason is `other`."]}
+            _("Say what is wrong."), fields={"details": [_("Required when the reason is `other`.")]}
         )
     if target_user_id is not None:
         _check_id(target_user_id, "user_id")
     if comment_id is not None:
         _check_id(comment_id, "comment_id")
     if target_user_id is not None and target_user_id == reporter.pk:
-        raise ValidationFailed("You cannot report yourself.", code="cannot_target_self")
+        raise ValidationFailed(_("You cannot report yourself."), code="cannot_target_self")
     with transaction.atomic():
         space, me = access_space(user=reporter, space_id=space_id)
         ensure(check_report(space, me))
@@ -79,15 +87,15 @@ def report_create(
                 Comment.objects.filter(pk=comment_id, space=space).select_related("author").first()
             )
             if comment is None:
-                raise NotFound("No such comment in this Space.", code="comment_not_found")
+                raise NotFound(_("No such comment in this Space."), code="comment_not_found")
             if comment.author_id == reporter.pk:
                 raise ValidationFailed(
-                    "You cannot report your own comment.", code="cannot_target_self"
+                    _("You cannot report your own comment."), code="cannot_target_self"
                 )
             if target_user_id is not None and target_user_id != comment.author_id:
                 raise ValidationFailed(
-                    "The comment is by someone else than the person reported.",
-                    fields={"comment_id": ["Not by this user: leave the user out."]},
+                    _("The comment is by someone else than the person reported."),
+                    fields={"comment_id": [_("Not by this user: leave the user out.")]},
                 )
             target = comment.author
         elif target_user_id is not None:
@@ -97,7 +105,7 @@ def report_create(
                 .first()
             )
             if participant is None:
-                raise NotFound("This user was not in the Space.", code="participant_not_found")
+                raise NotFound(_("This user was not in the Space."), code="participant_not_found")
             target = participant.user
         return Report.objects.create(
             space=space,
@@ -221,11 +229,11 @@ def _iso(at: datetime) -> str:
 def report_resolve(*, actor: User, report_id: int, note: str = "") -> Report:
     """Staff close a report. Resolving a resolved report changes nothing."""
     if not actor.is_staff:
-        raise Forbidden("Only staff can resolve reports.", code="staff_only")
+        raise Forbidden(_("Only staff can resolve reports."), code="staff_only")
     with transaction.atomic():
         report = lock_rows(Report.objects.filter(pk=report_id)).first()
         if report is None:
-            raise NotFound("No such report.", code="report_not_found")
+            raise NotFound(_("No such report."), code="report_not_found")
         if report.status == Report.Status.RESOLVED:
             return report
         report.status = Report.Status.RESOLVED

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts import services as accounts_services
 from accounts.models import Notification, User
@@ -51,13 +52,17 @@ def space_share(
     requested = list(dict.fromkeys(user_ids))
     if not requested and not to_followers:
         raise ValidationFailed(
-            "Choose people to send the Space to, or your followers.",
-            fields={"non_field_errors": ["Give user_ids or followers=true."]},
+            gettext("Choose people to send the Space to, or your followers."),
+            fields={"non_field_errors": [gettext("Give user_ids or followers=true.")]},
         )
     if len(requested) > MAX_SHARE_RECIPIENTS:
         raise ValidationFailed(
-            "Too many recipients.",
-            fields={"user_ids": [f"At most {MAX_SHARE_RECIPIENTS} people at once."]},
+            gettext("Too many recipients."),
+            fields={
+                "user_ids": [
+                    gettext("At most %(count)s people at once.") % {"count": MAX_SHARE_RECIPIENTS}
+                ]
+            },
         )
     result = ShareResult()
     with transaction.atomic():
@@ -68,7 +73,7 @@ def space_share(
                 f"spaces:share:{space.pk}:{user.pk}",
                 limit=1,
                 period=600,
-                message="You already shared this Space with your followers.",
+                message=gettext("You already shared this Space with your followers."),
             )
         blocked_by_host = blocked_ids(blocker=space.host_id)
         if requested:
@@ -80,7 +85,7 @@ def space_share(
                 .exclude(pk__in=blocker_ids(blocked=user))
                 .order_by("pk")
             )
-            body = message or f"Listen to “{space.title}” with me."
+            body = message or gettext("Listen to “%(title)s” with me.") % {"title": space.title}
             for recipient in recipients:
                 accounts_services.direct_message_send(
                     sender=user, recipient=recipient, body=body, attachment={"space_id": space.pk}

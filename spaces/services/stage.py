@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import services as accounts_services
 from accounts.models import Follow, Notification, User
@@ -37,12 +38,14 @@ def _host_follows(space: Space, user: User) -> bool:
 def _ensure_stage_room(space: Space) -> None:
     """Caller holds the Space lock: the count cannot change until commit."""
     if space.speaker_count >= space.max_speakers:
-        raise Conflict("The stage is full.", code="stage_full")
+        raise Conflict(gettext("The stage is full."), code="stage_full")
 
 
 def _ensure_cohost_room(space: Space) -> None:
     if space.cohost_count >= space.max_cohosts:
-        raise Conflict("This Space already has the most co-hosts it can have.", code="cohosts_full")
+        raise Conflict(
+            gettext("This Space already has the most co-hosts it can have."), code="cohosts_full"
+        )
 
 
 def speaker_request_create(*, user: User, space_id: int) -> tuple[SpeakerRequest, bool]:
@@ -86,9 +89,13 @@ def _pending_request(space: Space, request_id: int) -> SpeakerRequest:
         SpeakerRequest.objects.filter(pk=request_id, space=space).select_related("user").first()
     )
     if request is None:
-        raise NotFound("No such request in this Space.", code="request_not_found")
+        raise NotFound(gettext("No such request in this Space."), code="request_not_found")
     if request.state != SpeakerRequest.State.PENDING:
-        raise Conflict(f"This request is already {request.state}.", code="request_not_pending")
+        raise Conflict(
+            gettext("This request is already %(state)s.")
+            % {"state": request.get_state_display().lower()},
+            code="request_not_pending",
+        )
     return request
 
 
@@ -104,9 +111,9 @@ def speaker_request_approve(*, actor: User, space_id: int, request_id: int) -> P
         request = _pending_request(space, request_id)
         target = _target(space, request.user_id)
         if target is None or not target.is_present:
-            raise Conflict("The requester is no longer in the Space.", code="not_in_space")
+            raise Conflict(gettext("The requester is no longer in the Space."), code="not_in_space")
         if target.role in STAGE:
-            raise Conflict("This user is already on stage.", code="already_speaker")
+            raise Conflict(gettext("This user is already on stage."), code="already_speaker")
         _ensure_stage_room(space)
         now = timezone.now()
         previous = _set_role(space, target, Role.SPEAKER, now=now)
@@ -144,27 +151,31 @@ def invitation_create(
     gets a notification in their inbox. Capacity is checked now and again on accepting.
     """
     if kind not in Invitation.Kind.values:
-        raise ValidationFailed("Unknown invitation kind.", fields={"kind": ["Not a valid choice."]})
+        raise ValidationFailed(
+            gettext("Unknown invitation kind."), fields={"kind": [gettext("Not a valid choice.")]}
+        )
     with transaction.atomic():
         space, me = access_space(user=actor, space_id=space_id, lock=True)
         if kind == Invitation.Kind.COHOST:
-            ensure(check_host_only(space, me, what="invite co-hosts"))
+            ensure(check_host_only(space, me, what=gettext("invite co-hosts")))
         else:
             ensure(check_moderate(space, me))
         if invitee_id == actor.pk:
-            raise ValidationFailed("You cannot invite yourself.", code="cannot_target_self")
+            raise ValidationFailed(
+                gettext("You cannot invite yourself."), code="cannot_target_self"
+            )
         target = _target(space, invitee_id)
         if target is None:
-            raise NotFound("This user is not in the Space.", code="participant_not_found")
+            raise NotFound(gettext("This user is not in the Space."), code="participant_not_found")
         if not target.is_present:
-            raise Conflict("This user is not in the Space now.", code="not_in_space")
+            raise Conflict(gettext("This user is not in the Space now."), code="not_in_space")
         if kind == Invitation.Kind.SPEAKER:
             if target.role in STAGE:
-                raise Conflict("This user is already on stage.", code="already_speaker")
+                raise Conflict(gettext("This user is already on stage."), code="already_speaker")
             _ensure_stage_room(space)
         else:
             if target.role in (Role.HOST, Role.COHOST):
-                raise Conflict("This user is already a co-host.", code="already_cohost")
+                raise Conflict(gettext("This user is already a co-host."), code="already_cohost")
             _ensure_cohost_room(space)
         existing = Invitation.objects.filter(
             space=space, invitee_id=invitee_id, kind=kind, state=Invitation.State.PENDING
@@ -207,7 +218,7 @@ def _my_invitation(space: Space, user: User, invitation_id: int) -> Invitation:
         .first()
     )
     if invitation is None:
-        raise NotFound("No such invitation.", code="invitation_not_found")
+        raise NotFound(gettext("No such invitation."), code="invitation_not_found")
     return invitation
 
 
@@ -218,20 +229,22 @@ def invitation_accept(*, user: User, space_id: int, invitation_id: int) -> Parti
         ensure(check_live(space))
         if invitation.state != Invitation.State.PENDING:
             raise Conflict(
-                f"This invitation is already {invitation.state}.", code="invitation_not_pending"
+                gettext("This invitation is already %(state)s.")
+                % {"state": invitation.get_state_display().lower()},
+                code="invitation_not_pending",
             )
         me = _target(space, user.pk)
         if me is None or not me.is_present:
-            raise Forbidden("Join the Space first.", code="not_in_space")
+            raise Forbidden(gettext("Join the Space first."), code="not_in_space")
         now = timezone.now()
         if invitation.kind == Invitation.Kind.SPEAKER:
             if me.role in STAGE:
-                raise Conflict("You are already on stage.", code="already_speaker")
+                raise Conflict(gettext("You are already on stage."), code="already_speaker")
             _ensure_stage_room(space)
             previous = _set_role(space, me, Role.SPEAKER, now=now)
         else:
             if me.role in (Role.HOST, Role.COHOST):
-                raise Conflict("You are already a co-host.", code="already_cohost")
+                raise Conflict(gettext("You are already a co-host."), code="already_cohost")
             _ensure_cohost_room(space)
             previous = _set_role(space, me, Role.COHOST, now=now)
             _log(
@@ -257,7 +270,9 @@ def invitation_decline(*, user: User, space_id: int, invitation_id: int) -> Invi
         invitation = _my_invitation(space, user, invitation_id)
         if invitation.state != Invitation.State.PENDING:
             raise Conflict(
-                f"This invitation is already {invitation.state}.", code="invitation_not_pending"
+                gettext("This invitation is already %(state)s.")
+                % {"state": invitation.get_state_display().lower()},
+                code="invitation_not_pending",
             )
         invitation.state = Invitation.State.DECLINED
         invitation.responded_at = timezone.now()
@@ -277,14 +292,16 @@ def invitation_cancel(*, actor: User, space_id: int, invitation_id: int) -> Invi
             .first()
         )
         if invitation is None:
-            raise NotFound("No such invitation.", code="invitation_not_found")
+            raise NotFound(gettext("No such invitation."), code="invitation_not_found")
         if invitation.kind == Invitation.Kind.COHOST:
-            ensure(check_host_only(space, me, what="manage co-hosts"))
+            ensure(check_host_only(space, me, what=gettext("manage co-hosts")))
         else:
             ensure(check_moderate(space, me))
         if invitation.state != Invitation.State.PENDING:
             raise Conflict(
-                f"This invitation is already {invitation.state}.", code="invitation_not_pending"
+                gettext("This invitation is already %(state)s.")
+                % {"state": invitation.get_state_display().lower()},
+                code="invitation_not_pending",
             )
         invitation.state = Invitation.State.CANCELLED
         invitation.responded_at = timezone.now()

@@ -12,12 +12,14 @@ import math
 from collections.abc import Callable
 from functools import reduce
 from operator import or_
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -27,6 +29,9 @@ from spaces.models import Invitation, Participant, Reaction, Space
 from spaces.serializers import space_snapshot
 from spaces_project.errors import ApplicationError, NotFound, RateLimited, ValidationFailed
 from spaces_project.site import back, error_json, form_refusal, signed_in, wants_json
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 Role = Participant.Role
 
@@ -72,7 +77,10 @@ def _int(value: str | None, name: str) -> int:
         number = 0
     # Bounded like the API's ids: a larger number made SQLite raise OverflowError (a 500).
     if not 0 < number <= 2**53 - 1:
-        raise ValidationFailed(f"Missing {name}.", fields={name: ["A positive integer."]})
+        raise ValidationFailed(
+            gettext("Missing %(name)s.") % {"name": name},
+            fields={name: [gettext("A positive integer.")]},
+        )
     return number
 
 
@@ -85,7 +93,9 @@ def _user_id_by_username(username: str) -> int:
         else []
     )
     if not found:
-        raise NotFound(f"There is no account @{name}.", code="user_not_found")
+        raise NotFound(
+            gettext("There is no account @%(name)s.") % {"name": name}, code="user_not_found"
+        )
     return found[0]
 
 
@@ -99,7 +109,10 @@ def _user_ids_by_usernames(names: list[str]) -> list[int]:
     missing = [n for n in names if n.casefold() not in known]
     if missing:
         listed = ", ".join(f"@{n}" for n in missing)
-        raise NotFound(f"No account with the username {listed}.", code="user_not_found")
+        raise NotFound(
+            gettext("No account with the username %(listed)s.") % {"listed": listed},
+            code="user_not_found",
+        )
     return [pk for pk, _ in rows]
 
 
@@ -108,7 +121,7 @@ def _user_ids_by_usernames(names: list[str]) -> list[int]:
 def space_join(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.space_join(user=user, space_id=space_id)
-        return "You joined the Space."
+        return gettext("You joined the Space.")
 
     return _act(request, space_id, run)
 
@@ -127,8 +140,10 @@ def space_leave(request: HttpRequest, space_id: int) -> HttpResponse:
         if hosted:
             new_host = Space.objects.filter(pk=space_id).select_related("host").first()
             if new_host is not None and new_host.host_id != user.pk:
-                return f"You left and handed the Space to {new_host.host.name}."
-        return "You left the Space."
+                return gettext("You left and handed the Space to %(name)s.") % {
+                    "name": new_host.host.name
+                }
+        return gettext("You left the Space.")
 
     return _act(request, space_id, run)
 
@@ -138,7 +153,7 @@ def space_leave(request: HttpRequest, space_id: int) -> HttpResponse:
 def space_end(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.space_end(actor=user, space_id=space_id)
-        return "You ended the Space."
+        return gettext("You ended the Space.")
 
     return _act(request, space_id, run)
 
@@ -148,7 +163,7 @@ def space_end(request: HttpRequest, space_id: int) -> HttpResponse:
 def hand_raise(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.speaker_request_create(user=user, space_id=space_id)
-        return "You asked to speak. The host will see your hand."
+        return gettext("You asked to speak. The host will see your hand.")
 
     return _act(request, space_id, run)
 
@@ -158,7 +173,7 @@ def hand_raise(request: HttpRequest, space_id: int) -> HttpResponse:
 def hand_withdraw(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.speaker_request_withdraw(user=user, space_id=space_id)
-        return "You lowered your hand."
+        return gettext("You lowered your hand.")
 
     return _act(request, space_id, run)
 
@@ -168,7 +183,7 @@ def hand_withdraw(request: HttpRequest, space_id: int) -> HttpResponse:
 def request_approve(request: HttpRequest, space_id: int, request_id: int) -> HttpResponse:
     def run(user: User) -> str:
         p = services.speaker_request_approve(actor=user, space_id=space_id, request_id=request_id)
-        return f"{p.user.name} is now a speaker."
+        return gettext("%(name)s is now a speaker.") % {"name": p.user.name}
 
     return _act(request, space_id, run)
 
@@ -178,7 +193,7 @@ def request_approve(request: HttpRequest, space_id: int, request_id: int) -> Htt
 def request_deny(request: HttpRequest, space_id: int, request_id: int) -> HttpResponse:
     def run(user: User) -> str:
         r = services.speaker_request_deny(actor=user, space_id=space_id, request_id=request_id)
-        return f"You declined the request of {r.user.name}."
+        return gettext("You declined the request of %(name)s.") % {"name": r.user.name}
 
     return _act(request, space_id, run)
 
@@ -192,8 +207,9 @@ def _invite(request: HttpRequest, space_id: int, kind: str) -> HttpResponse:
         invitation, _ = services.invitation_create(
             actor=user, space_id=space_id, invitee_id=invitee_id, kind=kind
         )
-        what = "to co-host" if kind == Invitation.Kind.COHOST else "to speak"
-        return f"You invited {invitation.invitee.name} {what}."
+        if kind == Invitation.Kind.COHOST:
+            return gettext("You invited %(name)s to co-host.") % {"name": invitation.invitee.name}
+        return gettext("You invited %(name)s to speak.") % {"name": invitation.invitee.name}
 
     return _act(request, space_id, run)
 
@@ -216,8 +232,8 @@ def invitation_accept(request: HttpRequest, space_id: int, invitation_id: int) -
     def run(user: User) -> str:
         p = services.invitation_accept(user=user, space_id=space_id, invitation_id=invitation_id)
         if p.role == Role.COHOST:
-            return "You are now a co-host."
-        return "You are on stage. Your mic is off until you turn it on."
+            return gettext("You are now a co-host.")
+        return gettext("You are on stage. Your mic is off until you turn it on.")
 
     return _act(request, space_id, run)
 
@@ -227,7 +243,7 @@ def invitation_accept(request: HttpRequest, space_id: int, invitation_id: int) -
 def invitation_decline(request: HttpRequest, space_id: int, invitation_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.invitation_decline(user=user, space_id=space_id, invitation_id=invitation_id)
-        return "You declined the invitation."
+        return gettext("You declined the invitation.")
 
     return _act(request, space_id, run)
 
@@ -237,17 +253,17 @@ def invitation_decline(request: HttpRequest, space_id: int, invitation_id: int) 
 def invitation_cancel(request: HttpRequest, space_id: int, invitation_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.invitation_cancel(actor=user, space_id=space_id, invitation_id=invitation_id)
-        return "You took the invitation back."
+        return gettext("You took the invitation back.")
 
     return _act(request, space_id, run)
 
 
-_ON_PARTICIPANT: dict[str, tuple[Callable[..., Participant], str]] = {
-    "demote": (services.participant_demote, "{name} moved to the audience."),
-    "mute": (services.participant_mute, "You muted {name}."),
-    "remove": (services.participant_remove, "{name} was removed from the Space."),
-    "block": (services.participant_block, "{name} was removed and blocked."),
-    "cohost-revoke": (services.cohost_revoke, "{name} is no longer a co-host."),
+_ON_PARTICIPANT: dict[str, tuple[Callable[..., Participant], StrPromise]] = {
+    "demote": (services.participant_demote, gettext_lazy("%(name)s moved to the audience.")),
+    "mute": (services.participant_mute, gettext_lazy("You muted %(name)s.")),
+    "remove": (services.participant_remove, gettext_lazy("%(name)s was removed from the Space.")),
+    "block": (services.participant_block, gettext_lazy("%(name)s was removed and blocked.")),
+    "cohost-revoke": (services.cohost_revoke, gettext_lazy("%(name)s is no longer a co-host.")),
 }
 
 
@@ -262,7 +278,7 @@ def participant_action(
 
     def run(user: User) -> str:
         p = service(actor=user, space_id=space_id, user_id=user_id)
-        return message.format(name=p.user.name)
+        return message % {"name": p.user.name}
 
     return _act(request, space_id, run)
 
@@ -272,7 +288,7 @@ def participant_action(
 def me_mute(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.participant_mute_self(user=user, space_id=space_id)
-        return "Your mic is off."
+        return gettext("Your mic is off.")
 
     return _act(request, space_id, run)
 
@@ -282,7 +298,7 @@ def me_mute(request: HttpRequest, space_id: int) -> HttpResponse:
 def me_unmute(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.participant_unmute(actor=user, space_id=space_id, user_id=user.pk)
-        return "Your mic is on."
+        return gettext("Your mic is on.")
 
     return _act(request, space_id, run)
 
@@ -292,7 +308,7 @@ def me_unmute(request: HttpRequest, space_id: int) -> HttpResponse:
 def me_step_down(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.participant_step_down(user=user, space_id=space_id)
-        return "You are back in the audience."
+        return gettext("You are back in the audience.")
 
     return _act(request, space_id, run)
 
@@ -306,8 +322,8 @@ def me_recording(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.recording_consent_set(actor=user, space_id=space_id, recorded=recorded)
         if recorded:
-            return "Your voice is recorded again."
-        return "Your voice is kept out of the recording. Listeners still hear you."
+            return gettext("Your voice is recorded again.")
+        return gettext("Your voice is kept out of the recording. Listeners still hear you.")
 
     return _act(request, space_id, run)
 
@@ -318,7 +334,11 @@ def react(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str | None:
         emoji = request.POST.get("emoji", "").strip()
         code = services.reaction_send(user=user, space_id=space_id, emoji=emoji)
-        return None if wants_json(request) else f"You reacted {Reaction(code).label}"
+        return (
+            None
+            if wants_json(request)
+            else gettext("You reacted %(reaction)s") % {"reaction": Reaction(code).label}
+        )
 
     return _act(request, space_id, run, with_state=False)
 
@@ -333,7 +353,7 @@ def pin_create(request: HttpRequest, space_id: int) -> HttpResponse:
             text=request.POST.get("text", ""),
             url=request.POST.get("url", ""),
         )
-        return "Pinned to the Space."
+        return gettext("Pinned to the Space.")
 
     return _act(request, space_id, run)
 
@@ -343,7 +363,7 @@ def pin_create(request: HttpRequest, space_id: int) -> HttpResponse:
 def pin_remove(request: HttpRequest, space_id: int, pin_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.pin_remove(user=user, space_id=space_id, pin_id=pin_id)
-        return "Unpinned."
+        return gettext("Unpinned.")
 
     return _act(request, space_id, run)
 
@@ -355,7 +375,7 @@ def captions_toggle(request: HttpRequest, space_id: int) -> HttpResponse:
 
     def run(user: User) -> str:
         services.captions_toggle(actor=user, space_id=space_id, enabled=enabled)
-        return "Captions are on." if enabled else "Captions are off."
+        return gettext("Captions are on.") if enabled else gettext("Captions are off.")
 
     return _act(request, space_id, run)
 
@@ -379,14 +399,22 @@ def space_share(request: HttpRequest, space_id: int) -> HttpResponse:
         parts = []
         if result.messages_sent:
             n = result.messages_sent
-            parts.append(f"Sent to {n} {'person' if n == 1 else 'people'}")
+            parts.append(
+                ngettext("sent to %(count)s person", "sent to %(count)s people", n) % {"count": n}
+            )
         if form.cleaned_data["to_followers"]:
             n = result.notifications_sent
-            parts.append(f"shared with {n} follower{'' if n == 1 else 's'}")
+            parts.append(
+                ngettext("shared with %(count)s follower", "shared with %(count)s followers", n)
+                % {"count": n}
+            )
         if result.skipped_user_ids:
             n = len(result.skipped_user_ids)
-            parts.append(f"{n} could not receive it")
-        text = "; ".join(parts) or "Nobody could receive it"
+            parts.append(
+                ngettext("%(count)s could not receive it", "%(count)s could not receive it", n)
+                % {"count": n}
+            )
+        text = "; ".join(parts) or gettext("nobody could receive it")
         return text[0].upper() + text[1:] + "."
 
     return _act(request, space_id, run, with_state=False)
@@ -400,7 +428,9 @@ def space_report(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         if not form.is_valid():
             reason_wrong = "reason" in form.errors
-            raise form_refusal(form, "Choose a reason for the report." if reason_wrong else None)
+            raise form_refusal(
+                form, gettext("Choose a reason for the report.") if reason_wrong else None
+            )
         services.report_create(
             reporter=user,
             space_id=space_id,
@@ -409,7 +439,7 @@ def space_report(request: HttpRequest, space_id: int) -> HttpResponse:
             target_user_id=form.cleaned_data["target"],
             comment_id=form.cleaned_data["comment_id"],
         )
-        return "Thanks. Your report was sent to our moderators."
+        return gettext("Thanks. Your report was sent to our moderators.")
 
     return _act(request, space_id, run, with_state=False)
 
@@ -423,13 +453,17 @@ def _seconds(value: int) -> str:
     """30 seconds, a minute, 5 minutes."""
     if value % 60 == 0:
         minutes = value // 60
-        return "a minute" if minutes == 1 else f"{minutes} minutes"
-    return "1 second" if value == 1 else f"{value} seconds"
+        if minutes == 1:
+            return gettext("a minute")
+        return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": minutes}
+    return ngettext("%(count)s second", "%(count)s seconds", value) % {"count": value}
 
 
 def _every(value: int) -> str:
     """every 30 seconds, every minute, every 5 minutes."""
-    return "every minute" if value == 60 else f"every {_seconds(value)}"
+    if value == 60:
+        return gettext("every minute")
+    return gettext("every %(duration)s") % {"duration": _seconds(value)}
 
 
 @require_POST
@@ -443,12 +477,13 @@ def comment_post(request: HttpRequest, space_id: int) -> HttpResponse:
             if error.code == "slow_mode" and error.retry_after is not None:
                 wait = max(1, math.ceil(error.retry_after))
                 raise RateLimited(
-                    f"{error.message} Try again in {_seconds(wait)}.",
+                    gettext("%(message)s Try again in %(duration)s.")
+                    % {"message": error.message, "duration": _seconds(wait)},
                     code=error.code,
                     retry_after=error.retry_after,
                 ) from error
             raise
-        return None if wants_json(request) else "Your comment is posted."
+        return None if wants_json(request) else gettext("Your comment is posted.")
 
     return _act(request, space_id, run, anchor="comments")
 
@@ -458,7 +493,7 @@ def comment_post(request: HttpRequest, space_id: int) -> HttpResponse:
 def comment_delete(request: HttpRequest, space_id: int, comment_id: int) -> HttpResponse:
     def run(user: User) -> str:
         services.comment_delete(actor=user, space_id=space_id, comment_id=comment_id)
-        return "The comment is deleted."
+        return gettext("The comment is deleted.")
 
     return _act(request, space_id, run, anchor="comments")
 
@@ -471,7 +506,9 @@ def _flag(value: str | None, name: str) -> bool | None:
         return True
     if value in ("0", "false", "off"):
         return False
-    raise ValidationFailed(f"Not a valid {name}.", fields={name: ["1 or 0."]})
+    raise ValidationFailed(
+        gettext("Not a valid %(name)s.") % {"name": name}, fields={name: [gettext("1 or 0.")]}
+    )
 
 
 @require_POST
@@ -486,25 +523,36 @@ def comments_settings(request: HttpRequest, space_id: int) -> HttpResponse:
         if raw:
             if not raw.isdigit() or len(raw) > 6:
                 raise ValidationFailed(
-                    "Choose how slow.", fields={"slow_mode_seconds": ["A number of seconds."]}
+                    gettext("Choose how slow."),
+                    fields={"slow_mode_seconds": [gettext("A number of seconds.")]},
                 )
             slow = int(raw)
         space = services.comments_configure(
             actor=user, space_id=space_id, enabled=enabled, slow_mode_seconds=slow
         )
         if slow is None:
-            return "Comments are on." if space.comments_enabled else "Comments are off."
+            return (
+                gettext("Comments are on.")
+                if space.comments_enabled
+                else gettext("Comments are off.")
+            )
         if not space.comment_slow_mode_seconds:
-            return "Slow mode is off."
-        return f"Slow mode: one comment {_every(space.comment_slow_mode_seconds)}."
+            return gettext("Slow mode is off.")
+        return gettext("Slow mode: one comment %(every)s.") % {
+            "every": _every(space.comment_slow_mode_seconds)
+        }
 
     return _act(request, space_id, run)
 
 
 SPEAKING_POLICY_SAID = {
-    Space.SpeakingPolicy.EVERYONE: "Anyone listening can ask to speak.",
-    Space.SpeakingPolicy.FOLLOWED_BY_HOST: "Only people the host follows can ask to speak.",
-    Space.SpeakingPolicy.INVITED_ONLY: "Nobody can ask to speak: speakers come by invitation.",
+    Space.SpeakingPolicy.EVERYONE: gettext_lazy("Anyone listening can ask to speak."),
+    Space.SpeakingPolicy.FOLLOWED_BY_HOST: gettext_lazy(
+        "Only people the host follows can ask to speak."
+    ),
+    Space.SpeakingPolicy.INVITED_ONLY: gettext_lazy(
+        "Nobody can ask to speak: speakers come by invitation."
+    ),
 }
 
 
@@ -515,7 +563,7 @@ def speaking_policy(request: HttpRequest, space_id: int) -> HttpResponse:
         space = services.speaking_policy_set(
             actor=user, space_id=space_id, policy=request.POST.get("speaking_policy", "")
         )
-        return SPEAKING_POLICY_SAID[Space.SpeakingPolicy(space.speaking_policy)]
+        return str(SPEAKING_POLICY_SAID[Space.SpeakingPolicy(space.speaking_policy)])
 
     return _act(request, space_id, run)
 
@@ -526,11 +574,15 @@ def stage_lock(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         locked = _flag(request.POST.get("locked"), "locked")
         if locked is None:
-            raise ValidationFailed("Say lock or unlock.", fields={"locked": ["1 or 0."]})
+            raise ValidationFailed(
+                gettext("Say lock or unlock."), fields={"locked": [gettext("1 or 0.")]}
+            )
         space = services.stage_lock_set(actor=user, space_id=space_id, locked=locked)
         if space.stage_locked:
-            return "The stage is locked: no new requests to speak. You can still invite people."
-        return "The stage is open to requests again."
+            return gettext(
+                "The stage is locked: no new requests to speak. You can still invite people."
+            )
+        return gettext("The stage is open to requests again.")
 
     return _act(request, space_id, run)
 
@@ -541,8 +593,29 @@ def mute_all(request: HttpRequest, space_id: int) -> HttpResponse:
     def run(user: User) -> str:
         muted = services.mute_all(actor=user, space_id=space_id)
         if not muted:
-            return "Nobody else on stage had their mic on."
+            return gettext("Nobody else on stage had their mic on.")
         n = len(muted)
-        return f"You muted {n} {'person' if n == 1 else 'people'} on stage."
+        return ngettext(
+            "You muted %(count)s person on stage.", "You muted %(count)s people on stage.", n
+        ) % {"count": n}
+
+    return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def guests(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The host's switch: people without an account may listen, or not (issue 20)."""
+
+    def run(user: User) -> str:
+        allowed = _flag(request.POST.get("allowed"), "allowed")
+        if allowed is None:
+            raise ValidationFailed(
+                gettext("Say on or off."), fields={"allowed": [gettext("1 or 0.")]}
+            )
+        space = services.guests_allowed_set(actor=user, space_id=space_id, allowed=allowed)
+        if space.guests_allowed:
+            return gettext("People without an account can listen now.")
+        return gettext("Only people with an account can listen now.")
 
     return _act(request, space_id, run)

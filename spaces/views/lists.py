@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import user_get_active, user_me
@@ -94,7 +95,7 @@ def space_new(request: HttpRequest) -> HttpResponse:
         except ApplicationError as error:
             form_add_refusal(form, error)
         else:
-            messages.success(request, "Your Space is live. Invite people to listen!")
+            messages.success(request, _("Your Space is live. Invite people to listen!"))
             return redirect("space_detail", space_id=space.pk)
     return render(
         request,

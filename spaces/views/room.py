@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,9 +22,11 @@ from accounts.models import User
 from spaces import selectors
 from spaces.audio import captions
 from spaces.forms import PinForm, ReportForm, ShareForm
-from spaces.models import Comment, Participant, Reaction, Space
-from spaces.serializers import SpaceSnapshot, space_snapshot
+from spaces.models import CaptionLine, Comment, Participant, Reaction, Space
+from spaces.previews import space_page_preview, space_preview
+from spaces.serializers import SpaceSnapshot, guest_snapshot, space_snapshot
 from spaces_project.errors import ApplicationError, Forbidden, NotFound
+from spaces_project.previews import preview_page
 from spaces_project.site import error_json, hls_script_url, signed_in, wants_json
 
 Role = Participant.Role
@@ -67,13 +71,13 @@ class Seat:
         return self.participant.user
 
 
-def _seats(room: SpaceSnapshot, viewer: User) -> tuple[list[Seat], list[Seat]]:
+def _seats(room: SpaceSnapshot, viewer: User | None) -> tuple[list[Seat], list[Seat]]:
     detail = room.detail
 
     def seat(p: Participant) -> Seat:
         return Seat(
             participant=p,
-            is_me=p.user_id == viewer.pk,
+            is_me=viewer is not None and p.user_id == viewer.pk,
             label=ROLE_LABELS.get(p.role, "Listener"),
             actions=set(detail.seat_actions.get(p.user_id, ())),
         )
@@ -123,7 +127,7 @@ def _runs(parts: list[dict[str, Any]]) -> list[dict[str, str]]:
     return runs
 
 
-def _comment_rows(room: SpaceSnapshot, viewer: User) -> list[CommentRow]:
+def _comment_rows(room: SpaceSnapshot, viewer: User | None) -> list[CommentRow]:
     """Delete: the author (in the Space) and moderators. Invite to speak: as the author's seat
     says (a listener outside the sample: the `role_actions` of a listener). Report: others'."""
     detail = room.detail
@@ -131,7 +135,7 @@ def _comment_rows(room: SpaceSnapshot, viewer: User) -> list[CommentRow]:
     on_stage = {p.user_id for p in detail.stage}
     rows = []
     for comment in detail.comments:
-        mine = comment.author_id == viewer.pk
+        mine = viewer is not None and comment.author_id == viewer.pk
         if comment.author_id in detail.seat_actions:
             acts = set(detail.seat_actions[comment.author_id])
         elif comment.author_id in on_stage or mine:
@@ -175,8 +179,12 @@ def _caption_lines(viewer: User, space: Space, *, limit: int) -> list[Any]:
     return list(reversed(list(lines)))
 
 
-@login_required
 def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The Space page. Signed out, a live public Space is shown to a guest (issue 20): the
+    room, read-only, with a Listen button (live HLS) and sign-in prompts where the actions
+    would be; any other Space sends to the sign-in page as before."""
+    if not request.user.is_authenticated:
+        return _guest_page(request, space_id)
     viewer = signed_in(request)
     try:
         room = space_snapshot(viewer=viewer, space_id=space_id)
@@ -259,6 +267,80 @@ def space_detail(request: HttpRequest, space_id: int) -> HttpResponse:
             "urls": _url_templates(space.pk),
             "reaction_choices": [{"code": c, "emoji": e} for c, e in Reaction.choices],
             "js_icons": JS_ICONS,
+            "preview": space_preview(request, space),
+        },
+    )
+
+
+def _guest_page(request: HttpRequest, space_id: int) -> HttpResponse:
+    try:
+        room = guest_snapshot(space_id=space_id)
+    except ApplicationError as error:
+        if wants_json(request):
+            return error_json(error)
+        if isinstance(error, NotFound):
+            raise Http404(error.message) from error
+        if request.method in ("GET", "HEAD"):
+            # Not open to guests (ended, ticketed...): its link preview and a sign-in button,
+            # so a shared link still unfurls (spaces/previews.py).
+            return preview_page(request, space_page_preview(request, space_id))
+        return redirect_to_login(request.get_full_path())
+    if wants_json(request):
+        return JsonResponse(room.state)
+    detail = room.detail
+    space = detail.space
+    stage, listeners = _seats(room, None)
+    captions: list[Any] = []
+    if space.captions_enabled:
+        captions = list(
+            reversed(
+                CaptionLine.objects.filter(space=space)
+                .select_related("speaker")
+                .order_by("-created_at", "-id")[:CAPTION_LINES_ON_PAGE]
+            )
+        )
+    return render(
+        request,
+        "spaces/detail.html",
+        {
+            "guest": True,
+            "sign_in_url": f"{reverse('account_login')}?{urlencode({'next': request.path})}",
+            "room": room,
+            "space": space,
+            "detail": detail,
+            "can": detail.can,
+            "me": None,
+            "present": False,
+            "removed": False,
+            "live": True,
+            "stage": stage,
+            "listeners": listeners,
+            "more_listeners": max(0, space.listener_count - len(listeners)),
+            "requests": None,
+            "stage_full": space.speaker_count >= space.max_speakers,
+            "cohosts_full": space.cohost_count >= space.max_cohosts,
+            "captions": captions,
+            "moderation_log": [],
+            "reactions": Reaction.choices,
+            "share_form": ShareForm(),
+            "report_form": ReportForm(),
+            "report_targets": [],
+            "report_open": False,
+            "report_comment": None,
+            "comments": _comment_rows(room, None),
+            "slow_mode_choices": _slow_mode_choices(space.comment_slow_mode_seconds),
+            "slow_mode_label": _slow_mode_label(space.comment_slow_mode_seconds),
+            "speaking_policies": Space.SpeakingPolicy.choices,
+            "report_target": None,
+            "pin_form": PinForm(),
+            "hls_script_url": hls_script_url(),
+            "duration": None,
+            "reaction_total": sum(detail.reaction_counts.values()),
+            "state": room.state,
+            "urls": _url_templates(space.pk),
+            "reaction_choices": [{"code": c, "emoji": e} for c, e in Reaction.choices],
+            "js_icons": JS_ICONS,
+            "preview": space_preview(request, space),
         },
     )
 

@@ -29,6 +29,7 @@
 
 import { attachHls, loadHlsJs, playsHlsNatively } from "./hls-player.js";
 import { STAGE } from "./lib.js";
+import { gettext } from "./i18n.js";
 
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
@@ -93,6 +94,8 @@ export class RoomAudio {
     this.liveTimer = null;
     this.liveLoading = false; // hls.js on its way
     this.liveBroken = false;
+    // A guest (no account, `state.guest`) hears only live HLS, and only after pressing Listen.
+    this.guestListening = false;
     client.onSignal = (message) => this.signal(message);
     ui.unlock?.addEventListener("click", () => this.play(true));
     // Sound coming again: the player works, whatever failed before.
@@ -107,6 +110,16 @@ export class RoomAudio {
 
   /** Follow the viewer's standing in `state` (a `space.state`-shaped object). */
   sync(state) {
+    if (state && state.guest) {
+      // Listen-only over HLS (docs/realtime.md, "Guests"): no peer connection, no microphone.
+      if (!this.guestListening || !state.hls || !state.space || state.space.state !== "live") {
+        this.stop();
+        return;
+      }
+      this.wanted = true;
+      this.listenDelayed(state.hls);
+      return;
+    }
     const mode = listenMode(state);
     if (!mode) {
       this.stop();
@@ -201,8 +214,8 @@ export class RoomAudio {
     } catch (error) {
       const denied = error && (error.name === "NotAllowedError" || error.name === "SecurityError");
       this.ui.onError?.(denied
-        ? "Microphone access was refused. Allow it in your browser’s site settings to be heard."
-        : "No microphone was found, so the room can’t hear you.");
+        ? gettext("Microphone access was refused. Allow it in your browser’s site settings to be heard.")
+        : gettext("No microphone was found, so the room can’t hear you."));
       return;
     }
     const track = stream.getAudioTracks()[0];
@@ -241,7 +254,7 @@ export class RoomAudio {
     if (!this.wanted || this.mode !== "webrtc" || this.held || this.negotiating || !this.client.connected) return;
     if (typeof RTCPeerConnection === "undefined") {
       this.unavailable = true;
-      this.ui.onStatus?.("This browser can’t play live audio. Captions and the room still work.");
+      this.ui.onStatus?.(gettext("This browser can’t play live audio. Captions and the room still work."));
       return;
     }
     this.negotiating = true;
@@ -269,7 +282,7 @@ export class RoomAudio {
       // The server sends its answer just before the ack, on the same socket.
       const sdp = this.answer;
       this.answer = null;
-      if (!sdp) throw { code: "no_answer", message: "The server acknowledged the offer without an answer." };
+      if (!sdp) throw { code: "no_answer", message: gettext("The server acknowledged the offer without an answer.") };
       await pc.setRemoteDescription({ type: "answer", sdp });
       this.retries = 0;
       this.ui.onStatus?.("");
@@ -289,7 +302,7 @@ export class RoomAudio {
         return;
       }
       this.scheduleRetry();
-      if (code === "media_unavailable") this.ui.onStatus?.("Audio isn’t available right now; trying again…");
+      if (code === "media_unavailable") this.ui.onStatus?.(gettext("Audio isn’t available right now; trying again…"));
     } finally {
       if (generation === this.generation) this.negotiating = false;
     }
@@ -299,7 +312,7 @@ export class RoomAudio {
     if (this.retryTimer || !this.wanted || this.mode !== "webrtc") return;
     const delay = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
     this.retries += 1;
-    this.ui.onStatus?.("Reconnecting audio…");
+    this.ui.onStatus?.(gettext("Reconnecting audio…"));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.negotiate();
@@ -350,7 +363,7 @@ export class RoomAudio {
       // Autoplay refused (no user gesture yet): ask for one.
       if (error && error.name === "NotAllowedError" && this.ui.unlock) {
         this.ui.unlock.hidden = false;
-        if (fromTap) this.ui.onError?.("Your browser blocked the sound. Try the button again.");
+        if (fromTap) this.ui.onError?.(gettext("Your browser blocked the sound. Try the button again."));
       }
     }
   }
@@ -400,7 +413,7 @@ export class RoomAudio {
       // Live HLS went off (or the snapshot is older than it): nothing to play until it says.
       this.hlsUrl = null;
       this.stopLive();
-      this.ui.onStatus?.("The delayed audio isn’t available right now.");
+      this.ui.onStatus?.(gettext("The delayed audio isn’t available right now."));
       return;
     }
     if (url === this.hlsUrl && (this.live || this.liveTimer || this.liveLoading || this.liveBroken)) return;
@@ -436,7 +449,7 @@ export class RoomAudio {
     });
     if (!live) {
       this.liveBroken = true;
-      this.ui.onStatus?.("This browser can’t play the delayed audio. Listen in real time instead, or try a current browser.");
+      this.ui.onStatus?.(gettext("This browser can’t play the delayed audio. Listen in real time instead, or try a current browser."));
       return;
     }
     this.live = live;
@@ -450,12 +463,12 @@ export class RoomAudio {
     if (this.mode !== "hls" || !this.wanted) return;
     if (this.liveFailures >= LIVE_MAX_RETRIES) {
       this.liveBroken = true;
-      this.ui.onStatus?.("The delayed audio keeps failing. Reload the page to try again.");
+      this.ui.onStatus?.(gettext("The delayed audio keeps failing. Reload the page to try again."));
       return;
     }
     const delay = RETRY_MS[Math.min(this.liveFailures, RETRY_MS.length - 1)];
     this.liveFailures += 1;
-    this.ui.onStatus?.("Reconnecting audio…");
+    this.ui.onStatus?.(gettext("Reconnecting audio…"));
     this.liveTimer = setTimeout(() => {
       this.liveTimer = null;
       if (this.mode === "hls" && this.wanted && this.hlsUrl) this.startLive();

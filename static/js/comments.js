@@ -20,6 +20,7 @@
 // `role_actions`): the page decides nothing itself.
 
 import { fillAvatar, fillSlot, fromTemplate, postJSON, profileUrl, toast } from "./lib.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 const MAX_DRAWN = 200;
 // What a snapshot holds (spaces/selectors.py SNAPSHOT_COMMENTS).
@@ -30,16 +31,16 @@ const MAX_LENGTH = 280;
 const LOW_FROM = 20;
 
 export const POLICY_HEADER = {
-  everyone: "Anyone can ask to speak",
-  followed_by_host: "People the host follows can speak",
-  invited_only: "Speakers by invitation",
+  everyone: gettext("Anyone can ask to speak"),
+  followed_by_host: gettext("People the host follows can speak"),
+  invited_only: gettext("Speakers by invitation"),
 };
 const POLICY_LABEL = {
-  everyone: "Everyone",
-  followed_by_host: "People the host follows",
-  invited_only: "Only people invited to speak",
+  everyone: gettext("Everyone"),
+  followed_by_host: gettext("People the host follows"),
+  invited_only: gettext("Only people invited to speak"),
 };
-const SLOW_LABEL = { 5: "5 s", 10: "10 s", 30: "30 s", 60: "1 min", 300: "5 min" };
+const SLOW_LABEL = { 5: gettext("5 s"), 10: gettext("10 s"), 30: gettext("30 s"), 60: gettext("1 min"), 300: gettext("5 min") };
 
 export function slowLabel(seconds) {
   return SLOW_LABEL[seconds] || `${seconds} s`;
@@ -141,7 +142,7 @@ export class CommentsPanel {
       if (event.key !== "Enter" || event.isComposing || !this.send?.disabled) return;
       event.preventDefault();
       if (this.waitUntil > Date.now()) {
-        this.error(`Slow mode: you can comment again in ${Math.ceil((this.waitUntil - Date.now()) / 1000)} s.`);
+        this.error(interpolate(gettext("Slow mode: you can comment again in %(seconds)s s."), { seconds: Math.ceil((this.waitUntil - Date.now()) / 1000) }));
       }
     });
     // Whether the reader is at the latest comment: kept there when new ones come and when the
@@ -293,7 +294,7 @@ export class CommentsPanel {
       return li;
     }
     menu.id = `comment-menu-${c.id}`;
-    fillSlot(menu, "menu-label", `Options for the comment by ${c.author.name}`);
+    fillSlot(menu, "menu-label", interpolate(gettext("Options for the comment by %(name)s"), { name: c.author.name }));
     const invite = menu.querySelector('form[data-action="comment_invite"]');
     if (has.has("invite")) {
       invite.action = `${page.base}invite/`;
@@ -313,7 +314,7 @@ export class CommentsPanel {
     if (has.has("delete")) {
       del.action = `${page.base}comments/${c.id}/delete/`;
       del.dataset.commentId = c.id;
-      fillSlot(del, "delete", mine ? "Delete your comment" : "Delete comment");
+      fillSlot(del, "delete", mine ? gettext("Delete your comment") : gettext("Delete comment"));
     } else {
       del.remove();
     }
@@ -332,7 +333,7 @@ export class CommentsPanel {
   toBottom(smooth) {
     if (!this.list) return;
     this.stuck = true;
-    const behavior = smooth && !matchMedia("(prefers-reduced-motion: reduce)").matches ? "smooth" : "auto";
+    const behavior = smooth && !matchMedia("(prefers-reduced-motion: reduce)gettext(").matches ? ")smooth" : "auto";
     this.list.scrollTo({ top: this.list.scrollHeight, behavior });
   }
 
@@ -344,7 +345,7 @@ export class CommentsPanel {
   paintPill() {
     if (!this.pill) return;
     this.pill.hidden = this.unseen === 0;
-    this.pill.textContent = this.unseen === 1 ? "1 new comment" : `${this.unseen} new comments`;
+    this.pill.textContent = interpolate(ngettext("%(n)s new comment", "%(n)s new comments", this.unseen), { n: this.unseen });
   }
 
   paintEmpty() {
@@ -358,9 +359,10 @@ export class CommentsPanel {
   reason() {
     const { page } = this;
     if (page.can.comment) return "";
-    if (!page.space.comments_enabled) return "The host turned comments off.";
-    if (!page.present) return "Join the Space to comment.";
-    return "Comments are closed.";
+    if (!page.space.comments_enabled) return gettext("The host turned comments off.");
+    if (page.state.guest) return gettext("Sign in to comment.");
+    if (!page.present) return gettext("Join the Space to comment.");
+    return gettext("Comments are closed.");
   }
 
   paintComposer() {
@@ -368,17 +370,18 @@ export class CommentsPanel {
     const reason = this.reason();
     this.input.disabled = !!reason;
     this.input.required = !reason;
-    this.input.placeholder = reason ? "Comments are closed" : "Add a comment…";
+    const closed = this.page.state.guest ? gettext("Sign in to comment") : gettext("Comments are closed");
+    this.input.placeholder = reason ? closed : gettext("Add a comment…");
     if (reason) this.error("");
     const slow = space.comment_slow_mode_seconds;
     // Slow mode turned off: nothing to wait for any more.
     if (!slow && this.waitTimer && !this.flooded) this.waitEnd();
-    const note = reason || (slow ? `Slow mode: one comment every ${slowLabel(slow)}.` : "");
+    const note = reason || (slow ? interpolate(gettext("Slow mode: one comment every %(wait)s."), { wait: slowLabel(slow) }) : "");
     const el = document.getElementById("comment-note");
     if (el && el.textContent !== note) el.textContent = note;
     const chip = document.getElementById("comments-mode");
     if (chip) {
-      const text = !space.comments_enabled ? "Comments off" : slow ? `Slow mode · ${slowLabel(slow)}` : "";
+      const text = !space.comments_enabled ? gettext("Comments off") : slow ? interpolate(gettext("Slow mode · %(wait)s"), { wait: slowLabel(slow) }) : "";
       chip.hidden = !text;
       if (chip.textContent !== text) chip.textContent = text;
     }
@@ -444,12 +447,12 @@ export class CommentsPanel {
     if (this.sending) return; // a second Enter or click while the first is on its way
     const text = this.input.value;
     if (!text.trim()) {
-      this.error("Write something first.");
+      this.error(gettext("Write something first."));
       this.input.focus();
       return;
     }
     if (this.waitUntil > Date.now()) {
-      this.error(`Slow mode: you can comment again in ${Math.ceil((this.waitUntil - Date.now()) / 1000)} s.`);
+      this.error(interpolate(gettext("Slow mode: you can comment again in %(seconds)s s."), { seconds: Math.ceil((this.waitUntil - Date.now()) / 1000) }));
       return;
     }
     this.sending = true;
@@ -482,23 +485,23 @@ export class CommentsPanel {
     switch (error.code) {
       case "slow_mode":
         this.wait(retry);
-        this.error(`Slow mode: you can comment again in ${retry} s.`);
+        this.error(interpolate(gettext("Slow mode: you can comment again in %(seconds)s s."), { seconds: retry }));
         break;
       case "rate_limited":
         this.wait(retry, { flooded: true });
-        this.error("You’re commenting fast. Take a breath and try again in a moment.");
+        this.error(gettext("You’re commenting fast. Take a breath and try again in a moment."));
         break;
       case "html_not_allowed":
-        this.error("Comments are plain text: remove the HTML tags, like <b>.");
+        this.error(gettext("Comments are plain text: remove the HTML tags, like <b>."));
         break;
       case "comments_off":
-        this.error("The host turned comments off.");
+        this.error(gettext("The host turned comments off."));
         break;
       case "invalid_text":
-        this.error("Remove the control characters from your comment.");
+        this.error(gettext("Remove the control characters from your comment."));
         break;
       default:
-        this.error(error.message || "Your comment wasn’t sent. Try again.");
+        this.error(error.message || gettext("Your comment wasn’t sent. Try again."));
     }
     this.input.focus();
   }
@@ -533,7 +536,7 @@ export class CommentsPanel {
       }
       if (details) details.open = false;
     } catch (error) {
-      toast(error?.message || "Something went wrong. Try again.", "error");
+      toast(error?.message || gettext("Something went wrong. Try again."), "error");
     } finally {
       delete form.dataset.sending;
       buttons.forEach((b) => { if (b.isConnected) b.disabled = false; });
@@ -544,25 +547,25 @@ export class CommentsPanel {
   said(form, ack, args) {
     switch (form.dataset.action) {
       case "comments_toggle":
-        return ack.comments_enabled ? "Comments are on." : "Comments are off.";
+        return ack.comments_enabled ? gettext("Comments are on.") : gettext("Comments are off.");
       case "slow_mode":
         return ack.slow_mode_seconds
-          ? `Slow mode: one comment every ${slowLabel(ack.slow_mode_seconds)}.` : "Slow mode is off.";
+          ? interpolate(gettext("Slow mode: one comment every %(wait)s."), { wait: slowLabel(ack.slow_mode_seconds) }) : gettext("Slow mode is off.");
       case "speaking_policy":
-        return `Who can ask to speak: ${POLICY_LABEL[ack.speaking_policy] || ack.speaking_policy}.`;
+        return interpolate(gettext("Who can ask to speak: %(policy)s."), { policy: POLICY_LABEL[ack.speaking_policy] || ack.speaking_policy });
       case "stage_lock":
-        return ack.locked ? "The stage is locked: no new requests to speak." : "The stage is open to requests again.";
+        return ack.locked ? gettext("The stage is locked: no new requests to speak.") : gettext("The stage is open to requests again.");
       case "mute_all": {
         const n = (ack.muted || []).length;
-        if (!n) return "Nobody else on stage had their mic on.";
-        return `You muted ${n} ${n === 1 ? "person" : "people"} on stage.`;
+        if (!n) return gettext("Nobody else on stage had their mic on.");
+        return interpolate(ngettext("You muted %(n)s person on stage.", "You muted %(n)s people on stage.", n), { n });
       }
       case "comment_invite": {
         const who = [...this.drawn.values()].find((h) => h.comment.author.id === args.user_id);
-        return `You invited ${who ? who.comment.author.name : "them"} to speak.`;
+        return (who ? interpolate(gettext("You invited %(name)s to speak."), { name: who.comment.author.name }) : gettext("You invited them to speak."));
       }
       case "comment_delete":
-        return "The comment is deleted.";
+        return gettext("The comment is deleted.");
       default:
         return "";
     }
@@ -648,7 +651,7 @@ export class LiveControls {
     const on = !!space.comments_enabled;
     slot("comments-enabled").value = on ? "0" : "1";
     slot("comments-switch").setAttribute("aria-checked", String(on));
-    const said = on ? "On for everyone in the Space" : "Off: nobody can comment";
+    const said = on ? gettext("On for everyone in the Space") : gettext("Off: nobody can comment");
     if (slot("comments-state").textContent !== said) slot("comments-state").textContent = said;
     const locked = !!space.stage_locked;
     slot("stage-locked").value = locked ? "0" : "1";

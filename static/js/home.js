@@ -2,6 +2,7 @@
 // leave the stage, and new notifications bump the badge, over the feed socket /ws/feed/
 // (docs/realtime.md). Without JavaScript the page shows what was live when it loaded.
 
+import { gettext, interpolate } from "./i18n.js";
 import { compact, fillAvatar, fillSlot, fromTemplate, Socket } from "./lib.js";
 
 // The bubbles and cards are drawn from the <template> elements of spaces/_live_region.html: the
@@ -151,7 +152,7 @@ function bumpBadge(path = "/notifications/") {
     sr.className = "visually-hidden unread";
     link.append(sr);
   }
-  sr.textContent = `(${n} unread)`;
+  sr.textContent = interpolate(gettext("(%(n)s unread)"), { n });
 }
 
 if (region && document.body.classList.contains("signed-in")) {
@@ -177,6 +178,10 @@ if (region && document.body.classList.contains("signed-in")) {
         bumpBadge();
         // A direct message counts on Messages too (accounts.services.direct_message_send).
         if (message.notification?.kind === "message") bumpBadge("/messages/");
+      } else if (message.type === "alert.live") {
+        // Someone you follow went live: their inbox row is written by the fan-out, so the
+        // badge counts it now (the bubble arrives with the next `bubbles`).
+        bumpBadge();
       }
     },
     // Signed out elsewhere: stop; anything else comes back by itself.

@@ -1,5 +1,7 @@
 // Small shared helpers for the Spaces pages: no framework, no build step.
 
+import { gettext } from "./i18n.js";
+
 /** Escape text for HTML (attribute values included). */
 export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({
@@ -80,18 +82,18 @@ export async function postJSON(url, body, csrf) {
       headers: { Accept: "application/json", "X-CSRFToken": csrf },
     });
   } catch {
-    return { ok: false, error: { code: "network", message: "You seem to be offline. Try again." } };
+    return { ok: false, error: { code: "network", message: gettext("You seem to be offline. Try again.") } };
   }
   if (response.redirected && response.url.includes("/accounts/login/")) {
     window.location.assign(response.url);
-    return { ok: false, error: { code: "not_authenticated", message: "Please log in again." } };
+    return { ok: false, error: { code: "not_authenticated", message: gettext("Please log in again.") } };
   }
   try {
     return await response.json();
   } catch {
     const message = response.status === 403
-      ? "Your session expired. Reload the page and try again."
-      : "Something went wrong. Try again.";
+      ? gettext("Your session expired. Reload the page and try again.")
+      : gettext("Something went wrong. Try again.");
     return { ok: false, error: { code: `http_${response.status}`, message } };
   }
 }
@@ -250,16 +252,16 @@ export function wireCopyButtons(root) {
     button.hidden = false;
     button.addEventListener("click", async () => {
       if (await copyField(input)) {
-        toast("Link copied");
+        toast(gettext("Link copied"));
         if (label) {
-          label.textContent = "Link copied";
+          label.textContent = gettext("Link copied");
           clearTimeout(timer);
-          timer = setTimeout(() => { label.textContent = "Copy link"; }, 2500);
+          timer = setTimeout(() => { label.textContent = gettext("Copy link"); }, 2500);
         }
       } else {
         input.focus();
         input.select();
-        toast("Copy the selected link with Ctrl+C (⌘C on a Mac).", "info");
+        toast(gettext("Copy the selected link with Ctrl+C (⌘C on a Mac)."), "info");
       }
     });
   }

@@ -9,12 +9,13 @@
 
 import { listenMode } from "./audio.js";
 import { toast } from "./lib.js";
+import { gettext } from "./i18n.js";
 
 const TICK_MS = 1000;
 const REFUSED = {
-  webrtc_full: "Real-time listening is full right now, so you’ll keep hearing the Space with a short delay. Try again in a little while.",
-  not_listener: "On stage you always hear the Space in real time.",
-  hls_unavailable: "Delayed listening isn’t available in this Space right now.",
+  webrtc_full: gettext("Real-time listening is full right now, so you’ll keep hearing the Space with a short delay. Try again in a little while."),
+  not_listener: gettext("On stage you always hear the Space in real time."),
+  hls_unavailable: gettext("Delayed listening isn’t available in this Space right now."),
 };
 
 export class ListenModeControl {
@@ -51,10 +52,10 @@ export class ListenModeControl {
     if (mode !== this.shown) {
       this.shown = mode;
       this.pill.dataset.mode = mode;
-      this.label.textContent = mode === "hls" ? "Delayed" : "Live";
+      this.label.textContent = mode === "hls" ? gettext("Delayed") : gettext("Live");
       this.pill.title = mode === "hls"
-        ? "You hear the Space a few seconds late, over a connection that uses less data."
-        : "You hear the Space in real time.";
+        ? gettext("You hear the Space a few seconds late, over a connection that uses less data.")
+        : gettext("You hear the Space in real time.");
       this.delay.textContent = "";
       this.say("");
       if (mode === "hls") this.startTicking();
@@ -105,7 +106,7 @@ export class ListenModeControl {
         });
       }
     } catch (error) {
-      const message = REFUSED[error && error.code] || (error && error.message) || "Something went wrong. Try again.";
+      const message = REFUSED[error && error.code] || (error && error.message) || gettext("Something went wrong. Try again.");
       if (error && error.code in REFUSED) this.say(message);
       else toast(message, "error");
     } finally {

@@ -12,6 +12,7 @@
 
 import { attachHls } from "./hls-player.js";
 import { fillSlot, fromTemplate, postJSON, toast, wireCopyButtons } from "./lib.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const LIVE_CLIP_SECONDS = 30;
 
@@ -32,10 +33,10 @@ function say(note, text) {
 /** Feed `audio` the replay's playlist: the browser's own player first (it needs no script),
  * else hls.js. Returns how ("native", "hls.js") or null. */
 function startPlayer(audio, playlist, note) {
-  const broken = () => say(note, "The replay could not be loaded. Reload the page to try again.");
+  const broken = () => say(note, gettext("The replay could not be loaded. Reload the page to try again."));
   const player = attachHls(audio, playlist, { prefer: "native", onFatal: broken });
   if (!player) {
-    say(note, "This browser can’t play the replay here. Try a current version of Safari, Chrome, Edge or Firefox; the transcript is below.");
+    say(note, gettext("This browser can’t play the replay here. Try a current version of Safari, Chrome, Edge or Firefox; the transcript is below."));
     return null;
   }
   return player.how;
@@ -118,7 +119,7 @@ function wireClipForm(form, audio, root) {
     const b = Number(end.value);
     if (!range) return;
     range.textContent = Number.isFinite(a) && Number.isFinite(b) && b > a
-      ? `From ${clock(a)} to ${clock(b)} (${Math.round(b - a)} s).`
+      ? interpolate(gettext("From %(start)s to %(end)s (%(seconds)s s)."), { start: clock(a), end: clock(b), seconds: Math.round(b - a) })
       : "";
   };
   start.addEventListener("input", describe);
@@ -146,12 +147,12 @@ function wireClipForm(form, audio, root) {
         made.innerHTML = "";
         const link = document.createElement("a");
         link.href = answer.clip.url;
-        link.textContent = "Open your clip";
+        link.textContent = gettext("Open your clip");
         made.append(`${answer.message} `, link);
       }
       form.elements.title.value = "";
     } catch (error) {
-      toast(error?.message || "Something went wrong. Try again.", "error");
+      toast(error?.message || gettext("Something went wrong. Try again."), "error");
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
@@ -164,7 +165,7 @@ function addClip(clip) {
   if (list.querySelector(`a[href="${clip.url}"]`)) return;
   const row = fromTemplate("clip-row-template");
   row.querySelector('[data-slot="link"]').href = clip.url;
-  fillSlot(row, "title", clip.title || `Clip at ${clock(clip.start_ms / 1000)}`);
+  fillSlot(row, "title", clip.title || interpolate(gettext("Clip at %(at)s"), { at: clock(clip.start_ms / 1000) }));
   fillSlot(row, "meta", `${clock(clip.duration_ms / 1000)} · by ${clip.author.name}`);
   list.prepend(row);
   const count = document.getElementById("clip-count");

@@ -9,17 +9,18 @@
 // with the same id.
 
 import { Socket } from "./lib.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const ACK_TIMEOUT_MS = 10000;
 const HEARTBEAT_MS = 20000;
 
 // Close codes (spaces/realtime.py, Close): after these, reconnecting would not help.
 const FINAL = {
-  4401: "Please log in again.",
-  4403: "You can’t be in this Space any more.",
-  4404: "This Space no longer exists.",
+  4401: gettext("Please log in again."),
+  4403: gettext("You can’t be in this Space any more."),
+  4404: gettext("This Space no longer exists."),
   4409: null, // not live: the page shows the end
-  4410: "You’re no longer in this Space.",
+  4410: gettext("You’re no longer in this Space."),
 };
 
 export class RoomClient {
@@ -66,7 +67,7 @@ export class RoomClient {
       onMessage: (message) => this.receive(message),
       onRetry: (delay) => {
         this.resyncing = true;
-        this.h.onStatus(`Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+        this.h.onStatus(interpolate(gettext("Connection lost. Reconnecting in %(seconds)s s…"), { seconds: Math.ceil(delay / 1000) }));
       },
       onClose: (code) => this.closed(code),
     });
@@ -77,12 +78,12 @@ export class RoomClient {
     const socket = this.socket;
     this.socket = null;
     socket?.close();
-    this.failAll("Disconnected.");
+    this.failAll(gettext("Disconnected."));
     this.h.onStatus("");
   }
 
   closed(code) {
-    this.failAll("The connection closed before the server answered.");
+    this.failAll(gettext("The connection closed before the server answered."));
     // 1000 is final only after our own `leave`; otherwise (a proxy, a server restart) we
     // come back like after any other drop.
     if ((code === 1000 && this.leaving) || code in FINAL) {
@@ -113,12 +114,12 @@ export class RoomClient {
     return new Promise((resolve, reject) => {
       const id = `c${this.nextId++}`;
       if (!this.socket || !this.socket.send({ action, id, ...args })) {
-        reject({ code: "disconnected", message: "Not connected. Try again in a moment." });
+        reject({ code: "disconnected", message: gettext("Not connected. Try again in a moment.") });
         return;
       }
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject({ code: "timeout", message: "The server did not answer. Try again." });
+        reject({ code: "timeout", message: gettext("The server did not answer. Try again.") });
       }, ACK_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer });
     });

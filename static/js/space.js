@@ -21,14 +21,14 @@
 
 import { RoomAudio } from "./audio.js";
 import { CommentsPanel } from "./comments.js";
+import { gettext, interpolate } from "./i18n.js";
 import { ListenModeControl } from "./listen-mode.js";
 import {
   avatar, compact, esc, fillAvatar, fillSlot, fromTemplate, getJSON, icon, intcomma, postJSON,
   profileUrl, STAGE, toast, wireCopyButtons,
 } from "./lib.js";
 import { RoomClient } from "./room-client.js";
-
-const ROLE_LABEL = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
+const ROLE_LABEL = { host: gettext("Host"), cohost: gettext("Co-host"), speaker: gettext("Speaker"), listener: gettext("Listener") };
 const LISTENER_SAMPLE = 12;
 const MAX_FLOATING = 24;
 const STALE_DEBOUNCE_MS = 150;
@@ -224,7 +224,7 @@ export class SpacePage {
         mine(ev.participant);
         if (ev.type === "participant.muted" && ev.participant.user.id === this.viewerId
             && ev.by && ev.by.id !== this.viewerId) {
-          toast(`${ev.by.name} muted you.`, "info");
+          toast(interpolate(gettext("%(name)s muted you."), { name: ev.by.name }), "info");
         }
         break;
       case "hand.raised":
@@ -235,7 +235,7 @@ export class SpacePage {
       case "request.denied":
         if (s.requests) s.requests = s.requests.filter((r) => r.id !== ev.request.id);
         if (ev.type === "request.denied" && ev.request.user.id === this.viewerId) {
-          toast("The host didn’t bring you up this time.", "info");
+          toast(gettext("The host didn’t bring you up this time."), "info");
         }
         break;
       case "pin.added":
@@ -268,6 +268,15 @@ export class SpacePage {
         return true;
       case "space.ended":
         s.space.state = "ended";
+        break;
+      case "guests.counted":
+        // The guests counted over every server process: only the counts move.
+        counts();
+        s.space.guest_count = ev.counts?.guests ?? s.space.guest_count;
+        break;
+      case "guests.changed":
+        s.space.guests_allowed = ev.guests_allowed;
+        this.guestsChanged(ev.guests_allowed);
         break;
       case "comments.changed":
         s.space.comments_enabled = ev.comments_enabled;
@@ -308,7 +317,7 @@ export class SpacePage {
       case "clip.created":
         // Our own clip already said so where we made it.
         if (ev.clip && ev.clip.author && ev.clip.author.id !== this.viewerId) {
-          toast(`${ev.clip.author.name} clipped this Space`, "info");
+          toast(interpolate(gettext("%(name)s clipped this Space"), { name: ev.clip.author.name }), "info");
         }
         return true;
       case "active_speakers":
@@ -332,6 +341,18 @@ export class SpacePage {
     return true;
   }
 
+  /** The host's guests switch (spaces/_live_controls.html): follow it on every page that
+   * shows it. A guest's own socket is closed by the server when it goes off. */
+  guestsChanged(allowed) {
+    const form = document.querySelector("form[data-action='guests']");
+    if (!form) return;
+    const input = form.querySelector("input[name='allowed']");
+    if (input) input.value = allowed ? "0" : "1";
+    form.querySelector("[role='switch']")?.setAttribute("aria-checked", allowed ? "true" : "false");
+    const help = document.getElementById("lc-guests-help");
+    if (help && help.dataset.on && help.dataset.off) help.textContent = allowed ? help.dataset.on : help.dataset.off;
+  }
+
   /** `host.changed`: the role events that made it so came just before (the seats already
    * show the new roles); this one renames the host in the header and tells the two people
    * it concerns. The new host's own controls (End, the co-host tools) come from the snapshot
@@ -343,12 +364,12 @@ export class SpacePage {
     if (!next) return;
     s.space.host = { ...(s.space.host || {}), ...next };
     if (next.id === this.viewerId) {
-      toast(ev.reason === "returned" ? "You’re the host again." : "You’re the host now.", "info");
+      toast(ev.reason === "returned" ? gettext("You’re the host again.") : gettext("You’re the host now."), "info");
       this.onStale?.();
     } else if (previous && previous.id === this.viewerId) {
       this.onStale?.();
     } else {
-      toast(`${next.name} is now the host.`, "info");
+      toast(interpolate(gettext("%(name)s is now the host."), { name: next.name }), "info");
       if (this.can.moderate) this.onStale?.();
     }
   }
@@ -388,7 +409,8 @@ export class SpacePage {
       ...(more ? [this.moreSeatNode(more)] : []),
     ]);
     const none = document.getElementById("no-listeners");
-    if (none) none.hidden = state.listeners_sample.length > 0;
+    // Guests (no account) are counted without a seat: a count of them is listeners too.
+    if (none) none.hidden = state.listeners_sample.length > 0 || space.listener_count > 0;
     this.put("captions-toggle", this.captionsToggleHtml());
     const rec = document.getElementById("rec-badge");
     if (rec) rec.hidden = !state.recording || state.recording.status !== "recording";
@@ -398,8 +420,8 @@ export class SpacePage {
     this.text(
       "captions-note",
       space.captions_enabled
-        ? (lines && lines.children.length ? "" : "Captions appear here as people speak.")
-        : "Captions are off.",
+        ? (lines && lines.children.length ? "" : gettext("Captions appear here as people speak."))
+        : gettext("Captions are off."),
     );
     this.put("bar-start", this.barStartHtml());
     this.put("bar-pre", this.barPreHtml());
@@ -435,8 +457,8 @@ export class SpacePage {
   leftNoteHtml() {
     const me = this.me;
     if (!me || me.state !== "left") return "";
-    return `<div class="alert alert-info left-note" role="status">${icon("leave")}<span><strong>You left this Space.</strong>`
-      + `${this.can.join ? " It’s still live: join again to listen." : ""}</span></div>`;
+    return `<div class="alert alert-info left-note" role="status">${icon("leave")}<span><strong>${esc(gettext("You left this Space."))}</strong>`
+      + `${this.can.join ? ` ${esc(gettext("It’s still live: join again to listen."))}` : ""}</span></div>`;
   }
 
   put(id, html) {
@@ -485,7 +507,7 @@ export class SpacePage {
   seatNode(p, stage) {
     const u = p.user;
     const isMe = u.id === this.viewerId;
-    const label = ROLE_LABEL[p.role] || "Listener";
+    const label = ROLE_LABEL[p.role] || gettext("Listener");
     const muted = stage && p.is_muted;
     const unrecorded = stage && p.voice_recorded === false && this.space.recording_enabled;
     const a = this.seatActions(p);
@@ -495,7 +517,12 @@ export class SpacePage {
     li.dataset.userId = u.id;
     li.dataset.role = p.role;
     // Named by the words it shows, then the rest for screen readers (as _seat.html).
-    fillSlot(li, "about", `${stage ? "" : ` ${label}`}${isMe ? " (you)" : ""}${muted ? ", muted" : ""}${unrecorded ? ", not recorded" : ""}: options`);
+    fillSlot(li, "about", interpolate(gettext("%(role)s%(you)s%(muted)s%(unrecorded)s: options"), {
+      role: stage ? "" : ` ${label}`,
+      you: isMe ? gettext(" (you)") : "",
+      muted: muted ? gettext(", muted") : "",
+      unrecorded: unrecorded ? gettext(", not recorded") : "",
+    }));
     fillAvatar(li.querySelector(".seat-avatar .avatar"), u, stage ? "lg" : "");
     if (!muted) li.querySelector('[data-slot="muted"]').remove();
     if (!unrecorded) li.querySelector('[data-slot="unrecorded"]').remove();
@@ -508,7 +535,7 @@ export class SpacePage {
     } else {
       role.remove();
     }
-    fillSlot(li, "handle", `@${u.username} · ${label}${muted ? " · muted" : ""}${unrecorded ? " · not recorded" : ""}`);
+    fillSlot(li, "handle", `@${u.username} · ${label}${muted ? gettext(" · muted") : ""}${unrecorded ? gettext(" · not recorded") : ""}`);
     li.querySelector('[data-slot="profile"]').href = profileUrl(u);
     li.querySelectorAll("form[data-action]").forEach((form) => {
       const { action } = form.dataset;
@@ -525,7 +552,7 @@ export class SpacePage {
     if (a.has("report")) {
       report.href = `?report=${u.id}#report`;
       report.dataset.report = u.id;
-      fillSlot(report, "report", `Report @${u.username}`);
+      fillSlot(report, "report", interpolate(gettext("Report @%(username)s"), { username: u.username }));
     } else {
       report.remove();
     }
@@ -545,11 +572,11 @@ export class SpacePage {
     return (this.state.invitations || []).filter((i) => i.state === "pending").map((inv) => {
       const cohost = inv.kind === "cohost";
       const full = cohost ? cohostsFull : stageFull;
-      const note = full ? `<span class="small">${cohost ? "There’s no co-host spot free right now." : "The stage is full right now."}</span>` : "";
+      const note = full ? `<span class="small">${cohost ? gettext("There’s no co-host spot free right now.") : gettext("The stage is full right now.")}</span>` : "";
       const data = { "invitation-id": inv.id };
-      return `<div class="invite-banner" role="status">${icon("mic")}<p><strong>${esc(inv.inviter ? inv.inviter.name : "The host")}</strong> invited you ${cohost ? "to co-host" : "to speak"}. ${note}</p>`
-        + `<div class="actions">${this.form("accept_invitation", `invitations/${inv.id}/accept/`, `<button type="submit" class="btn btn-primary btn-sm"${full ? " disabled" : ""}>Accept</button>`, { data })}`
-        + `${this.form("decline_invitation", `invitations/${inv.id}/decline/`, '<button type="submit" class="btn btn-outline btn-sm">Not now</button>', { data })}</div></div>`;
+      return `<div class="invite-banner" role="status">${icon("mic")}<p>${interpolate(cohost ? gettext("%(name)s invited you to co-host.") : gettext("%(name)s invited you to speak."), { name: `<strong>${esc(inv.inviter ? inv.inviter.name : gettext("The host"))}</strong>` })} ${note}</p>`
+        + `<div class="actions">${this.form("accept_invitation", `invitations/${inv.id}/accept/`, `<button type="submit" class="btn btn-primary btn-sm"${full ? " disabled" : ""}>${esc(gettext("Accept"))}</button>`, { data })}`
+        + `${this.form("decline_invitation", `invitations/${inv.id}/decline/`, `<button type="submit" class="btn btn-outline btn-sm">${esc(gettext("Not now"))}</button>`, { data })}</div></div>`;
     }).join("");
   }
 
@@ -560,26 +587,26 @@ export class SpacePage {
         ? `<a class="pin-link" href="${esc(pin.url)}" rel="noopener nofollow ugc" target="_blank">${icon("link")}${esc(pin.url.length > 60 ? `${pin.url.slice(0, 59)}…` : pin.url)}</a>`
         : "";
       const unpin = mayUnpin
-        ? this.form("unpin", `pins/${pin.id}/remove/`, `<button type="submit" class="btn btn-link btn-sm">Unpin<span class="visually-hidden"> “${esc(pin.text.slice(0, 30))}”</span></button>`, { data: { "pin-id": pin.id } })
+        ? this.form("unpin", `pins/${pin.id}/remove/`, `<button type="submit" class="btn btn-link btn-sm">${esc(gettext("Unpin"))}<span class="visually-hidden"> “${esc(pin.text.slice(0, 30))}”</span></button>`, { data: { "pin-id": pin.id } })
         : "";
-      return `<li class="pin"><p>${esc(pin.text)}</p>${link}<div class="pin-meta small muted">Pinned by ${esc(pin.author.name)} ${unpin}</div></li>`;
+      return `<li class="pin"><p>${esc(pin.text)}</p>${link}<div class="pin-meta small muted">${esc(interpolate(gettext("Pinned by %(name)s"), { name: pin.author.name }))} ${unpin}</div></li>`;
     }).join("");
   }
 
   pinFormHtml() {
     if (!this.can.pin) return "";
     const full = this.state.pins.length >= 3;
-    return `<details class="pin-new"><summary class="btn btn-outline btn-sm">${icon("plus")}Pin a post</summary>`
-      + this.form("pin", "pins/", `<div class="field"><label for="js-pin-text">Text</label><textarea id="js-pin-text" name="text" rows="2" maxlength="280" required placeholder="Share a link or a note"></textarea></div>`
-        + `<div class="field"><label for="js-pin-url">Link <span class="optional">(optional)</span></label><input id="js-pin-url" type="url" name="url" maxlength="500"></div>`
-        + `<button type="submit" class="btn btn-primary btn-sm"${full ? " disabled" : ""}>Pin</button>${full ? ' <span class="small muted">Three posts are pinned: unpin one first.</span>' : ""}`,
+    return `<details class="pin-new"><summary class="btn btn-outline btn-sm">${icon("plus")}${esc(gettext("Pin a post"))}</summary>`
+      + this.form("pin", "pins/", `<div class="field"><label for="js-pin-text">${esc(gettext("Text"))}</label><textarea id="js-pin-text" name="text" rows="2" maxlength="280" required placeholder="${esc(gettext("Share a link or a note"))}"></textarea></div>`
+        + `<div class="field"><label for="js-pin-url">${esc(gettext("Link"))} <span class="optional">${esc(gettext("(optional)"))}</span></label><input id="js-pin-url" type="url" name="url" maxlength="500"></div>`
+        + `<button type="submit" class="btn btn-primary btn-sm"${full ? " disabled" : ""}>${esc(gettext("Pin"))}</button>${full ? ` <span class="small muted">${esc(gettext("Three posts are pinned: unpin one first."))}</span>` : ""}`,
       { cls: "form" }) + "</details>";
   }
 
   captionsToggleHtml() {
     if (!this.can.toggle_captions) return "";
     const on = this.space.captions_enabled;
-    return this.form("captions", "captions/", `<button type="submit" class="btn btn-outline btn-sm" aria-pressed="${on}">${on ? "Turn off" : "Turn on"}<span class="visually-hidden"> captions</span></button>`, { hidden: { enabled: on ? "0" : "1" } });
+    return this.form("captions", "captions/", `<button type="submit" class="btn btn-outline btn-sm" aria-pressed="${on}">${on ? gettext("Turn off") : gettext("Turn on")}<span class="visually-hidden"> ${esc(gettext("captions"))}</span></button>`, { hidden: { enabled: on ? "0" : "1" } });
   }
 
   /** Recording: "Don't record my voice" for the stage, "Clip last 30 s" for anyone in it, as
@@ -589,10 +616,10 @@ export class SpacePage {
     let html = "";
     if (can.recording_consent) {
       const recorded = !me || me.voice_recorded !== false;
-      html += this.form("recording_consent", "me/recording/", `<button type="submit" class="btn btn-outline btn-sm">${recorded ? `${icon("rec-off")}Don’t record my voice` : `${icon("rec")}Record my voice`}</button>`, { hidden: { recorded: recorded ? "0" : "1" } });
+      html += this.form("recording_consent", "me/recording/", `<button type="submit" class="btn btn-outline btn-sm">${recorded ? `${icon("rec-off")}${esc(gettext("Don’t record my voice"))}` : `${icon("rec")}${esc(gettext("Record my voice"))}`}</button>`, { hidden: { recorded: recorded ? "0" : "1" } });
     }
     if (can.clip) {
-      html += this.form("clip", "clips/", `<button type="submit" class="btn btn-outline btn-sm">${icon("scissors")}Clip last 30 s</button>`);
+      html += this.form("clip", "clips/", `<button type="submit" class="btn btn-outline btn-sm">${icon("scissors")}${esc(gettext("Clip last 30 s"))}</button>`);
     }
     return html;
   }
@@ -603,21 +630,21 @@ export class SpacePage {
     if (!done || !clip) return;
     const link = document.createElement("a");
     link.href = clip.url;
-    link.textContent = "Open your clip";
-    done.replaceChildren(`Your ${Math.round(clip.duration_ms / 1000)}-second clip is ready. `, link);
+    link.textContent = gettext("Open your clip");
+    done.replaceChildren(`${interpolate(gettext("Your %(seconds)s-second clip is ready."), { seconds: Math.round(clip.duration_ms / 1000) })} `, link);
   }
 
   barStartHtml() {
     const { can } = this;
     let html = "";
     if (can.join) {
-      html += this.form("join", "join/", `<button type="submit" class="btn btn-primary btn-lg">${icon("mic")}${this.me ? "Join again" : "Start listening"}</button>`);
+      html += this.form("join", "join/", `<button type="submit" class="btn btn-primary btn-lg">${icon("mic")}${this.me ? gettext("Join again") : gettext("Start listening")}</button>`);
     }
     if (can.leave) html += this.leaveHtml();
     if (can.end) {
-      html += `<details class="menu confirm" id="end-confirm"><summary class="btn btn-leave">${icon("power")}End</summary>`
-        + '<div class="menu-pop bar-pop confirm-pop" role="group" aria-labelledby="end-q"><p id="end-q"><strong>End this Space?</strong><br><span class="muted small">Everyone leaves, and it can’t be restarted.</span></p>'
-        + this.form("end", "end/", '<button type="submit" class="btn btn-danger btn-block">End for everyone</button>') + "</div></details>";
+      html += `<details class="menu confirm" id="end-confirm"><summary class="btn btn-leave">${icon("power")}${esc(gettext("End"))}</summary>`
+        + `<div class="menu-pop bar-pop confirm-pop" role="group" aria-labelledby="end-q"><p id="end-q"><strong>${esc(gettext("End this Space?"))}</strong><br><span class="muted small">${esc(gettext("Everyone leaves, and it can’t be restarted."))}</span></p>`
+        + this.form("end", "end/", `<button type="submit" class="btn btn-danger btn-block">${esc(gettext("End for everyone"))}</button>`) + "</div></details>";
     }
     return html;
   }
@@ -630,15 +657,15 @@ export class SpacePage {
       .map((id) => this.state.stage.find((p) => p.user.id === id))
       .filter(Boolean);
     if (successors.length < 2) {
-      const note = successors.length ? ` title="${esc(successors[0].user.name)} will take over as host"` : "";
-      return this.form("leave", "leave/", `<button type="submit" class="btn btn-leave"${note}>${icon("leave")}Leave</button>`);
+      const note = successors.length ? ` title="${esc(interpolate(gettext("%(name)s will take over as host"), { name: successors[0].user.name }))}"` : "";
+      return this.form("leave", "leave/", `<button type="submit" class="btn btn-leave"${note}>${icon("leave")}${esc(gettext("Leave"))}</button>`);
     }
     const options = successors.map((p, i) => `<label class="successor-option"><input type="radio" name="successor_id" value="${p.user.id}"${i === 0 ? " checked" : ""}>`
-      + `${avatar(p.user, "xs")}<span>${esc(p.user.name)}${i === 0 ? ' <span class="muted small">(co-host longest)</span>' : ""}</span></label>`).join("");
-    return `<details class="menu confirm" id="leave-confirm"><summary class="btn btn-leave">${icon("leave")}Leave</summary>`
-      + '<div class="menu-pop bar-pop confirm-pop">'
-      + this.form("leave", "leave/", `<fieldset class="successor-pick"><legend><strong>Who takes over as host?</strong></legend>${options}</fieldset>`
-        + '<button type="submit" class="btn btn-danger btn-block">Leave and hand over</button>')
+      + `${avatar(p.user, "xs")}<span>${esc(p.user.name)}${i === 0 ? ' <span class="muted small">${esc(gettext("(co-host longest)"))}</span>' : ""}</span></label>`).join("");
+    return `<details class="menu confirm" id="leave-confirm"><summary class="btn btn-leave">${icon("leave")}${esc(gettext("Leave"))}</summary>`
+      + `<div class="menu-pop bar-pop confirm-pop">`
+      + this.form("leave", "leave/", `<fieldset class="successor-pick"><legend><strong>${esc(gettext("Who takes over as host?"))}</strong></legend>${options}</fieldset>`
+        + `<button type="submit" class="btn btn-danger btn-block">${esc(gettext("Leave and hand over"))}</button>`)
       + "</div></details>";
   }
 
@@ -646,11 +673,11 @@ export class SpacePage {
     const { can } = this;
     let html = "";
     if (can.step_down) {
-      html += this.form("step_down", "me/step-down/", `<button type="submit" class="btn btn-ghost bar-text" aria-label="Go to audience" title="Go to audience">${icon("arrow-down")}<span>Go to audience</span></button>`);
+      html += this.form("step_down", "me/step-down/", `<button type="submit" class="btn btn-ghost bar-text" aria-label="${esc(gettext("Go to audience"))}" title="${esc(gettext("Go to audience"))}">${icon("arrow-down")}<span>${esc(gettext("Go to audience"))}</span></button>`);
     }
     if (can.react) {
-      const buttons = this.reactions.map((r) => `<button type="submit" name="emoji" value="${esc(r.code)}" aria-label="React with ${esc(r.emoji)}">${esc(r.emoji)}</button>`).join("");
-      html += `<details class="menu react-menu"><summary class="btn bar-btn" aria-label="React" title="React">${icon("smile")}<span class="bar-label">React</span></summary>`
+      const buttons = this.reactions.map((r) => `<button type="submit" name="emoji" value="${esc(r.code)}" aria-label="${esc(interpolate(gettext("React with %(emoji)s"), { emoji: r.emoji }))}">${esc(r.emoji)}</button>`).join("");
+      html += `<details class="menu react-menu"><summary class="btn bar-btn" aria-label="${esc(gettext("React"))}" title="${esc(gettext("React"))}">${icon("smile")}<span class="bar-label">${esc(gettext("React"))}</span></summary>`
         + this.form("react", "react/", buttons, { cls: "menu-pop bar-pop react-pop" }) + "</details>";
     }
     return html;
@@ -660,18 +687,18 @@ export class SpacePage {
     const { can, me } = this;
     let html = "";
     if (can.raise_hand) {
-      html += this.form("raise_hand", "hand/", `<button type="submit" class="btn bar-btn bar-primary" aria-label="Request to speak" title="Request to speak">${icon("hand")}<span class="bar-label">Request to speak</span></button>`);
+      html += this.form("raise_hand", "hand/", `<button type="submit" class="btn bar-btn bar-primary" aria-label="${esc(gettext("Request to speak"))}" title="${esc(gettext("Request to speak"))}">${icon("hand")}<span class="bar-label">${esc(gettext("Request to speak"))}</span></button>`);
     } else if (can.withdraw_hand) {
-      html += this.form("withdraw_hand", "hand/withdraw/", `<button type="submit" class="btn bar-btn bar-pressed" aria-pressed="true" aria-label="Requested · Withdraw your raised hand" title="Withdraw your request">${icon("hand")}<span class="bar-label">Requested · Withdraw</span></button>`);
+      html += this.form("withdraw_hand", "hand/withdraw/", `<button type="submit" class="btn bar-btn bar-pressed" aria-pressed="true" aria-label="${esc(gettext("Requested · Withdraw your raised hand"))}" title="${esc(gettext("Withdraw your request"))}">${icon("hand")}<span class="bar-label">${esc(gettext("Requested · Withdraw"))}</span></button>`);
     } else if (this.space.stage_locked && this.present && me.role === "listener") {
       // Said, not hidden (spaces/_bar.html draws the same).
-      html += `<button type="button" class="btn bar-btn bar-locked" disabled aria-label="Request to speak: the host locked the stage" title="The host locked the stage">${icon("lock")}<span class="bar-label">Stage locked</span></button>`;
+      html += `<button type="button" class="btn bar-btn bar-locked" disabled aria-label="${esc(gettext("Request to speak: the host locked the stage"))}" title="${esc(gettext("The host locked the stage"))}">${icon("lock")}<span class="bar-label">${esc(gettext("Stage locked"))}</span></button>`;
     }
     if (can.unmute_self) {
-      const note = me && me.muted_by_host ? " (muted by the host)" : "";
-      html += this.form("unmute_self", "me/unmute/", `<button type="submit" class="btn mic-btn is-off" aria-pressed="false" aria-label="Mic off${esc(note)}: turn it on">${icon("mic-off")}<span class="bar-label">Mic off</span></button>`);
+      const note = me && me.muted_by_host ? gettext(" (muted by the host)") : "";
+      html += this.form("unmute_self", "me/unmute/", `<button type="submit" class="btn mic-btn is-off" aria-pressed="false" aria-label="${esc(interpolate(gettext("Mic off%(note)s: turn it on"), { note }))}">${icon("mic-off")}<span class="bar-label">${esc(gettext("Mic off"))}</span></button>`);
     } else if (can.mute_self) {
-      html += this.form("mute_self", "me/mute/", `<button type="submit" class="btn mic-btn is-on" aria-pressed="true" aria-label="Mic on: turn it off">${icon("mic")}<span class="bar-label">Mic on</span></button>`);
+      html += this.form("mute_self", "me/mute/", `<button type="submit" class="btn mic-btn is-on" aria-pressed="true" aria-label="${esc(gettext("Mic on: turn it off"))}">${icon("mic")}<span class="bar-label">${esc(gettext("Mic on"))}</span></button>`);
     }
     return html;
   }
@@ -684,23 +711,23 @@ export class SpacePage {
     const rows = state.requests.map((r) => {
       const data = { "request-id": r.id };
       return `<li class="request-row" data-request-id="${r.id}">${avatar(r.user, "sm")}<div class="who"><div class="who-name"><a href="${esc(profileUrl(r.user))}">${esc(r.user.name)}</a></div><div class="handle">@${esc(r.user.username)}</div></div><div class="actions">`
-        + this.form("approve", `requests/${r.id}/approve/`, `<button type="submit" class="btn btn-primary btn-sm"${stageFull ? " disabled" : ""}>Approve<span class="visually-hidden"> ${esc(r.user.name)}</span></button>`, { data })
-        + this.form("deny", `requests/${r.id}/deny/`, `<button type="submit" class="btn btn-outline btn-sm">Deny<span class="visually-hidden"> ${esc(r.user.name)}</span></button>`, { data })
+        + this.form("approve", `requests/${r.id}/approve/`, `<button type="submit" class="btn btn-primary btn-sm"${stageFull ? " disabled" : ""}>${esc(gettext("Approve"))}<span class="visually-hidden"> ${esc(r.user.name)}</span></button>`, { data })
+        + this.form("deny", `requests/${r.id}/deny/`, `<button type="submit" class="btn btn-outline btn-sm">${esc(gettext("Deny"))}<span class="visually-hidden"> ${esc(r.user.name)}</span></button>`, { data })
         + "</div></li>";
     }).join("");
     const dis = (full) => (full ? " disabled" : "");
-    let html = '<section class="card" id="requests" aria-labelledby="requests-title">'
-      + `<div class="card-head"><h2 id="requests-title">Requests to speak <span class="count-pill" id="requests-count">${state.requests.length}</span></h2></div>`
-      + (stageFull ? `<p class="side-note small" id="stage-full-note">${icon("info")}The stage is full (${space.max_speakers} speakers). Move someone to the audience to approve more.</p>` : "")
+    let html = `<section class="card" id="requests" aria-labelledby="requests-title">`
+      + `<div class="card-head"><h2 id="requests-title">${esc(gettext("Requests to speak"))} <span class="count-pill" id="requests-count">${state.requests.length}</span></h2></div>`
+      + (stageFull ? `<p class="side-note small" id="stage-full-note">${icon("info")}${esc(interpolate(gettext("The stage is full (%(n)s speakers). Move someone to the audience to approve more."), { n: space.max_speakers }))}</p>` : "")
       + `<ul class="list" id="request-list">${rows}</ul>`
-      + (state.requests.length ? "" : '<p class="side-empty muted small" id="requests-empty">No raised hands right now.</p>')
+      + (state.requests.length ? "" : `<p class="side-empty muted small" id="requests-empty">${esc(gettext("No raised hands right now."))}</p>`)
       + "</section>";
-    html += '<section class="card card-pad" aria-labelledby="manage-title"><h2 class="section-title" id="manage-title">Bring people up</h2>'
-      + this.form("invite", "invite/", `<label for="invite-username">Invite a listener to speak</label><div class="inline-row"><input id="invite-username" name="username" type="text" placeholder="@username" autocomplete="off" required${dis(stageFull)}><button type="submit" class="btn btn-outline btn-sm"${dis(stageFull)}>Invite</button></div>`, { cls: "inline-form" });
+    html += `<section class="card card-pad" aria-labelledby="manage-title"><h2 class="section-title" id="manage-title">${esc(gettext("Bring people up"))}</h2>`
+      + this.form("invite", "invite/", `<label for="invite-username">${esc(gettext("Invite a listener to speak"))}</label><div class="inline-row"><input id="invite-username" name="username" type="text" placeholder="${esc(gettext("@username"))}" autocomplete="off" required${dis(stageFull)}><button type="submit" class="btn btn-outline btn-sm"${dis(stageFull)}>${esc(gettext("Invite"))}</button></div>`, { cls: "inline-form" });
     if (can.manage_cohosts) {
-      html += this.form("cohost_invite", "cohosts/invite/", `<label for="cohost-username">Add a co-host <span class="muted small">(${space.cohost_count} of ${space.max_cohosts})</span></label><div class="inline-row"><input id="cohost-username" name="username" type="text" placeholder="@username" autocomplete="off" required${dis(cohostsFull)}><button type="submit" class="btn btn-outline btn-sm"${dis(cohostsFull)}>Invite</button></div>`, { cls: "inline-form" });
+      html += this.form("cohost_invite", "cohosts/invite/", `<label for="cohost-username">${esc(gettext("Add a co-host"))} <span class="muted small">${esc(interpolate(gettext("(%(n)s of %(max)s)"), { n: space.cohost_count, max: space.max_cohosts }))}</span></label><div class="inline-row"><input id="cohost-username" name="username" type="text" placeholder="${esc(gettext("@username"))}" autocomplete="off" required${dis(cohostsFull)}><button type="submit" class="btn btn-outline btn-sm"${dis(cohostsFull)}>${esc(gettext("Invite"))}</button></div>`, { cls: "inline-form" });
     }
-    html += '<p class="small muted" style="margin:10px 0 0">Tap someone in the room for more: mute, move to the audience, remove.</p></section>';
+    html += `<p class="small muted" style="margin:10px 0 0">${esc(gettext("Tap someone in the room for more: mute, move to the audience, remove."))}</p></section>`;
     return html;
   }
 
@@ -709,7 +736,7 @@ export class SpacePage {
     if (!select) return;
     const people = [...this.state.stage, ...this.state.listeners_sample]
       .filter((p) => this.seatActions(p).has("report"));
-    const html = '<option value="">This Space</option>'
+    const html = `<option value="">${esc(gettext("This Space"))}</option>`
       + people.map((p) => `<option value="${p.user.id}">${esc(p.user.name)} (@${esc(p.user.username)})</option>`).join("");
     if (this.drawn.get("report-target") === html) return;
     const chosen = select.value;
@@ -778,7 +805,7 @@ export class SpacePage {
 
   speakerName(userId) {
     const speaker = this.state.stage.find((p) => p.user.id === userId);
-    return speaker ? speaker.user.name : "Someone";
+    return speaker ? speaker.user.name : gettext("Someone");
   }
 
   caption(line) {
@@ -857,7 +884,7 @@ export class SpacePage {
     this.ended = true;
     this.setTalking([]);
     this.onEnd?.();
-    toast("This Space has ended.", "info");
+    toast(gettext("This Space has ended."), "info");
     setTimeout(() => window.location.reload(), 1200);
   }
 }
@@ -879,6 +906,8 @@ function start() {
   const state = readJSON("space-state");
   if (!root || !state || root.dataset.live !== "true") return;
   const page = new SpacePage(root, state, readJSON("space-reactions") || []);
+  // Signed out (docs/realtime.md, "Guests"): listen-only, over live HLS, after pressing Listen.
+  const guest = root.dataset.guest === "true";
   const status = document.getElementById("conn-status");
   const client = new RoomClient(root.dataset.ws, {
     seq: () => page.seq,
@@ -935,8 +964,27 @@ function start() {
     }, STALE_DEBOUNCE_MS);
   };
   const connect = () => {
-    if (page.present && page.space.state === "live" && !client.open) client.connect();
+    const listening = page.present || (guest && audio.guestListening);
+    if (listening && page.space.state === "live" && !client.open) client.connect();
   };
+  const listen = document.getElementById("guest-listen");
+  if (guest && listen) {
+    listen.addEventListener("click", (event) => {
+      event.preventDefault();
+      audio.guestListening = !audio.guestListening;
+      listen.setAttribute("aria-pressed", audio.guestListening ? "true" : "false");
+      const label = listen.querySelector("[data-slot='label']");
+      if (label) label.textContent = audio.guestListening ? listen.dataset.stop : listen.dataset.listen;
+      if (audio.guestListening) {
+        // Played inside the tap, so the browser lets the sound start.
+        audio.sync(page.state);
+        connect();
+      } else {
+        client.close();
+        audio.stop();
+      }
+    });
+  }
 
   root.addEventListener("submit", async (event) => {
     const form = event.target;
@@ -982,7 +1030,7 @@ function start() {
       closeMenus(form);
       if (action === "join") connect();
     } catch (error) {
-      toast(error?.message || "Something went wrong. Try again.", "error");
+      toast(error?.message || gettext("Something went wrong. Try again."), "error");
       if (action === "leave") connect(); // still in the room
     } finally {
       buttons.forEach((b) => { if (b.isConnected) b.disabled = false; });
@@ -1038,6 +1086,7 @@ function start() {
   // that ended meanwhile then shows as ended instead of "live" forever.
   const refreshAway = async () => {
     if (page.present || page.ended || client.open || document.visibilityState !== "visible") return;
+    if (guest && audio.guestListening) return; // the socket comes back by itself
     try {
       page.snapshot(await getJSON(page.base));
     } catch {

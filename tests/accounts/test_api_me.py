@@ -25,6 +25,7 @@ def test_me_shows_my_account_with_counts(auth_client, user, other_user):
         "bio": "",
         "email": "alice@example.com",
         "email_notifications": True,
+        "language": "",
         "follower_count": 3,
         "following_count": 1,
         "can_host": False,

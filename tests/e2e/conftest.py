@@ -44,7 +44,7 @@ def django_db_modify_db_settings(
     django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if db["ENGINE"].endswith(".sqlite3"):
         path = tmp_path_factory.mktemp("e2e-db") / "test.sqlite3"
         db.setdefault("TEST", {})["NAME"] = str(path)
 

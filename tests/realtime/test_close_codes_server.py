@@ -63,7 +63,8 @@ def in_thread(fn):
 
 
 def test_real_clients_get_the_documented_close_codes(tmp_path):
-    space = SpaceFactory()
+    # Guests off: a socket without an account is refused (else it would listen as a guest).
+    space = SpaceFactory(guests_allowed=False)
     listener = UserFactory()
     token = session_key_for(listener)
 

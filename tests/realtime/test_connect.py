@@ -59,12 +59,14 @@ async def test_the_host_state_includes_the_raised_hands(open_socket):
     assert [r["user"]["id"] for r in state["requests"]] == [listener.pk]
 
 
-async def test_without_credentials_the_socket_closes_with_4401():
-    space = await db(SpaceFactory)()
+async def test_without_credentials_where_guests_are_off_the_socket_closes_with_4401():
+    """Without any credential the socket is a guest's (tests/realtime/test_guests.py); a Space
+    whose host turned guests off wants an account."""
+    space = await db(SpaceFactory)(guests_allowed=False)
     sock = Socket(communicator(space_path(space.pk)))
     try:
         assert await sock.connect()
-        await refused(sock, 4401, "not_authenticated")
+        await refused(sock, 4401, "guests_off")
     finally:
         await sock.close()
 

@@ -96,8 +96,13 @@ async def test_bubbles_of_people_i_do_not_follow_do_not_reach_me(open_socket):
         await db(services.space_start)(host=stranger, title="Not for me")
         friends = await db(services.space_start)(host=friend, title="For me")
         update = await ws.until_type("bubbles")
+        if not [m for m in ws.seen if m["type"] == "alert.live"]:
+            await ws.until_type("alert.live")
     assert bubble_ids(update) == [friends.pk]
-    assert [m["type"] for m in ws.seen] == ["bubbles", "bubbles"]
+    # The friend's go-live alert (alerts/) reaches me too; the stranger's does not.
+    alerts = [m["space"]["id"] for m in ws.seen if m["type"] == "alert.live"]
+    assert alerts == [friends.pk]
+    assert [m["type"] for m in ws.seen if m["type"] != "alert.live"] == ["bubbles", "bubbles"]
 
 
 async def test_the_feed_answers_its_own_actions_and_garbage(open_socket):

@@ -190,10 +190,14 @@ def test_the_clip_form_is_offered_unless_the_host_turned_clips_off(ended, listen
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client, ended):
-    for path in (replay_url(ended), file_url(ended, "index.m3u8")):
-        response = client.get(path)
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("account_login"))
+    response = client.get(file_url(ended, "index.m3u8"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+    # The page shows its link preview and a log-in button (tests/replays/test_previews.py),
+    # and nothing of the replay itself.
+    page = client.get(replay_url(ended)).content.decode()
+    assert f"{reverse('account_login')}?next=" in page
+    assert "index.m3u8" not in page
 
 
 # --- When there is nothing to play -------------------------------------------------------------

@@ -34,10 +34,17 @@ def local(dt):
 
 def test_pages_need_a_login(schedule):
     space = schedule()
-    for url in ("/spaces/scheduled/", "/spaces/scheduled/new/", f"/spaces/scheduled/{space.pk}/"):
+    for url in ("/spaces/scheduled/", "/spaces/scheduled/new/"):
         response = Client().get(url)
         assert response.status_code == 302
         assert "/accounts/login/" in response["Location"]
+    # A scheduled Space's own page shows its link preview and asks to log in
+    # (tests/scheduling/test_previews.py).
+    detail = f"/spaces/scheduled/{space.pk}/"
+    response = Client().get(detail)
+    assert response.status_code == 200
+    assert f"/accounts/login/?next={detail}" in response.content.decode()
+    assert f"{detail}reminder/" not in response.content.decode()  # no reminder form
 
 
 def test_a_host_schedules_a_space_from_the_form(browser, host, clock):

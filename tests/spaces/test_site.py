@@ -104,9 +104,10 @@ def roles(space):
 # --- Anonymous --------------------------------------------------------------------------------
 
 
+# A live public Space's own page is open to guests (tests/spaces/test_guests.py).
 @pytest.mark.parametrize(
     "path",
-    ["/spaces/", "/spaces/ended/", "/spaces/new/", "/spaces/{id}/", "/spaces/{id}/transcript/"],
+    ["/spaces/", "/spaces/ended/", "/spaces/new/", "/spaces/{id}/transcript/"],
 )
 def test_anonymous_visitors_are_sent_to_log_in_first(client, space, path):
     path = path.format(id=space.pk)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ApplicationError, ValidationFailed
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 
 class PaymentProviderError(ApplicationError):
@@ -55,7 +59,7 @@ class ProviderEvent:
 
 class PaymentProvider:
     identifier: ClassVar[str]
-    verbose_name: ClassVar[str]
+    verbose_name: ClassVar[str | StrPromise]
 
     @property
     def is_enabled(self) -> bool:
@@ -68,7 +72,7 @@ class PaymentProvider:
 
     def handle_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Verify and parse a webhook request; raise WebhookRejected if it does not check out."""
-        raise WebhookRejected("This provider takes no webhooks.", code="no_webhooks")
+        raise WebhookRejected(_("This provider takes no webhooks."), code="no_webhooks")
 
     def refund(self, *, refund: Any) -> str:
         """Give the money of `refund` (a Refund row) back; return the provider's reference.
@@ -92,9 +96,13 @@ def provider_get(identifier: str, *, enabled_only: bool = True) -> PaymentProvid
     provider = cls() if cls is not None else None
     if provider is None or (enabled_only and not provider.is_enabled):
         raise ValidationFailed(
-            "Unknown or disabled payment provider.",
+            _("Unknown or disabled payment provider."),
             code="unknown_provider",
-            fields={"provider": [f"One of: {', '.join(providers_enabled_ids())}."]},
+            fields={
+                "provider": [
+                    _("One of: %(choices)s.") % {"choices": ", ".join(providers_enabled_ids())}
+                ]
+            },
         )
     return provider
 

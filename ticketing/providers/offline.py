@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from ticketing.providers.base import CheckoutStart, PaymentProvider, register
 
@@ -13,7 +14,7 @@ from ticketing.providers.base import CheckoutStart, PaymentProvider, register
 @register
 class OfflineProvider(PaymentProvider):
     identifier = "offline"
-    verbose_name = "Pay on the spot (offline)"
+    verbose_name = gettext_lazy("Pay on the spot (offline)")
 
     def checkout_start(self, *, order: Any, return_url: str) -> CheckoutStart:
         return CheckoutStart(

@@ -12,6 +12,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ticketing.providers.base import (
     CheckoutStart,
@@ -31,7 +33,7 @@ STRIPE_MIN_SESSION = timedelta(minutes=31)
 @register
 class StripeProvider(PaymentProvider):
     identifier = "stripe"
-    verbose_name = "Card (Stripe)"
+    verbose_name = gettext_lazy("Card (Stripe)")
 
     @property
     def is_enabled(self) -> bool:
@@ -63,13 +65,13 @@ class StripeProvider(PaymentProvider):
                 expires_at=int(expires.timestamp()),
             )
         except stripe.StripeError as exc:
-            raise PaymentProviderError("The card payment service is unavailable.") from exc
+            raise PaymentProviderError(_("The card payment service is unavailable.")) from exc
         return CheckoutStart(url=session.url or "", checkout_ref=session.id)
 
     def handle_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         signature = headers.get("Stripe-Signature") or headers.get("stripe-signature") or ""
         if not signature or not settings.STRIPE_WEBHOOK_SECRET:
-            raise WebhookRejected("Missing signature.", code="bad_signature")
+            raise WebhookRejected(_("Missing signature."), code="bad_signature")
         try:
             stripe.Webhook.construct_event(
                 payload,
@@ -80,14 +82,16 @@ class StripeProvider(PaymentProvider):
         except stripe.SignatureVerificationError as exc:
             # Wrong secret, altered body, or a timestamp outside the tolerance (a replay).
             raise WebhookRejected(
-                "The signature does not match or is too old.", code="bad_signature"
+                _("The signature does not match or is too old."), code="bad_signature"
             ) from exc
         except ValueError as exc:
-            raise WebhookRejected("The body is not valid JSON.", code="malformed_request") from exc
+            raise WebhookRejected(
+                _("The body is not valid JSON."), code="malformed_request"
+            ) from exc
         data: dict[str, Any] = json.loads(payload)
         event_id = str(data.get("id") or "")
         if not event_id:
-            raise WebhookRejected("The event has no id.", code="malformed_request")
+            raise WebhookRejected(_("The event has no id."), code="malformed_request")
         kind = str(data.get("type") or "")
         obj = (data.get("data") or {}).get("object") or {}
         outcome = ""
@@ -115,7 +119,7 @@ class StripeProvider(PaymentProvider):
 
     def refund(self, *, refund: Any) -> str:
         if not refund.order.payment_ref:
-            raise PaymentProviderError("No payment to refund.", code="no_payment_ref")
+            raise PaymentProviderError(_("No payment to refund."), code="no_payment_ref")
         try:
             result = stripe.Refund.create(
                 api_key=settings.STRIPE_SECRET_KEY,
@@ -125,5 +129,5 @@ class StripeProvider(PaymentProvider):
                 metadata={"order_id": str(refund.order_id), "reason": refund.reason},
             )
         except stripe.StripeError as exc:
-            raise PaymentProviderError("The refund could not be made.") from exc
+            raise PaymentProviderError(_("The refund could not be made.")) from exc
         return str(result.id)

@@ -14,6 +14,15 @@ port, after a backoff that doubles with each death in a row (RESTART_DELAYS): th
 their sockets and the kernel sends new connections to them meanwhile. A child that dies
 RESTART_LIMIT times within RESTART_WINDOW seconds is broken, not unlucky: the command stops the
 others and exits non-zero for the outer supervisor (systemd...). Extra Daphne options follow `--`.
+
+Watching each process (docs/operations.md): on the shared port a scrape or a probe reaches
+whichever process the kernel picks. With `--admin-port P` (SPACES_WEB_ADMIN_PORT) child i also
+listens on P+i on `--admin-bind` (loopback by default), the same port for its successors:
+Prometheus scrapes each child's /metrics there, and this command probes each child's /healthz
+there every SPACES_WEB_HEALTH_INTERVAL seconds (from its first answer, or at the latest
+SPACES_WEB_HEALTH_GRACE seconds after its start: Django loads first). A child that fails
+HEALTH_FAILURES probes in a row (its event loop stuck: it accepts connections and answers
+nothing) is killed, and restarted as a child that died.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Seconds before restarting a child that died, by how many deaths in a row it had."""
 RESTART_LIMIT = 5
 RESTART_WINDOW = 60.0
+HEALTH_TIMEOUT = 2.0
+HEALTH_FAILURES = 3
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +74,26 @@ def reuseport_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+def healthy(host: str, port: int, timeout: float = HEALTH_TIMEOUT) -> bool:
+    """GET /healthz on a child's own port answered 200 within `timeout`."""
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    try:
+        with socket.create_connection((probe_host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            head = sock.recv(64)
+    except OSError:
+        return False
+    return head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+
+
+def admin_endpoint(host: str, port: int) -> list[str]:
+    """Daphne's extra endpoint (a Twisted server string) for one child's own port."""
+    kind = "tcp6" if ":" in host else "tcp"
+    interface = host.replace(":", "\\:")
+    return ["-e", f"{kind}:port={port}:interface={interface}"]
+
+
 def daphne_options(extra: list[str]) -> list[str]:
     """Behind trusted proxies (SPACES_TRUSTED_PROXIES, settings.py) Daphne reads the
     X-Forwarded-* headers, so the scheme a socket sees is the one the browser used."""
@@ -84,6 +115,17 @@ class Command(BaseCommand):
             default=settings.SPACES_WEB_PROCESSES,
             help="Daphne processes (default SPACES_WEB_PROCESSES: 1)",
         )
+        parser.add_argument(
+            "--admin-port",
+            type=int,
+            default=int(getattr(settings, "SPACES_WEB_ADMIN_PORT", 0) or 0),
+            help="child i also serves on this port + i (metrics, health); 0: none",
+        )
+        parser.add_argument(
+            "--admin-bind",
+            default=str(getattr(settings, "SPACES_WEB_ADMIN_BIND", "127.0.0.1")),
+            help="address of the children's own ports (default 127.0.0.1)",
+        )
         parser.add_argument("--application", default="spaces_project.asgi:application")
         parser.add_argument("daphne_args", nargs="*", help="after --: more Daphne options")
 
@@ -103,26 +145,41 @@ class Command(BaseCommand):
             )
         daphne = [sys.executable, "-m", "daphne", *daphne_options(options["daphne_args"])]
         app, host, port = options["application"], options["bind"], options["port"]
+        admin_port, admin_bind = options["admin_port"], options["admin_bind"]
+        if admin_port and not 1 <= admin_port <= 65535 - count:
+            raise CommandError("--admin-port leaves no room for one port per process.")
+
+        def own(slot: int) -> list[str]:
+            return admin_endpoint(admin_bind, admin_port + slot) if admin_port else []
+
         if count == 1:
-            os.execv(sys.executable, [*daphne, "-b", host, "-p", str(port), app])
+            os.execv(sys.executable, [*daphne, *own(0), "-b", host, "-p", str(port), app])
         sockets = reuseport_sockets(host, port, count)
         port = sockets[0].getsockname()[1]
 
-        def spawn(sock: socket.socket) -> subprocess.Popen[bytes]:
+        def spawn(slot: int, sock: socket.socket) -> subprocess.Popen[bytes]:
             try:
                 return subprocess.Popen(
-                    [*daphne, "--fd", str(sock.fileno()), app], pass_fds=[sock.fileno()]
+                    [*daphne, *own(slot), "--fd", str(sock.fileno()), app],
+                    pass_fds=[sock.fileno()],
                 )
             finally:
                 # The child holds its own copy: when it dies its socket goes with it, and the
                 # kernel stops queueing connections nobody will accept there.
                 sock.close()
 
-        children = [spawn(sock) for sock in sockets]
+        children = [spawn(slot, sock) for slot, sock in enumerate(sockets)]
         pids = " ".join(str(child.pid) for child in children)
         self.stdout.write(f"serving on {host}:{port} with {count} processes: {pids}")
+        if admin_port:
+            self.stdout.write(
+                f"process {{i}} also on {admin_bind}:{admin_port}+i (/metrics, /healthz, /readyz)"
+            )
         self.stdout.flush()
-        code = self._supervise(children, lambda: spawn(reuseport_sockets(host, port, 1)[0]))
+        probe = (lambda slot: healthy(admin_bind, admin_port + slot)) if admin_port else None
+        code = self._supervise(
+            children, lambda slot: spawn(slot, reuseport_sockets(host, port, 1)[0]), probe
+        )
         if code:
             raise CommandError(
                 f"a web process exited with {code} {RESTART_LIMIT} times within "
@@ -132,10 +189,12 @@ class Command(BaseCommand):
     def _supervise(
         self,
         children: list[subprocess.Popen[bytes]],
-        respawn: Callable[[], subprocess.Popen[bytes]],
+        respawn: Callable[[int], subprocess.Popen[bytes]],
+        probe: Callable[[int], bool] | None = None,
     ) -> int:
         """Restart each child that dies, alone; 0 once stopped by a signal, else the exit code
-        of the child that died too often."""
+        of the child that died too often. With `probe`, a child that fails it HEALTH_FAILURES
+        times in a row is killed (then restarted like any child that died)."""
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -148,6 +207,11 @@ class Command(BaseCommand):
         slots: list[subprocess.Popen[bytes] | None] = list(children)
         restart_at = [0.0] * len(slots)
         deaths: list[deque[float]] = [deque(maxlen=RESTART_LIMIT) for _ in slots]
+        interval = float(getattr(settings, "SPACES_WEB_HEALTH_INTERVAL", 5.0))
+        grace = float(getattr(settings, "SPACES_WEB_HEALTH_GRACE", 30.0))
+        probe_from = [time.monotonic() + grace] * len(slots)
+        next_probe = time.monotonic() + interval
+        misses = [0] * len(slots)
         failed = 0
         try:
             while not stopping and not failed:
@@ -156,12 +220,13 @@ class Command(BaseCommand):
                     if child is None:
                         if now >= restart_at[i]:
                             try:
-                                fresh = respawn()
+                                fresh = respawn(i)
                             except OSError:
                                 logger.exception("web process slot %d: restart failed", i)
                                 restart_at[i] = now + RESTART_DELAYS[-1]
                                 continue
                             slots[i] = fresh
+                            probe_from[i], misses[i] = time.monotonic() + grace, 0
                             logger.warning("web process slot %d: restarted as pid %d", i, fresh.pid)
                         continue
                     code = child.poll()
@@ -189,6 +254,9 @@ class Command(BaseCommand):
                     )
                     slots[i] = None
                     restart_at[i] = now + delay
+                if probe is not None and now >= next_probe and not stopping:
+                    next_probe = now + interval
+                    self._probe(slots, probe, misses, probe_from)
                 time.sleep(0.2)
             alive = [c for c in slots if c is not None]
             for child in alive:
@@ -205,3 +273,35 @@ class Command(BaseCommand):
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    @staticmethod
+    def _probe(
+        slots: list[subprocess.Popen[bytes] | None],
+        probe: Callable[[int], bool],
+        misses: list[int],
+        probe_from: list[float],
+    ) -> None:
+        """Probe each running child once; kill one that missed HEALTH_FAILURES in a row (the
+        loop above then restarts it as a death). Its loop is stuck: SIGKILL, since a stuck
+        process may never act on SIGTERM."""
+        now = time.monotonic()
+        for i, child in enumerate(slots):
+            if child is None or child.poll() is not None:
+                continue
+            if probe(i):
+                misses[i] = 0
+                probe_from[i] = 0.0  # it answered once: from now on every miss counts
+                continue
+            if now < probe_from[i]:
+                continue  # still starting
+            misses[i] += 1
+            logger.warning(
+                "web process pid %d: /healthz failed (%d of %d)",
+                child.pid,
+                misses[i],
+                HEALTH_FAILURES,
+            )
+            if misses[i] >= HEALTH_FAILURES:
+                logger.error("web process pid %d: not answering; killing it", child.pid)
+                child.kill()
+                misses[i] = 0
