@@ -15,7 +15,12 @@ same peers reused) the run measures a fixed window:
   the last listener's ``sendto`` of that tick (an upper bound for every packet of the tick).
 
 In the same run the naive aiortc path (``MediaRelay.subscribe`` per listener: each listener's
-``RTCRtpSender`` re-encodes Opus) is measured with a few listeners as ``baseline_*``.
+``RTCRtpSender`` re-encodes Opus) is measured with a few listeners as ``baseline_*``, and
+Janus's streaming plugin (``bench/janus.py``; Debian's ``janus``, pinned to the worker's core,
+fed the same kind of Opus stream) with the same N and the same listener harness as
+``janus_*``: ``janus_us_per_packet`` is its CPU per delivered listener packet, measured like
+ours, and ``janus_over_ours`` the ratio. ``kernel`` says which fan-out kernel the worker ran
+(``compiled`` or ``python``; ``MEDIA_FANOUT_KERNEL`` picks it, see ``media/fanout.py``).
 Everything is on 127.0.0.1; every phase is bounded in count and time. ``BENCH_PROFILE=/tmp/p``
 writes a cProfile of the worker process to ``/tmp/p.direct`` (or ``.naive``).
 """
@@ -180,6 +185,7 @@ class DirectServer:
             "listener_packets": stats["listener_packets"],
             "dropped": stats["dropped"],
             "peers": stats["peers"],
+            "kernel": stats.get("kernel"),
             "delay_ms": delay,
             "gc": {
                 str(g): [
@@ -310,6 +316,59 @@ class WorkerProcess:
             self.process.join(5)
 
 
+class Drainer:
+    """Reads the thin listeners' sockets in bulk, every ``period`` seconds.
+
+    One event-loop callback per datagram costs the listener process 10-20 µs of Python; at
+    1,000+ listeners (50,000+ datagrams a second) it cannot keep up on one core, falls behind,
+    and its peers' ICE consent then times out. Here each socket is paused in the event loop and
+    emptied in a tight ``recvfrom`` loop instead; every datagram still goes to the same handler
+    (``MediaClient``'s thin counter, STUN/DTLS/RTCP on to aiortc), at most ``period`` later.
+    Only the listener side changes: what the worker (or Janus) does is the same.
+    """
+
+    def __init__(self, period: float = 0.02) -> None:
+        self.period = period
+        self.entries: list[tuple[Any, Callable[[bytes, Any], None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, clients: Sequence[MediaClient]) -> int:
+        added = 0
+        for client in clients:
+            transceivers = client.pc.getTransceivers()
+            if not client.thin or not transceivers:
+                continue
+            connection = transceivers[0].receiver.transport.transport._connection
+            pair = connection._nominated.get(1)
+            if pair is None:
+                continue
+            transport: Any = pair.protocol.transport  # the selector transport: private _sock
+            transport.pause_reading()
+            self.entries.append((transport._sock, pair.protocol.datagram_received))
+            added += 1
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._run())
+        return added
+
+    async def _run(self) -> None:
+        while True:
+            for sock, handle in self.entries:
+                while True:
+                    try:
+                        data, addr = sock.recvfrom(2048)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break
+                    handle(data, addr)
+            await asyncio.sleep(self.period)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
 async def join_all(
     clients: Sequence[MediaClient], *, rate: float, concurrency: int = 16, within: float = 20
 ) -> tuple[list[MediaClient], list[str]]:
@@ -380,6 +439,7 @@ async def measure(
         "listeners_not_counting": sum(1 for c in listeners if not c.thin),
         "worker_dropped": stats.get("dropped"),
         "worker_skipped_ticks": stats.get("skipped_ticks"),
+        "kernel": stats.get("kernel"),
         "window_s": round(window, 2),
         "gc": stats.get("gc"),
         "worst_listener_ratio": round(
@@ -420,10 +480,11 @@ def machine() -> dict[str, Any]:
 
 
 async def run_direct(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]]:
-    lifetime = 120 + len(sizes) * args.repeat * (args.seconds + 5) + max(sizes) / 10
+    lifetime = 120 + len(sizes) * args.repeat * (args.seconds + 5) + max(sizes) / 2
     worker = WorkerProcess("direct", core=WORKER_CORE, lifetime=lifetime)
     clients: list[MediaClient] = []
     rows = []
+    drainer = Drainer() if args.receive == "bulk" else None
     try:
         speakers = [
             MediaClient(
@@ -454,6 +515,9 @@ async def run_direct(args: argparse.Namespace, sizes: list[int]) -> list[dict[st
             connected, failed = await join_all(new, rate=args.join_rate)
             listeners += connected
             join_failures += len(failed)
+            if drainer is not None:
+                await asyncio.sleep(0.5)  # the thin counters install once ICE has nominated
+                drainer.add(connected)
             windows = []
             for _ in range(args.repeat):
                 window = await measure(worker, listeners, args.seconds)
@@ -465,6 +529,8 @@ async def run_direct(args: argparse.Namespace, sizes: list[int]) -> list[dict[st
             row["listeners_requested"] = n
             rows.append(row)
     finally:
+        if drainer is not None:
+            await drainer.stop()
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         await worker.stop()
     return rows
@@ -485,11 +551,97 @@ def pick_least_contended(windows: list[dict[str, Any]]) -> dict[str, Any]:
 
     Every window stays in the output (``windows``), so nothing is hidden.
     """
-    chosen = dict(min(windows, key=lambda w: w.get("worker_runqueue_wait_share") or 0.0))
+    least: dict[str, Any] = min(windows, key=lambda w: w.get("worker_runqueue_wait_share") or 0.0)
+    chosen = dict(least)
     if len(windows) > 1:
         chosen["windows"] = [{k: w.get(k) for k in SUMMARY_KEYS} for w in windows]
         chosen["chosen"] = f"least contended of {len(windows)} windows"
     return chosen
+
+
+class JanusWorker:
+    """Janus behind the interface ``measure`` uses for our worker: ``reset`` and ``stats``."""
+
+    def __init__(self, janus: Any) -> None:
+        self.janus = janus
+        self._cpu0 = self._wall0 = self._wait0 = 0.0
+
+    async def call(self, op: str, within: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+        if op == "reset":
+            self._cpu0 = self.janus.cpu_seconds()
+            self._wait0 = self.janus.runqueue_wait()
+            self._wall0 = time.perf_counter()
+            return {}
+        if op == "stats":
+            return {
+                "cpu": self.janus.cpu_seconds() - self._cpu0,
+                "wall": time.perf_counter() - self._wall0,
+                "runqueue_wait": self.janus.runqueue_wait() - self._wait0,
+                "listener_packets": None,
+                "delay_ms": {},
+                "threads": self.janus.threads(),
+            }
+        raise ValueError(op)
+
+
+async def run_janus(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]]:
+    """The same listener harness against Janus's streaming plugin (bench/janus.py)."""
+    from bench.janus import Feeder, Janus, Watchers, join_watchers
+
+    janus = Janus(core=WORKER_CORE, event_loops=args.janus_event_loops)
+    feeder: Feeder | None = None
+    watchers: Watchers | None = None
+    clients: list[MediaClient] = []
+    rows = []
+    drainer = Drainer() if args.receive == "bulk" else None
+    try:
+        await janus.ready()
+        feeder = Feeder(janus.rtp_port)
+        feeder.start()
+        watchers = Watchers(janus)
+        await watchers.open()
+        worker = JanusWorker(janus)
+        listeners: list[MediaClient] = []
+        join_failures = 0
+        for n in sizes:
+            new = [
+                MediaClient(_no_exchange, sendrecv=False, receive="count", name=f"janus{i}")
+                for i in range(len(listeners), n)
+            ]
+            clients += new
+            connected, failed = await join_watchers(watchers, new, rate=args.join_rate)
+            if failed:
+                log(f"janus: {len(failed)} of {len(new)} joins failed, first: {failed[0]}")
+            listeners += connected
+            join_failures += len(failed)
+            if drainer is not None:
+                await asyncio.sleep(0.5)
+                drainer.add(connected)
+            windows = []
+            for _ in range(args.repeat):
+                window = await measure(worker, listeners, args.seconds)  # type: ignore[arg-type]
+                log(f"janus N={n}: {window}")
+                windows.append(window)
+            row = pick_least_contended(windows)
+            row["join_failures"] = join_failures
+            row["listeners_requested"] = n
+            row["janus_threads"] = janus.threads()
+            rows.append(row)
+    finally:
+        if drainer is not None:
+            await drainer.stop()
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        if watchers is not None:
+            await watchers.close()
+        if feeder is not None:
+            await feeder.stop()
+        await janus.stop()
+        restrict_host_addresses([LOOPBACK])
+    return rows
+
+
+async def _no_exchange(offer: str) -> str:
+    raise RuntimeError("Janus listeners answer Janus's offer (bench/janus.py)")
 
 
 async def run_naive(args: argparse.Namespace) -> dict[str, Any]:
@@ -541,10 +693,32 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     info = machine()
     baseline = await run_naive(args) if args.baseline_listeners > 0 else None
     rows = await run_direct(args, sizes)
+    janus_rows: list[dict[str, Any]] = []
+    janus_error = None
+    if args.janus:
+        try:
+            janus_rows = await run_janus(args, sizes)
+        except Exception as exc:  # no janus installed, or it would not start: say so in the rows
+            janus_error = f"{type(exc).__name__}: {exc}"
+            log(f"janus: {janus_error}")
+    by_size = {row["listeners_requested"]: row for row in janus_rows}
     for row in rows:
         row["baseline_us_per_packet"] = baseline["us_per_packet"] if baseline else None
         row["baseline_delivery_ratio"] = baseline["delivery_ratio"] if baseline else None
         row["baseline_listeners"] = baseline["listeners"] if baseline else None
+        janus = by_size.get(row["listeners_requested"])
+        row["janus_us_per_packet"] = janus["us_per_packet"] if janus else None
+        row["janus_delivery_ratio"] = janus["delivery_ratio"] if janus else None
+        row["janus_listeners"] = janus["listeners"] if janus else None
+        row["janus_cpu_share"] = janus["worker_cpu_share"] if janus else None
+        row["janus_runqueue_wait_share"] = janus["worker_runqueue_wait_share"] if janus else None
+        row["janus_over_ours"] = (
+            round(janus["us_per_packet"] / row["us_per_packet"], 2)
+            if janus and janus["us_per_packet"] and row["us_per_packet"]
+            else None
+        )
+        if janus_error:
+            row["janus_error"] = janus_error
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return {
         "benchmark": "media_fanout",
@@ -553,6 +727,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "speakers": args.speakers,
         "results": rows,
         "baseline": baseline,
+        "janus": janus_rows,
     }
 
 
@@ -566,6 +741,21 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=1, help="windows per N; the least contended is reported"
     )
+    parser.add_argument(
+        "--no-janus", dest="janus", action="store_false", help="skip Janus (bench/janus.py)"
+    )
+    parser.add_argument(
+        "--receive",
+        choices=("bulk", "callback"),
+        default="bulk",
+        help="listeners read their sockets in bulk every 20 ms, or one callback per datagram",
+    )
+    parser.add_argument(
+        "--janus-event-loops",
+        type=int,
+        default=0,
+        help="Janus's event_loops setting (0, its default: one loop thread per handle)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600:
@@ -578,7 +768,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     sizes = [int(x) for x in args.listeners.split(",") if x.strip()]
-    budget = 300 + (len(sizes) + 1) * args.repeat * (args.seconds + 5) + max(sizes) / 5
+    budget = 300 + 2 * (len(sizes) + 1) * args.repeat * (args.seconds + 5) + max(sizes) / 2
     result = asyncio.run(asyncio.wait_for(main(args), budget))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -587,7 +777,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
             print(
                 f"N={row['listeners']:5d}  {row['us_per_packet']} us/packet  "
                 f"delivery {row['delivery_ratio']:.4f}  p99 added {row['p99_added_ms']} ms  "
-                f"baseline {row['baseline_us_per_packet']} us/packet"
+                f"baseline {row['baseline_us_per_packet']} us/packet  "
+                f"janus {row['janus_us_per_packet']} us/packet  kernel {row['kernel']}"
             )
 
 

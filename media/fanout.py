@@ -10,11 +10,19 @@ Two shortcuts keep the per-packet cost down. The datagram goes out through a dup
 ICE socket's descriptor (non-blocking, so "would block" is a ``BlockingIOError`` and a dropped
 packet, never an asyncio write buffer), and SRTP is applied by calling libsrtp through
 pylibsrtp's cffi binding without its per-call wrapper (falls back to ``Session.protect``).
+
+Two kernels run that loop, byte for byte the same (``tests/media/test_fanout_kernels.py``):
+``compiled`` (``media/kernel/fanout.c``, built at install time: header, extensions, SRTP
+through pylibsrtp's own ``srtp_protect`` and session, ``sendmmsg`` per run of messages sharing
+a socket, all without the interpreter) and ``python`` (the loop below). The choice is made at
+import from ``MEDIA_FANOUT_KERNEL`` (``auto``, the default: compiled when its shared object
+loads; ``python``; ``compiled``: fail if it cannot), and logged by the worker (``kernel_info``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import random
@@ -45,6 +53,67 @@ _HEADER = struct.Struct("!BBHII")
 
 # (mid id, mid bytes, audio-level id, abs-send-time id); 0 means not negotiated.
 ExtKey = tuple[int, bytes, int, int]
+
+KERNELS = ("python", "compiled")
+
+
+class _Compiled:
+    """The loaded kernel and the address of pylibsrtp's ``srtp_protect`` it calls."""
+
+    def __init__(self) -> None:
+        from pylibsrtp._binding import ffi as srtp_ffi
+        from pylibsrtp._binding import lib as srtp_lib
+
+        _fanout = importlib.import_module("media.kernel._fanout")
+
+        self.ffi: Any = _fanout.ffi
+        self.lib: Any = _fanout.lib
+        self.path = str(getattr(_fanout, "__file__", "?"))
+        self.srtp_ffi: Any = srtp_ffi
+        self.protect = int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_protect")))
+
+
+_compiled: _Compiled | None = None
+_kernel = "python"
+_kernel_note = ""
+
+
+def select_kernel(wanted: str | None = None) -> str:
+    """Pick the fan-out kernel (``wanted`` or ``MEDIA_FANOUT_KERNEL``, default ``auto``).
+
+    ``auto`` falls back to the Python loop when the compiled kernel is missing or does not
+    load; ``compiled`` raises instead. Peers configured before a switch keep working with
+    either kernel as long as the compiled one loaded when they were created.
+    """
+    global _compiled, _kernel, _kernel_note
+    wanted = (wanted or os.environ.get("MEDIA_FANOUT_KERNEL") or "auto").strip().lower()
+    if wanted not in (*KERNELS, "auto"):
+        raise ValueError(f"MEDIA_FANOUT_KERNEL={wanted!r}: use python, compiled or auto")
+    try:
+        _compiled = _Compiled()
+        reason = ""
+    except Exception as exc:  # not built, built for another Python, pylibsrtp changed
+        _compiled = None
+        reason = f"{type(exc).__name__}: {exc}"
+    if wanted == "compiled" and _compiled is None:
+        raise RuntimeError(f"the compiled fan-out kernel is not available ({reason})")
+    if wanted == "python" or _compiled is None:
+        _kernel = "python"
+        _kernel_note = "asked for" if wanted == "python" else f"fallback, {reason}"
+    else:
+        _kernel = "compiled"
+        _kernel_note = _compiled.path
+    return _kernel
+
+
+def kernel() -> str:
+    """The fan-out kernel in use: ``compiled`` or ``python``."""
+    return _kernel
+
+
+def kernel_info() -> str:
+    """The kernel and why (the shared object, or why the Python loop), for the start-up log."""
+    return f"{_kernel} ({_kernel_note})"
 
 
 def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes]:
@@ -97,17 +166,18 @@ class Outbound:
     """One peer's outgoing RTP stream, written straight to its SRTP session and socket."""
 
     __slots__ = (
+        "_dropped",
+        "_octets",
+        "_packets",
+        "_ready",
         "addr",
         "b0",
         "b1",
         "cname",
-        "dropped",
         "ext_key",
+        "kp",
         "next_report",
-        "octets",
-        "packets",
         "protect",
-        "ready",
         "seq0",
         "sock",
         "srtp",
@@ -121,7 +191,9 @@ class Outbound:
         # Lower half of the sequence space, as aiortc does: an early wrap confuses SRTP indexes.
         self.seq0 = random.randrange(1 << 15)
         self.ts0 = random.randrange(1 << 32)
-        self.ready = False
+        # The compiled kernel's copy of this stream (``struct kpeer``), filled by configure().
+        self.kp: Any = _compiled.ffi.new("struct kpeer *") if _compiled is not None else None
+        self._ready = False
         self.b0 = 0x80
         self.b1 = 111
         self.ext_key: ExtKey = (0, b"", 0, 0)
@@ -131,10 +203,33 @@ class Outbound:
         self.transport: asyncio.DatagramTransport | None = None
         self.sock: socket.socket | None = None
         self.addr: tuple[str, int] = ("", 0)
-        self.packets = 0
-        self.octets = 0
-        self.dropped = 0
+        # Each kernel counts in its own place; the stream's counts are the sums.
+        self._packets = 0
+        self._octets = 0
+        self._dropped = 0
         self.next_report = 0
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._ready = value
+        if self.kp is not None:
+            self.kp.ready = 1 if value and self.sock is not None else 0
+
+    @property
+    def packets(self) -> int:
+        return self._packets + (int(self.kp.packets) if self.kp is not None else 0)
+
+    @property
+    def octets(self) -> int:
+        return self._octets + (int(self.kp.octets) if self.kp is not None else 0)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped + (int(self.kp.dropped) if self.kp is not None else 0)
 
     def configure(
         self,
@@ -170,10 +265,31 @@ class Outbound:
         self.transport = transport
         self.addr = addr
         self.sock = _duplicate(transport)
+        if self.kp is not None and _compiled is not None:
+            self._fill_kp(_compiled, srtp)
         self.ready = True
 
+    def _fill_kp(self, compiled: _Compiled, srtp: pylibsrtp.Session) -> None:
+        """Copy what the C loop needs; the stream's SSRC, seq0 and ts0 are fixed from here on."""
+        kp = self.kp
+        assert self.sock is not None
+        kp.fd = self.sock.fileno()
+        kp.srtp = int(compiled.srtp_ffi.cast("uintptr_t", srtp._srtp[0]))
+        kp.ssrc = self.ssrc & 0xFFFFFFFF
+        kp.seq0 = self.seq0 & 0xFFFFFFFF
+        kp.ts0 = self.ts0 & 0xFFFFFFFF
+        kp.b0 = self.b0
+        kp.b1 = self.b1
+        mid_id, mid, level_id, ast_id = self.ext_key
+        kp.mid_id, kp.level_id, kp.ast_id = mid_id, level_id, ast_id
+        kp.mid_len = len(mid)
+        compiled.ffi.memmove(kp.mid, mid, len(mid))
+        name = sockaddr(self.sock.family, self.addr)
+        compiled.ffi.memmove(kp.addr, name, len(name))
+        kp.addrlen = len(name)
+
     def close(self) -> None:
-        self.ready = False
+        self.ready = False  # before the descriptor goes: the C loop must not reuse its number
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -212,6 +328,25 @@ class Outbound:
         self.send_rtcp(bytes(RtcpByePacket(sources=[self.ssrc])))
 
 
+class OutboundList(list[Outbound]):
+    """The listeners of a Space as the tick sees them; never mutated once built (the origin
+    builds a new one on every membership change), so the C kernel's array of ``struct kpeer``
+    pointers is built once per list, not once per tick."""
+
+    __slots__ = ("_array",)
+
+    def kernel_array(self, compiled: _Compiled) -> Any:
+        array = getattr(self, "_array", None)
+        if array is None:
+            array = self._array = _peer_array(compiled, self)
+        return array
+
+
+def _peer_array(compiled: _Compiled, outbounds: Iterable[Outbound]) -> Any:
+    pointers = [o.kp if o.kp is not None else compiled.ffi.NULL for o in outbounds]
+    return compiled.ffi.new("struct kpeer *[]", pointers), len(pointers)
+
+
 def fan_out(
     outbounds: Iterable[Outbound],
     index: int,
@@ -226,14 +361,73 @@ def fan_out(
     Sequence number and timestamp derive from the tick index, so a packet a peer missed shows
     up at that peer as a gap (loss concealment), never as a shifted stream. With ``marks``,
     the monotonic time after every ``mark_every``-th send (and after the last) is appended.
+    Runs the kernel chosen by :func:`select_kernel`.
     """
+    if _kernel == "compiled":
+        return fan_out_compiled(outbounds, index, rtp_ts, payload, level, marks, mark_every)
+    return fan_out_python(outbounds, index, rtp_ts, payload, level, marks, mark_every)
+
+
+def fan_out_compiled(
+    outbounds: Iterable[Outbound],
+    index: int,
+    rtp_ts: int,
+    payload: bytes,
+    level: int,
+    marks: list[float] | None = None,
+    mark_every: int = 50,
+) -> tuple[int, int]:
+    """:func:`fan_out` in C (``media/kernel/fanout.c``): one call per tick, whatever N."""
+    compiled = _compiled
+    if compiled is None:
+        raise RuntimeError("the compiled fan-out kernel is not loaded")
+    if isinstance(outbounds, OutboundList):
+        array, n = outbounds.kernel_array(compiled)
+    else:
+        array, n = _peer_array(compiled, outbounds)
+    ffi = compiled.ffi
+    ast = (clock.current_ntp_time() >> 14) & 0xFFFFFF
+    cap = n // mark_every + 2 if marks is not None and mark_every > 0 else 0
+    times = ffi.new("double[]", cap) if cap else ffi.NULL
+    counts = ffi.new("int[2]")
+    sent = compiled.lib.fanout_tick(
+        array,
+        n,
+        payload,
+        len(payload),
+        level & 0x7F,
+        ast,
+        index & 0xFFFFFFFF,
+        rtp_ts & 0xFFFFFFFF,
+        compiled.protect,
+        times,
+        cap,
+        mark_every,
+        counts,
+        counts + 1,
+    )
+    if marks is not None and cap:
+        marks.extend(times[0 : counts[0]])
+    return sent, counts[1]
+
+
+def fan_out_python(
+    outbounds: Iterable[Outbound],
+    index: int,
+    rtp_ts: int,
+    payload: bytes,
+    level: int,
+    marks: list[float] | None = None,
+    mark_every: int = 50,
+) -> tuple[int, int]:
+    """:func:`fan_out` in Python: the fallback where the compiled kernel is not built."""
     bodies: dict[ExtKey, bytes] = {}
     ast = (clock.current_ntp_time() >> 14) & 0xFFFFFF
     pack = _HEADER.pack
     plen = len(payload)
     sent = dropped = 0
     for out in outbounds:
-        if not out.ready:
+        if not out._ready:
             continue
         key = out.ext_key
         body = bodies.get(key)
@@ -255,15 +449,15 @@ def fan_out(
             )
         except BlockingIOError:
             # The socket's send buffer is full: this peer misses the packet, nobody waits.
-            out.dropped += 1
+            out._dropped += 1
             dropped += 1
             continue
         except Exception:  # a broken peer must never stop the loop
-            out.dropped += 1
+            out._dropped += 1
             dropped += 1
             continue
-        out.packets += 1
-        out.octets += plen
+        out._packets += 1
+        out._octets += plen
         sent += 1
         if marks is not None and sent % mark_every == 0:
             marks.append(time.monotonic())
@@ -276,9 +470,39 @@ def _not_ready(data: bytes) -> bytes:
     raise ConnectionError("not connected")
 
 
+def sockaddr(family: int, addr: Any) -> bytes:
+    """``addr`` as the C ``struct sockaddr`` that ``sendto(data, addr)`` would use (IP literals,
+    as ICE gives them, or an AF_UNIX path)."""
+    if family == socket.AF_INET:
+        host, port = addr[0], addr[1]
+        return (
+            struct.pack("=H", socket.AF_INET)
+            + struct.pack("!H", port)
+            + socket.inet_pton(socket.AF_INET, host)
+            + bytes(8)
+        )
+    if family == socket.AF_INET6:
+        host, port = addr[0], addr[1]
+        flowinfo = addr[2] if len(addr) > 2 else 0
+        scope = addr[3] if len(addr) > 3 else 0
+        return (
+            struct.pack("=H", socket.AF_INET6)
+            + struct.pack("!HI", port, flowinfo)
+            + socket.inet_pton(socket.AF_INET6, host)
+            + struct.pack("=I", scope)
+        )
+    if family == socket.AF_UNIX:
+        path = os.fsencode(addr)
+        return struct.pack("=H", socket.AF_UNIX) + path + b"\x00"
+    raise ValueError(f"address family {family} is not supported by the compiled kernel")
+
+
 def _duplicate(transport: asyncio.DatagramTransport) -> socket.socket:
     """A second, non-blocking handle on the ICE socket, used only to send (and closed by us)."""
     original = transport.get_extra_info("socket")
     sock = socket.socket(fileno=os.dup(original.fileno()))
     sock.setblocking(False)
     return sock
+
+
+select_kernel()

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from aiortc import clock
 from aiortc.mediastreams import MediaStreamError
 
+from media import metrics
 from media.config import MediaConfig
 from media.dsp import (
     FRAME_SAMPLES,
@@ -38,7 +39,7 @@ from media.dsp import (
     to_int16,
 )
 from media.edge import MixPacket, MixPublisher
-from media.fanout import Outbound, fan_out
+from media.fanout import Outbound, OutboundList, fan_out
 from media.live import LiveSink, LiveWriter
 from media.peer import Peer
 from media.recording import Recorder, RecordingSink
@@ -188,7 +189,7 @@ class Origin:
         self._on_levels = on_levels
         self._taps = taps
         self._encoder = self._new_encoder()
-        self._listener_outs: list[Outbound] = []
+        self._listener_outs: list[Outbound] = OutboundList()
         self._stage: list[Member] = []
         self._all_outs: list[Outbound] = []
         self._rtcp_cursor = 0
@@ -329,9 +330,9 @@ class Origin:
     def _rebuild(self) -> None:
         members = list(self.members.values())
         self._stage = [m for m in members if m.role == "speaker"]
-        self._listener_outs = [
+        self._listener_outs = OutboundList(
             m.peer.outbound for m in members if m.role == "listener" and m.peer.outbound
-        ]
+        )
         self._all_outs = [m.peer.outbound for m in members if m.peer.outbound]
         self._refresh_recording_mix()
 
@@ -364,6 +365,7 @@ class Origin:
                     self.index += late_ticks
                     deadline += late_ticks * FRAME_SECONDS
                     self.stats.skipped_ticks += late_ticks
+                    metrics.skipped(metrics.ORIGIN, late_ticks)
                 try:
                     self._tick(deadline)
                 except Exception:
@@ -378,6 +380,7 @@ class Origin:
         index = self.index
         rtp_ts = index * FRAME_SAMPLES
         stats = self.stats
+        counted = metrics.counts(stats)
 
         heard: list[Member] = []
         frames: list[Pcm] = []
@@ -442,6 +445,7 @@ class Origin:
         stats.ticks += 1
         now = self._loop.time()
         stats.record_tick(deadline, started, marks, now)
+        metrics.tick_done(now - started, stats, counted)  # once per tick, never per packet
 
         if self._taps and heard:
             for member in heard:
@@ -504,9 +508,11 @@ class Origin:
         index = packet.index + self._relay_offset
         if index <= self._relay_last:
             stats.skipped_ticks += 1
+            metrics.skipped(metrics.EDGE)
             return False
         if transit - self._relay_floor > self.config.max_late_ticks * FRAME_SECONDS:
             stats.skipped_ticks += 1
+            metrics.skipped(metrics.EDGE)
             return False
         now = self._loop.time()
         deadline = now - transit  # the origin's tick time on our loop's clock
@@ -522,6 +528,7 @@ class Origin:
         stats.ticks += 1
         finished = self._loop.time()
         stats.record_tick(deadline, now, marks, finished)
+        metrics.relayed(finished - now, sent, dropped)
         self._sender_reports(rtp_ts + round((finished - deadline) * 48_000))
         return True
 

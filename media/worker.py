@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from media import fanout, metrics
 from media.compat import check_aiortc_internals
 from media.config import MediaConfig
 from media.edge import MixPacket, MixPublisher
@@ -88,6 +89,7 @@ class MediaWorker:
         on_peer_gone: PeerGoneCallback | None = None,
     ) -> None:
         check_aiortc_internals()
+        logger.info("media fan-out kernel: %s", fanout.kernel_info())
         self.config = config or MediaConfig()
         if self.config.host_addresses is not None:
             restrict_host_addresses(self.config.host_addresses)
@@ -101,9 +103,11 @@ class MediaWorker:
         self._gc = GcFreezer() if self.config.gc_freeze else None
         self.publisher: MixPublisher | None = None
         """Set by a distributed deployment: where origins hand their mix for edges."""
+        metrics.watch(self)
 
     # -- signaling --
 
+    @metrics.timed_join
     async def join(
         self,
         space_id: Key,
@@ -424,6 +428,7 @@ class MediaWorker:
             "stage_packets": 0,
             "dropped": 0,
             "cpu_seconds": time.process_time(),
+            "kernel": fanout.kernel(),
         }
         per_space: dict[str, Any] = {}
         for space_id, origin in self._origins.items():

@@ -1,4 +1,8 @@
-"""The direct forwarding loop: header rewrite per peer, SRTP per peer, drop instead of queue."""
+"""The direct forwarding loop: header rewrite per peer, SRTP per peer, drop instead of queue.
+
+These tests hand the loop fake sockets, which only the Python kernel can use; the compiled
+kernel is held to the same rules with real sockets in ``test_fanout_kernels.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
+from media import fanout
 from media.fanout import (
     AUDIO_LEVEL_URI,
     MID_URI,
@@ -24,6 +29,14 @@ from media.fanout import (
     fan_out,
     srtp_protector,
 )
+
+
+@pytest.fixture(autouse=True)
+def python_kernel() -> Any:
+    chosen = fanout.kernel()
+    fanout.select_kernel("python")
+    yield
+    fanout.select_kernel(chosen)
 
 
 class FakeSocket:
