@@ -14,27 +14,18 @@ emptied first and last. Every wait is bounded; every subprocess is ended in `fin
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from accounts.models import Follow, Notification, User
 from alerts.models import GoLiveAlert, GoLiveChunk
 from spaces import services as spaces_services
+from tests.celery_procs import Proc, celery_stack, wait_until
 from tests.factories import UserFactory, make_followers
-from tests.servers import ROOT, server_env
 
 pytestmark = [
     pytest.mark.redis,
@@ -46,116 +37,15 @@ pytestmark = [
 # The tasks go to the workers, not run here (tests/alerts/conftest.py `eager_tasks`).
 REAL_WORKERS = True
 BROKER_DB = 9
-READY_TIMEOUT = 60
 FANOUT_TIMEOUT = 120
 FOLLOWERS, CHUNK = 400, 40
 CLAIMED = re.compile(r"alerts: chunk \S+ \S+ of alert \d+ claimed")
 COMMITTED = re.compile(r"alerts: chunk \S+ \S+ of alert \d+ committed")
 
 
-def broker_url() -> str:
-    base = settings.REDIS_URL.rsplit("/", 1)[0] if settings.REDIS_URL.count("/") > 2 else ""
-    return f"{base or settings.REDIS_URL.rstrip('/')}/{BROKER_DB}"
-
-
-def purge_broker(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).delete("celery", "unacked", "unacked_index", "unacked_mutex")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def in_chunk(self) -> bool:
-        """Claimed a chunk it has not committed (lines are written as they happen)."""
-        text = self.text()
-        return len(CLAIMED.findall(text)) > len(COMMITTED.findall(text))
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def kill_group(self, sig: int) -> None:
-        with suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
-
-
-@contextmanager
-def celery_stack(tmp_path: Path, **env: str) -> Iterator[list[Proc]]:
-    """Two workers (prefork, two children each) and beat; yields [worker1, worker2, beat]."""
-    url = broker_url()
-    purge_broker(url)
-    environment = server_env(
-        CELERY_BROKER_URL=url,
-        DJANGO_EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
-        DJANGO_LOG_LEVEL="INFO",
-        **env,
-    )
-    celery = [sys.executable, "-m", "celery", "-A", "spaces_project"]
-    commands = {
-        "worker1": [*celery, "worker", "-n", "a1@%h", "--concurrency=2", "--pool=prefork"],
-        "worker2": [*celery, "worker", "-n", "a2@%h", "--concurrency=2", "--pool=prefork"],
-        "beat": [
-            *celery,
-            "beat",
-            "-s",
-            str(tmp_path / "beat-schedule"),
-            "--pidfile",
-            str(tmp_path / "beat.pid"),
-            "--max-interval",
-            "1",
-        ],
-    }
-    procs: list[Proc] = []
-    try:
-        for name, command in commands.items():
-            command = [*command, "--loglevel=INFO"]
-            if name.startswith("worker"):
-                command += ["--without-mingle", "--without-gossip"]
-            log = tmp_path / f"{name}.log"
-            with open(log, "wb") as out:
-                popen = subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=environment,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: the pool children too
-                )
-            procs.append(Proc(name, popen, log))
-        for proc in procs[:2]:
-            wait_until(
-                lambda proc=proc: " ready." in proc.text() or not proc.alive(),
-                READY_TIMEOUT,
-                f"{proc.name} to be ready",
-            )
-            assert proc.alive(), proc.text()[-3000:]
-        yield procs
-    finally:
-        for proc in procs:
-            proc.kill_group(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill_group(signal.SIGKILL)
-                proc.popen.wait(timeout=5)
-        purge_broker(url)
+def in_chunk(proc: Proc) -> bool:
+    """Claimed a chunk it has not committed (lines are written as they happen)."""
+    return proc.holds_open(CLAIMED, COMMITTED)
 
 
 def test_a_worker_killed_mid_chunk_loses_nobody_and_tells_nobody_twice(tmp_path, settings):
@@ -168,6 +58,8 @@ def test_a_worker_killed_mid_chunk_loses_nobody_and_tells_nobody_twice(tmp_path,
 
     with celery_stack(
         tmp_path,
+        broker_db=BROKER_DB,
+        prefix="a",
         SPACES_HOST_MIN_FOLLOWERS="1",
         SPACES_GOLIVE_CHUNK=str(CHUNK),
         SPACES_GOLIVE_TEST_CHUNK_DELAY="0.7",
@@ -182,15 +74,15 @@ def test_a_worker_killed_mid_chunk_loses_nobody_and_tells_nobody_twice(tmp_path,
         wait_until(
             lambda: (
                 GoLiveChunk.objects.filter(alert=alert).count() >= 3
-                and (worker1.in_chunk() or worker2.in_chunk())
+                and (in_chunk(worker1) or in_chunk(worker2))
             ),
             FANOUT_TIMEOUT,
             "a worker to be inside a chunk, mid-way",
         )
-        victim, survivor = (worker1, worker2) if worker1.in_chunk() else (worker2, worker1)
+        victim, survivor = (worker1, worker2) if in_chunk(worker1) else (worker2, worker1)
         victim.kill_group(signal.SIGKILL)
         victim.popen.wait(timeout=10)
-        assert victim.in_chunk(), "the killed worker had committed its chunk after all"
+        assert in_chunk(victim), "the killed worker had committed its chunk after all"
         alert.refresh_from_db()
         at_kill = alert.cursor
         assert alert.status == GoLiveAlert.Status.RUNNING
