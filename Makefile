@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 APPS := spaces_project accounts spaces scheduling ticketing replays alerts webpush media
 
-.PHONY: run test lint typecheck install install-dev kernel node-tools vendor migrate seed clean messages
+.PHONY: run test lint typecheck install install-dev kernel collectstatic node-tools vendor migrate seed clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ kernel: | $(BIN)/python
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+collectstatic: install
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_tickets
@@ -39,8 +42,8 @@ seed: migrate
 
 # The demo sells tickets with the offline provider (no money moves); production leaves it off.
 run: export PAYMENT_PROVIDERS ?= offline,stripe
-run: seed vendor
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+# Static files before the seed: its go-live alerts render pushes that name the site's icon.
+run: vendor collectstatic seed
 	$(BIN)/daphne -b $(HOST) -p $(PORT) spaces_project.asgi:application
 
 # axe-core (package-lock.json) for tests/e2e/test_accessibility.py, and hls.js for the replay

@@ -231,6 +231,15 @@ def push_unsubscribe(*, user: User, endpoint: str) -> bool:
 # --- Send -----------------------------------------------------------------------------------
 
 
+def _default_icon() -> str:
+    """The site's icon. A worker can send before `collectstatic` has written the manifest (the
+    demo's seed does); the push then goes with the unhashed path rather than failing."""
+    try:
+        return static("img/favicon.svg")
+    except ValueError:
+        return f"{settings.STATIC_URL}img/favicon.svg"
+
+
 def _payload_bytes(payload: Mapping[str, Any]) -> bytes:
     """The notification as compact JSON: `title` (required), `body`, `url` and `icon` (paths
     on this site: the service worker opens the url), `tag` (a later push with the same tag
@@ -245,7 +254,7 @@ def _payload_bytes(payload: Mapping[str, Any]) -> bytes:
     for name in ("body", "tag"):
         if not isinstance(data.get(name, ""), str):
             raise _refuse("invalid_payload", name, gettext("Must be a string."))
-    data.setdefault("icon", static("img/favicon.svg"))
+    data.setdefault("icon", _default_icon())
     data.setdefault("url", "/")
     for name in ("url", "icon"):
         value = data[name]

@@ -471,3 +471,17 @@ def test_pushes_reuse_pooled_connections_from_one_call_to_the_next(
 
     assert len(receiver.received) == 8
     assert receiver.connections == 1
+
+
+def test_a_push_sent_before_collectstatic_still_names_the_icon(settings, tmp_path) -> None:
+    """The demo's seed sends go-live pushes before `collectstatic` wrote the manifest: the
+    icon falls back to its unhashed path instead of failing the whole push."""
+    settings.STATIC_ROOT = str(tmp_path)  # no staticfiles.json there
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+    # (Django's setting_changed handler makes `static()` use the new storage.)
+    data = json.loads(services._payload_bytes({"title": "Ada is live"}))
+    assert data["icon"] == f"{settings.STATIC_URL}img/favicon.svg"
+    assert data["title"] == "Ada is live"
