@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from spaces.hooks import TicketAction, TicketBadge
@@ -197,8 +198,11 @@ def badge_of(view: OfferView, viewer: User | None) -> TicketBadge:
         url = reverse("ticket_buy", args=[view.space.pk])
     seats = ""
     if view.space.state == Space.State.SCHEDULED and view.available:
-        plural = "" if offer.capacity == 1 else "s"
-        seats = f"{view.available} of {offer.capacity} seat{plural} left"
+        seats = ngettext(
+            "%(left)s of %(capacity)s seat left",
+            "%(left)s of %(capacity)s seats left",
+            offer.capacity,
+        ) % {"left": view.available, "capacity": offer.capacity}
     return TicketBadge(
         price=offer.price,
         currency=offer.currency,
