@@ -333,7 +333,7 @@ export class CommentsPanel {
   toBottom(smooth) {
     if (!this.list) return;
     this.stuck = true;
-    const behavior = smooth && !matchMedia("(prefers-reduced-motion: reduce)gettext(").matches ? ")smooth" : "auto";
+    const behavior = smooth && !matchMedia("(prefers-reduced-motion: reduce)").matches ? "smooth" : "auto";
     this.list.scrollTo({ top: this.list.scrollHeight, behavior });
   }
 
