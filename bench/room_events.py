@@ -24,8 +24,9 @@ Each run is a (layer, fan-out, N) triple:
 - layer: `core` (channels_redis.core.RedisChannelLayer) or `pubsub`
   (channels_redis.pubsub.RedisPubSubChannelLayer);
 - fan-out: `hub` (the project: one group member per process, spaces/realtime/hub.py, each event
-framed
-  once and written straight to Daphne's connections, spaces/realtime/wsframes.py), `hub-asgi` (the
+  framed once and sent straight to Daphne's connections in one compiled call per event,
+  spaces/realtime/wsframes.py), `hub-py` (the same, each socket's send a Python call:
+  `SPACES_WS_SEND=python`, where the kernel is not built), `hub-asgi` (the
   same hub, every copy sent through ASGI: `SPACES_WS_DIRECT_FRAMES=0`) or `group` (the stock
   Channels pattern: every socket a group member, dispatched through Channels' stock `dispatch`,
   which closes old DB connections in a thread per message), for comparison.
@@ -299,7 +300,8 @@ def daphnes(
                         "SPACES_CHANNEL_LAYER": layer,
                         "SPACES_CHANNEL_PREFIX": prefix,
                         "DJANGO_LOG_LEVEL": "WARNING",
-                        "SPACES_WS_DIRECT_FRAMES": "1" if fanout == "hub" else "0",
+                        "SPACES_WS_DIRECT_FRAMES": "1" if fanout in ("hub", "hub-py") else "0",
+                        "SPACES_WS_SEND": "python" if fanout == "hub-py" else "auto",
                     },
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -1010,7 +1012,7 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--layers", nargs="+", default=["core", "pubsub"])
     parser.add_argument(
-        "--fanouts", nargs="+", default=["hub"], choices=["hub", "hub-asgi", "group"]
+        "--fanouts", nargs="+", default=["hub"], choices=["hub", "hub-py", "hub-asgi", "group"]
     )
     parser.add_argument("--events", type=int, default=40, help="host actions per run")
     parser.add_argument(

@@ -48,6 +48,7 @@ CDEF = (
 int fanout_tick(struct kpeer **peers, int n_peers, const uint8_t *payload, int plen, int level,
                 uint32_t ast, uint32_t index, uint32_t rtp_ts, uintptr_t protect,
                 double *marks, int marks_cap, int mark_every, int *n_marks, int *dropped_out);
+int send_same(const int *fds, int n_fds, const uint8_t *data, int len, int *sent);
 """
 )
 

@@ -164,3 +164,20 @@ int fanout_tick(struct kpeer **peers, int n_peers, const uint8_t *payload, int p
     *dropped_out = dropped;
     return sent;
 }
+
+/* The same bytes on many stream sockets: one room event's WebSocket frame to every connection
+ * of a Space on this process (spaces/realtime/wsframes.py). Not media, but the same trade: one
+ * call instead of a Python round per socket, and Python's lock released while the kernel copies
+ * (the caller's database threads run meanwhile). Nonblocking and never retried: sent[i] is the
+ * count fds[i] took (possibly short) or -errno; the caller queues the rest behind its own
+ * buffer. Returns how many took all of it. */
+int send_same(const int *fds, int n_fds, const uint8_t *data, int len, int *sent)
+{
+    int complete = 0;
+    for (int i = 0; i < n_fds; i++) {
+        ssize_t r = send(fds[i], data, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        sent[i] = r < 0 ? -errno : (int)r;
+        complete += r == len;
+    }
+    return complete;
+}

@@ -48,6 +48,7 @@ from media.edge import MixPacket, MixPublisher
 from spaces.audio import placement
 from spaces.audio.bridge import MediaBridge, Route
 from spaces.audio.remote import REPLY, SIGNAL, error_payload
+from spaces.realtime import wsframes
 from spaces.realtime.hub import SpaceHub, hub
 from spaces.realtime.protocol import SignalContext
 from spaces_project import bus
@@ -196,7 +197,7 @@ class EventTap:
     def __init__(self, bridge: MediaBridge) -> None:
         self.bridge = bridge
 
-    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
+    def room_frame(self, message: dict[str, Any], frame: wsframes.Frame) -> bool:
         return False  # not a socket: it takes the message itself
 
     async def room_message(self, message: dict[str, Any]) -> None:

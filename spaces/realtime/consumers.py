@@ -378,7 +378,7 @@ class SpaceConsumer(AsyncJsonWebsocketConsumer):
         if ending is not None and not self.closing:
             await self.refuse(*ending)
 
-    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
+    def room_frame(self, message: dict[str, Any], frame: wsframes.Frame) -> bool:
         """The common case, without a coroutine: an event only to forward, to an open socket
         that is not resyncing, written as `frame`. False: the hub calls `room_message`."""
         if self.write_frame is None or self.closing or self.building:

@@ -7,8 +7,8 @@ wakes its own receive task and, in `AsyncConsumer.dispatch`, hops to a thread to
 database connections. Here each process joins a Space's group once, through one channel of its
 own, and hands each event to its local sockets in a plain loop. A `group_send` then costs
 O(processes) on every layer, and the per-socket cost is one WebSocket frame, built once per
-event and, under Daphne, written straight to each connection (spaces/realtime/wsframes.py;
-bench/RESULTS.md, "Room events").
+event and, under Daphne, sent straight to every connection in one compiled call
+(spaces/realtime/wsframes.py; bench/RESULTS.md, "Room events").
 
 The hub also:
 - puts events back in `seq` order when two processes delivered them out of order, holding a
@@ -77,8 +77,9 @@ GUEST = 0  # the user id of a guest's socket (no account): counted, never touche
 class Member(Protocol):
     user_id: int
 
-    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
-        """Handle the event at once by writing `frame` (its text, framed), or return False."""
+    def room_frame(self, message: dict[str, Any], frame: wsframes.Frame) -> bool:
+        """Handle the event at once by handing the connection to `frame` (its text, framed, sent
+        by the hub once every socket has been visited), or return False."""
         ...
 
     async def room_message(self, message: dict[str, Any]) -> None: ...
@@ -97,7 +98,8 @@ class SpaceSockets:
     """This process's sockets in one Space, and the events held back to put them in order."""
 
     space_id: int
-    members: set[Member] = field(default_factory=set)
+    # A dict for its order: events reach a Space's sockets in the order they joined.
+    members: dict[Member, None] = field(default_factory=dict)
     users: Counter[int] = field(default_factory=Counter)
     next_seq: int | None = None
     held: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -140,7 +142,7 @@ class SpaceHub:
             if local is None:
                 local = self.spaces[group] = SpaceSockets(space_id)
                 await self.layer.group_add(group, self.channel)
-            local.members.add(member)
+            local.members[member] = None
             local.users[member.user_id] += 1
         if self.gc is not None:
             self.gc.peer_connected()
@@ -154,7 +156,7 @@ class SpaceHub:
             local = self.spaces.get(group)
             if local is None or member not in local.members:
                 return
-            local.members.discard(member)
+            local.members.pop(member, None)
             local.users[member.user_id] -= 1
             if self.gc is not None:
                 self.gc.peer_closed()
@@ -308,14 +310,23 @@ class SpaceHub:
         # message through `room_message`.
         started = time.perf_counter()
         text = message.get("text")
-        frame = wsframes.text_frame(text) if isinstance(text, str) else None
+        frame = wsframes.Frame(text) if isinstance(text, str) else None
         for member in list(local.members):
             try:
-                if frame is not None and member.room_frame(message, frame):
-                    continue
+                if frame is not None:
+                    if member.room_frame(message, frame):
+                        continue
+                    # What the frame took goes out before anything can yield to the event loop
+                    # (and write to those connections): wsframes.Frame, "Order".
+                    frame.send()
                 await member.room_message(message)
             except Exception:
                 logger.exception("hub: a socket failed on %s", message.get("type"))
+        if frame is not None:
+            try:
+                frame.send()
+            except Exception:
+                logger.exception("hub: sending %s failed", message.get("type"))
         # Once per event, never per socket (/metrics: spaces_event_fanout_seconds).
         metrics.EVENT_FANOUT_SECONDS.observe(time.perf_counter() - started)
 

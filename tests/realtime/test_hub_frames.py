@@ -82,55 +82,99 @@ class PlainTCP:
         self.peer.close()
 
 
+@pytest.fixture(params=["compiled", "python"])
+def sender(request):
+    """Each test below runs with both ways `Frame.send` sends: they must behave alike."""
+    chosen = wsframes.sender
+    wsframes.select_sender(request.param)
+    yield request.param
+    wsframes.select_sender(chosen)
+
+
 @pytest.fixture
-def plain_tcp():
+def plain_tcp(sender):
     conn = PlainTCP()
     yield conn
     conn.close()
 
 
-def _write(transport: Any, frame: bytes) -> None:
+def _write(frame: wsframes.Frame, *transports: Any) -> None:
+    """What the hub does for one event: every connection offered the frame, then one send."""
     from twisted.internet.tcp import Server as TCPServer
 
-    wsframes.transport_write(transport, frame, TCPServer)
+    for transport in transports:
+        wsframes.transport_write(transport, frame, TCPServer)
+    frame.send()
 
 
 async def test_with_nothing_waiting_a_frame_goes_straight_to_the_socket(plain_tcp):
-    frame = wsframes.text_frame("hello")
-    _write(plain_tcp.transport, frame)
-    assert plain_tcp.received() == frame
+    frame = wsframes.Frame("hello")
+    _write(frame, plain_tcp.transport)
+    assert plain_tcp.received() == frame.data
     assert plain_tcp.written == []
+
+
+async def test_one_send_reaches_every_connection_that_took_the_frame(sender):
+    conns = [PlainTCP() for _ in range(70)]  # more than one batch of anything
+    try:
+        frame = wsframes.Frame("to all of you")
+        _write(frame, *(c.transport for c in conns))
+        assert [c.received() for c in conns] == [frame.data] * 70
+        assert [c.written for c in conns] == [[]] * 70
+        frame.send()  # sent once: nothing is taken twice
+        assert [c.received() for c in conns] == [b""] * 70
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 async def test_behind_waiting_bytes_a_frame_waits_its_turn_in_twisted(plain_tcp):
     plain_tcp.transport._tempDataBuffer = [b"earlier"]
-    frame = wsframes.text_frame("later")
-    _write(plain_tcp.transport, frame)
+    frame = wsframes.Frame("later")
+    _write(frame, plain_tcp.transport)
     assert plain_tcp.received() == b""
-    assert plain_tcp.written == [frame]
+    assert plain_tcp.written == [frame.data]
 
 
 async def test_what_a_full_socket_does_not_take_is_left_to_twisted(plain_tcp):
-    frame = wsframes.text_frame("x" * (8 << 20))  # far more than a socket buffer
-    _write(plain_tcp.transport, frame)
+    frame = wsframes.Frame("x" * (8 << 20))  # far more than a socket buffer
+    _write(frame, plain_tcp.transport)
     sent = plain_tcp.received()
-    assert 0 < len(sent) < len(frame)
-    assert sent + b"".join(plain_tcp.written) == frame
+    assert 0 < len(sent) < len(frame.data)
+    assert sent + b"".join(plain_tcp.written) == frame.data
 
 
-async def test_a_failing_socket_is_left_to_twisted_whole(plain_tcp):
-    plain_tcp.ours.close()  # any send now raises
-    frame = wsframes.text_frame("bye")
-    _write(plain_tcp.transport, frame)
-    assert plain_tcp.written == [frame]
+async def test_a_failing_socket_is_left_to_twisted_whole(sender):
+    failing, fine = PlainTCP(), PlainTCP()
+    try:
+        failing.ours.close()  # any send now fails (EBADF)
+        frame = wsframes.Frame("bye")
+        _write(frame, failing.transport, fine.transport)
+        assert failing.written == [frame.data]
+        assert fine.received() == frame.data  # one failing socket costs the others nothing
+    finally:
+        failing.close()
+        fine.close()
 
 
 async def test_anything_but_plain_tcp_goes_through_twisted(plain_tcp):
     plain_tcp.transport.TLS = True
-    frame = wsframes.text_frame("secret")
-    _write(plain_tcp.transport, frame)
+    frame = wsframes.Frame("secret")
+    _write(frame, plain_tcp.transport)
     assert plain_tcp.received() == b""
-    assert plain_tcp.written == [frame]
+    assert plain_tcp.written == [frame.data]
+
+
+async def test_the_compiled_sender_is_chosen_when_built():
+    from media import kernel as _  # noqa: F401
+
+    if os.environ.get("CI") and wsframes.sender != "compiled":
+        pytest.fail("CI builds media/kernel (`make kernel`): the compiled sender must load")
+    if wsframes.sender != "compiled":
+        pytest.skip("the compiled kernel is not built here: run `make kernel`")
+    assert wsframes.select_sender("auto") == "compiled"
+    with pytest.raises(ValueError):
+        wsframes.select_sender("fastest")
 
 
 class FrameSocket:
@@ -140,9 +184,9 @@ class FrameSocket:
         self.frames: list[bytes] = []
         self.messages: list[int] = []
 
-    def room_frame(self, message: dict[str, Any], frame: bytes) -> bool:
+    def room_frame(self, message: dict[str, Any], frame: wsframes.Frame) -> bool:
         if self.takes_frames:
-            self.frames.append(frame)
+            self.frames.append(frame.data)
         return self.takes_frames
 
     async def room_message(self, message: dict[str, Any]) -> None:
@@ -183,6 +227,62 @@ async def test_the_hub_builds_one_frame_per_event_for_all_its_sockets(monkeypatc
         await hub.leave(8, sock)
 
 
+class TCPSocket:
+    """A member whose connection is a PlainTCP: it hands the connection to the frame."""
+
+    def __init__(self, user_id: int, conn: PlainTCP, visited: list[PlainTCP]) -> None:
+        self.user_id = user_id
+        self.conn = conn
+        self.visited = visited
+
+    def room_frame(self, message: dict[str, Any], frame: wsframes.Frame) -> bool:
+        from twisted.internet.tcp import Server as TCPServer
+
+        wsframes.transport_write(self.conn.transport, frame, TCPServer)
+        self.visited.append(self.conn)
+        return True
+
+    async def room_message(self, message: dict[str, Any]) -> None:
+        raise AssertionError("takes every frame")
+
+
+async def test_what_a_frame_took_is_sent_before_the_hub_awaits_anything(sender):
+    """A socket that declines gets the message through a coroutine, which may yield to the
+    event loop (and so to anything that writes to the other connections): by then the frame
+    must already be on the sockets that took it."""
+    hub = SpaceHub(bus_layer(), asyncio.get_running_loop())
+    conns = [PlainTCP() for _ in range(6)]
+    visited: list[PlainTCP] = []
+    received: dict[int, bytes] = {}
+    # For each declining socket: had every connection visited before it got the frame?
+    had_it_then: list[list[bool]] = []
+
+    class Declining(FrameSocket):
+        async def room_message(self, message: dict[str, Any]) -> None:
+            for conn in visited:
+                received[id(conn)] = received.get(id(conn), b"") + conn.received()
+            had_it_then.append([bool(received.get(id(conn))) for conn in visited])
+
+    members: list[Any] = [TCPSocket(n, conn, visited) for n, conn in enumerate(conns)]
+    members[3:3] = [Declining(90, takes_frames=False), Declining(91, takes_frames=False)]
+    try:
+        for member in members:
+            await hub.join(9, member)
+        event = message(9, 1)
+        await hub.route(event)
+        for conn in conns:
+            received[id(conn)] = received.get(id(conn), b"") + conn.received()
+        assert len(had_it_then) == 2
+        assert all(all(each) for each in had_it_then), had_it_then
+        assert [len(each) for each in had_it_then] == [3, 3]  # the hub goes in join order
+        assert [payload_of(received[id(conn)]) for conn in conns] == [event["text"]] * 6
+    finally:
+        for member in members:
+            await hub.leave(9, member)
+        for conn in conns:
+            conn.close()
+
+
 def bus_layer() -> Any:
     from channels.layers import InMemoryChannelLayer
 
@@ -199,9 +299,9 @@ class Recorder:
         self.accept = accept
         self.texts: list[dict[str, Any]] = []
 
-    def __call__(self, frame: bytes) -> bool:
+    def __call__(self, frame: wsframes.Frame) -> bool:
         if self.accept:
-            self.texts.append(json.loads(payload_of(frame)))
+            self.texts.append(json.loads(payload_of(frame.data)))
         return self.accept
 
 
@@ -310,9 +410,13 @@ async def probe_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "text": "no writer"})
             continue
         # Twisted holds nothing yet: straight to the socket; then behind an ASGI send.
-        write(wsframes.text_frame("direct 0"))
+        frame = wsframes.Frame("direct 0")
+        write(frame)
+        frame.send()
         await send({"type": "websocket.send", "text": "asgi 1"})
-        wrote = write(wsframes.text_frame("direct 2 é"))
+        frame = wsframes.Frame("direct 2 é")
+        wrote = write(frame)
+        frame.send()
         await send({"type": "websocket.send", "text": f"asgi 3 {wrote}"})
 
 
