@@ -8,9 +8,11 @@ Modes (Daphne unless said):
 - `asgi`: the ASGI `send` of each socket (what any consumer does; works under any server);
 - `prepared`: autobahn's `prepareMessage` once, `sendPreparedMessage` per socket;
 - `transport`: the prepared bytes to each socket's Twisted `transport.write`;
-- `direct`: what the project does (spaces/realtime/wsframes.py): the bytes sent on the TCP socket
-at once
-  when Twisted holds nothing for it, else `transport.write`.
+- `direct`: what the project does (spaces/realtime/wsframes.py): every socket Twisted holds
+  nothing for is taken by the event's `Frame`, then one compiled call (`send_same`, Python's lock
+  released) sends the bytes to all of them; the rest go to `transport.write`;
+- `direct-py`: the same with the Python sender (one `socket.send` call per socket), the
+  fallback where the kernel is not built.
 `--uvicorn PYTHON` adds uvicorn runs (`asgi` mode only) with the Python of an environment that has
 uvicorn installed (not a project dependency), e.g. `--uvicorn /tmp/uv/bin/python`.
 
@@ -80,17 +82,24 @@ async def _fan_out(mode: str, text: str) -> None:
     from autobahn.websocket.protocol import PreparedMessage
     from twisted.internet.tcp import Server as TCPServer
 
+    from spaces.realtime import wsframes
+
     prepared = PreparedMessage(text.encode(), False, False, True)
     frame = bytes(prepared.payloadHybi)
+    if mode in ("direct", "direct-py"):
+        wanted = "compiled" if mode == "direct" else "python"
+        if wsframes.sender != wanted:
+            wsframes.select_sender(wanted)
+        shared = wsframes.Frame(text)
+        for _, protocol in list(_SOCKETS):
+            wsframes.transport_write(protocol.transport, shared, TCPServer)
+        shared.send()
+        return
     for _, protocol in list(_SOCKETS):
         if mode == "prepared":
             protocol.sendPreparedMessage(prepared)
-        elif mode == "transport":
-            protocol.transport.write(frame)
         else:
-            from spaces.realtime.wsframes import transport_write
-
-            transport_write(protocol.transport, frame, TCPServer)
+            protocol.transport.write(frame)
 
 
 # --- The driver ----------------------------------------------------------------------------------
@@ -224,8 +233,8 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         nargs="+",
-        default=["asgi", "prepared", "transport", "direct"],
-        choices=["asgi", "prepared", "transport", "direct"],
+        default=["asgi", "prepared", "transport", "direct-py", "direct"],
+        choices=["asgi", "prepared", "transport", "direct-py", "direct"],
     )
     parser.add_argument("--uvicorn", default="", help="a Python with uvicorn and uvloop")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every variant, interleaved")

@@ -49,6 +49,8 @@ int fanout_tick(struct kpeer **peers, int n_peers, const uint8_t *payload, int p
                 uint32_t ast, uint32_t index, uint32_t rtp_ts, uintptr_t protect,
                 double *marks, int marks_cap, int mark_every, int *n_marks, int *dropped_out);
 int send_same(const int *fds, int n_fds, const uint8_t *data, int len, int *sent);
+int send_same_threads(const int *fds, int n_fds, const uint8_t *data, int len, int *sent,
+                      int threads);
 """
 )
 
@@ -71,7 +73,8 @@ def build() -> Path:
     ffi.set_source(
         MODULE,
         "#include <stdint.h>\n" + STRUCT + (HERE / "fanout.c").read_text(),
-        extra_compile_args=["-O2", "-std=gnu11", "-Wall"],
+        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-pthread"],
+        extra_link_args=["-pthread"],
     )
     with tempfile.TemporaryDirectory(prefix="fanout-build-") as tmp:
         output = Path(ffi.compile(tmpdir=tmp, verbose=False))

@@ -7,6 +7,7 @@
  * protected or sent (EAGAIN included) is dropped and counted, nothing is queued or retried.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -178,6 +179,60 @@ int send_same(const int *fds, int n_fds, const uint8_t *data, int len, int *sent
         ssize_t r = send(fds[i], data, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
         sent[i] = r < 0 ? -errno : (int)r;
         complete += r == len;
+    }
+    return complete;
+}
+
+/* send_same over up to `threads` threads, each a contiguous share of the sockets. Nearly all of
+ * a loopback or NIC send is the kernel's TCP work for that one socket, so shares run in parallel
+ * on other cores: one process's fan-out to a big Space takes a fraction of the wall time. A
+ * thread that cannot be started leaves its share to the caller's thread. */
+#define SEND_MAX_THREADS 8
+
+struct send_share {
+    const int *fds;
+    int n;
+    const uint8_t *data;
+    int len;
+    int *sent;
+    int complete;
+};
+
+static void *send_share_run(void *arg)
+{
+    struct send_share *s = arg;
+    s->complete = send_same(s->fds, s->n, s->data, s->len, s->sent);
+    return NULL;
+}
+
+int send_same_threads(const int *fds, int n_fds, const uint8_t *data, int len, int *sent,
+                      int threads)
+{
+    if (threads > SEND_MAX_THREADS)
+        threads = SEND_MAX_THREADS;
+    if (threads < 2 || n_fds < 2)
+        return send_same(fds, n_fds, data, len, sent);
+    if (threads > n_fds)
+        threads = n_fds;
+    pthread_t tid[SEND_MAX_THREADS];
+    struct send_share shares[SEND_MAX_THREADS];
+    int running[SEND_MAX_THREADS] = {0};
+    int per = (n_fds + threads - 1) / threads;
+    for (int t = 0; t < threads; t++) {
+        int from = t * per;
+        int n = from >= n_fds ? 0 : (n_fds - from < per ? n_fds - from : per);
+        shares[t] = (struct send_share){fds + from, n, data, len, sent + from, 0};
+        if (t > 0 && n > 0)
+            running[t] = pthread_create(&tid[t], NULL, send_share_run, &shares[t]) == 0;
+    }
+    send_share_run(&shares[0]);
+    int complete = shares[0].complete;
+    for (int t = 1; t < threads; t++) {
+        if (running[t])
+            pthread_join(tid[t], NULL);
+        else
+            send_share_run(&shares[t]);
+        complete += shares[t].complete;
     }
     return complete;
 }

@@ -149,18 +149,32 @@ def _send_python(transports: list[Any], data: bytes) -> list[int]:
     return results
 
 
+# A thread of the compiled sender takes at least this many sockets: below it, starting a thread
+# (~20-50 µs) costs more than the sends it would take over (~5-15 µs each).
+SOCKETS_PER_THREAD = 128
+
+
+def _send_threads() -> int:
+    """`SPACES_WS_SEND_THREADS`, default the cores there are, at most 4."""
+    configured = os.environ.get("SPACES_WS_SEND_THREADS", "")
+    return max(1, int(configured)) if configured else min(4, os.cpu_count() or 1)
+
+
 def _send_compiled(transports: list[Any], data: bytes) -> list[int]:
     n = len(transports)
     fds = _ffi.new("int[]", [t.socket.fileno() for t in transports])
     sent = _ffi.new("int[]", n)
-    _lib.send_same(fds, n, data, len(data), sent)
+    # Nearly all of a send is the kernel's work for that one socket, so a big Space's sends are
+    # shared out over threads (other cores), each a contiguous share; the GIL is released.
+    threads = min(_threads, n // SOCKETS_PER_THREAD)
+    _lib.send_same_threads(fds, n, data, len(data), sent, threads)
     return list(sent)
 
 
 def select_sender(wanted: str | None = None) -> str:
     """Pick how `Frame.send` sends: `compiled` (media/kernel, built by `make install`) or
     `python`; `auto` (the default, `SPACES_WS_SEND`) takes the compiled one when it loads."""
-    global _send_same, _ffi, _lib, sender
+    global _send_same, _ffi, _lib, _threads, sender
     wanted = wanted or os.environ.get("SPACES_WS_SEND", "auto")
     if wanted not in ("auto", "compiled", "python"):
         raise ValueError(f"SPACES_WS_SEND must be auto, compiled or python, not {wanted!r}")
@@ -169,22 +183,30 @@ def select_sender(wanted: str | None = None) -> str:
         try:
             from media.kernel import _fanout  # type: ignore[attr-defined]
 
-            lib = _fanout.lib if hasattr(_fanout.lib, "send_same") else None
+            lib = _fanout.lib
             _ffi = _fanout.ffi
         except ImportError:
             lib = None
+        if lib is not None and not hasattr(lib, "send_same_threads"):
+            lib = None  # built before the sender was added to the kernel
         if lib is None and wanted == "compiled":
             raise RuntimeError("the compiled sender is not built: run `make kernel`")
     if lib is None:
         _send_same, sender = _send_python, "python"
     else:
         _lib, _send_same, sender = lib, _send_compiled, "compiled"
-    logger.info("room event frames sent by the %s sender", sender)
+        _threads = _send_threads()
+    logger.info(
+        "room event frames sent by the %s sender%s",
+        sender,
+        f" (up to {_threads} threads)" if sender == "compiled" else "",
+    )
     return sender
 
 
 _ffi: Any = None
 _lib: Any = None
+_threads = 1
 _send_same: Callable[[list[Any], bytes], list[int]] = _send_python
 sender = "python"
 select_sender()

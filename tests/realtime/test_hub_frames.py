@@ -128,6 +128,28 @@ async def test_one_send_reaches_every_connection_that_took_the_frame(sender):
             conn.close()
 
 
+@pytest.mark.parametrize("threads", [1, 3, 8])
+async def test_the_compiled_sender_shares_a_big_space_out_over_threads(monkeypatch, threads):
+    if wsframes.sender != "compiled":
+        pytest.skip("the compiled kernel is not built here: run `make kernel`")
+    monkeypatch.setattr(wsframes, "_threads", threads)
+    monkeypatch.setattr(wsframes, "SOCKETS_PER_THREAD", 16)
+    count = 3 * 16 + 5  # three threads' worth, not evenly split
+    conns = [PlainTCP() for _ in range(count)]
+    try:
+        conns[40].ours.close()  # one failing socket inside a share
+        frame = wsframes.Frame("to a big Space")
+        _write(frame, *(c.transport for c in conns))
+        for n, conn in enumerate(conns):
+            if n == 40:
+                assert conn.written == [frame.data]
+            else:
+                assert (conn.received(), conn.written) == (frame.data, []), n
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 async def test_behind_waiting_bytes_a_frame_waits_its_turn_in_twisted(plain_tcp):
     plain_tcp.transport._tempDataBuffer = [b"earlier"]
     frame = wsframes.Frame("later")
