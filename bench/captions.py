@@ -1,23 +1,31 @@
 """Live captions: word error rate and CPU cost of recognition, 1 and 3 simultaneous speakers.
 
-    .venv/bin/python -m bench.captions            # both pocketsphinx presets, ~3 minutes
-    .venv/bin/python -m bench.captions --json --presets pocketsphinx
+    .venv/bin/python -m bench.captions            # default engine, then pocketsphinx; ~5 minutes
+    .venv/bin/python -m bench.captions --json --presets pocketsphinx --snr
 
 Ten fixed sentences (below) are spoken by espeak-ng (en-us voice) at run time. Each run feeds the
 production ``CaptionRecognizer`` the way the media worker's tap does: an asyncio loop ticking
 every 20 ms hands each speaker's 48 kHz int16 frame to ``feed_frame`` in real time. A speaker
 says the ten sentences one after the other with 1.2 s pauses; with 3 speakers each starts at a
-different sentence, so three different sentences are always being spoken at once.
+different sentence, so three different sentences are always being spoken at once. Each run is
+done on the clean speech and again with noise mixed in (``--snr``, default 10 dB): pink noise
+from a fixed seed, continuous through the pauses, its power ``snr`` dB below the mean power of
+the sentences.
 
 Reported per run:
 - the hypothesis of each sentence (the finals whose middle falls in its time window) and the
   word error rate: (substitutions + deletions + insertions) / reference words, over all sentences;
 - ``rtf_cpu``: CPU seconds of the recognition process (or, in thread mode, of this whole process)
   per second of audio fed to it, i.e. per second of wall time. Below 1.0, one core keeps up;
+- ``cpu_per_talking_second``: the same CPU per second of audio the engine was given (each
+  utterance's voiced audio plus its pre-roll and hangover; silence costs nothing): what one
+  speaker costs while talking, whatever the share of pauses in the set;
 - ``parent_cpu_share``: CPU of this process (the loop feeding frames, the pump) per wall second;
 - ``loop_late_ms``: how late the 20 ms ticks of the feeding loop woke (p50/p99/max): the cost
   recognition imposes on a media loop sharing its process;
 - ``final_latency_s``: from the end of the speech (the ``ended_at`` of a final) to the callback;
+- ``partial_latency_s``: from the last voiced audio a partial includes (its ``ended_at``) to its
+  callback; ``first_partial_s``: from the start of an utterance to its first partial's callback;
 - ``dropped``: frames dropped because recognition fell behind.
 """
 
@@ -43,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from media.captions import Caption, CaptionRecognizer
+from media.captions.engine import FALLBACK_ENGINE, default_engine_name
 
 SENTENCES = [
     "the weather today is sunny and warm",
@@ -113,6 +122,23 @@ def schedule(
     return track[: len(track) - len(track) % FRAME], windows
 
 
+def with_noise(
+    track: npt.NDArray[np.int16], speech_power: float, snr_db: float, seed: int
+) -> npt.NDArray[np.int16]:
+    """``track`` plus pink noise ``snr_db`` below ``speech_power`` (mean square of the speech)."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(len(track)))
+    freqs = np.fft.rfftfreq(len(track), d=1 / RATE)
+    spectrum[1:] /= np.sqrt(freqs[1:])  # 1/f power: pink
+    # Band-limited to 100 Hz-8 kHz, like noise through a microphone and the 16 kHz engines:
+    # below that, pink noise swings by several dB from one second to the next.
+    spectrum[(freqs < 100) | (freqs > 8000)] = 0
+    noise = np.fft.irfft(spectrum, n=len(track))
+    noise *= np.sqrt(speech_power / 10 ** (snr_db / 10) / np.mean(noise**2))
+    mixed = track.astype(np.float64) + noise
+    return np.clip(mixed, -32768, 32767).astype(np.int16)
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -125,7 +151,12 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def run(
-    speech: list[npt.NDArray[np.int16]], *, engine: str, speakers: int, mode: str
+    speech: list[npt.NDArray[np.int16]],
+    *,
+    engine: str,
+    speakers: int,
+    mode: str,
+    snr_db: float | None = None,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     captions: list[tuple[float, Caption]] = []
@@ -137,6 +168,13 @@ async def run(
     )
     await asyncio.to_thread(recognizer.start)
     tracks = [schedule(speech, first=3 * k) for k in range(speakers)]
+    if snr_db is not None:
+        speech_power = float(np.mean(np.concatenate(speech).astype(np.float64) ** 2))
+        tracks = [
+            (with_noise(track, speech_power, snr_db, seed=k), windows)
+            for k, (track, windows) in enumerate(tracks)
+        ]
+    loadavg_before = os.getloadavg()
     n_frames = max(len(track) for track, _ in tracks) // FRAME
     recognizer.set_enabled("bench", True)
     await asyncio.to_thread(recognizer.flush)
@@ -176,7 +214,12 @@ async def run(
                 {"speaker": k, "ref": SENTENCES[idx], "hyp": " ".join(texts), "start": start}
             )
     latency = [arrived - c.ended_at for arrived, c in finals]
+    partials = [(arrived, c) for arrived, c in captions if not c.is_final]
+    first_partial: dict[tuple[Any, int], float] = {}
+    for arrived, c in partials:
+        first_partial.setdefault((c.speaker_id, c.utterance), arrived - c.started_at)
     audio_seconds = n_frames * FRAME / RATE
+    decoded = float(stats.get("decoded_seconds", 0.0))
     engine_cpu = stats.get("cpu_seconds", 0.0) - cpu_before
     if mode == "thread":  # one process: its CPU is the loop's and the recogniser's together
         engine_cpu = parent_cpu
@@ -184,14 +227,20 @@ async def run(
         "engine": engine,
         "mode": mode,
         "speakers": speakers,
+        "noise_snr_db": snr_db,
         "audio_seconds_per_speaker": round(audio_seconds, 2),
         "wall_seconds": round(wall, 2),
         "wer": round(word_error_rate([(s["ref"], s["hyp"]) for s in sentences]), 3),
         "rtf_cpu": round(engine_cpu / wall, 3),
         "rtf_cpu_per_speaker": round(engine_cpu / wall / speakers, 3),
+        "cpu_per_talking_second": round(engine_cpu / decoded, 3) if decoded else None,
         "parent_cpu_share": round(parent_cpu / wall, 3),
         "loop_late_ms": percentiles(late),
         "final_latency_s": percentiles(latency),
+        "partials": len(partials),
+        "partial_latency_s": percentiles([arrived - c.ended_at for arrived, c in partials]),
+        "first_partial_s": percentiles(list(first_partial.values())),
+        "loadavg_before": [round(x, 2) for x in loadavg_before],
         "decoded_seconds": round(float(stats.get("decoded_seconds", 0.0)), 2),
         "finals": len(finals),
         "dropped": stats["frames_dropped"],
@@ -205,8 +254,15 @@ def main() -> None:
     parser.add_argument(
         "--presets",
         nargs="+",
-        default=["pocketsphinx", "pocketsphinx-accurate"],
-        help="engine names to measure",
+        default=None,
+        help="engine names to measure (default: the default engine, then pocketsphinx)",
+    )
+    parser.add_argument(
+        "--snr",
+        nargs="*",
+        type=float,
+        default=[10.0],
+        help="also run with noise at these SNRs in dB (none given: clean speech only)",
     )
     parser.add_argument("--speakers", nargs="+", type=int, default=[1, 3])
     parser.add_argument(
@@ -219,14 +275,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         speech = [synthesize(espeak, text, Path(tmp)) for text in SENTENCES]
 
-    plan = [(engine, n, "process") for engine in args.presets for n in args.speakers]
+    presets = args.presets or list(dict.fromkeys([default_engine_name(), FALLBACK_ENGINE]))
+    noises: list[float | None] = [None, *args.snr]
+    plan = [
+        (engine, n, "process", snr) for engine in presets for snr in noises for n in args.speakers
+    ]
     if args.thread_mode:
-        plan.append((args.presets[0], max(args.speakers), "thread"))
+        plan.append((presets[0], max(args.speakers), "thread", None))
     results = []
-    for engine, n, mode in plan:
+    for engine, n, mode, snr in plan:
         if not args.json:
-            print(f"== {engine}, {n} speaker(s), mode={mode} ...", flush=True)
-        result = asyncio.run(run(speech, engine=engine, speakers=n, mode=mode))
+            noise = "clean" if snr is None else f"noise {snr:g} dB SNR"
+            print(f"== {engine}, {n} speaker(s), mode={mode}, {noise} ...", flush=True)
+        result = asyncio.run(run(speech, engine=engine, speakers=n, mode=mode, snr_db=snr))
         results.append(result)
         if not args.json:
             if n == 1:

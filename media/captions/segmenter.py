@@ -71,6 +71,8 @@ class VadConfig:
     """A longer utterance is cut (final emitted) and a new one started, to keep captions flowing."""
     idle_end: float = 0.7
     """No frames at all for this long (muted, left) ends the open utterance."""
+    floor_window: float = 3.0
+    """The noise floor is at least the quietest frame of this many seconds."""
 
 
 def _frame_levels(frames: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
@@ -91,6 +93,10 @@ class _Stream:
         self.pts = 0
         self.rest = np.zeros(0, dtype=np.int16)
         self.noise_floor = -90.0
+        # The quietest frame of the last few seconds: the floor's upper bound for steady noise.
+        self.recent_levels: collections.deque[float] = collections.deque(
+            maxlen=max(1, round(vad.floor_window / VAD_FRAME_SECONDS))
+        )
         self.preroll: collections.deque[bytes] = collections.deque(
             maxlen=max(1, round(vad.preroll / VAD_FRAME_SECONDS))
         )
@@ -155,6 +161,9 @@ class Segmenter:
         for i in range(n):
             # The frames of one 48 kHz input frame end at ``at``; spread them back from it.
             self._vad_step(stream, frames[i].tobytes(), float(levels[i]), at - (n - 1 - i) * 0.02)
+        # Again after decoding: time spent in the engine is not the speaker going quiet (a
+        # Whisper partial on a busy box took long enough for ``end_idle`` to cut a sentence).
+        stream.last_wall = time.monotonic()
 
     def _vad_step(self, stream: _Stream, pcm: bytes, level: float, at: float) -> None:
         vad = self._vad
@@ -164,6 +173,12 @@ class Segmenter:
         else:
             # Rises slowly, so a long utterance does not become its own noise floor.
             stream.noise_floor += 0.002 * (level - stream.noise_floor)
+        # ... but never stays below steady noise for long: from -90 dB the slow rise took ~10 s
+        # to reach noise at 10 dB SNR, and all that time the noise counted as speech (the first
+        # sentences of the bench's noisy run merged into one 10 s utterance).
+        stream.recent_levels.append(level)
+        if len(stream.recent_levels) == stream.recent_levels.maxlen:
+            stream.noise_floor = max(stream.noise_floor, min(stream.recent_levels))
         voiced = level >= max(vad.min_level, stream.noise_floor + vad.above_floor)
         if not stream.in_speech:
             stream.preroll.append(pcm)

