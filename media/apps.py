@@ -9,6 +9,7 @@ class MediaConfig(AppConfig):
         # (spaces/apps.py): this package never touches the apps.
         from django.core import checks
 
-        from media.checks import check_captions_engine
+        from media.checks import check_captions_engine, check_noise_suppression
 
         checks.register(check_captions_engine)
+        checks.register(check_noise_suppression)

@@ -144,6 +144,8 @@ class ReceivedPacket:
     sequence_number: int
     timestamp: int
     payload: bytes
+    connection: int = 0
+    """Which of the client's connections it came on: 0, then one more per ``restart``."""
 
 
 class PacketCounter:
@@ -183,13 +185,21 @@ class MediaClient:
         sendrecv: bool = True,
         receive: ReceiveMode = "decode",
         ice_servers: Sequence[RTCIceServer] = (),
+        relay_only: bool = False,
         name: str = "client",
     ) -> None:
-        """``sendrecv``: offer a sending direction even without a track (promotable listener)."""
+        """``sendrecv``: offer a sending direction even without a track (promotable listener).
+        ``relay_only``: iceTransportPolicy "relay" (only TURN-relayed paths)."""
         self.name = name
         self.exchange = exchange
         self.receive_mode: ReceiveMode = receive
-        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._ice_servers = tuple(ice_servers)
+        self._relay_only = relay_only
+        self.restarts = 0
+        """How many times ``restart`` replaced the connection."""
+        self.last_heard: float | None = None
+        """Loop time of the last packet ("rtp") or frame ("decode") received."""
+        self.pc = self._new_pc()
         self.frames: list[ReceivedFrame] = []
         self.packets: list[ReceivedPacket] = []
         self.counter = PacketCounter()
@@ -202,14 +212,20 @@ class MediaClient:
         self._sendrecv = sendrecv or send is not None
         self._reader: asyncio.Task[None] | None = None
         self._track: MediaStreamTrack | None = None
-        self.pc.on("connectionstatechange", self._on_state)
+
+    def _new_pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(rtc_configuration(self._ice_servers, relay_only=self._relay_only))
+        pc.on("connectionstatechange", lambda: self._on_state(pc))
+        return pc
 
     @property
     def state(self) -> str:
         return str(self.pc.connectionState)
 
-    def _on_state(self) -> None:
-        state = self.pc.connectionState
+    def _on_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self.pc:
+            return  # a connection that a restart replaced
+        state = pc.connectionState
         if state == "connected":
             self.connected.set()
             if self.receive_mode == "count":
@@ -227,11 +243,17 @@ class MediaClient:
         if self.receive_mode == "rtp":
             receiver = transceiver.receiver
             loop = asyncio.get_running_loop()
+            connection = self.restarts
 
             async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
+                self.last_heard = now = loop.time()
                 self.packets.append(
                     ReceivedPacket(
-                        loop.time(), packet.sequence_number, packet.timestamp, packet.payload
+                        now,
+                        packet.sequence_number,
+                        packet.timestamp,
+                        packet.payload,
+                        connection,
                     )
                 )
 
@@ -255,7 +277,8 @@ class MediaClient:
         try:
             while True:
                 frame = await track.recv()
-                self.frames.append(ReceivedFrame(loop.time(), frame_to_mono(frame)))  # type: ignore[arg-type]
+                self.last_heard = now = loop.time()
+                self.frames.append(ReceivedFrame(now, frame_to_mono(frame)))  # type: ignore[arg-type]
         except (MediaStreamError, asyncio.CancelledError):
             pass
 
@@ -265,6 +288,65 @@ class MediaClient:
                 await track.recv()
         except (MediaStreamError, asyncio.CancelledError):
             pass
+
+    async def restart(self, within: float = 10.0) -> float:
+        """An ICE restart as this project does it (aiortc has no ``restartIce``): a new peer
+        connection offers through the same ``exchange``, and the worker swaps it in for the old
+        one without taking this participant out of the Space's mix (``MediaWorker._restart``).
+
+        The old connection stays open (it may still work, on another network) until the new one
+        is connected, then is closed; the sending track moves to the new one at once. Received
+        audio goes on into the same ``frames`` / ``packets`` (``ReceivedPacket.connection`` tells
+        them apart); a "count" client's counter starts again. Returns offer-to-connected seconds.
+        """
+        old, old_reader = self.pc, self._reader
+        for transceiver in old.getTransceivers():
+            transceiver.sender.replaceTrack(None)  # one reader of the track at a time
+        self.restarts += 1
+        self.pc = self._new_pc()
+        self.connected = asyncio.Event()
+        self.thin = False
+        self.counter.reset()
+        try:
+            return await self.connect(within)
+        finally:
+            if old_reader is not None:
+                old_reader.cancel()
+            try:
+                await asyncio.wait_for(old.close(), 2.0)
+            except Exception:  # a broken path may not even close cleanly
+                logger.debug("%s: closing the old connection failed", self.name, exc_info=True)
+
+    async def keep_alive(
+        self,
+        *,
+        stall: float = 0.4,
+        within: float = 5.0,
+        backoff: float = 0.5,
+        max_restarts: int = 5,
+    ) -> None:
+        """Restart whenever nothing was heard for ``stall`` seconds ("rtp" and "decode").
+
+        The worker sends every listener a packet per 20 ms tick, so silence from it means the
+        path broke long before ICE consent (30 s in aioice) would say so. A restart that does
+        not connect within ``within`` is retried after ``backoff`` seconds, doubling. Run it as
+        a task and cancel it to stop; it returns after ``max_restarts``.
+        """
+        loop = asyncio.get_running_loop()
+        delay = backoff
+        while self.restarts < max_restarts:
+            await asyncio.sleep(min(0.05, stall / 4))
+            heard = self.last_heard
+            if heard is None or loop.time() - heard < stall:
+                continue
+            try:
+                await self.restart(within)
+                delay = backoff
+                self.last_heard = loop.time()  # give the new connection its own stall window
+            except (TimeoutError, OSError):
+                logger.info("%s: restart failed, next in %.1f s", self.name, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
 
     def _go_thin(self, attempt: int = 0) -> None:
         """Count RTP at the socket; let STUN (consent), DTLS and RTCP through to aiortc."""

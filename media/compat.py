@@ -5,7 +5,9 @@ from each negotiated peer: the sender's SSRC (``RTCRtpSender._ssrc``, also what 
 announces), the negotiated send parameters (by standing in for ``RTCRtpSender.send``), the DTLS
 transport's outbound SRTP session (``RTCDtlsTransport._tx_srtp``) and the nominated ICE pair's
 datagram transport (``aioice.Connection._nominated``). It gates incoming RTP by standing in for
-``RTCRtpReceiver._handle_rtp_packet``. These names are private, so the versions are pinned
+``RTCRtpReceiver._handle_rtp_packet``; for the packets the origin decodes itself (loss
+protection) it feeds the receiver's RTCP statistics, and it reads listeners' receiver reports
+through the sender's RTCP handler. These names are private, so the versions are pinned
 (requirements.txt) and ``check_aiortc_internals`` fails loudly at worker start if they move.
 """
 
@@ -19,7 +21,7 @@ from aioice import ice
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
 
 PINNED_AIORTC = "1.16.0"
@@ -63,6 +65,21 @@ def check_aiortc_internals() -> None:
             "if iceServers is None:" in inspect.getsource(RTCIceGatherer.__init__),
         ),
         ("RTCPeerConnection.addTransceiver", hasattr(RTCPeerConnection, "addTransceiver")),
+        # Receiver reports for the packets the origin decodes itself (media.peer).
+        *(
+            (f"RTCRtpReceiver.{name}", f"self.{name}" in inspect.getsource(RTCRtpReceiver))
+            for name in ("__remote_streams", "__codecs", "__active_ssrc")
+        ),
+        ("aiortc.rtcrtpreceiver.StreamStatistics.add", hasattr(StreamStatistics, "add")),
+        # The origin's FEC follows listeners' RTCP reports (media.peer).
+        (
+            "RTCDtlsTransport._register_rtp_sender",
+            callable(getattr(RTCDtlsTransport, "_register_rtp_sender", None)),
+        ),
+        (
+            "RTCRtpSender._handle_rtcp_packet",
+            callable(getattr(RTCRtpSender, "_handle_rtcp_packet", None)),
+        ),
         ("aioice version", bool(getattr(aioice, "__version__", ""))),
     ]
     problems += [name for name, ok in expectations if not ok]

@@ -16,6 +16,13 @@ class MediaConfig:
     bitrate: int = 32_000
     """Opus bit rate of every stream the worker encodes (mono voice)."""
     opus_fec: bool = False
+    """In-band FEC in what the worker encodes, as strong as the loss its listeners report in
+    RTCP receiver reports (libopus through ctypes, see media.dsp.LibOpusEncoder)."""
+    speaker_fec: bool = False
+    """Decode speakers' RTP in sequence order here: a lost packet comes back from the FEC of
+    the next one, longer gaps are concealed (instead of aiortc's jitter buffer, which skips)."""
+    opus_dtx: bool = False
+    """Discontinuous transmission in what the worker encodes (a tiny packet in silence)."""
     opus_complexity: int = 5
     """libopus complexity 0..10: 5 costs about half of 10, voice quality stays good."""
     max_stage: int = 13

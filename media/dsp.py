@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fractions
 import math
 
@@ -85,8 +87,13 @@ class JitterFifo:
     when it has carried more than one spare frame for a whole second (sender clock drift, bursts).
     """
 
-    def __init__(self, *, prime: int = 2, max_frames: int = 6, trim_ticks: int = 50) -> None:
+    def __init__(
+        self, *, prime: int = 2, max_frames: int = 6, trim_ticks: int = 50, keep_frames: int = 1
+    ) -> None:
+        """``keep_frames``: spare frames the trim leaves (how late a frame may be and still
+        play: each one is 20 ms more delay)."""
         self._cap = FRAME_SAMPLES * max_frames
+        self._keep = FRAME_SAMPLES * keep_frames
         self._buf = np.zeros(self._cap, dtype=np.float32)
         self._len = 0
         self._prime = FRAME_SAMPLES * prime
@@ -138,7 +145,7 @@ class JitterFifo:
         self._min_len = min(self._min_len, remaining)
         self._ticks += 1
         if self._ticks >= self._trim_ticks:
-            spare = self._min_len - FRAME_SAMPLES
+            spare = self._min_len - self._keep
             if spare > 0:
                 self._buf[: self._len - spare] = self._buf[spare : self._len]
                 self._len -= spare
@@ -177,3 +184,323 @@ class OpusEncoder:
         frame.pts = self._pts
         self._pts += len(pcm)
         return [bytes(p) for p in self._codec.encode(frame)]
+
+
+# -- libopus itself, for what PyAV's codec context cannot do: change the expected loss of a
+# running encoder (its options are fixed at open), and decode a lost frame from the in-band FEC
+# of the next packet (``decode_fec``), or conceal it, on the receiving side.
+
+_OPUS_APPLICATION_VOIP = 2048
+_OPUS_SET_BITRATE = 4002
+_OPUS_SET_COMPLEXITY = 4010
+_OPUS_SET_INBAND_FEC = 4012
+_OPUS_SET_PACKET_LOSS_PERC = 4014
+_OPUS_SET_DTX = 4016
+_OPUS_SET_SIGNAL = 4024
+_OPUS_SIGNAL_VOICE = 3001
+_MAX_PACKET = 1500
+
+_libopus: ctypes.CDLL | None = None
+
+
+def libopus() -> ctypes.CDLL:
+    """The system's libopus (Debian ``libopus0``), loaded once; OSError if it is missing."""
+    global _libopus
+    if _libopus is None:
+        name = ctypes.util.find_library("opus")
+        if name is None:
+            raise OSError("libopus not found (Debian package libopus0)")
+        lib = ctypes.CDLL(name)
+        lib.opus_encoder_create.restype = ctypes.c_void_p
+        lib.opus_encoder_create.argtypes = [
+            ctypes.c_int32,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_int),
+        ]
+        lib.opus_encode.restype = ctypes.c_int32
+        lib.opus_encode.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_int32,
+        ]
+        lib.opus_encoder_destroy.argtypes = [ctypes.c_void_p]
+        lib.opus_decoder_create.restype = ctypes.c_void_p
+        lib.opus_decoder_create.argtypes = [
+            ctypes.c_int32,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_int),
+        ]
+        lib.opus_decode.restype = ctypes.c_int
+        lib.opus_decode.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int32,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
+        _libopus = lib
+    return _libopus
+
+
+class LibOpusEncoder:
+    """Mono voice, 20 ms frames, with in-band FEC whose strength follows the loss receivers
+    report (:meth:`set_packet_loss`), and optional DTX. Same ``encode`` as :class:`OpusEncoder`.
+
+    libopus adds the redundant copy of a frame only when the expected loss is above zero, and
+    spends more of the bit rate on it the higher that is: a clean path pays nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        bitrate: int = 32_000,
+        complexity: int = 5,
+        fec: bool = True,
+        packet_loss: int = 0,
+        dtx: bool = False,
+    ) -> None:
+        lib = libopus()
+        error = ctypes.c_int(0)
+        state = lib.opus_encoder_create(SAMPLE_RATE, 1, _OPUS_APPLICATION_VOIP, ctypes.byref(error))
+        if error.value != 0 or not state:
+            raise RuntimeError(f"opus_encoder_create failed: {error.value}")
+        self._lib = lib
+        self._state = state
+        self._out = ctypes.create_string_buffer(_MAX_PACKET)
+        self.packet_loss = -1
+        for request, value in (
+            (_OPUS_SET_BITRATE, bitrate),
+            (_OPUS_SET_COMPLEXITY, complexity),
+            (_OPUS_SET_SIGNAL, _OPUS_SIGNAL_VOICE),
+            (_OPUS_SET_INBAND_FEC, int(fec)),
+            (_OPUS_SET_DTX, int(dtx)),
+        ):
+            self._ctl(request, value)
+        self.set_packet_loss(packet_loss)
+
+    def _ctl(self, request: int, value: int) -> None:
+        # opus_encoder_ctl is variadic: ctypes passes the two ints as C ints.
+        rc = self._lib.opus_encoder_ctl(ctypes.c_void_p(self._state), request, ctypes.c_int(value))
+        if rc != 0:
+            raise RuntimeError(f"opus_encoder_ctl({request}, {value}) failed: {rc}")
+
+    def set_packet_loss(self, percent: int) -> None:
+        """The loss (0..100 %) the encoder protects against from the next frame on."""
+        percent = max(0, min(100, int(percent)))
+        if percent != self.packet_loss:
+            self._ctl(_OPUS_SET_PACKET_LOSS_PERC, percent)
+            self.packet_loss = percent
+
+    def encode(self, pcm: npt.NDArray[np.int16]) -> list[bytes]:
+        data = np.ascontiguousarray(pcm, dtype=np.int16)
+        n = self._lib.opus_encode(self._state, data.ctypes.data, len(data), self._out, _MAX_PACKET)
+        if n < 0:
+            raise RuntimeError(f"opus_encode failed: {n}")
+        return [self._out.raw[:n]]
+
+    def __del__(self) -> None:
+        state, self._state = getattr(self, "_state", None), None
+        if state:
+            self._lib.opus_encoder_destroy(state)
+
+
+Encoder = OpusEncoder | LibOpusEncoder
+
+
+class PacketJitterBuffer:
+    """A speaker's Opus packets held until the mix clock takes them, decoded in order there.
+
+    Packets go in as they arrive (``push``), in any order; the tick takes one 20 ms frame
+    (``pop``). Decoding at the tick rather than on arrival is what lets a reordered or jittered
+    packet still play, and what gives a lost packet's FEC time to arrive: frame ``n`` missing at
+    its tick comes from the in-band FEC of packet ``n + 1`` when that is here (libopus
+    ``decode_fec``), else it is concealed (PLC).
+
+    Depth adapts: it starts once ``target`` packets wait; when nothing at all waits at a tick
+    (the network was late), the frame is concealed *without* moving on, so the late packet still
+    plays and the buffer is one frame deeper from then on; when it has held more than ``target``
+    frames for a whole ``trim_ticks`` window, it drops one, so latency comes back down. After
+    ``conceal_max`` empty ticks in a row (a speaker who stopped sending: mute, DTX, a pause) it
+    stops and starts again on the next packets. aiortc's own jitter buffer, which this replaces
+    for speakers, waits for a missing packet until 16 have piled up and then skips them in a
+    burst: any loss then broke a speaker's audio (bench/RESULTS.md, "Networks").
+    """
+
+    def __init__(
+        self,
+        *,
+        fec: bool = True,
+        target: int = 3,
+        max_depth: int = 12,
+        trim_ticks: int = 50,
+        conceal_max: int = 10,
+    ) -> None:
+        self._decoder = FecDecoder(fec=fec)
+        self._fec = fec
+        self._target = target
+        self._max_depth = max_depth
+        self._trim_ticks = trim_ticks
+        self._conceal_max = conceal_max
+        self._packets: dict[int, bytes] = {}
+        self._highest = -1  # extended sequence number of the newest packet, -1: none yet
+        self._next = -1  # extended sequence number of the next frame to play, -1: not playing
+        self._empty_ticks = 0
+        self._ticks = 0
+        self._min_depth = max_depth
+        self.decoded = 0
+        self.recovered = 0
+        self.concealed = 0
+        self.late = 0
+        self.trimmed = 0
+
+    def __len__(self) -> int:
+        return len(self._packets)
+
+    def clear(self) -> None:
+        self._packets.clear()
+        self._next = -1
+        self._empty_ticks = 0
+
+    def _extend(self, seq: int) -> int:
+        if self._highest < 0:
+            return seq
+        delta = ((seq - self._highest + 0x8000) & 0xFFFF) - 0x8000
+        return self._highest + delta
+
+    def push(self, seq: int, payload: bytes) -> None:
+        ext = self._extend(seq)
+        if (self._next >= 0 and ext < self._next) or ext in self._packets:
+            self.late += 1  # its frame was played, recovered or concealed already; or a copy
+            return
+        self._packets[ext] = payload
+        if ext > self._highest:
+            self._highest = ext
+        if len(self._packets) > 2 * self._max_depth:  # a sender far ahead of the clock
+            del self._packets[min(self._packets)]
+
+    def pop(self) -> Pcm | None:
+        packets = self._packets
+        if self._next < 0:
+            if len(packets) < self._target:
+                return None
+            self._next = min(packets)
+            self._ticks = 0
+            self._min_depth = self._max_depth
+        # Too deep (a burst after a stall, sender clock drift): skip to keep latency bounded.
+        while self._highest - self._next >= self._max_depth:
+            packets.pop(self._next, None)
+            self._next += 1
+            self.trimmed += 1
+        depth = self._highest - self._next + 1
+        self._ticks += 1
+        self._min_depth = min(self._min_depth, depth)
+        if self._ticks >= self._trim_ticks:
+            if self._min_depth > self._target and packets.pop(self._next, None) is not None:
+                self._next += 1
+                self.trimmed += 1
+            self._ticks = 0
+            self._min_depth = self._max_depth
+        payload = packets.pop(self._next, None)
+        if payload is not None:
+            self._next += 1
+            self._empty_ticks = 0
+            self.decoded += 1
+            return self._decoder.decode(payload)
+        if not packets:
+            # Nothing at all here yet: late, not lost. Conceal and wait for it.
+            self._empty_ticks += 1
+            if self._empty_ticks > self._conceal_max:
+                self.clear()
+                return None
+            self.concealed += 1
+            return self._decoder.decode(None)
+        following = packets.get(self._next + 1)
+        self._next += 1
+        self._empty_ticks = 0
+        if self._fec and following is not None:
+            self.recovered += 1
+            return self._decoder.decode(following, fec=True)
+        self.concealed += 1
+        return self._decoder.decode(None)
+
+
+class FecDecoder:
+    """One incoming Opus stream decoded in sequence order, recovering what was lost.
+
+    ``push(seq, payload)`` returns the 20 ms frames (mono int16 scale, float32) that are due
+    now: when one packet is missing, its frame comes from the in-band FEC the next packet
+    carries (libopus ``decode_fec=1``), and any further gap is concealed (PLC); a packet older
+    than the last one decoded is dropped (it was recovered or concealed already).
+    """
+
+    MAX_GAP = 10
+    """A longer gap (a pause, a restart) is not concealed frame by frame."""
+
+    def __init__(self, *, fec: bool = True) -> None:
+        lib = libopus()
+        error = ctypes.c_int(0)
+        state = lib.opus_decoder_create(SAMPLE_RATE, 1, ctypes.byref(error))
+        if error.value != 0 or not state:
+            raise RuntimeError(f"opus_decoder_create failed: {error.value}")
+        self._lib = lib
+        self._state = state
+        self._fec = fec
+        self._pcm = np.zeros(5760, dtype=np.int16)  # 120 ms, the longest Opus packet
+        self.last = -1
+        self.decoded = 0
+        self.recovered = 0
+        self.concealed = 0
+        self.late = 0
+
+    def decode(self, payload: bytes | None, fec: bool = False) -> Pcm:
+        """One packet's audio; with ``fec``, the frame *before* it from its in-band FEC; with no
+        payload, a concealed frame."""
+        lib = self._lib
+        if payload is None:
+            n = lib.opus_decode(self._state, None, 0, self._pcm.ctypes.data, FRAME_SAMPLES, 0)
+        else:
+            n = lib.opus_decode(
+                self._state,
+                payload,
+                len(payload),
+                self._pcm.ctypes.data,
+                FRAME_SAMPLES if fec else len(self._pcm),
+                int(fec),
+            )
+        if n < 0:
+            n = 0
+        return self._pcm[:n].astype(np.float32)
+
+    def push(self, seq: int, payload: bytes) -> list[Pcm]:
+        out: list[Pcm] = []
+        if self.last >= 0:
+            gap = (seq - self.last - 1) & 0xFFFF
+            if gap >= 0x8000:
+                self.late += 1
+                return out
+            if 0 < gap <= self.MAX_GAP:
+                for _ in range(gap - 1):
+                    out.append(self.decode(None))
+                    self.concealed += 1
+                if self._fec:
+                    out.append(self.decode(payload, fec=True))
+                    self.recovered += 1
+                else:
+                    out.append(self.decode(None))
+                    self.concealed += 1
+        self.last = seq
+        pcm = self.decode(payload)
+        if len(pcm):
+            out.append(pcm)
+            self.decoded += 1
+        return [p for p in out if len(p)]
+
+    def __del__(self) -> None:
+        state, self._state = getattr(self, "_state", None), None
+        if state:
+            self._lib.opus_decoder_destroy(state)

@@ -17,6 +17,7 @@ from typing import Any
 
 from aioice import ice as aioice_ice
 from aiortc import RTCConfiguration, RTCIceServer
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,31 @@ def client_ice_servers(
     return servers
 
 
-def rtc_configuration(ice_servers: Sequence[RTCIceServer] = ()) -> RTCConfiguration:
-    """An RTCConfiguration that never falls back to aiortc's default (Google) STUN server."""
-    return RTCConfiguration(iceServers=list(ice_servers))
+def with_turn_tcp(urls: Sequence[str]) -> list[str]:
+    """Each ``turn:`` URL that names no transport, offered over UDP and over TCP.
+
+    coturn listens on both by default on the same port; TCP is what gets through a network that
+    blocks UDP. Browsers try every URL; aiortc (and so ``media.client``) uses the first TURN URL
+    only, so UDP comes first. URLs that name a transport, and ``turns:``, are kept as they are.
+    """
+    out: list[str] = []
+    for url in urls:
+        if url.startswith("turn:") and "?" not in url:
+            out += [f"{url}?transport=udp", f"{url}?transport=tcp"]
+        else:
+            out.append(url)
+    return out
+
+
+def rtc_configuration(
+    ice_servers: Sequence[RTCIceServer] = (), *, relay_only: bool = False
+) -> RTCConfiguration:
+    """An RTCConfiguration that never falls back to aiortc's default (Google) STUN server.
+
+    ``relay_only``: iceTransportPolicy "relay", every path through the TURN server (a client on
+    a network that lets nothing else out, or a test proving TURN works)."""
+    policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=list(ice_servers), iceTransportPolicy=policy)
 
 
 def configured_stun_turn(pc_or_gatherer_connection: Any) -> tuple[Any, Any]:

@@ -23,15 +23,20 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import clock
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
 from media import metrics
 from media.config import MediaConfig
+from media.denoise import Backend, Suppressor
 from media.dsp import (
     FRAME_SAMPLES,
     FRAME_SECONDS,
     MIN_DBOV,
+    Encoder,
     JitterFifo,
+    LibOpusEncoder,
     OpusEncoder,
+    PacketJitterBuffer,
     Pcm,
     dbov,
     dbov_one,
@@ -90,9 +95,13 @@ class Member:
         self.muted = muted
         self.peer = peer
         self.fifo = JitterFifo()
-        self.encoder: OpusEncoder | None = None
+        self.encoder: Encoder | None = None
+        # With `speaker_fec`: the member's packets, decoded at the tick (replaces `fifo`).
+        self.packets: PacketJitterBuffer | None = None
         self.level_peak = MIN_DBOV
         self.reader: asyncio.Task[None] | None = None
+        # RNNoise state (media.denoise), made on the first tick heard with suppression on.
+        self.suppressor: Suppressor | None = None
 
     @property
     def mixable(self) -> bool:
@@ -174,6 +183,7 @@ class Origin:
         taps: list[AudioTap],
         relay: bool = False,
         publisher: MixPublisher | None = None,
+        denoiser: Backend | None = None,
     ) -> None:
         self.space_id = space_id
         self.config = config
@@ -195,6 +205,7 @@ class Origin:
         self._rtcp_cursor = 0
         self._levels_every = max(1, round(config.levels_interval / FRAME_SECONDS))
         self._next_levels = 0
+        self._next_fec = 0
         self._silence: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -211,13 +222,57 @@ class Origin:
         # their voice out, a second mix without them through an encoder of its own.
         self.recorder: Recorder | None = None
         self.left_out: set[Key] = set()
-        self._recording_encoder: OpusEncoder | None = None
+        self._recording_encoder: Encoder | None = None
         # Live HLS (media.live): the listeners' packet again, for players behind a CDN.
         self.live: LiveWriter | None = None
+        # Noise suppression per speaker (media.denoise): the Space's switch, and the library
+        # this process loaded (None: not installed, so the switch has no effect).
+        self.noise_suppression = False
+        self._denoiser = denoiser
 
-    def _new_encoder(self) -> OpusEncoder:
+    def _new_encoder(self) -> Encoder:
         c = self.config
-        return OpusEncoder(bitrate=c.bitrate, fec=c.opus_fec, complexity=c.opus_complexity)
+        if c.opus_fec or c.opus_dtx:
+            # libopus directly: the expected loss of a running encoder can change.
+            return LibOpusEncoder(
+                bitrate=c.bitrate, complexity=c.opus_complexity, fec=c.opus_fec, dtx=c.opus_dtx
+            )
+        return OpusEncoder(bitrate=c.bitrate, complexity=c.opus_complexity)
+
+    def _adapt_fec(self) -> None:
+        """Set each encoder's expected loss from its receivers' latest RTCP reports, about once
+        a second: up at once, down by one point a second (a report covers one second only).
+
+        The listeners' encoder follows their 90th percentile, so that a few very bad links do
+        not make every listener pay for redundancy they do not need.
+        """
+        losses = sorted(m.peer.remote_loss for m in self.members.values() if m.role == "listener")
+        encoder = self._encoder
+        if losses and isinstance(encoder, LibOpusEncoder):
+            p90 = losses[min(len(losses) - 1, int(0.9 * len(losses)))]
+            encoder.set_packet_loss(max(math.ceil(p90 * 100), encoder.packet_loss - 1))
+        for member in self._stage:
+            own = member.encoder
+            if isinstance(own, LibOpusEncoder):
+                own.set_packet_loss(
+                    max(math.ceil(member.peer.remote_loss * 100), own.packet_loss - 1)
+                )
+
+    def _decode_here(self, member: Member) -> None:
+        """Take a member's RTP before aiortc's jitter buffer and decode it with FEC recovery.
+
+        The decoder comes with the first packet heard, so a listener who never speaks costs
+        no libopus state.
+        """
+
+        def on_rtp(packet: RtpPacket) -> None:
+            if member.mixable and packet.payload:
+                packets = member.packets
+                if packets is None:
+                    packets = member.packets = PacketJitterBuffer()
+                packets.push(packet.sequence_number, packet.payload)
+
+        member.peer.rtp_sink = on_rtp
 
     # -- membership, all synchronous: effective from the next tick --
 
@@ -230,6 +285,8 @@ class Origin:
             self._check_stage_room(member.user_id)
             member.encoder = self._new_encoder()
         self.members[member.user_id] = member
+        if self.config.speaker_fec:
+            self._decode_here(member)
         if member.peer.track is not None:
             member.reader = asyncio.ensure_future(self._read(member))
         self._rebuild()
@@ -239,6 +296,7 @@ class Origin:
         if member is not None:
             if member.reader is not None:
                 member.reader.cancel()
+            self._drop_suppressor(member)
             if member.peer.outbound is not None:
                 member.peer.outbound.ready = False  # the peer's close() releases the socket
             self._rebuild()
@@ -256,12 +314,33 @@ class Origin:
             member.encoder = self._new_encoder()
         else:
             member.encoder = None
+            self._drop_suppressor(member)
         member.role = role
         member.fifo.clear()
+        if member.packets is not None:
+            member.packets.clear()
         member.level_peak = MIN_DBOV
         self._rebuild()
         self._record(user_id, f"role={role}")
         return True
+
+    def set_noise_suppression(self, enabled: bool) -> bool:
+        """The Space's switch, from the next tick; returns whether suppression now runs (False
+        when off, or when this process has no suppressor library)."""
+        if enabled != self.noise_suppression:
+            self.noise_suppression = enabled
+            if not enabled:
+                for member in self.members.values():
+                    self._drop_suppressor(member)
+            self._record(self.space_id, f"noise_suppression={enabled}")
+        return enabled and self._denoiser is not None
+
+    @staticmethod
+    def _drop_suppressor(member: Member) -> None:
+        # Off, off stage or gone: free the C state now; a later stream starts a fresh one.
+        if member.suppressor is not None:
+            member.suppressor.close()
+            member.suppressor = None
 
     def set_muted(self, user_id: Key, muted: bool) -> bool:
         member = self.members.get(user_id)
@@ -269,6 +348,8 @@ class Origin:
             return False
         member.muted = muted
         member.fifo.clear()
+        if member.packets is not None:
+            member.packets.clear()
         member.level_peak = MIN_DBOV  # the next levels event must not show them speaking
         self._record(user_id, f"muted={muted}")
         return True
@@ -384,10 +465,18 @@ class Origin:
 
         heard: list[Member] = []
         frames: list[Pcm] = []
+        denoiser = self._denoiser if self.noise_suppression else None
         for member in self._stage:
             if member.mixable:
-                pcm = member.fifo.pop()
+                packets = member.packets
+                pcm = member.fifo.pop() if packets is None else packets.pop()
                 if pcm is not None:
+                    if denoiser is not None:
+                        # Before the mix, so levels, captions and recordings hear it too.
+                        suppressor = member.suppressor
+                        if suppressor is None:
+                            suppressor = member.suppressor = Suppressor(denoiser)
+                        pcm = suppressor.process(pcm)
                     heard.append(member)
                     frames.append(pcm)
         own: dict[Key, Pcm] = {}
@@ -461,6 +550,9 @@ class Origin:
             # Not "index % n": skipped ticks must not skip an emission.
             self._next_levels = index + self._levels_every
             self._emit_levels()
+        if self.config.opus_fec and index >= self._next_fec:
+            self._next_fec = index + 50
+            self._adapt_fec()
 
     def _record_tick(
         self,

@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, clock
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 
 from media.fanout import Outbound
 from media.ice import rtc_configuration
@@ -35,6 +36,21 @@ def _opus_only() -> list[Any]:
         for c in RTCRtpSender.getCapabilities("audio").codecs
         if c.mimeType.lower() == "audio/opus"
     ]
+
+
+def _count_for_reports(receiver: Any, packet: RtpPacket) -> None:
+    """What aiortc's receiver would note of a packet for its RTCP receiver reports, for packets
+    the origin takes before aiortc (``rtp_sink``): without it the speaker's browser is never told
+    its loss, and so never turns up the in-band FEC the origin recovers lost packets from."""
+    streams = receiver._RTCRtpReceiver__remote_streams
+    stats = streams.get(packet.ssrc)
+    if stats is None:
+        codec = receiver._RTCRtpReceiver__codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+    stats.add(packet)
+    receiver._RTCRtpReceiver__active_ssrc[packet.ssrc] = clock.current_datetime()
 
 
 class Peer:
@@ -63,6 +79,10 @@ class Peer:
         self._connect_timeout = connect_timeout
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._transceiver: RTCRtpTransceiver | None = None
+        self.remote_loss = 0.0
+        """Fraction of our packets lost, from the peer's latest RTCP receiver report."""
+        self.rtp_sink: Callable[[RtpPacket], None] | None = None
+        """When set, incoming RTP goes here instead of aiortc's jitter buffer and decoder."""
 
     async def answer(self, offer_sdp: str) -> str:
         pc = self.pc
@@ -78,7 +98,12 @@ class Peer:
 
         async def gated(packet: RtpPacket, arrival_time_ms: int) -> None:
             if self._accept_media():
-                await handle_rtp(packet, arrival_time_ms)
+                sink = self.rtp_sink
+                if sink is not None:
+                    _count_for_reports(receiver, packet)
+                    sink(packet)
+                else:
+                    await handle_rtp(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = gated  # type: ignore[method-assign]
         pc.on("connectionstatechange", self._on_connection_state)
@@ -116,11 +141,22 @@ class Peer:
             transport=pair.protocol.transport,
             addr=pair.remote_addr,
         )
+        # Receiver reports are routed by our SSRC only to a registered sender; aiortc registers
+        # it in the send() we replaced. Only the loss they report is kept (FEC strength).
+        sender = self._transceiver.sender
+        sender._handle_rtcp_packet = self._handle_rtcp  # type: ignore[method-assign]
+        dtls._register_rtp_sender(sender, parameters)
         self.connected.set()
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
         if self._on_connected is not None:
             self._on_connected()
+
+    async def _handle_rtcp(self, packet: Any) -> None:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and self.outbound is not None:
+            for report in packet.reports:
+                if report.ssrc == self.outbound.ssrc:
+                    self.remote_loss = report.fraction_lost / 256.0
 
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState

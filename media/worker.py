@@ -4,6 +4,7 @@
     answer_sdp = await worker.join(space_id, user_id, "speaker" | "listener", offer_sdp)
     await worker.set_role(space_id, user_id, role)      # next 20 ms tick
     await worker.set_muted(space_id, user_id, muted)    # next 20 ms tick
+    await worker.set_noise_suppression(space_id, on)    # next 20 ms tick, every speaker
     await worker.kick(space_id, user_id)                # stops at once, then closes the peer
     await worker.end_space(space_id)
     await worker.close()
@@ -21,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from media import fanout, metrics
+from media import denoise, fanout, metrics
 from media.compat import check_aiortc_internals
 from media.config import MediaConfig
 from media.edge import MixPacket, MixPublisher
@@ -103,6 +104,15 @@ class MediaWorker:
         self._gc = GcFreezer() if self.config.gc_freeze else None
         self.publisher: MixPublisher | None = None
         """Set by a distributed deployment: where origins hand their mix for edges."""
+        # Chosen once at start-up: without the library a Space's switch has no effect, which
+        # the log says here and `stats()["noise_suppression"]` says to health checks.
+        self.denoiser = denoise.backend()
+        logger.info(
+            "noise suppression: %s",
+            self.denoiser.name
+            if self.denoiser
+            else "unavailable (the per-Space switch does nothing)",
+        )
         metrics.watch(self)
 
     # -- signaling --
@@ -120,8 +130,10 @@ class MediaWorker:
         recording: RecordingSink | None = None,
         recorded: bool = True,
         live: LiveSink | None = None,
+        noise_suppression: bool = False,
     ) -> str:
-        """Answer a participant's offer; a second join replaces the first connection.
+        """Answer a participant's offer; a second join replaces the first connection, keeping
+        the participant's place (``_restart``: how a client does an ICE restart).
 
         Clients should offer one ``sendrecv`` audio section (listeners without a track) so that a
         promotion needs no renegotiation; a ``recvonly`` offer can listen but never be heard.
@@ -131,6 +143,8 @@ class MediaWorker:
         With ``recording``, the origin records the Space from now on (if it was not already);
         ``recorded=False`` keeps this participant's voice out of the recording. With ``live``,
         the origin writes the listeners' mix as live HLS (``media.live``) from now on.
+        ``noise_suppression``: the Space's switch as the joiner's request read it (every join
+        refreshes it; ``set_noise_suppression`` changes it in between).
         """
         if self._closed:
             raise MediaError("the media worker is shutting down")
@@ -149,9 +163,15 @@ class MediaWorker:
                 taps=self._taps,
                 relay=edge,
                 publisher=self.publisher,
+                denoiser=self.denoiser,
             )
             self._origins[space_id] = origin
             origin.start()
+        current = origin.members.get(user_id)
+        if current is not None:
+            return await self._restart(
+                origin, current, checked_role, offer_sdp, muted=muted, recorded=recorded
+            )
         await self.kick(space_id, user_id, reason="replaced")
 
         member_ref: list[Member] = []
@@ -196,6 +216,7 @@ class MediaWorker:
             if live is not None:
                 origin.start_live(live)
             origin.set_recorded(user_id, recorded)
+            origin.set_noise_suppression(noise_suppression)
         try:
             origin.add(member)
         except StageFull as exc:
@@ -203,6 +224,86 @@ class MediaWorker:
             await self._drop_if_empty(space_id)
             raise MediaError(str(exc)) from exc
         return answer
+
+    async def _restart(
+        self,
+        origin: Origin,
+        member: Member,
+        role: Role,
+        offer_sdp: str,
+        *,
+        muted: bool,
+        recorded: bool,
+    ) -> str:
+        """ICE restart by replacement: aiortc has no ``restartIce`` and aioice cannot restart a
+        connection, so a participant whose network changed or whose connection failed offers
+        again and gets a new peer. It is answered beside the old one, which serves on (it may
+        still work: a second network) until the new one connects; then the new peer takes the
+        member's place between two ticks (``_take_over``): role, mute, stage seat and recording
+        choice are kept, and the participant never leaves the mix."""
+        space_id, user_id = origin.space_id, member.user_id
+        stale = origin.pending.pop(user_id, None)  # an earlier restart still connecting
+        if stale is not None:
+            await stale.close()
+        try:  # the database's standing, as a first join would apply it
+            if member.role != role:
+                origin.set_role(user_id, role)
+            if member.muted != muted:
+                origin.set_muted(user_id, muted)
+        except StageFull as exc:
+            raise MediaError(str(exc)) from exc
+        if not origin.relay:
+            origin.set_recorded(user_id, recorded)
+        holder: list[Member] = []
+
+        def connected() -> None:
+            self._take_over(origin, user_id, peer, holder)
+
+        peer = Peer(
+            label=f"space {space_id} user {user_id} (restart)",
+            ice_servers=list(self.config.ice_servers),
+            accept_media=lambda: bool(holder) and holder[0].mixable,
+            on_gone=lambda p, reason: self._peer_gone(space_id, user_id, p, reason),
+            connect_timeout=self.config.connect_timeout,
+            on_connected=connected,
+            on_closed=self._gc.peer_closed if self._gc else None,
+        )
+        origin.pending[user_id] = peer
+        try:
+            answer = await peer.answer(offer_sdp)
+        except BaseException as exc:
+            if origin.pending.get(user_id) is peer:
+                del origin.pending[user_id]
+            aborted = peer.closed
+            await peer.close()
+            if isinstance(exc, OfferError):
+                raise MediaError(str(exc)) from exc
+            if aborted and isinstance(exc, Exception):
+                raise JoinAborted("removed while joining") from exc
+            raise
+        if origin.pending.get(user_id) is not peer or self._origins.get(space_id) is not origin:
+            await peer.close()
+            raise JoinAborted("removed while joining")
+        return answer
+
+    def _take_over(self, origin: Origin, user_id: Key, peer: Peer, holder: list[Member]) -> None:
+        """A restart's peer is connected: it replaces the old one before the next tick."""
+        current = self._origins.get(origin.space_id) is origin
+        if origin.pending.get(user_id) is not peer or not current:
+            self._spawn_close(peer)  # kicked, replaced again, or the Space ended meanwhile
+            return
+        del origin.pending[user_id]
+        old = origin.remove(user_id)
+        if old is None:  # not reached: whatever removes the member also drops `pending`
+            self._spawn_close(peer)
+            return
+        member = Member(user_id, old.role, old.muted, peer)
+        holder.append(member)
+        origin.add(member)  # cannot be StageFull: the old member's seat was freed just now
+        self._spawn_close(old.peer)
+        if self._gc is not None:
+            self._gc.peer_connected()
+        logger.info("space %s user %s: connection restarted", origin.space_id, user_id)
 
     # -- permissions: applied before the first await --
 
@@ -225,6 +326,15 @@ class MediaWorker:
         """Host mute: the participant's audio leaves the mix from the next tick."""
         origin = self._origins.get(space_id)
         return origin.set_muted(user_id, muted) if origin is not None else False
+
+    async def set_noise_suppression(self, space_id: Key, enabled: bool) -> bool:
+        """Suppress noise in every speaker's audio before the mix (or stop) from the next tick.
+        Returns whether suppression runs now: False when off, when the Space is not mixed here,
+        or when this process has no suppressor library (``media.denoise``)."""
+        origin = self._origins.get(space_id)
+        if origin is None or origin.relay:
+            return False
+        return origin.set_noise_suppression(enabled)
 
     async def set_recorded(self, space_id: Key, user_id: Key, recorded: bool) -> bool:
         """Keep a participant's voice out of the recording (or back in) from the next tick;
@@ -401,16 +511,18 @@ class MediaWorker:
         return None if out is None else (out.seq0 + index) & 0xFFFF
 
     async def wait_connected(self, space_id: Key, user_id: Key, within: float = 10.0) -> bool:
-        """Wait until the participant's media flows (ICE + DTLS up); False on timeout or gone."""
+        """Wait until the participant's media flows (ICE + DTLS up); False on timeout or gone.
+        During a restart, until the new connection has taken over."""
         origin = self._origins.get(space_id)
         member = origin.members.get(user_id) if origin is not None else None
-        if member is None:
+        if origin is None or member is None:
             return False
+        peer = origin.pending.get(user_id) or member.peer
         try:
-            await asyncio.wait_for(member.peer.connected.wait(), within)
+            await asyncio.wait_for(peer.connected.wait(), within)
         except TimeoutError:
             return False
-        return not member.peer.closed
+        return not peer.closed
 
     def connection(self, space_id: Key, user_id: Key) -> Any:
         """The participant's RTCPeerConnection (diagnostics and tests), or None."""
@@ -429,6 +541,7 @@ class MediaWorker:
             "dropped": 0,
             "cpu_seconds": time.process_time(),
             "kernel": fanout.kernel(),
+            "noise_suppression": self.denoiser.name if self.denoiser else None,
         }
         per_space: dict[str, Any] = {}
         for space_id, origin in self._origins.items():
@@ -442,6 +555,7 @@ class MediaWorker:
                 "tick_start_ms": s.tick_start_percentiles_ms(),
                 "index": origin.index,
                 "edge": origin.relay,
+                "noise_suppression": origin.noise_suppression and self.denoiser is not None,
             }
         totals["per_space"] = per_space
         return totals
@@ -455,6 +569,16 @@ class MediaWorker:
     def _peer_gone(self, space_id: Key, user_id: Key, peer: Peer, reason: str) -> None:
         origin = self._origins.get(space_id)
         member = origin.members.get(user_id) if origin is not None else None
+        restarting = origin.pending.get(user_id) if origin is not None else None
+        if origin is not None and member is not None and restarting is not None:
+            self._spawn_close(peer)
+            if restarting is peer:  # the restart failed: the old connection may still serve
+                del origin.pending[user_id]
+                if not member.peer.closed:
+                    return
+                peer = member.peer
+            else:  # the old one failed while its replacement connects: the seat is kept
+                return
         if origin is None or member is None or member.peer is not peer:
             if not peer.closed:
                 self._spawn_close(peer)

@@ -68,6 +68,8 @@ STAGE_LOCK_CHANGED = "stage.lock_changed"
 # close), and the number of guests listening changed (`counts` carries it, among listeners).
 GUESTS_CHANGED = "guests.changed"
 GUESTS_COUNTED = "guests.counted"
+# The host turned server-side noise suppression of the speakers on or off (issue 23).
+NOISE_SUPPRESSION_CHANGED = "noise_suppression.changed"
 
 # Why the host changed (`reason` of `host.changed`, and of the moderation-log entry).
 HOST_LEFT = "left"
@@ -110,6 +112,7 @@ ALL_TYPES = (
     STAGE_LOCK_CHANGED,
     GUESTS_CHANGED,
     GUESTS_COUNTED,
+    NOISE_SUPPRESSION_CHANGED,
 )
 
 

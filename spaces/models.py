@@ -106,6 +106,11 @@ class Space(models.Model):
     # `listener_count`, so every place that shows the count shows them.
     guests_allowed = models.BooleanField(default=True)
     guest_count = models.PositiveIntegerField(default=0)
+    # Server-side noise suppression of every speaker's audio before the mix (issue 23,
+    # media/denoise.py; the host's switch, spaces/services/noise.py). Off by default: it costs
+    # the media worker CPU per speaker (bench/denoise.py) and changes how voices sound, so a
+    # host opts in for a noisy stage; existing Spaces keep the audio they had.
+    noise_suppression = models.BooleanField(default=False)
     # Used by the scheduling and ticketing issues; a live Space started on the spot has neither.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     is_ticketed = models.BooleanField(default=False)
@@ -666,6 +671,10 @@ class ModerationAction(models.Model):
         STAGE_LOCKED = "stage_locked", gettext_lazy("Locked or unlocked the stage")
         MUTED_ALL = "muted_all", gettext_lazy("Muted everyone on stage")
         GUESTS_CHANGED = "guests_changed", gettext_lazy("Let guests listen, or stopped them")
+        NOISE_SUPPRESSION_CHANGED = (
+            "noise_suppression_changed",
+            gettext_lazy("Turned noise suppression on or off"),
+        )
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="moderation_actions")
     # Null: the system (or a deleted account).

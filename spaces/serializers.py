@@ -72,6 +72,10 @@ class SpaceSerializer(serializers.Serializer):
         help_text="People without an account may listen (a public, non-ticketed live Space, "
         "unless the host turned it off)."
     )
+    noise_suppression = serializers.BooleanField(
+        help_text="The media server suppresses background noise in every speaker's audio "
+        "before the mix (the host's switch; off by default)."
+    )
     speaker_count = serializers.IntegerField(help_text="Speakers on stage (not host, co-hosts).")
     cohost_count = serializers.IntegerField()
     max_speakers = serializers.IntegerField()

@@ -77,5 +77,6 @@ urlpatterns = [
     path(f"{S}/speaking-policy/", actions.speaking_policy, name="space_speaking_policy"),
     path(f"{S}/stage-lock/", actions.stage_lock, name="space_stage_lock"),
     path(f"{S}/guests/", actions.guests, name="space_guests"),
+    path(f"{S}/noise-suppression/", actions.noise_suppression, name="space_noise_suppression"),
     path(f"{S}/mute-all/", actions.mute_all, name="space_mute_all"),
 ]

@@ -39,6 +39,11 @@ urlpatterns = [
     ),
     path(f"{S}/stage/lock", comments.StageLockApi.as_view(), name="api-space-stage-lock"),
     path(f"{S}/guests", comments.GuestsApi.as_view(), name="api-space-guests"),
+    path(
+        f"{S}/noise-suppression",
+        comments.NoiseSuppressionApi.as_view(),
+        name="api-space-noise-suppression",
+    ),
     path(f"{S}/stage/mute-all", comments.MuteAllApi.as_view(), name="api-space-mute-all"),
     path(f"{S}/listen-mode", spaces.ListenModeApi.as_view(), name="api-space-listen-mode"),
     path(f"{S}/participants", spaces.ParticipantListApi.as_view(), name="api-space-participants"),

@@ -503,6 +503,13 @@ MEDIA_WORKER_ID = env("MEDIA_WORKER_ID", default="embedded")
 # the worker offers as ICE candidates (default: every local one); TURN credentials' lifetime.
 MEDIA_EMBEDDED = env.bool("MEDIA_EMBEDDED", default=True)
 MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
+# Loss protection (media/config.py, bench/RESULTS.md "Networks"): in-band FEC in what the worker
+# sends, as strong as its listeners' reported loss; speakers' packets decoded by the worker at
+# the mix clock, a lost one recovered from the FEC of the next; DTX in silence (not measured yet,
+# so off).
+MEDIA_OPUS_FEC = env.bool("MEDIA_OPUS_FEC", default=True)
+MEDIA_SPEAKER_FEC = env.bool("MEDIA_SPEAKER_FEC", default=True)
+MEDIA_OPUS_DTX = env.bool("MEDIA_OPUS_DTX", default=False)
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
 # Distributed media (spaces/audio/process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
 # processes relay `signal` to `manage.py media_worker` processes (each with its own

@@ -1,5 +1,6 @@
 """Comments and the host's live controls over REST: the same services as the socket's
-`comment`, `comment_delete`, `comments`, `speaking_policy`, `stage_lock` and `mute_all`."""
+`comment`, `comment_delete`, `comments`, `speaking_policy`, `stage_lock`, `mute_all`, `guests`
+and `noise_suppression`."""
 
 from __future__ import annotations
 
@@ -274,3 +275,34 @@ class GuestsApi(Api):
             actor=request_user(request), space_id=space_id, allowed=data.validated_data["allowed"]
         )
         return Response({"allowed": space.guests_allowed})
+
+
+class NoiseSuppressionApi(Api):
+    class InputSerializer(StrictInputSerializer):
+        enabled = StrictBooleanField(
+            help_text="true: the media server suppresses background noise in every speaker's "
+            "audio before mixing it."
+        )
+
+        class Meta:
+            ref_name = "SpaceNoiseSuppression"
+
+    @extend_schema(
+        operation_id="spaces_noise_suppression",
+        tags=TAGS,
+        summary="Turn noise suppression of the speakers on or off (host or co-host)",
+        description=(
+            "Server-side noise suppression (RNNoise) of each speaker's audio before the mix, "
+            "from the next 20 ms. Off by default. Everyone gets `noise_suppression.changed`. "
+            "On a media server without the suppressor the switch is kept but has no effect."
+        ),
+        request=InputSerializer,
+        responses={200: InputSerializer, **write_errors(e403=MODERATE_403, e409=NOT_LIVE)},
+    )
+    def put(self, request: Request, space_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        space = services.noise_suppression_set(
+            actor=request_user(request), space_id=space_id, enabled=data.validated_data["enabled"]
+        )
+        return Response({"enabled": space.noise_suppression})

@@ -37,7 +37,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from media.config import MediaConfig
-from media.ice import client_ice_servers
+from media.ice import client_ice_servers, with_turn_tcp
 from media.origin import LevelsEvent
 from media.worker import JoinAborted, MediaError, MediaWorker
 from spaces.audio import captions
@@ -64,6 +64,7 @@ HANDLED_EVENTS = frozenset(
         "space.ended",
         "recording.consent_changed",
         "listen_mode.changed",
+        "noise_suppression.changed",
         *captions.EVENTS,  # also handed to the captions (`SpaceCaptions.on_event`)
     )
 )
@@ -84,6 +85,7 @@ class MediaStanding:
     muted: bool
     recorded: bool = True  # False: their voice stays out of the recording
     recording: bool = False  # the Space is recorded (the origin starts recording on this join)
+    noise_suppression: bool = False  # the Space's switch (media/denoise.py), as of this read
 
 
 def media_role(role: str) -> str:
@@ -94,7 +96,11 @@ def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
     """How `user_id` joins the Space's audio: refused unless present in a live Space, by the
     same checks (and so the same error codes) as every other action in it, and to a listener
     who hears it over live HLS (`listen_mode_hls`)."""
-    space = Space.objects.filter(pk=space_id).only("state", "recording_enabled").first()
+    space = (
+        Space.objects.filter(pk=space_id)
+        .only("state", "recording_enabled", "noise_suppression")
+        .first()
+    )
     if space is None:
         raise NotFound(_("No such Space."), code="space_not_found")
     ensure(check_live(space))
@@ -112,6 +118,7 @@ def participant_media_standing(*, user_id: int, space_id: int) -> MediaStanding:
         row.is_muted if role == "speaker" else False,
         recorded=row.voice_recorded,
         recording=space.recording_enabled,
+        noise_suppression=space.noise_suppression,
     )
 
 
@@ -125,12 +132,18 @@ def media_config() -> MediaConfig:
     """The worker's settings. No STUN or TURN for the worker itself: it has a reachable address;
     clients behind strict NATs get TURN (``ice_servers_for``)."""
     hosts = settings.MEDIA_HOST_ADDRESSES
-    return MediaConfig(host_addresses=tuple(hosts) if hosts else None)
+    return MediaConfig(
+        host_addresses=tuple(hosts) if hosts else None,
+        opus_fec=settings.MEDIA_OPUS_FEC,
+        speaker_fec=settings.MEDIA_SPEAKER_FEC,
+        opus_dtx=settings.MEDIA_OPUS_DTX,
+    )
 
 
 def ice_servers_for(user_id: int) -> list[dict[str, Any]]:
-    """The browser's ``iceServers``: empty unless TURN_URL and TURN_SECRET are set."""
-    urls = [u.strip() for u in settings.TURN_URL.split(",") if u.strip()]
+    """The browser's ``iceServers``: empty unless TURN_URL and TURN_SECRET are set. A
+    ``turn:`` URL without a transport is offered over UDP and TCP (networks that block UDP)."""
+    urls = with_turn_tcp([u.strip() for u in settings.TURN_URL.split(",") if u.strip()])
     return client_ice_servers(
         user_id,
         turn_urls=urls,
@@ -150,6 +163,7 @@ class Update:
     role: str | None = None
     muted: bool | None = None
     recorded: bool | None = None
+    noise_suppression: bool | None = None  # the Space's switch (replayed after a join)
     gone: str = ""  # "removed", "left", "ended", or "hls" (they listen over live HLS now)
 
 
@@ -336,6 +350,7 @@ class MediaBridge:
                     recording=StorageSink(space_id) if standing.recording else None,
                     recorded=standing.recorded,
                     live=LiveFolder(space_id) if settings.SPACES_HLS_ENABLED else None,
+                    noise_suppression=standing.noise_suppression,
                 )
             except JoinAborted as exc:
                 raise Forbidden(_("You are no longer in this Space."), code="not_in_space") from exc
@@ -412,6 +427,16 @@ class MediaBridge:
             self._speakers_sent.pop(space_id, None)
             self._spawn(worker.end_space(space_id, ended=True))
             return
+        if event.get("type") == "noise_suppression.changed":
+            # Space-wide: a join in progress may have read the switch before this change and
+            # would set the old value, so each one replays it once the join returns.
+            enabled = bool(event.get("noise_suppression"))
+            for (s, u), buffers in self._joining.items():
+                if s == space_id:
+                    for missed in buffers:
+                        missed.append(Update(u, noise_suppression=enabled))
+            self._spawn(worker.set_noise_suppression(space_id, enabled))
+            return
         update = update_for(event)
         if update is None:
             return
@@ -437,6 +462,8 @@ class MediaBridge:
                 await worker.set_muted(space_id, user_id, update.muted)
             if update.recorded is not None:
                 await worker.set_recorded(space_id, user_id, update.recorded)
+            if update.noise_suppression is not None:
+                await worker.set_noise_suppression(space_id, update.noise_suppression)
         except MediaError:
             logger.warning("space %s user %s: cannot apply %s", space_id, user_id, update)
 
@@ -454,6 +481,7 @@ class MediaBridge:
                 gone = RESYNC_GONE.get(exc.code, "left")
                 await self._apply(worker, space_id, Update(user_id, gone=gone))
                 continue
+            await worker.set_noise_suppression(space_id, standing.noise_suppression)
             await self._apply(
                 worker,
                 space_id,

@@ -158,6 +158,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "speaking_policy": {"speaking_policy": Field("choice", choices=SPEAKING_POLICIES)},
     "stage_lock": {"locked": Field("bool")},
     "guests": {"allowed": Field("bool")},
+    "noise_suppression": {"enabled": Field("bool")},
     "mute_all": NO_FIELDS,
     # The host leaves by handing over: to `successor_id` (a co-host), else to the longest one.
     "leave": {"successor_id": Field("id", required=False)},
@@ -512,6 +513,11 @@ def _guests(user: User, space_id: int, a: dict[str, Any]) -> Result:
     return {"guests_allowed": space.guests_allowed}
 
 
+def _noise_suppression(user: User, space_id: int, a: dict[str, Any]) -> Result:
+    space = services.noise_suppression_set(actor=user, space_id=space_id, enabled=a["enabled"])
+    return {"noise_suppression": space.noise_suppression}
+
+
 def _mute_all(user: User, space_id: int, a: dict[str, Any]) -> Result:
     muted = services.mute_all(actor=user, space_id=space_id)
     return {"muted": [p.user_id for p in muted]}
@@ -562,6 +568,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "speaking_policy": _speaking_policy,
     "stage_lock": _stage_lock,
     "guests": _guests,
+    "noise_suppression": _noise_suppression,
     "mute_all": _mute_all,
     "leave": _leave,
     "end": _end,

@@ -196,7 +196,7 @@ def select_sender(wanted: str | None = None) -> str:
     else:
         _lib, _send_same, sender = lib, _send_compiled, "compiled"
         _threads = _send_threads()
-    logger.info(
+    logger.debug(
         "room event frames sent by the %s sender%s",
         sender,
         f" (up to {_threads} threads)" if sender == "compiled" else "",

@@ -52,6 +52,7 @@ from spaces.services.moderation import (
     participant_step_down,
     participant_unmute,
 )
+from spaces.services.noise import noise_suppression_set
 from spaces.services.pins import pin_create, pin_remove
 from spaces.services.reactions import (
     reaction_send,
@@ -104,6 +105,7 @@ __all__ = [
     "left_out_user_ids",
     "listen_mode_set",
     "mute_all",
+    "noise_suppression_set",
     "participant_block",
     "participant_demote",
     "participant_heartbeat",

@@ -619,3 +619,22 @@ def guests(request: HttpRequest, space_id: int) -> HttpResponse:
         return gettext("Only people with an account can listen now.")
 
     return _act(request, space_id, run)
+
+
+@require_POST
+@login_required
+def noise_suppression(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The host's switch: suppress background noise in every speaker's audio (issue 23)."""
+
+    def run(user: User) -> str:
+        enabled = _flag(request.POST.get("enabled"), "enabled")
+        if enabled is None:
+            raise ValidationFailed(
+                gettext("Say on or off."), fields={"enabled": [gettext("1 or 0.")]}
+            )
+        space = services.noise_suppression_set(actor=user, space_id=space_id, enabled=enabled)
+        if space.noise_suppression:
+            return gettext("Noise suppression is on for everyone on stage.")
+        return gettext("Noise suppression is off.")
+
+    return _act(request, space_id, run)

@@ -14,9 +14,12 @@
 //     silences it too); pressing "Mic off" also disables it at once, before the ack.
 //   - The mix plays through an <audio> element. The Join click is a user gesture, so play()
 //     normally works; when the browser refuses it, a "Tap to turn on sound" button appears.
-//   - A server `bye`, a peer connection that fails (or stays disconnected), or a socket that
-//     reconnected: offer again once the snapshot is in. A new offer replaces the old connection
-//     on the server. Leaving or the end closes the connection and says `bye`.
+//   - A server `bye`, a peer connection that fails (or stays disconnected), no packet from the
+//     server for STALL_MS (it sends one every 20 ms, silence too), a network change (`online`,
+//     `navigator.connection` "change"), or a socket that reconnected: offer again from a new
+//     peer connection (an ICE restart the way the server does it: it swaps the new connection in
+//     without taking us out of the mix). The old one stays open until the new one connects.
+//     Leaving or the end closes the connection and says `bye`.
 //   - Live HLS (a listener with `listen_mode: "hls"` while the snapshot has `hls`): no peer
 //     connection at all; the same <audio> plays the playlist (static/js/hls-player.js). The
 //     server closes our WebRTC connection itself with `bye` (reason `hls`): then no new offer
@@ -33,6 +36,8 @@ import { gettext } from "./i18n.js";
 
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
+const STALL_MS = 1000;
+const STALL_POLL_MS = 250;
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
 const HELD_RESYNC_MS = 3000;
 // Errors after which offering again cannot help until something changes. `media_unavailable`
@@ -81,6 +86,8 @@ export class RoomAudio {
     this.retries = 0;
     this.retryTimer = null;
     this.graceTimer = null;
+    this.stallTimer = null;
+    this.retiring = null; // the connection a restart replaces, open until the new one connects
     this.unavailable = false;
     // How the Space reaches this page now: "webrtc", "hls" or null (not listening).
     this.mode = null;
@@ -97,6 +104,13 @@ export class RoomAudio {
     // A guest (no account, `state.guest`) hears only live HLS, and only after pressing Listen.
     this.guestListening = false;
     client.onSignal = (message) => this.signal(message);
+    // A new network (Wi-Fi to mobile, a new address): the old path may be gone long before ICE
+    // says so. Restart at once rather than after seconds of silence.
+    const moved = () => {
+      if (this.pc && !this.negotiating) this.renegotiate("the network changed");
+    };
+    window.addEventListener("online", moved);
+    navigator.connection?.addEventListener?.("change", moved);
     ui.unlock?.addEventListener("click", () => this.play(true));
     // Sound coming again: the player works, whatever failed before.
     ui.player?.addEventListener("playing", () => {
@@ -322,7 +336,7 @@ export class RoomAudio {
   renegotiate(why) {
     if (!this.wanted || this.mode !== "webrtc") return;
     console.info(`Spaces audio: offering again: ${why}`);
-    this.closePc();
+    this.retire();
     this.generation += 1; // abandon an offer in flight
     this.negotiating = false;
     if (this.client.connected) this.negotiate();
@@ -334,7 +348,10 @@ export class RoomAudio {
     clearTimeout(this.graceTimer);
     this.graceTimer = null;
     const state = pc.connectionState;
-    if (state === "failed") {
+    if (state === "connected") {
+      this.dropRetired();
+      this.watchStall(pc);
+    } else if (state === "failed") {
       this.renegotiate("the connection failed");
     } else if (state === "disconnected") {
       // Often a blip that ICE recovers from by itself; give it a moment.
@@ -342,6 +359,51 @@ export class RoomAudio {
         if (pc === this.pc && pc.connectionState === "disconnected") this.renegotiate("the connection stayed disconnected");
       }, DISCONNECTED_GRACE_MS);
     }
+  }
+
+  /** While connected, packets must keep coming: none for STALL_MS means the path broke. */
+  watchStall(pc) {
+    this.stopStallWatch();
+    let last = -1;
+    let since = Date.now();
+    this.stallTimer = setInterval(async () => {
+      const stats = await pc.getStats().catch(() => null);
+      if (!stats || pc !== this.pc || pc.connectionState !== "connected") return;
+      let received = 0;
+      stats.forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio") received += s.packetsReceived || 0;
+      });
+      if (received !== last) {
+        last = received;
+        since = Date.now();
+      } else if (Date.now() - since >= STALL_MS) {
+        this.renegotiate("no audio from the server");
+      }
+    }, STALL_POLL_MS);
+  }
+
+  stopStallWatch() {
+    clearInterval(this.stallTimer);
+    this.stallTimer = null;
+  }
+
+  /** Keep the current connection aside while a new one is offered (see renegotiate). */
+  retire() {
+    clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+    this.stopStallWatch();
+    if (this.pc) {
+      this.dropRetired();
+      this.retiring = this.pc;
+    }
+    this.pc = null;
+    this.sender = null;
+  }
+
+  dropRetired() {
+    const old = this.retiring;
+    this.retiring = null;
+    if (old) old.close();
   }
 
   // --- playback ------------------------------------------------------------------------------
@@ -373,6 +435,8 @@ export class RoomAudio {
   closePc() {
     clearTimeout(this.graceTimer);
     this.graceTimer = null;
+    this.stopStallWatch();
+    this.dropRetired();
     const pc = this.pc;
     this.pc = null;
     this.sender = null;

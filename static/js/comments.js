@@ -54,6 +54,7 @@ const ACTIONS = {
   slow_mode: (f) => ["comments", { slow_mode_seconds: Number(f.get("slow_mode_seconds")) }],
   speaking_policy: (f) => ["speaking_policy", { speaking_policy: f.get("speaking_policy") }],
   stage_lock: (f) => ["stage_lock", { locked: f.get("locked") === "1" }],
+  noise_suppression: (f) => ["noise_suppression", { enabled: f.get("enabled") === "1" }],
   mute_all: () => ["mute_all", {}],
 };
 
@@ -555,6 +556,8 @@ export class CommentsPanel {
         return interpolate(gettext("Who can ask to speak: %(policy)s."), { policy: POLICY_LABEL[ack.speaking_policy] || ack.speaking_policy });
       case "stage_lock":
         return ack.locked ? gettext("The stage is locked: no new requests to speak.") : gettext("The stage is open to requests again.");
+      case "noise_suppression":
+        return ack.noise_suppression ? gettext("Noise suppression is on for everyone on stage.") : gettext("Noise suppression is off.");
       case "mute_all": {
         const n = (ack.muted || []).length;
         if (!n) return gettext("Nobody else on stage had their mic on.");
@@ -656,6 +659,9 @@ export class LiveControls {
     const locked = !!space.stage_locked;
     slot("stage-locked").value = locked ? "0" : "1";
     slot("lock-switch").setAttribute("aria-checked", String(locked));
+    const quiet = !!space.noise_suppression;
+    slot("noise-enabled").value = quiet ? "0" : "1";
+    slot("noise-switch").setAttribute("aria-checked", String(quiet));
     const slow = slot("slow-mode");
     const seconds = String(space.comment_slow_mode_seconds || 0);
     if (![...slow.options].some((o) => o.value === seconds)) {

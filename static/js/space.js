@@ -290,6 +290,9 @@ export class SpacePage {
         // Who may raise a hand now depends on who the host follows: the server says.
         if (this.present && this.me.role === "listener") this.onStale?.();
         break;
+      case "noise_suppression.changed":
+        s.space.noise_suppression = ev.noise_suppression;
+        break;
       case "stage.lock_changed":
         s.space.stage_locked = ev.locked;
         // Locked: no new hands (check_raise_hand). Open again: the server says who may ask.

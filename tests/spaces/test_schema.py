@@ -33,8 +33,9 @@ def operations(schema):
 
 def test_the_spaces_schema_is_valid_and_generates_without_warnings(schema):
     validate_schema(schema)
-    # + listen-mode, comments (4), speaking-policy, stage lock, mute-all, guests
-    assert len(list(operations(schema))) == 48
+    # + listen-mode, comments (4), speaking-policy, stage lock, mute-all, guests,
+    # noise-suppression
+    assert len(list(operations(schema))) == 49
 
 
 def test_every_spaces_operation_has_an_id_a_summary_and_documents_401(schema):
