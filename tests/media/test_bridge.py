@@ -6,21 +6,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude
-from media.ice import restrict_host_addresses
 from spaces import services
-from spaces.audio import bridge as bridge_module
 from spaces.audio.bridge import MediaBridge, Update, update_for
 from spaces.models import Participant
 from spaces_project import bus
 from tests.factories import SpaceFactory, UserFactory, make_speaker
 from tests.factories import join as join_space
+from tests.media import bridging
 from tests.media.mixcheck import (
     MixTap,
     change_of,
@@ -33,6 +31,8 @@ from tests.media.mixcheck import (
 from tests.realtime import conftest as realtime_fixtures
 from tests.realtime.conftest import Socket, space_path
 from tests.realtime.helpers import db
+
+media = bridging.media  # the fixture
 
 pytestmark = [
     pytest.mark.media,
@@ -49,19 +49,6 @@ _close_database_pools_last = realtime_fixtures._close_database_pools_last
 HEARD = 0.05
 ABSENT = 0.01
 _ids = itertools.count()
-
-
-@pytest_asyncio.fixture
-async def media(settings: Any) -> AsyncIterator[MediaBridge]:
-    """The bridge installed as the socket's signal handler, its worker on loopback only."""
-    settings.MEDIA_HOST_ADDRESSES = ("127.0.0.1",)
-    bridge_module.install()
-    try:
-        yield bridge_module.bridge
-    finally:
-        await bridge_module.bridge.shutdown()
-        bridge_module.uninstall()
-        restrict_host_addresses(None)
 
 
 class SignalRefused(Exception):

@@ -12,23 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from media.client import MediaClient, wav_track
-from media.ice import restrict_host_addresses
 from spaces import services
-from spaces.audio import bridge as bridge_module
 from spaces.audio.bridge import MediaBridge
 from spaces.audio.captions import CAPTION_PARTIAL
 from spaces.models import CaptionLine
 from tests.factories import SpaceFactory, UserFactory, make_speaker
 from tests.factories import join as join_space
+from tests.media import bridging
 from tests.media.mixcheck import until
 from tests.media.test_bridge import close_all, socket_exchange, unmute
 from tests.media.test_captions import ALICE_SAYS, ALICE_WORDS, BOB_SAYS, espeak, speak, words
 from tests.realtime import conftest as realtime_fixtures
 from tests.realtime.conftest import Socket, space_path
 from tests.realtime.helpers import db
+
+media = bridging.media  # the fixture
 
 pytestmark = [
     pytest.mark.media,
@@ -44,18 +44,6 @@ __all__ = ["espeak"]  # the fixture, re-used
 CAPTION_TYPES = (CAPTION_PARTIAL, "caption.added")
 # The sentence repeats (~3.3 s a round); the first round heard may start mid-sentence.
 WITHIN = 45.0
-
-
-@pytest_asyncio.fixture
-async def media(settings: Any) -> AsyncIterator[MediaBridge]:
-    settings.MEDIA_HOST_ADDRESSES = ("127.0.0.1",)
-    bridge_module.install()
-    try:
-        yield bridge_module.bridge
-    finally:
-        await bridge_module.bridge.shutdown()
-        bridge_module.uninstall()
-        restrict_host_addresses(None)
 
 
 def sentence_wav(espeak: str, tmp_path: Path, text: str) -> str:

@@ -11,26 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bench.network_paths import missing_tools, nominated_pair, run_in_namespace
 from media.client import MediaClient, ToneTrack, tone_amplitude
-from media.ice import restrict_host_addresses
 from media.worker import MediaWorker
-from spaces.audio import bridge as bridge_module
 from spaces.audio.bridge import MediaBridge
 from tests.factories import SpaceFactory, UserFactory, make_speaker
 from tests.factories import join as join_space
+from tests.media import bridging
 from tests.media.conftest import ClientFactory
 from tests.media.mixcheck import FRAME_HAS_TONE, until
 from tests.media.test_bridge import socket_exchange
 from tests.realtime import conftest as realtime_fixtures
 from tests.realtime.conftest import space_path
 from tests.realtime.helpers import db
+
+media = bridging.media  # the fixture
 
 pytestmark = [pytest.mark.media, pytest.mark.asyncio, pytest.mark.timeout(90)]
 
@@ -145,18 +144,6 @@ async def test_a_listener_whose_path_goes_silent_restarts_by_itself_and_hears_ag
     finally:
         keeping.cancel()
         await asyncio.gather(keeping, return_exceptions=True)
-
-
-@pytest_asyncio.fixture
-async def media(settings: Any) -> AsyncIterator[MediaBridge]:
-    settings.MEDIA_HOST_ADDRESSES = ("127.0.0.1",)
-    bridge_module.install()
-    try:
-        yield bridge_module.bridge
-    finally:
-        await bridge_module.bridge.shutdown()
-        bridge_module.uninstall()
-        restrict_host_addresses(None)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from media.client import MediaClient, ToneTrack
-from media.ice import restrict_host_addresses
 from spaces import services
-from spaces.audio import bridge as bridge_module
 from spaces.audio.bridge import MediaBridge
 from tests.conftest import IN_CI
 from tests.factories import SpaceFactory, UserFactory, fresh, join
+from tests.media import bridging
 from tests.realtime.conftest import Socket, space_path
 from tests.realtime.helpers import db
+
+media = bridging.media  # the fixture
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -50,18 +50,6 @@ async def test_the_host_switches_it_and_everyone_is_told(open_socket):
 
 
 # --- The media worker follows the switch (real aiortc peers over loopback) -------------------
-
-
-@pytest_asyncio.fixture
-async def media(settings: Any) -> AsyncIterator[MediaBridge]:
-    settings.MEDIA_HOST_ADDRESSES = ("127.0.0.1",)
-    bridge_module.install()
-    try:
-        yield bridge_module.bridge
-    finally:
-        await bridge_module.bridge.shutdown()
-        bridge_module.uninstall()
-        restrict_host_addresses(None)
 
 
 def socket_exchange(ws: Socket) -> Callable[[str], Awaitable[str]]:
