@@ -88,6 +88,11 @@ AudioTap = Callable[[Key, Key, npt.NDArray[np.int16]], None]
 """(space_id, user_id, 20 ms of 48 kHz mono int16) for each stage member heard in a tick."""
 
 
+OWN_STREAM_HOLD_TICKS = 50
+"""How long (1 s) a talker keeps hearing their own mix-minus stream after their last frame: the
+switch back to the shared stream costs their decoder a glitch, so it waits for a real pause."""
+
+
 class Member:
     def __init__(self, user_id: Key, role: Role, muted: bool, peer: Peer) -> None:
         self.user_id = user_id
@@ -96,6 +101,8 @@ class Member:
         self.peer = peer
         self.fifo = JitterFifo()
         self.encoder: Encoder | None = None
+        # The last tick this member hears through `encoder` (their mix-minus stream); -1: never.
+        self.own_until = -1
         # With `speaker_fec`: the member's packets, decoded at the tick (replaces `fifo`).
         self.packets: PacketJitterBuffer | None = None
         self.level_peak = MIN_DBOV
@@ -309,6 +316,7 @@ class Origin:
             return False
         if role == member.role:
             return True
+        member.own_until = -1
         if role == "speaker":
             self._check_stage_room(user_id)
             member.encoder = self._new_encoder()
@@ -490,7 +498,7 @@ class Origin:
             total = self._silence
 
         # One encode for everyone who hears the plain mix: listeners, and stage members who
-        # added nothing to this tick (their mix-minus is the mix). An encode per talker only.
+        # have added nothing for a second (their mix-minus is the mix). An encode per talker.
         payloads = self._encoder.encode(to_int16(total))
         shared = payloads[0] if payloads else None
         mix_level = int(-dbov_one(total)) if frames else 127
@@ -501,10 +509,15 @@ class Origin:
             if out is None or not out.ready or member.encoder is None:
                 continue
             mine = own.get(member.user_id)
-            if mine is None:
+            if mine is not None:
+                member.own_until = index + OWN_STREAM_HOLD_TICKS
+            if index > member.own_until:
                 payload, level = shared, mix_level
             else:
-                minus = total - mine
+                # Through their own encoder even in a tick they add nothing to (a late packet,
+                # a short pause): their decoder follows one encoder's state, and a packet from
+                # the other encoder in between would throw it off for ~100 ms of what they hear.
+                minus = total if mine is None else total - mine
                 encoded = member.encoder.encode(to_int16(minus))
                 payload = encoded[0] if encoded else None
                 level = int(-dbov_one(minus))

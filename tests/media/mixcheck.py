@@ -25,6 +25,9 @@ from media.worker import AppliedChange, MediaWorker
 FRAME_HAS_TONE = 0.03
 CLEAN = 0.2
 """A tone sent at 0.3 of full scale that reached the mix whole (no phase jump in the frame)."""
+DECODER_SETTLES = 10
+"""Packets a listener's decoder needs after starting mid-stream: SILK codes each frame's gain
+relative to the previous one, so a decoder that joins cold climbs to the level over ~80 ms."""
 STEADY_WITHIN = 30.0
 """Seconds to reach a steady state: generous, it only bounds how long a broken run waits."""
 
@@ -101,12 +104,26 @@ class MixTap:
         return {tick for tick, users in self.mixed.items() if user in users}
 
     def ticks_clean(self, user: Hashable, frequency: float) -> set[int]:
-        """Ticks that mixed ``user``'s tone whole: a frame where their FIFO dropped samples (a
-        burst after a stall) carries a phase jump that can cancel the tone in a 20 ms frame."""
+        """Ticks that mixed ``user``'s tone whole and in phase with the tick before.
+
+        Whole: a frame where their FIFO dropped samples (a burst after a stall) carries a phase
+        jump that can cancel the tone in a 20 ms frame. In phase: when the worker's jitter
+        buffer conceals a late packet and plays it a tick later, or drops a frame to bring its
+        depth back down, each frame is a clean tone but the two ticks meet with a jump, and the
+        Opus frame of the second carries that edge (its overlap reaches into the first). Judged
+        on the two ticks' samples together, where a jump cancels part of the tone.
+        """
+        pcm = self.pcm
         return {
             tick
-            for (tick, who), pcm in self.pcm.items()
-            if who == user and tone_amplitude(pcm.astype(np.float32), frequency) > CLEAN
+            for (tick, who), samples in pcm.items()
+            if who == user
+            and tone_amplitude(samples.astype(np.float32), frequency) > CLEAN
+            and (tick - 1, who) in pcm
+            and tone_amplitude(
+                np.concatenate([pcm[tick - 1, who], samples]).astype(np.float32), frequency
+            )
+            > CLEAN
         }
 
 
@@ -170,7 +187,8 @@ async def frames_while_mixed(
 ) -> list[TickFrame]:
     """The client's frames (from tick ``since``) of ticks in which the worker mixed each stage
     member's tone of ``tones`` whole, in that tick and the one before (Opus carries 6.5 ms of
-    the previous tick into a frame), both received; waits until there are ``n`` of them.
+    the previous tick into a frame), both received once the client's decoder has settled;
+    waits until there are ``n`` of them.
 
     On a loaded box the test's senders, worker and receivers share one starved event loop: the
     clock skips ticks and a sender's FIFO runs dry or overflows, so a stretch of decoded audio
@@ -187,9 +205,14 @@ async def frames_while_mixed(
         assert seq0 is not None, f"{user} has no media connection"
         mixed = set.intersection(*(tap.ticks_clean(m, f) for m, f in tones.items()))
         received = {(p.sequence_number - seq0) & 0xFFFF for p in client.packets}
+        settled = sorted(received)[DECODER_SETTLES : DECODER_SETTLES + 1]
         # The previous packet received too: the decoder starts a frame after a gap from stale
         # state (in "rtp" mode nothing conceals the loss).
-        wanted = {t for t in received if t >= since and t in mixed and t - 1 in mixed & received}
+        wanted = {
+            t
+            for t in received
+            if settled and t >= max(since, settled[0]) and t in mixed and t - 1 in mixed & received
+        }
         return len(wanted) >= n
 
     assert await until(enough), (
