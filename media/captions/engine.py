@@ -368,14 +368,24 @@ def engine_available(name: str) -> str | None:
     return None
 
 
+_logged_choice: str | None = None
+"""The last choice ``default_engine_name`` logged in this process (each Space asks again)."""
+
+
 def default_engine_name() -> str:
-    """``DEFAULT_ENGINE`` when it can run here, else ``FALLBACK_ENGINE``; the choice is logged."""
+    """``DEFAULT_ENGINE`` when it can run here, else ``FALLBACK_ENGINE``; the choice is logged
+    when it differs from the one this process logged last (checked every time: an install can
+    change under a running process, logged once: a seed starts dozens of Spaces)."""
+    global _logged_choice
     reason = engine_available(DEFAULT_ENGINE)
-    if reason is None:
-        logger.info("captions engine: %s (the default)", DEFAULT_ENGINE)
-        return DEFAULT_ENGINE
-    logger.warning("captions engine: %s, the fallback, because %s", FALLBACK_ENGINE, reason)
-    return FALLBACK_ENGINE
+    name = DEFAULT_ENGINE if reason is None else FALLBACK_ENGINE
+    if name != _logged_choice:
+        _logged_choice = name
+        if reason is None:
+            logger.info("captions engine: %s (the default)", name)
+        else:
+            logger.warning("captions engine: %s, the fallback, because %s", name, reason)
+    return name
 
 
 def engine_factory(name: str) -> EngineFactory:

