@@ -312,6 +312,14 @@ class LibOpusEncoder:
 Encoder = OpusEncoder | LibOpusEncoder
 
 
+QUIET_RMS = 32767.0 * 10 ** (-45 / 20)
+"""A frame below -45 dBFS RMS: a pause between words, where dropping it is not heard."""
+
+
+def _quiet(pcm: Pcm) -> bool:
+    return float(np.sqrt(np.mean(np.square(pcm)))) < QUIET_RMS
+
+
 class PacketJitterBuffer:
     """A speaker's Opus packets held until the mix clock takes them, decoded in order there.
 
@@ -324,7 +332,10 @@ class PacketJitterBuffer:
     Depth adapts: it starts once ``target`` packets wait; when nothing at all waits at a tick
     (the network was late), the frame is concealed *without* moving on, so the late packet still
     plays and the buffer is one frame deeper from then on; when it has held more than ``target``
-    frames for a whole ``trim_ticks`` window, it drops one, so latency comes back down. After
+    frames for a whole ``trim_ticks`` window, it drops one, so latency comes back down: the
+    first quiet frame within ``quiet_wait`` ticks (a pause between words, where nobody hears a
+    frame missing; in speech a dropped 20 ms is a click), decoded and not played so the decoder
+    stays in step, else whatever frame is due when the wait runs out. After
     ``conceal_max`` empty ticks in a row (a speaker who stopped sending: mute, DTX, a pause) it
     stops and starts again on the next packets. aiortc's own jitter buffer, which this replaces
     for speakers, waits for a missing packet until 16 have piled up and then skips them in a
@@ -338,9 +349,12 @@ class PacketJitterBuffer:
         target: int = 3,
         max_depth: int = 12,
         trim_ticks: int = 50,
+        quiet_wait: int = 50,
         conceal_max: int = 10,
     ) -> None:
         self._decoder = FecDecoder(fec=fec)
+        self._quiet_wait = quiet_wait
+        self._trim_left = 0  # ticks left to find a quiet frame to drop; 0: no trim due
         self._fec = fec
         self._target = target
         self._max_depth = max_depth
@@ -400,9 +414,8 @@ class PacketJitterBuffer:
         self._ticks += 1
         self._min_depth = min(self._min_depth, depth)
         if self._ticks >= self._trim_ticks:
-            if self._min_depth > self._target and packets.pop(self._next, None) is not None:
-                self._next += 1
-                self.trimmed += 1
+            if self._min_depth > self._target:
+                self._trim_left = self._quiet_wait
             self._ticks = 0
             self._min_depth = self._max_depth
         payload = packets.pop(self._next, None)
@@ -410,7 +423,18 @@ class PacketJitterBuffer:
             self._next += 1
             self._empty_ticks = 0
             self.decoded += 1
-            return self._decoder.decode(payload)
+            pcm = self._decoder.decode(payload)
+            if self._trim_left:
+                self._trim_left -= 1
+                following = packets.get(self._next)
+                if following is not None and (self._trim_left == 0 or _quiet(pcm)):
+                    self._trim_left = 0
+                    del packets[self._next]
+                    self._next += 1
+                    self.trimmed += 1
+                    self.decoded += 1
+                    return self._decoder.decode(following)
+            return pcm
         if not packets:
             # Nothing at all here yet: late, not lost. Conceal and wait for it.
             self._empty_ticks += 1

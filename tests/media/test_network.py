@@ -9,12 +9,14 @@ with PESQ-WB. It needs root, iproute2, nftables, espeak-ng and libopus0; without
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from media.client import tone_amplitude
 from media.dsp import FRAME_SAMPLES, FecDecoder, JitterFifo, LibOpusEncoder, PacketJitterBuffer
 
 pytestmark = [pytest.mark.media]
@@ -143,7 +145,7 @@ def test_a_speaker_who_stops_sending_goes_quiet_and_starts_again() -> None:
 
 def test_the_packet_buffer_trims_back_to_its_target_depth() -> None:
     packets = encode(voice_like(3.0), LibOpusEncoder(fec=True, packet_loss=10))
-    buffer = PacketJitterBuffer(target=2, max_depth=12, trim_ticks=10)
+    buffer = PacketJitterBuffer(target=2, max_depth=12, trim_ticks=10, quiet_wait=1)
     for seq in range(8):  # a burst after a stall: 8 waiting
         buffer.push(seq, packets[seq])
     for seq in range(8, 60):  # then one per tick
@@ -156,6 +158,43 @@ def test_the_packet_buffer_trims_back_to_its_target_depth() -> None:
         buffer2.push(seq, packets[seq])
     buffer2.pop()
     assert buffer2.trimmed == 4  # never more than max_depth frames of delay
+
+
+def test_the_packet_buffer_trims_in_a_pause_not_in_the_middle_of_a_sound() -> None:
+    """475 Hz is 9.5 cycles in 20 ms: a frame dropped from the tone is a half-cycle jump that
+    cancels it across the joint; dropped from the pause, nothing is heard missing."""
+    t = np.arange(48_000 * 3) / 48_000
+    pcm = 0.3 * 32767 * np.sin(2 * np.pi * 475 * t)
+    pcm[round(1.5 * 48_000) : round(1.7 * 48_000)] = 0.0  # a pause between words
+    packets = encode(pcm.astype(np.int16), LibOpusEncoder(fec=True))
+    buffer = PacketJitterBuffer(target=2, trim_ticks=10, quiet_wait=len(packets))
+    for seq in range(6):  # a burst after a stall: deeper than the target from the start
+        buffer.push(seq, packets[seq])
+    played = []
+    for seq in range(6, len(packets)):
+        frame = buffer.pop()
+        assert frame is not None
+        played.append(frame)
+        buffer.push(seq, packets[seq])
+    # One frame per trim window, only in the pause's ten frames (after it, none is quiet).
+    assert 1 <= buffer.trimmed <= 2
+    assert len(buffer) == 6 - buffer.trimmed
+    joints = [
+        tone_amplitude(np.concatenate([a, b]), 475)
+        for a, b in itertools.pairwise(played)
+        # both frames of the pair in the tone, settled
+        if min(tone_amplitude(a, 475), tone_amplitude(b, 475)) > 0.25
+    ]
+    assert len(joints) > 100
+    assert min(joints) > 0.25, "a frame was dropped from the tone"
+
+    forced = PacketJitterBuffer(target=2, trim_ticks=10, quiet_wait=3)
+    for seq in range(6):
+        forced.push(seq, packets[seq])
+    for seq in range(6, 30):  # all tone: no quiet frame comes, so it drops one after the wait
+        assert forced.pop() is not None
+        forced.push(seq, packets[seq])
+    assert forced.trimmed >= 1
 
 
 def test_dtx_shrinks_silence_to_tiny_packets() -> None:
