@@ -510,6 +510,11 @@ MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
 MEDIA_OPUS_FEC = env.bool("MEDIA_OPUS_FEC", default=True)
 MEDIA_SPEAKER_FEC = env.bool("MEDIA_SPEAKER_FEC", default=True)
 MEDIA_OPUS_DTX = env.bool("MEDIA_OPUS_DTX", default=False)
+# What the worker encodes (bench/opus_generations.py: PESQ through two Opus generations and the
+# CPU of one encode for each setting). 48000 lifts quality about as much as complexity 10 does
+# again, for half as much more bandwidth per listener.
+MEDIA_OPUS_BITRATE = env.int("MEDIA_OPUS_BITRATE", default=32_000)
+MEDIA_OPUS_COMPLEXITY = env.int("MEDIA_OPUS_COMPLEXITY", default=10)
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
 # Distributed media (spaces/audio/process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
 # processes relay `signal` to `manage.py media_worker` processes (each with its own

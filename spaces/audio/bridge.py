@@ -137,6 +137,8 @@ def media_config() -> MediaConfig:
         opus_fec=settings.MEDIA_OPUS_FEC,
         speaker_fec=settings.MEDIA_SPEAKER_FEC,
         opus_dtx=settings.MEDIA_OPUS_DTX,
+        bitrate=settings.MEDIA_OPUS_BITRATE,
+        opus_complexity=settings.MEDIA_OPUS_COMPLEXITY,
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from media.client import MediaClient, ToneTrack, dominant_frequency, tone_amplitude
 from spaces import services
-from spaces.audio.bridge import MediaBridge, Update, update_for
+from spaces.audio.bridge import MediaBridge, Update, media_config, update_for
 from spaces.models import Participant
 from spaces_project import bus
 from tests.factories import SpaceFactory, UserFactory, make_speaker
@@ -357,3 +357,19 @@ async def test_room_events_map_to_worker_updates(
     event: dict[str, Any], expected: Update | None
 ) -> None:
     assert update_for(event) == expected
+
+
+async def test_the_encoder_settings_reach_the_worker_and_a_bad_one_stops_the_start(
+    settings: Any,
+) -> None:
+    settings.MEDIA_OPUS_BITRATE = 48_000
+    settings.MEDIA_OPUS_COMPLEXITY = 7
+    config = media_config()
+    assert (config.bitrate, config.opus_complexity) == (48_000, 7)
+    settings.MEDIA_OPUS_COMPLEXITY = 11
+    with pytest.raises(ValueError, match=r"MEDIA_OPUS_COMPLEXITY must be 0\.\.10, not 11"):
+        media_config()
+    settings.MEDIA_OPUS_COMPLEXITY = 10
+    settings.MEDIA_OPUS_BITRATE = 500
+    with pytest.raises(ValueError, match="MEDIA_OPUS_BITRATE"):
+        media_config()
