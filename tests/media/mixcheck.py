@@ -221,6 +221,18 @@ async def frames_while_mixed(
     return [f for f in tick_frames(client, worker, space, user) if f.tick in wanted]
 
 
+def mixed_whole(
+    frames: list[TickFrame], tap: MixTap, user: Hashable, frequency: float
+) -> list[TickFrame]:
+    """Those of ``frames`` (decoded in order by ``tick_frames``) whose tick mixed ``user``'s
+    tone whole and in phase with the tick before (``MixTap.ticks_clean``), and whose previous
+    packet was received too (after a gap the decoder starts from stale state): the frames in
+    which the tone must be heard, on a box where senders and the jitter buffer stumble."""
+    clean = tap.ticks_clean(user, frequency)
+    ticks = {f.tick for f in frames}
+    return [f for f in frames if f.tick in clean and f.tick - 1 in ticks]
+
+
 def median_frequency(frames: list[TickFrame]) -> float:
     """The frames' typical strongest frequency (a frame where the sender's FIFO dropped samples
     has a phase jump, which moves its own estimate: the median ignores the few)."""
