@@ -400,10 +400,7 @@ class MediaClient:
 
     def decoded_packets(self) -> list[ReceivedFrame]:
         """Decode the recorded RTP ("rtp" mode) in sequence order, one frame per packet."""
-        decoder = av.CodecContext.create("libopus", "r")
-        decoder.sample_rate = SAMPLE_RATE
-        decoder.layout = "mono"
-        decoder.format = "s16"
+        decoder = opus_decoder()
         out: list[ReceivedFrame] = []
         seen: set[int] = set()
         for p in self.packets:
@@ -421,6 +418,15 @@ class MediaClient:
             self._reader.cancel()
         await self.pc.close()
         self.closed.set()
+
+
+def opus_decoder() -> av.AudioCodecContext:
+    """A libopus decoder for one received stream, as a browser decodes it (48 kHz mono s16)."""
+    decoder = av.CodecContext.create("libopus", "r")
+    decoder.sample_rate = SAMPLE_RATE
+    decoder.layout = "mono"
+    decoder.format = "s16"
+    return decoder
 
 
 def tone_amplitude(pcm: npt.NDArray[np.float32], frequency: float) -> float:

@@ -18,7 +18,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from media.client import MediaClient, tone_amplitude
+from media.client import MediaClient, opus_decoder, tone_amplitude
 from media.dsp import SAMPLE_RATE, frame_to_mono
 from media.worker import AppliedChange, MediaWorker
 
@@ -68,10 +68,7 @@ def tick_frames(
     With ``last``, only about the latest ``last`` packets (and two to settle the decoder)."""
     seq0 = worker.rtp_sequence(space, user, 0)
     assert seq0 is not None, f"{user} has no media connection"
-    decoder = av.CodecContext.create("libopus", "r")
-    decoder.sample_rate = SAMPLE_RATE
-    decoder.layout = "mono"
-    decoder.format = "s16"
+    decoder = opus_decoder()
     by_tick = {(p.sequence_number - seq0) & 0xFFFF: p for p in client.packets}
     ticks = sorted(by_tick)
     if last is not None:
@@ -270,10 +267,7 @@ def sent_frames(client: MediaClient) -> list[TimedFrame]:
     base = client.packets[0].sequence_number
     by_tick = {(p.sequence_number - base + 0x8000) & 0xFFFF: p for p in client.packets}
     t0 = min(p.arrival - tick * 0.02 for tick, p in by_tick.items())
-    decoder = av.CodecContext.create("libopus", "r")
-    decoder.sample_rate = SAMPLE_RATE
-    decoder.layout = "mono"
-    decoder.format = "s16"
+    decoder = opus_decoder()
     out: list[TimedFrame] = []
     for tick in sorted(by_tick):
         pcm = [frame_to_mono(f) for f in decoder.decode(av.Packet(by_tick[tick].payload))]

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from media import origin as origin_module
-from media.client import tone_amplitude
+from media.client import opus_decoder, tone_amplitude
 from media.config import MediaConfig
 from media.dsp import FRAME_SAMPLES, SAMPLE_RATE, frame_to_mono
 from media.origin import OWN_STREAM_HOLD_TICKS, Member, Origin
@@ -47,10 +47,7 @@ def tone(frequency: float, tick: int) -> npt.NDArray[np.float32]:
 
 def decoded_levels(payloads: dict[int, bytes], frequency: float) -> dict[int, float]:
     """Each tick's packet decoded in order by one decoder, as the member's browser would."""
-    decoder = av.CodecContext.create("libopus", "r")
-    decoder.sample_rate = SAMPLE_RATE
-    decoder.layout = "mono"
-    decoder.format = "s16"
+    decoder = opus_decoder()
     levels = {}
     for tick in sorted(payloads):
         pcm = np.concatenate([frame_to_mono(f) for f in decoder.decode(av.Packet(payloads[tick]))])
