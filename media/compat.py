@@ -23,6 +23,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 PINNED_AIORTC = "1.16.0"
 
@@ -65,6 +66,8 @@ def check_aiortc_internals() -> None:
             "if iceServers is None:" in inspect.getsource(RTCIceGatherer.__init__),
         ),
         ("RTCPeerConnection.addTransceiver", hasattr(RTCPeerConnection, "addTransceiver")),
+        # RED is added to the negotiated codecs, from which the answer is written (media.peer).
+        ("RTCRtpTransceiver._codecs", "self._codecs" in inspect.getsource(RTCRtpTransceiver)),
         # Receiver reports for the packets the origin decodes itself (media.peer).
         *(
             (f"RTCRtpReceiver.{name}", f"self.{name}" in inspect.getsource(RTCRtpReceiver))

@@ -23,6 +23,15 @@ class MediaConfig:
     the next one, longer gaps are concealed (instead of aiortc's jitter buffer, which skips)."""
     opus_dtx: bool = False
     """Discontinuous transmission in what the worker encodes (a tiny packet in silence)."""
+    red_distance: int = 2
+    """RED (RFC 2198, media.red): how many earlier frames each packet repeats, for peers that
+    negotiated RED while their receiver reports show loss; 0 never answers with RED. A lossy
+    listener's packets carry ~3 frames instead of one (bench/RESULTS.md, "Networks")."""
+    red_from_speakers: bool = True
+    """List RED before Opus in answers, which is what makes Chromium send it: a speaker's lost
+    packet then comes back whole from the next one. It doubles a speaker's upload (~55 → ~85
+    kb/s with headers): on an uplink capped near 64 kb/s that congests, and False keeps
+    speakers on Opus with in-band FEC (RED still goes to them when they lose packets)."""
     opus_complexity: int = 10
     """libopus complexity 0..10. 10 costs ~190 µs of CPU per 20 ms frame against ~120 at 5
     (one encode per Space per tick for every listener, plus one per talker) and lifts what a
@@ -45,3 +54,5 @@ class MediaConfig:
             raise ValueError(f"MEDIA_OPUS_BITRATE must be 6000..510000 b/s, not {self.bitrate}")
         if not 0 <= self.opus_complexity <= 10:
             raise ValueError(f"MEDIA_OPUS_COMPLEXITY must be 0..10, not {self.opus_complexity}")
+        if not 0 <= self.red_distance <= 3:
+            raise ValueError(f"MEDIA_RED_DISTANCE must be 0..3, not {self.red_distance}")

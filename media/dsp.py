@@ -371,6 +371,8 @@ class PacketJitterBuffer:
         self.concealed = 0
         self.late = 0
         self.trimmed = 0
+        self.repaired = 0
+        """Frames that came only as a RED copy (their own packet lost or not here yet)."""
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -386,11 +388,16 @@ class PacketJitterBuffer:
         delta = ((seq - self._highest + 0x8000) & 0xFFFF) - 0x8000
         return self._highest + delta
 
-    def push(self, seq: int, payload: bytes) -> None:
+    def push(self, seq: int, payload: bytes, *, copy: bool = False) -> None:
+        """``copy``: a frame repeated by RED (media.red): usually here already or played, which
+        is then no news (not counted ``late``); when its own packet was lost, it fills in."""
         ext = self._extend(seq)
         if (self._next >= 0 and ext < self._next) or ext in self._packets:
-            self.late += 1  # its frame was played, recovered or concealed already; or a copy
+            if not copy:
+                self.late += 1  # its frame was played, recovered or concealed already; or a copy
             return
+        if copy:
+            self.repaired += 1
         self._packets[ext] = payload
         if ext > self._highest:
             self._highest = ext

@@ -43,6 +43,8 @@ from aiortc.rtp import (
     RtcpSrPacket,
 )
 
+from media import red
+
 logger = logging.getLogger(__name__)
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -177,7 +179,9 @@ class Outbound:
         "ext_key",
         "kp",
         "next_report",
+        "opus_pt",
         "protect",
+        "red_pt",
         "seq0",
         "sock",
         "srtp",
@@ -196,6 +200,9 @@ class Outbound:
         self._ready = False
         self.b0 = 0x80
         self.b1 = 111
+        self.opus_pt = 111
+        self.red_pt: int | None = None
+        """RED's payload type when the peer negotiated RED for this Opus stream (media.red)."""
         self.ext_key: ExtKey = (0, b"", 0, 0)
         self.cname = b""
         self.srtp: pylibsrtp.Session | None = None
@@ -239,10 +246,15 @@ class Outbound:
         transport: asyncio.DatagramTransport,
         addr: tuple[str, int],
     ) -> None:
-        """Take the negotiated payload type, MID and extension ids; start sending."""
-        codec = parameters.codecs[0]
-        if codec.mimeType.lower() != "audio/opus":
-            raise ValueError(f"negotiated codec is {codec.mimeType}, not Opus")
+        """Take the negotiated payload types, MID and extension ids; start sending."""
+        kinds: dict[str, int] = {}
+        for c in parameters.codecs:
+            kinds.setdefault(c.mimeType.lower(), (c.payloadType or 0) & 0x7F)
+        if "audio/opus" not in kinds:
+            raise ValueError(f"negotiated codecs are {list(kinds)}, no Opus")
+        # RED (media.red) may come first: a browser sends it only then.
+        self.opus_pt = kinds["audio/opus"]
+        self.red_pt = kinds.get(red.MIME)
         ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
         mid = (parameters.muxId or "").encode("utf-8")
 
@@ -258,7 +270,7 @@ class Outbound:
             one_byte_id(ABS_SEND_TIME_URI),
         )
         self.b0 = 0x90 if any(self.ext_key[i] for i in (0, 2, 3)) else 0x80
-        self.b1 = (codec.payloadType or 0) & 0x7F
+        self.b1 = self.opus_pt
         self.cname = (parameters.rtcp.cname or "").encode("utf-8")
         self.srtp = srtp
         self.protect = srtp_protector(srtp)
@@ -287,6 +299,18 @@ class Outbound:
         name = sockaddr(self.sock.family, self.addr)
         compiled.ffi.memmove(kp.addr, name, len(name))
         kp.addrlen = len(name)
+
+    @property
+    def red(self) -> bool:
+        """Whether this stream's packets go out as RED (their payload type says so)."""
+        return self.red_pt is not None and self.b1 == self.red_pt
+
+    @red.setter
+    def red(self, on: bool) -> None:
+        """Send RED from the next packet on (the caller wraps the payloads), or plain Opus."""
+        self.b1 = self.red_pt if on and self.red_pt is not None else self.opus_pt
+        if self.kp is not None:
+            self.kp.b1 = self.b1
 
     def close(self) -> None:
         self.ready = False  # before the descriptor goes: the C loop must not reuse its number

@@ -25,7 +25,7 @@ from aiortc import clock
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
-from media import metrics
+from media import metrics, red
 from media.config import MediaConfig
 from media.denoise import Backend, Suppressor
 from media.dsp import (
@@ -48,6 +48,7 @@ from media.fanout import Outbound, OutboundList, fan_out
 from media.live import LiveSink, LiveWriter
 from media.peer import Peer
 from media.recording import Recorder, RecordingSink
+from media.red import RedHistory
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,16 @@ AudioTap = Callable[[Key, Key, npt.NDArray[np.int16]], None]
 """(space_id, user_id, 20 ms of 48 kHz mono int16) for each stage member heard in a tick."""
 
 
+RED_ON_LOSS = 0.01
+"""A receiver report of at least this much loss turns RED on for that peer."""
+RED_OFF_CHECKS = 10
+"""RED goes off after this many once-a-second checks in a row saw reports of no loss at all."""
+RED_CONGESTED = 0.05
+"""With RED on, reported loss this far above twice what turned it on means the link drops
+RED's own bytes (a rate cap, a full queue: RED triples a packet at distance 2): RED goes off."""
+RED_BACKOFF_TICKS = (500, 15_000)
+"""After a congested try, RED waits 10 s before it may come back, doubling each time to 5 min."""
+
 OWN_STREAM_HOLD_TICKS = 50
 """How long (1 s) a talker keeps hearing their own mix-minus stream after their last frame: the
 switch back to the shared stream costs their decoder a glitch, so it waits for a real pause."""
@@ -103,6 +114,12 @@ class Member:
         self.encoder: Encoder | None = None
         # The last tick this member hears through `encoder` (their mix-minus stream); -1: never.
         self.own_until = -1
+        # What this member's own stream carried lately, for RED (stage members; media.red).
+        self.sent: RedHistory | None = None
+        self.red_clean_checks = 0  # checks in a row with no loss reported, while on RED
+        self.red_base_loss = 0.0  # the reported loss that turned RED on
+        self.red_blocked_until = 0  # no RED before this tick (a congested try)
+        self.red_backoff = RED_BACKOFF_TICKS[0]
         # With `speaker_fec`: the member's packets, decoded at the tick (replaces `fifo`).
         self.packets: PacketJitterBuffer | None = None
         self.level_peak = MIN_DBOV
@@ -207,12 +224,16 @@ class Origin:
         self._taps = taps
         self._encoder = self._new_encoder()
         self._listener_outs: list[Outbound] = OutboundList()
+        # Listeners on RED, by the Opus payload type their redundant blocks name, and what the
+        # listeners' stream carried lately (media.red).
+        self._red_outs: list[tuple[int, OutboundList]] = []
+        self._listener_sent = RedHistory(config.red_distance, FRAME_SAMPLES)
         self._stage: list[Member] = []
         self._all_outs: list[Outbound] = []
         self._rtcp_cursor = 0
         self._levels_every = max(1, round(config.levels_interval / FRAME_SECONDS))
         self._next_levels = 0
-        self._next_fec = 0
+        self._next_adapt = 0
         self._silence: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -246,24 +267,69 @@ class Origin:
             )
         return OpusEncoder(bitrate=c.bitrate, complexity=c.opus_complexity)
 
+    def _adapt_red(self, index: int) -> None:
+        """RED for a peer that negotiated it, while its reports show loss: on at a report of
+        ``RED_ON_LOSS``, off after ``RED_OFF_CHECKS`` seconds of reports of none. Random loss
+        stays about the same with RED on; loss that grows with it is RED's own bytes being
+        dropped (``RED_CONGESTED``), so RED goes off and backs off before it tries again:
+        redundancy never makes a full link worse."""
+        changed = False
+        for member in self.members.values():
+            out = member.peer.outbound
+            if out is None or out.red_pt is None:
+                continue
+            loss = member.peer.remote_loss
+            if out.red:
+                if loss >= 2 * member.red_base_loss + RED_CONGESTED:
+                    out.red = False
+                    changed = True
+                    member.red_blocked_until = index + member.red_backoff
+                    member.red_backoff = min(2 * member.red_backoff, RED_BACKOFF_TICKS[1])
+                elif loss > 0:
+                    member.red_clean_checks = 0
+                else:
+                    member.red_clean_checks += 1
+                    if member.red_clean_checks >= RED_OFF_CHECKS:
+                        out.red = False
+                        changed = True
+            elif loss >= RED_ON_LOSS and index >= member.red_blocked_until:
+                out.red = True
+                changed = True
+                member.red_base_loss = loss
+                member.red_clean_checks = 0
+        if changed:
+            self._rebuild()
+
     def _adapt_fec(self) -> None:
         """Set each encoder's expected loss from its receivers' latest RTCP reports, about once
         a second: up at once, down by one point a second (a report covers one second only).
 
         The listeners' encoder follows their 90th percentile, so that a few very bad links do
-        not make every listener pay for redundancy they do not need.
+        not make every listener pay for redundancy they do not need. For a receiver on RED the
+        loss that counts is what RED leaves (every copy of a frame lost): in-band FEC takes its
+        bits from the frame itself, and at 32 kb/s sizing it for the raw loss costs a RED
+        listener more quality than the FEC gives back (bench/RESULTS.md, "Networks").
         """
-        losses = sorted(m.peer.remote_loss for m in self.members.values() if m.role == "listener")
+        losses = sorted(
+            self._expected_loss(m) for m in self.members.values() if m.role == "listener"
+        )
         encoder = self._encoder
         if losses and isinstance(encoder, LibOpusEncoder):
             p90 = losses[min(len(losses) - 1, int(0.9 * len(losses)))]
-            encoder.set_packet_loss(max(math.ceil(p90 * 100), encoder.packet_loss - 1))
+            encoder.set_packet_loss(max(p90, encoder.packet_loss - 1))
         for member in self._stage:
             own = member.encoder
             if isinstance(own, LibOpusEncoder):
-                own.set_packet_loss(
-                    max(math.ceil(member.peer.remote_loss * 100), own.packet_loss - 1)
-                )
+                own.set_packet_loss(max(self._expected_loss(member), own.packet_loss - 1))
+
+    def _expected_loss(self, member: Member) -> int:
+        """The loss (%) to size a member's in-band FEC for: what they report, rounded up; on
+        RED, what RED leaves if losses are independent (every copy of a frame lost), rounded."""
+        loss = member.peer.remote_loss
+        out = member.peer.outbound
+        if out is not None and out.red:
+            return round(100 * loss ** (self.config.red_distance + 1))
+        return math.ceil(loss * 100)
 
     def _decode_here(self, member: Member) -> None:
         """Take a member's RTP before aiortc's jitter buffer and decode it with FEC recovery.
@@ -277,7 +343,20 @@ class Origin:
                 packets = member.packets
                 if packets is None:
                     packets = member.packets = PacketJitterBuffer()
-                packets.push(packet.sequence_number, packet.payload)
+                seq = packet.sequence_number
+                if packet.payload_type != member.peer.red_pt:
+                    packets.push(seq, packet.payload)
+                    return
+                try:
+                    pt, primary, blocks = red.unpack(packet.payload)
+                except red.RedError:
+                    return  # not RED after all: nothing here to decode
+                for offset, block_pt, block in blocks:  # oldest first, as they were sent
+                    back, rest = divmod(offset, FRAME_SAMPLES)
+                    if block and block_pt == pt and not rest and back:
+                        packets.push((seq - back) & 0xFFFF, block, copy=True)
+                if primary:
+                    packets.push(seq, primary)
 
         member.peer.rtp_sink = on_rtp
 
@@ -291,6 +370,7 @@ class Origin:
         if member.role == "speaker":
             self._check_stage_room(member.user_id)
             member.encoder = self._new_encoder()
+        member.sent = RedHistory(self.config.red_distance, FRAME_SAMPLES)
         self.members[member.user_id] = member
         if self.config.speaker_fec:
             self._decode_here(member)
@@ -419,9 +499,13 @@ class Origin:
     def _rebuild(self) -> None:
         members = list(self.members.values())
         self._stage = [m for m in members if m.role == "speaker"]
-        self._listener_outs = OutboundList(
-            m.peer.outbound for m in members if m.role == "listener" and m.peer.outbound
-        )
+        listening = [m.peer.outbound for m in members if m.role == "listener" and m.peer.outbound]
+        self._listener_outs = OutboundList(o for o in listening if not o.red)
+        by_pt: dict[int, OutboundList] = {}
+        for o in listening:
+            if o.red:
+                by_pt.setdefault(o.opus_pt, OutboundList()).append(o)
+        self._red_outs = list(by_pt.items())
         self._all_outs = [m.peer.outbound for m in members if m.peer.outbound]
         self._refresh_recording_mix()
 
@@ -522,17 +606,19 @@ class Origin:
                 payload = encoded[0] if encoded else None
                 level = int(-dbov_one(minus))
             if payload is not None:
-                sent, dropped = fan_out((out,), index, rtp_ts, payload, level)
+                history = member.sent
+                wire = payload
+                if history is not None:
+                    if out.red:
+                        wire = history.wrap(out.opus_pt, rtp_ts, payload)
+                    history.add(rtp_ts, payload)
+                sent, dropped = fan_out((out,), index, rtp_ts, wire, level)
                 stats.stage_packets += sent
                 stats.dropped += dropped
 
         marks: list[float] = []
         if shared is not None:
-            sent, dropped = fan_out(
-                self._listener_outs, index, rtp_ts, shared, mix_level, marks=marks
-            )
-            stats.listener_packets += sent
-            stats.dropped += dropped
+            self._send_listeners(index, rtp_ts, shared, mix_level, marks)
         publisher = self.publisher
         if shared is not None and publisher is not None and publisher.wanted(self.space_id):
             # After our own listeners: the edges' copy waits for nobody here.
@@ -563,9 +649,31 @@ class Origin:
             # Not "index % n": skipped ticks must not skip an emission.
             self._next_levels = index + self._levels_every
             self._emit_levels()
-        if self.config.opus_fec and index >= self._next_fec:
-            self._next_fec = index + 50
-            self._adapt_fec()
+        self._adapt(index)
+
+    def _adapt(self, index: int) -> None:
+        """About once a second: FEC strength and who gets RED, from the latest reports."""
+        if index >= self._next_adapt:
+            self._next_adapt = index + 50
+            if self.config.opus_fec:
+                self._adapt_fec()
+            if self.config.red_distance:
+                self._adapt_red(index)
+
+    def _send_listeners(
+        self, index: int, rtp_ts: int, payload: bytes, level: int, marks: list[float]
+    ) -> None:
+        """The listeners' packet of this tick to all of them: as it is, and wrapped once per
+        Opus payload type for those on RED."""
+        stats = self.stats
+        sent, dropped = fan_out(self._listener_outs, index, rtp_ts, payload, level, marks=marks)
+        for opus_pt, outs in self._red_outs:
+            wire = self._listener_sent.wrap(opus_pt, rtp_ts, payload)
+            more, lost = fan_out(outs, index, rtp_ts, wire, level, marks=marks)
+            sent, dropped = sent + more, dropped + lost
+        self._listener_sent.add(rtp_ts, payload)
+        stats.listener_packets += sent
+        stats.dropped += dropped
 
     def _record_tick(
         self,
@@ -625,15 +733,14 @@ class Origin:
         rtp_ts = self.relay_ts = packet.index * FRAME_SAMPLES + self._relay_ts_offset
         self._relay_deadline = packet.deadline
         marks: list[float] = []
-        sent, dropped = fan_out(
-            self._listener_outs, index, rtp_ts, packet.payload, packet.level, marks=marks
-        )
-        stats.listener_packets += sent
-        stats.dropped += dropped
+        before = stats.listener_packets, stats.dropped
+        self._send_listeners(index, rtp_ts, packet.payload, packet.level, marks)
+        sent, dropped = stats.listener_packets - before[0], stats.dropped - before[1]
         stats.ticks += 1
         finished = self._loop.time()
         stats.record_tick(deadline, now, marks, finished)
         metrics.relayed(finished - now, sent, dropped)
+        self._adapt(index)
         self._sender_reports(rtp_ts + round((finished - deadline) * 48_000))
         return True
 

@@ -1,6 +1,9 @@
 """One participant's RTCPeerConnection on the worker side.
 
-The worker answers the client's offer with a single Opus-only audio transceiver. Its sender never
+The worker answers the client's offer with a single Opus audio transceiver, plus RED (RFC 2198,
+``media.red``) when the offer has it for that Opus stream and the worker's ``red_distance`` is not
+0: the origin then sends RED to a peer whose reports show loss, and takes RED from a speaker who
+sends it. Its sender never
 runs aiortc's encode loop (``RTCRtpSender.send`` is replaced): the negotiated parameters are
 handed to an :class:`~media.fanout.Outbound` and the origin writes packets itself. Incoming RTP is
 gated before the jitter buffer, so a participant who may not speak costs no decode.
@@ -13,13 +16,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, clock
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, clock, sdp
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 
+from media import red
 from media.fanout import Outbound
 from media.ice import rtc_configuration
 
@@ -36,6 +40,34 @@ def _opus_only() -> list[Any]:
         for c in RTCRtpSender.getCapabilities("audio").codecs
         if c.mimeType.lower() == "audio/opus"
     ]
+
+
+def offered_red(offer_sdp: str, mid: str | None, opus_pt: int) -> RTCRtpCodecParameters | None:
+    """The offer's RED codec for the Opus stream ``opus_pt`` of section ``mid``: RED whose
+    redundant blocks are that Opus (fmtp ``<opus pt>/<opus pt>``), else None."""
+    try:
+        description = sdp.SessionDescription.parse(offer_sdp)
+    except Exception:
+        return None
+    for media in description.media:
+        if media.kind != "audio" or media.rtp.muxId != mid:
+            continue
+        for codec in media.rtp.codecs:
+            blocks = [k for k in codec.parameters if codec.parameters[k] is None]
+            if (
+                codec.mimeType.lower() == red.MIME
+                and codec.clockRate == 48_000
+                and len(blocks) == 1
+                and set(blocks[0].split("/")) == {str(opus_pt)}
+            ):
+                return RTCRtpCodecParameters(
+                    mimeType="audio/red",
+                    clockRate=48_000,
+                    channels=2,
+                    payloadType=codec.payloadType,
+                    parameters={blocks[0]: None},
+                )
+    return None
 
 
 def _count_for_reports(receiver: Any, packet: RtpPacket) -> None:
@@ -64,8 +96,15 @@ class Peer:
         connect_timeout: float,
         on_connected: Callable[[], None] | None = None,
         on_closed: Callable[[], None] | None = None,
+        red: bool = False,
+        red_first: bool = True,
     ) -> None:
         self.label = label
+        self._offer_red = red
+        self._red_first = red_first
+        self.red_pt: int | None = None
+        """RED's payload type, when the answer took RED (in both directions of the section)."""
+        self.opus_pt = 0
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.outbound: Outbound | None = None
         self.track: MediaStreamTrack | None = None
@@ -102,8 +141,17 @@ class Peer:
                 if sink is not None:
                     _count_for_reports(receiver, packet)
                     sink(packet)
-                else:
+                elif packet.payload_type != self.red_pt:
                     await handle_rtp(packet, arrival_time_ms)
+                else:
+                    # aiortc has no RED decoder: give it the primary, as the Opus it is.
+                    try:
+                        pt, primary, _ = red.unpack(packet.payload)
+                    except red.RedError:
+                        return
+                    if pt == self.opus_pt and primary:
+                        packet.payload_type, packet.payload = pt, primary
+                        await handle_rtp(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = gated  # type: ignore[method-assign]
         pc.on("connectionstatechange", self._on_connection_state)
@@ -114,6 +162,16 @@ class Peer:
             raise OfferError(f"cannot use this offer: {exc}") from exc
         if transceiver.mid is None:
             raise OfferError("the offer has no audio section")
+        # aiortc knows no RED; the answer takes the offer's when it wraps the negotiated Opus.
+        # First in the list, Chromium sends RED (it receives it in any order).
+        opus = transceiver._codecs[0]
+        self.opus_pt = opus.payloadType or 0
+        redundancy = (
+            offered_red(offer_sdp, transceiver.mid, self.opus_pt) if self._offer_red else None
+        )
+        if redundancy is not None:
+            transceiver._codecs.insert(0 if self._red_first else 1, redundancy)
+            self.red_pt = redundancy.payloadType
         for other in pc.getTransceivers():
             if other is not transceiver:
                 other.direction = "inactive"

@@ -181,6 +181,8 @@ class MediaWorker:
             accept_media=lambda: bool(member_ref) and member_ref[0].mixable,
             on_gone=lambda p, reason: self._peer_gone(space_id, user_id, p, reason),
             connect_timeout=self.config.connect_timeout,
+            red=self.config.red_distance > 0,
+            red_first=self.config.red_from_speakers,
             on_connected=self._gc.peer_connected if self._gc else None,
             on_closed=self._gc.peer_closed if self._gc else None,
         )
@@ -265,6 +267,8 @@ class MediaWorker:
             accept_media=lambda: bool(holder) and holder[0].mixable,
             on_gone=lambda p, reason: self._peer_gone(space_id, user_id, p, reason),
             connect_timeout=self.config.connect_timeout,
+            red=self.config.red_distance > 0,
+            red_first=self.config.red_from_speakers,
             on_connected=connected,
             on_closed=self._gc.peer_closed if self._gc else None,
         )

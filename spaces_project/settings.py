@@ -515,6 +515,9 @@ MEDIA_OPUS_DTX = env.bool("MEDIA_OPUS_DTX", default=False)
 # again, for half as much more bandwidth per listener.
 MEDIA_OPUS_BITRATE = env.int("MEDIA_OPUS_BITRATE", default=32_000)
 MEDIA_OPUS_COMPLEXITY = env.int("MEDIA_OPUS_COMPLEXITY", default=10)
+# RED (RFC 2198) to peers that negotiate it and report loss: earlier frames repeated per packet.
+MEDIA_RED_DISTANCE = env.int("MEDIA_RED_DISTANCE", default=2)
+MEDIA_RED_FROM_SPEAKERS = env.bool("MEDIA_RED_FROM_SPEAKERS", default=True)
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
 # Distributed media (spaces/audio/process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
 # processes relay `signal` to `manage.py media_worker` processes (each with its own

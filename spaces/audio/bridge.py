@@ -139,6 +139,8 @@ def media_config() -> MediaConfig:
         opus_dtx=settings.MEDIA_OPUS_DTX,
         bitrate=settings.MEDIA_OPUS_BITRATE,
         opus_complexity=settings.MEDIA_OPUS_COMPLEXITY,
+        red_distance=settings.MEDIA_RED_DISTANCE,
+        red_from_speakers=settings.MEDIA_RED_FROM_SPEAKERS,
     )
 
 

@@ -374,3 +374,11 @@ async def test_the_encoder_settings_reach_the_worker_and_a_bad_one_stops_the_sta
     settings.MEDIA_OPUS_BITRATE = 500
     with pytest.raises(ValueError, match="MEDIA_OPUS_BITRATE"):
         media_config()
+    settings.MEDIA_OPUS_BITRATE = 32_000
+    settings.MEDIA_RED_DISTANCE = 1
+    settings.MEDIA_RED_FROM_SPEAKERS = False
+    config = media_config()
+    assert (config.red_distance, config.red_from_speakers) == (1, False)
+    settings.MEDIA_RED_DISTANCE = 4
+    with pytest.raises(ValueError, match=r"MEDIA_RED_DISTANCE must be 0\.\.3, not 4"):
+        media_config()

@@ -118,16 +118,30 @@ async def page() -> AsyncIterator[Any]:
             server.close()
 
 
-async def test_chromium_speaks_to_the_worker_and_hears_the_mix(page: Any) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        MediaConfig(opus_fec=True, speaker_fec=True),  # the product's defaults
+        MediaConfig(speaker_fec=False),  # aiortc decodes the speaker
+    ],
+    ids=["origin-decodes", "aiortc-decodes"],
+)
+async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
+    page: Any, config: MediaConfig
+) -> None:
+    """Both ways over RED (media/red.py): Chromium offers it, the answer lists it first, so
+    Chromium sends it; the worker sends it too for a peer's first ten seconds."""
     # Chromium gathers no loopback candidates, so the worker uses the box's own interface.
     restrict_host_addresses(None)
-    worker = MediaWorker(MediaConfig())
+    worker = MediaWorker(config)
     heard: list[np.ndarray] = []
     worker.add_audio_tap(lambda space, user, pcm: heard.append(pcm) if user == "chrome" else None)
     tone = MediaClient(lambda sdp: worker.join("s", "tone", "speaker", sdp), send=ToneTrack(440))
     try:
         await tone.connect(within=10)
         answer = await worker.join("s", "chrome", "speaker", await page.evaluate(OFFER))
+        m_line = next(line for line in answer.split("\r\n") if line.startswith("m=audio"))
+        assert m_line.split()[3] == "63", m_line  # RED, as Chromium numbers it, first
         await page.evaluate(
             "async (sdp) => { await pc.setRemoteDescription({type: 'answer', sdp}); }", answer
         )
@@ -153,8 +167,13 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(page: Any) -> Non
         # What Chromium plays is the mix-minus: the other speaker's 440 Hz.
         peak = await page.evaluate(PEAK)
         assert peak == pytest.approx(440, abs=12), (peak, stats)
-        # And the worker decoded Chromium's microphone (its fake device) once, for the mix.
+        # And the worker decoded Chromium's microphone (its fake device) once, for the mix:
+        # RED from Chromium, its primary frames taken out by the worker.
         assert len(heard) >= 50
+        peer = worker._origins["s"].members["chrome"].peer
+        assert peer.red_pt == 63
+        assert peer.outbound is not None
+        assert peer.outbound.red
     finally:
         await tone.close()
         await worker.close()

@@ -10,12 +10,20 @@ import av
 import numpy as np
 import numpy.typing as npt
 import pytest
+from aiortc.rtp import RtpPacket
 
 from media import origin as origin_module
+from media import red
 from media.client import opus_decoder, tone_amplitude
 from media.config import MediaConfig
-from media.dsp import FRAME_SAMPLES, SAMPLE_RATE, frame_to_mono
-from media.origin import OWN_STREAM_HOLD_TICKS, Member, Origin
+from media.dsp import FRAME_SAMPLES, SAMPLE_RATE, LibOpusEncoder, frame_to_mono, to_int16
+from media.origin import (
+    OWN_STREAM_HOLD_TICKS,
+    RED_BACKOFF_TICKS,
+    RED_OFF_CHECKS,
+    Member,
+    Origin,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -25,9 +33,16 @@ class FakeOut:
 
     ready = True
     next_report = 1 << 62  # no RTCP sender reports
+    opus_pt = 111
 
-    def __init__(self) -> None:
+    def __init__(self, red_pt: int | None = None) -> None:
         self.payloads: dict[int, bytes] = {}
+        self.red_pt = red_pt
+        self.red = False
+
+
+def fake_peer(out: FakeOut) -> SimpleNamespace:
+    return SimpleNamespace(track=None, outbound=out, remote_loss=0.0, red_pt=out.red_pt)
 
 
 @pytest.fixture
@@ -63,7 +78,7 @@ async def test_a_talker_whose_frame_is_late_keeps_their_own_stream(sent: None) -
     outs = {name: FakeOut() for name in ("a", "b", "listener")}
     members = {
         name: Member(name, "listener" if name == "listener" else "speaker", False, peer)  # type: ignore[arg-type]
-        for name, peer in ((n, SimpleNamespace(track=None, outbound=o)) for n, o in outs.items())
+        for name, peer in ((n, fake_peer(o)) for n, o in outs.items())
     }
     for member in members.values():
         origin.add(member)
@@ -93,3 +108,125 @@ async def test_a_talker_whose_frame_is_late_keeps_their_own_stream(sent: None) -
         assert min(around) > 0.2, (gap, [round(x, 3) for x in around])
     own_voice = decoded_levels(heard, 440)
     assert max(own_voice[t] for t in range(20, 110)) < 0.01
+
+
+def run_ticks(origin: Origin, members: dict[str, Member], ticks: range) -> None:
+    for tick in ticks:
+        members["a"].fifo.push(tone(440, tick))
+        origin._tick(origin._loop.time())
+        origin.index += 1
+
+
+async def test_red_goes_to_a_listener_whose_reports_show_loss(sent: None) -> None:
+    """Each RED packet carries the listener stream's two frames before it, as they were sent,
+    and the same primary every other listener gets; a listener without RED, or without loss,
+    gets plain Opus."""
+    origin = Origin("space", MediaConfig(red_distance=2), on_levels=lambda event: None, taps=[])
+    outs = {
+        "a": FakeOut(),
+        "red": FakeOut(red_pt=63),
+        "clean": FakeOut(red_pt=63),
+        "plain": FakeOut(),
+    }
+    roles = {"a": "speaker", "red": "listener", "clean": "listener", "plain": "listener"}
+    members = {n: Member(n, roles[n], False, fake_peer(o)) for n, o in outs.items()}  # type: ignore[arg-type]
+    members["red"].peer.remote_loss = members["plain"].peer.remote_loss = 0.05
+    for member in members.values():
+        origin.add(member)
+    run_ticks(origin, members, range(20))
+    await origin.stop()
+
+    assert outs["red"].red
+    assert not outs["clean"].red
+    assert not outs["plain"].red
+    plain, wrapped = outs["plain"].payloads, outs["red"].payloads
+    assert outs["clean"].payloads == plain
+    assert wrapped[0] == plain[0]  # the first check comes after the first tick
+    for tick in range(3, 20):
+        pt, primary, blocks = red.unpack(wrapped[tick])
+        assert (pt, primary) == (111, plain[tick])
+        assert blocks == [
+            (2 * FRAME_SAMPLES, 111, plain[tick - 2]),
+            (FRAME_SAMPLES, 111, plain[tick - 1]),
+        ]
+
+
+async def test_red_follows_the_reported_loss_and_backs_off_from_a_full_link() -> None:
+    origin = Origin("space", MediaConfig(red_distance=2), on_levels=lambda event: None, taps=[])
+    out = FakeOut(red_pt=63)
+    member = Member("l", "listener", False, fake_peer(out))  # type: ignore[arg-type]
+    origin.add(member)
+
+    def check(index: int, loss: float) -> bool:
+        member.peer.remote_loss = loss
+        origin._adapt_red(index)
+        return out.red
+
+    assert not check(0, 0.0)
+    assert not check(1, 0.005)  # under RED_ON_LOSS
+    assert check(2, 0.05)
+    assert origin._red_outs == [(111, [out])]
+    assert check(3, 0.08)  # random loss stays about the same with RED on
+    # Ten seconds of reports of no loss: off.
+    assert [check(4 + i, 0.0) for i in range(RED_OFF_CHECKS)] == [True] * (RED_OFF_CHECKS - 1) + [
+        False
+    ]
+    assert origin._red_outs == []
+    assert check(20, 0.05)
+    # Its FEC is sized for what RED leaves of 5 %, not for 5 %.
+    assert origin._expected_loss(member) == 0
+    # Loss that grows with RED on is RED's own bytes dropped: off, and not back for 10 s...
+    assert not check(21, 0.2)
+    assert origin._expected_loss(member) == 20
+    assert not check(22, 0.05)
+    assert not check(21 + RED_BACKOFF_TICKS[0] - 1, 0.05)
+    assert check(21 + RED_BACKOFF_TICKS[0], 0.05)
+    # ...then twice as long after a second congested try.
+    assert not check(600, 0.5)
+    assert not check(600 + 2 * RED_BACKOFF_TICKS[0] - 1, 0.05)
+    assert check(600 + 2 * RED_BACKOFF_TICKS[0], 0.05)
+    await origin.stop()
+
+
+async def test_a_stage_members_red_repeats_what_their_own_stream_carried(sent: None) -> None:
+    """A talker hears their own mix-minus stream: its RED copies are of that stream, across
+    the switch back to the shared one."""
+    origin = Origin("space", MediaConfig(red_distance=1), on_levels=lambda event: None, taps=[])
+    outs = {"a": FakeOut(red_pt=63), "b": FakeOut()}
+    members = {n: Member(n, "speaker", False, fake_peer(o)) for n, o in outs.items()}  # type: ignore[arg-type]
+    members["a"].peer.remote_loss = 0.05
+    for member in members.values():
+        origin.add(member)
+    run_ticks(origin, members, range(10))
+    await origin.stop()
+    heard = outs["a"].payloads
+    for tick in range(2, 10):
+        _, primary, blocks = red.unpack(heard[tick])
+        _, before, _ = red.unpack(heard[tick - 1])
+        assert blocks == [(FRAME_SAMPLES, 111, before)]
+        assert primary != outs["b"].payloads[tick]  # a's own mix-minus, not b's
+
+
+async def test_a_speakers_red_copy_fills_the_frame_whose_packet_was_lost() -> None:
+    origin = Origin(
+        "space", MediaConfig(speaker_fec=True, red_distance=2), on_levels=lambda e: None, taps=[]
+    )
+    out = FakeOut(red_pt=63)
+    member = Member("a", "speaker", False, fake_peer(out))  # type: ignore[arg-type]
+    origin.add(member)
+    encoder = LibOpusEncoder(bitrate=32_000)
+    frames = [encoder.encode(to_int16(tone(440, n)))[0] for n in range(8)]
+    sink = member.peer.rtp_sink
+    for n in (0, 1, 2, 4, 5):  # packet 3 lost; 4 carries frames 2 and 3
+        redundant = [((n - k) * FRAME_SAMPLES, frames[k]) for k in (n - 2, n - 1) if k >= 0]
+        payload = red.pack(111, frames[n], redundant)
+        sink(RtpPacket(payload_type=63, sequence_number=100 + n, payload=payload))
+    sink(RtpPacket(payload_type=63, sequence_number=106, payload=b"\x80\x01"))  # malformed
+    packets = member.packets
+    assert packets is not None
+    played = [packets.pop() for _ in range(6)]
+    assert all(p is not None and len(p) == FRAME_SAMPLES for p in played)
+    assert (packets.decoded, packets.recovered, packets.concealed) == (6, 0, 0)
+    assert packets.repaired == 1
+    assert packets.late == 0
+    await origin.stop()

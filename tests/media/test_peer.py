@@ -1,0 +1,144 @@
+"""The worker's side of one peer connection: what its answer negotiates, what it lets through."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+
+from media import red
+from media.peer import Peer, offered_red
+
+CHROMIUM_AUDIO = "\r\n".join(
+    [
+        "v=0",
+        "o=- 1 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0",
+        "a=mid:0",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=rtpmap:63 red/48000/2",
+        "a=fmtp:63 111/111",
+        "a=rtpmap:9 G722/8000",
+        "a=rtpmap:0 PCMU/8000",
+        "",
+    ]
+)
+
+
+def test_the_offers_red_for_the_negotiated_opus_is_found() -> None:
+    codec = offered_red(CHROMIUM_AUDIO, "0", 111)
+    assert codec is not None
+    assert (codec.mimeType, codec.clockRate, codec.payloadType) == ("audio/red", 48_000, 63)
+    assert codec.parameters == {"111/111": None}
+
+
+@pytest.mark.parametrize(
+    ("sdp", "mid", "opus_pt"),
+    [
+        (CHROMIUM_AUDIO, "0", 96),  # RED of another payload type than the Opus negotiated
+        (CHROMIUM_AUDIO, "1", 111),  # another section
+        (CHROMIUM_AUDIO.replace("a=fmtp:63 111/111", "a=fmtp:63 111/0"), "0", 111),
+        (CHROMIUM_AUDIO.replace("a=rtpmap:63 red/48000/2", "a=rtpmap:63 red/8000"), "0", 111),
+        ("not an SDP at all", "0", 111),
+    ],
+)
+def test_red_that_does_not_wrap_the_negotiated_opus_is_not_taken(
+    sdp: str, mid: str, opus_pt: int
+) -> None:
+    assert offered_red(sdp, mid, opus_pt) is None
+
+
+def with_red(offer: str, red_pt: int = 63) -> str:
+    """An aiortc offer (Opus 96) with RED added, as Chromium offers it."""
+    opus = "a=rtpmap:96 opus/48000/2\r\n"
+    added = f"a=rtpmap:{red_pt} red/48000/2\r\na=fmtp:{red_pt} 96/96\r\n"
+    m_line = "m=audio 9 UDP/TLS/RTP/SAVPF 96"
+    return offer.replace(opus, opus + added).replace(m_line, f"{m_line} {red_pt}")
+
+
+async def answer(
+    offer_red: bool, *, red_in_offer: bool = True, red_first: bool = True
+) -> tuple[Peer, str]:
+    client = RTCPeerConnection()
+    client.addTransceiver("audio", direction="sendrecv")
+    await client.setLocalDescription(await client.createOffer())
+    offer = client.localDescription.sdp
+    await client.close()
+    peer = Peer(
+        label="test",
+        ice_servers=[],
+        accept_media=lambda: True,
+        on_gone=lambda p, reason: None,
+        connect_timeout=5,
+        red=offer_red,
+        red_first=red_first,
+    )
+    return peer, await peer.answer(with_red(offer) if red_in_offer else offer)
+
+
+@pytest.mark.asyncio
+async def test_the_answer_takes_red_when_offered_and_the_worker_uses_it() -> None:
+    peer, sdp = await answer(True)
+    try:
+        assert "a=rtpmap:63 red/48000/2" in sdp
+        # RED first: Chromium sends it only then.
+        assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF 63 96\r$", sdp, re.MULTILINE)
+        assert "a=fmtp:63 96/96" in sdp
+        assert (peer.red_pt, peer.opus_pt) == (63, 96)
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+async def test_red_after_opus_when_speakers_should_not_send_it() -> None:
+    peer, sdp = await answer(True, red_first=False)
+    try:
+        assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF 96 63\r$", sdp, re.MULTILINE)
+        assert peer.red_pt == 63
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("offer_red", "red_in_offer"), [(False, True), (True, False)])
+async def test_no_red_in_the_answer_when_either_side_lacks_it(
+    offer_red: bool, red_in_offer: bool
+) -> None:
+    peer, sdp = await answer(offer_red, red_in_offer=red_in_offer)
+    try:
+        assert "red/48000" not in sdp
+        assert peer.red_pt is None
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+async def test_red_from_a_peer_reaches_aiortcs_decoder_as_its_opus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the origin's own decoding (``rtp_sink``), aiortc decodes: it knows no RED, so
+    it gets each packet's primary frame with the Opus payload type."""
+    got: list[tuple[int, bytes]] = []
+
+    async def handle(self: Any, packet: RtpPacket, arrival_time_ms: int) -> None:
+        got.append((packet.payload_type, packet.payload))
+
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", handle)
+    peer, _ = await answer(True)
+    try:
+        assert peer._transceiver is not None
+        gated = peer._transceiver.receiver._handle_rtp_packet
+        wrapped = red.pack(96, b"primary", [(960, b"before")])
+        await gated(RtpPacket(payload_type=63, sequence_number=1, payload=wrapped), 0)
+        await gated(RtpPacket(payload_type=63, sequence_number=2, payload=b"\xe0"), 0)  # broken
+        await gated(RtpPacket(payload_type=96, sequence_number=3, payload=b"plain"), 0)
+        assert got == [(96, b"primary"), (96, b"plain")]
+    finally:
+        await peer.close()
