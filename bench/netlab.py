@@ -20,8 +20,10 @@ Processes: the origin (``media.worker.MediaWorker``) in S, answering joins over 
 (namespaces share the file system); the speaker (pre-encoded espeak-ng speech, with in-band
 FEC as Chromium sends it) in P; the listener in L, recording every RTP packet with its arrival
 time while aiortc's receiver still sends its RTCP receiver reports (the origin's FEC strength
-follows them). The listener's audio is decoded afterwards as a browser would: a fixed playout
-deadline, late packets lost, FEC of the next packet or concealment for a gap.
+and its RED follow them). Both clients offer RED (RFC 2198) as Chromium does; the speaker sends
+it (one earlier frame per packet) when the answer takes it. The listener's audio is decoded
+afterwards as a browser would: a fixed playout deadline, late packets lost, a lost frame taken
+from a later packet's RED copy, else the FEC of the next packet, else concealment.
 
 ``run_profile`` returns PESQ-WB, delivery ratio and delays; ``bench.network`` prints them.
 Needs root, ``ip`` (iproute2), ``nft`` (nftables), ``espeak-ng`` and libopus.
@@ -385,16 +387,36 @@ class Protection:
     opus_fec: bool = False
     speaker_fec: bool = False
     opus_dtx: bool = False
+    red_distance: int = 0
+    red_from_speakers: bool = True
+    bitrate: int = 32_000
+    """What the origin encodes (``MEDIA_OPUS_BITRATE``); the speaker sends 32 kb/s always."""
 
     @property
     def label(self) -> str:
-        on = [n for n, v in (("fec", self.opus_fec), ("speaker_fec", self.speaker_fec),
-                             ("dtx", self.opus_dtx)) if v]  # fmt: skip
-        return "+".join(on) or "off"
+        named = [
+            ("fec", self.opus_fec),
+            ("speaker_fec", self.speaker_fec),
+            ("dtx", self.opus_dtx),
+            (
+                f"red{self.red_distance}" + ("" if self.red_from_speakers else "down"),
+                self.red_distance,
+            ),
+        ]
+        parts = [name for name, on in named if on] or ["off"]
+        if self.bitrate != 32_000:
+            parts.append(f"{self.bitrate // 1000}k")
+        return "+".join(parts)
 
 
 OFF = Protection()
 FEC = Protection(opus_fec=True, speaker_fec=True)
+RED = Protection(opus_fec=True, speaker_fec=True, red_distance=2)
+RED_DOWN = Protection(opus_fec=True, speaker_fec=True, red_distance=2, red_from_speakers=False)
+"""The product's defaults (``MEDIA_OPUS_FEC``, ``MEDIA_SPEAKER_FEC``, ``MEDIA_RED_DISTANCE``)."""
+CLIENT_RED_PT = 63  # what Chromium offers
+OPUS_PT_AIORTC = 96  # the Opus payload type aiortc offers
+SPEAKER_RED_DISTANCE = 1  # what Chromium sends
 
 
 async def _server_main(control: str, protection: str) -> None:
@@ -441,6 +463,36 @@ async def _server_main(control: str, protection: str) -> None:
     await worker.close()
 
 
+def offer_red(offer: str, red_pt: int = CLIENT_RED_PT) -> str:
+    """``offer`` with RED for its Opus added to the audio section, as Chromium offers it."""
+    lines = offer.split("\r\n")
+    opus = next(
+        (line.split()[0].split(":")[1] for line in lines if "opus/48000" in line.lower()), None
+    )
+    if opus is None:
+        return offer
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("m=audio "):
+            line += f" {red_pt}"
+        out.append(line)
+        if line.lower().startswith(f"a=rtpmap:{opus} opus/48000"):
+            out += [f"a=rtpmap:{red_pt} red/48000/2", f"a=fmtp:{red_pt} {opus}/{opus}"]
+    return "\r\n".join(out)
+
+
+def answered_red(answer: str) -> tuple[int | None, bool]:
+    """RED's payload type if the answer took it, and whether it comes first (Chromium sends
+    RED only then)."""
+    lines = answer.split("\r\n")
+    for line in lines:
+        if line.startswith("a=rtpmap:") and " red/48000" in line.lower():
+            pt = line.split()[0].split(":")[1]
+            m_line = next((m for m in lines if m.startswith("m=audio ")), "")
+            return int(pt), m_line.split()[3:4] == [pt]
+    return None, False
+
+
 def _member_counters(worker: Any) -> dict[str, dict[str, int]]:
     """Per member: the mix FIFO's underruns and drops, and the packet buffer's counts."""
     origin = worker._origins.get(SPACE)
@@ -458,7 +510,10 @@ def _member_counters(worker: Any) -> dict[str, dict[str, int]]:
                 concealed=packets.concealed,
                 late=packets.late,
                 trimmed=packets.trimmed,
+                repaired=packets.repaired,
             )
+        out = member.peer.outbound
+        counters["red"] = int(bool(out is not None and out.red))
         found[str(user)] = counters
     if origin is not None:
         found["origin"] = {
@@ -537,13 +592,16 @@ async def _speaker_main(control: str, packets_file: str) -> None:
     from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
     from media.client import MediaClient
+    from media.dsp import FRAME_SAMPLES
     from media.ice import restrict_host_addresses
+    from media.red import RedHistory
 
     restrict_host_addresses([SPEAKER_IP])
     text = Path(packets_file).read_text()  # noqa: ASYNC240 (once, before connecting)
     payloads = [bytes.fromhex(h) for h in json.loads(text)]
     done = asyncio.Event()
     started: list[float] = []
+    red_pt: list[int] = []  # RED's payload type once the answer took it
 
     class Talk(MediaStreamTrack):
         kind = "audio"
@@ -558,6 +616,8 @@ async def _speaker_main(control: str, packets_file: str) -> None:
                 raise MediaStreamError
             if not started:
                 started.append(time.monotonic())
+                if red_pt:
+                    send_red(red_pt[0])
             wait = started[0] + self.n * 0.02 - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -569,10 +629,34 @@ async def _speaker_main(control: str, packets_file: str) -> None:
 
     async def exchange(offer: str) -> str:
         response = await _call(control, {"op": "join", "user": "speaker", "role": "speaker",
-                                         "sdp": offer})  # fmt: skip
-        return str(response["sdp"])
+                                         "sdp": offer_red(offer)})  # fmt: skip
+        answer = str(response["sdp"])
+        pt, first = answered_red(answer)
+        if pt is not None and first:
+            red_pt.append(pt)
+        return answer
 
     client = MediaClient(exchange, send=Talk(), receive="none", name="speaker")
+
+    def send_red(pt: int) -> None:
+        """aiortc sends no RED: wrap each payload and mark the packet as Chromium would."""
+        nonlocal payloads
+        history = RedHistory(SPEAKER_RED_DISTANCE, FRAME_SAMPLES)
+        wrapped = []
+        for n, payload in enumerate(payloads):
+            wrapped.append(history.wrap(OPUS_PT_AIORTC, n * FRAME_SAMPLES, payload))
+            history.add(n * FRAME_SAMPLES, payload)
+        payloads = wrapped
+        transport = client.pc.getTransceivers()[0].sender.transport
+        send_rtp = transport._send_rtp
+
+        async def as_red(data: bytes) -> None:
+            if len(data) > 1 and data[1] & 0x7F == OPUS_PT_AIORTC:  # RTP, not RTCP
+                data = data[:1] + bytes(((data[1] & 0x80) | pt,)) + data[2:]
+            await send_rtp(data)
+
+        transport._send_rtp = as_red
+
     try:
         await client.connect(within=20)
         await asyncio.wait_for(done.wait(), len(payloads) * 0.02 + 30)
@@ -596,9 +680,18 @@ async def _listener_main(control: str, out: str, stop_file: str) -> None:
     original = receiver._handle_rtp_packet
     loop = asyncio.get_running_loop()
     got: list[tuple[float, int, int, str]] = []
+    red_pt: list[int] = []
+    from media import red
 
     async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
-        got.append((loop.time(), packet.sequence_number, packet.timestamp, packet.payload.hex()))
+        payload = packet.payload
+        if red_pt and packet.payload_type == red_pt[0]:
+            # Kept whole for the scoring; aiortc, which has no RED, counts it as its Opus.
+            got.append((loop.time(), packet.sequence_number, packet.timestamp, "r" + payload.hex()))
+            with contextlib.suppress(red.RedError):
+                packet.payload_type, packet.payload = red.unpack(payload)[:2]
+        else:
+            got.append((loop.time(), packet.sequence_number, packet.timestamp, payload.hex()))
         await original(packet, arrival_time_ms)  # aiortc's statistics feed its receiver reports
 
     receiver._handle_rtp_packet = record  # type: ignore[method-assign]
@@ -611,8 +704,15 @@ async def _listener_main(control: str, out: str, stop_file: str) -> None:
 
     await pc.setLocalDescription(await pc.createOffer())
     response = await _call(control, {"op": "join", "user": "listener", "role": "listener",
-                                     "sdp": pc.localDescription.sdp})  # fmt: skip
+                                     "sdp": offer_red(pc.localDescription.sdp)})  # fmt: skip
+    pt, _ = answered_red(response["sdp"])
+    if pt is not None:
+        red_pt.append(pt)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=response["sdp"], type="answer"))
+    if red_pt:
+        # aiortc routes a payload type it did not negotiate nowhere; a browser negotiated RED.
+        router = receiver.transport._rtp_router
+        router.payload_type_table.setdefault(red_pt[0], set()).add(receiver)
 
     async def drain() -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
@@ -725,23 +825,37 @@ def score(
     """Decode what the listener got as a browser would, align it with the speech, score it.
 
     Playout: each packet is due ``playout_ms`` after the fastest transit seen (plus its media
-    time); one that arrives later is lost to the decoder. A gap is filled from the next
-    packet's FEC when it carries one (libopus falls back to concealment when it does not).
+    time); one that arrives later is lost to the decoder. A frame whose packet is lost (or
+    late) plays from a RED copy in a later packet (payloads marked ``r``) that came in time;
+    a gap left is filled from the next packet's FEC when it carries one (libopus falls back
+    to concealment when it does not).
     ``skipped``: ticks the origin skipped (a late loop sends nothing for them), not counted as
     sent in the delivery ratio.
     """
     from pesq import pesq
 
-    from media.dsp import FecDecoder
+    from media import red
+    from media.dsp import FRAME_SAMPLES, FecDecoder
 
     if not packets:
         return Result(1.0, 0.0, [])
     # Unwrap sequence numbers and timestamps against the first packet.
     first_seq, first_ts = packets[0][1], packets[0][2]
-    rows: dict[int, tuple[float, int, str]] = {}
-    for arrival, seq, ts, payload in packets:
+    rows: dict[int, tuple[float, int, bytes]] = {}
+    copies: dict[int, list[tuple[float, int, bytes]]] = {}
+    for arrival, seq, ts, hex_payload in packets:
         s = first_seq + ((seq - first_seq + 0x8000) & 0xFFFF) - 0x8000
         t = first_ts + ((ts - first_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        payload = bytes.fromhex(hex_payload.removeprefix("r"))
+        if hex_payload.startswith("r"):
+            try:
+                _, payload, blocks = red.unpack(payload)
+            except red.RedError:
+                continue
+            for offset, _, block in blocks:
+                back, rest = divmod(offset, FRAME_SAMPLES)
+                if block and back and not rest:
+                    copies.setdefault(s - back, []).append((arrival, t - offset, block))
         rows.setdefault(s, (arrival, t, payload))
     seqs = sorted(rows)
     s0 = seqs[0]
@@ -749,11 +863,18 @@ def score(
     delivery = len(seqs) / max(len(seqs), seqs[-1] - s0 + 1 - skipped)
     transit = {s: rows[s][0] - (rows[s][1] - t_base) / 48_000 for s in seqs}
     floor = min(transit.values())
-    on_time = [s for s in seqs if transit[s] - floor <= playout_ms / 1000.0]
+    # Each frame from the first of its copies to arrive (its own packet, or a RED copy).
+    playable: dict[int, tuple[float, bytes]] = {}
+    for s in sorted(set(rows) | set(copies)):
+        for arrival, t, payload in [*([rows[s]] if s in rows else []), *copies.get(s, [])]:
+            due = arrival - (t - t_base) / 48_000
+            if s >= s0 and (s not in playable or due < playable[s][0]):
+                playable[s] = (due, payload)
+    on_time = [s for s in sorted(playable) if playable[s][0] - floor <= playout_ms / 1000.0]
     decoder = FecDecoder()
     frames: list[Pcm] = []
     for s in on_time:
-        frames += decoder.push(s & 0xFFFF, bytes.fromhex(rows[s][2]))
+        frames += decoder.push(s & 0xFFFF, playable[s][1])
     heard48 = np.concatenate(frames) if frames else np.zeros(960, dtype=np.float32)
     heard16 = _resample(np.clip(heard48, -32768, 32767).astype(np.int16), 48_000, 16_000)
     ref = speech16.astype(np.float32)

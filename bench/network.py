@@ -9,7 +9,9 @@ origin→listener) with the same profile. The speaker sends ~15 s of espeak-ng s
 resampled to 48 kHz, Opus with in-band FEC as a browser sends it); the listener's packets are
 decoded as a browser would (fixed playout deadline, FEC or concealment for gaps), aligned to the
 speech by cross-correlation and scored with PESQ wide-band (``pesq``). Every profile runs with
-protection off (the product's defaults) and on (``MediaConfig.opus_fec`` + ``speaker_fec``)
+protection off, with in-band FEC only (``MediaConfig.opus_fec`` + ``speaker_fec``), with FEC
+and RED (``red_distance`` 2 from the origin, 1 from the speaker as Chromium sends it: the
+product's defaults) and with RED to the listener only (``red_from_speakers`` off: ``red2down``),
 back to back, in the same run.
 
 Row keys: ``loss_pct``, ``burst``, ``protection``, ``pesq_wb``, ``delivery_ratio`` (packets the
@@ -26,6 +28,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,8 @@ import numpy as np
 from bench.netlab import (
     FEC,
     OFF,
+    RED,
+    RED_DOWN,
     Impairment,
     Protection,
     Result,
@@ -105,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="0 %% and 5 %% random loss only")
     parser.add_argument("--no-paths", action="store_true", help="skip bench.network_paths")
     parser.add_argument(
+        "--bitrate",
+        type=int,
+        default=None,
+        help="the origin's Opus bit rate (MEDIA_OPUS_BITRATE) in every row; default: the product's",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="rounds over all profiles; rows give medians"
     )
     args = parser.parse_args(argv)
@@ -113,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     profiles = QUICK if args.quick else FULL
+    protections = [OFF, FEC, RED, RED_DOWN]
+    if args.bitrate is not None:
+        protections = [replace(p, bitrate=args.bitrate) for p in protections]
     load_start = [round(x, 2) for x in os.getloadavg()]
     started = time.monotonic()
     speech = speech_16k()
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         # Whole rounds, off and on back to back: a load change on this shared box hits both.
         for _ in range(max(1, args.repeat)):
             for i, (name, imp) in enumerate(profiles):
-                for prot in (OFF, FEC):
+                for prot in protections:
                     result = run_profile(lab, imp, prot, speech)
                     runs.setdefault((i, prot.label), []).append(result)
                     print(
@@ -133,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [
         (name, imp, prot, merge(runs[(i, prot.label)]))
         for i, (name, imp) in enumerate(profiles)
-        for prot in (OFF, FEC)
+        for prot in protections
     ]
     paths = (
         {"ice_restart_gap_s": None, "turn_tcp_join_s": None} if args.no_paths else paths_figures()

@@ -1,10 +1,11 @@
-"""Audio across a lossy network (issue #23): Opus FEC and loss recovery in the media worker.
+"""Audio across a lossy network (issue #23): Opus FEC, RED and loss recovery in the media worker.
 
 The first tests need libopus only. The last one builds network namespaces (``bench.netlab``):
 an origin, a speaker and a listener behind a router that drops 5 % of RTP on each leg with
-nftables, once with the protections off and once on, and compares what the listener heard
-with PESQ-WB. It needs root, iproute2, nftables, espeak-ng and libopus0; without them it skips
-(with CI=true it fails). Figures for every profile: ``python -m bench.network --json``.
+nftables, with the protections off, with in-band FEC only and with FEC and RED, and compares
+what the listener heard with PESQ-WB. It needs root, iproute2, nftables, espeak-ng and
+libopus0; without them it skips (with CI=true it fails). Figures for every profile:
+``python -m bench.network --json``.
 """
 
 from __future__ import annotations
@@ -236,10 +237,11 @@ def test_fifo_trims_down_to_the_spare_frames_it_is_told_to_keep(keep: int) -> No
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_at_five_percent_loss_the_protected_origin_sounds_better_than_the_plain_one() -> None:
+def test_at_five_percent_loss_fec_beats_nothing_and_red_beats_fec() -> None:
     from bench.netlab import (
         FEC,
         OFF,
+        RED,
         Impairment,
         lab_or_skip,
         missing_tools,
@@ -260,8 +262,16 @@ def test_at_five_percent_loss_the_protected_origin_sounds_better_than_the_plain_
     lossy = Impairment(loss_pct=5)
     with lab_or_skip() as lab:
         off = run_profile(lab, lossy, OFF, speech)
-        on = run_profile(lab, lossy, FEC, speech)
+        fec = run_profile(lab, lossy, FEC, speech)
+        red = run_profile(lab, lossy, RED, speech)
     # Both legs drop ~5 % of RTP: the listener gets ~95 % of what the origin sent.
-    for result in (off, on):
+    for result in (off, fec, red):
         assert 0.85 < result.delivery_ratio < 0.995
-    assert on.pesq_wb > off.pesq_wb
+    assert fec.pesq_wb > off.pesq_wb
+    # RED both ways: the speaker's lost packets came back from the next ones at the origin,
+    # and the listener was sent RED (its reports showed loss).
+    members = red.origin["members"]
+    assert members["speaker"]["repaired"] > 0
+    assert members["listener"]["red"] == 1
+    assert "repaired" not in members["listener"]  # a listener sends nothing to repair
+    assert red.pesq_wb > fec.pesq_wb
