@@ -30,6 +30,9 @@ from media.ice import rtc_configuration
 logger = logging.getLogger(__name__)
 
 
+OPUS_FMTP = {"minptime": 10, "useinbandfec": 1}
+
+
 class OfferError(ValueError):
     """The client's offer cannot be answered (malformed, no audio, no Opus)."""
 
@@ -166,6 +169,9 @@ class Peer:
         # First in the list, Chromium sends RED (it receives it in any order).
         opus = transceiver._codecs[0]
         self.opus_pt = opus.payloadType or 0
+        # What we decode, said in the answer: a browser puts in-band FEC in what it sends only
+        # when the other side's fmtp says `useinbandfec=1` (RFC 7587), and aiortc says nothing.
+        opus.parameters = {**opus.parameters, **OPUS_FMTP}
         redundancy = (
             offered_red(offer_sdp, transceiver.mid, self.opus_pt) if self._offer_red else None
         )

@@ -91,6 +91,8 @@ async def test_the_answer_takes_red_when_offered_and_the_worker_uses_it() -> Non
         # RED first: Chromium sends it only then.
         assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF 63 96\r$", sdp, re.MULTILINE)
         assert "a=fmtp:63 96/96" in sdp
+        # Browsers send in-band FEC only to a side that says it uses it.
+        assert "a=fmtp:96 minptime=10;useinbandfec=1\r\n" in sdp
         assert (peer.red_pt, peer.opus_pt) == (63, 96)
     finally:
         await peer.close()
