@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,40 @@ def offered_red(offer_sdp: str, mid: str | None, opus_pt: int) -> RTCRtpCodecPar
     return None
 
 
+class LossWindow:
+    """The peer's loss over its latest receiver reports that cover at least ``packets`` of ours.
+
+    A report's own fraction covers the packets since the one before: about 50 at aiortc's
+    interval, 250 at a browser's, but 2 or 3 when DTX leaves silence unsent, and one lost packet
+    in three reads as 33 % loss. Weighting by the packets each report covers (the growth of its
+    highest sequence number and cumulative loss) keeps FEC and RED from chasing that noise.
+    """
+
+    def __init__(self, packets: int = 50, reports: int = 10) -> None:
+        self._packets = packets
+        self._spans: deque[tuple[int, int]] = deque(maxlen=reports)  # (expected, lost)
+        self._last: tuple[int, int] | None = None
+
+    def add(self, highest: int, lost: int, fraction: int) -> float:
+        last, self._last = self._last, (highest, lost)
+        if last is None:
+            return fraction / 256.0  # the first report: nothing to take a difference from
+        expected = highest - last[0]
+        if expected <= 0:  # a repeated or reordered report: no news
+            return self._estimate(fraction)
+        self._spans.append((expected, max(0, min(expected, lost - last[1]))))
+        return self._estimate(fraction)
+
+    def _estimate(self, fraction: int) -> float:
+        expected = lost = 0
+        for span_expected, span_lost in reversed(self._spans):
+            expected += span_expected
+            lost += span_lost
+            if expected >= self._packets:
+                break
+        return lost / expected if expected else fraction / 256.0
+
+
 def _count_for_reports(receiver: Any, packet: RtpPacket) -> None:
     """What aiortc's receiver would note of a packet for its RTCP receiver reports, for packets
     the origin takes before aiortc (``rtp_sink``): without it the speaker's browser is never told
@@ -122,7 +157,8 @@ class Peer:
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._transceiver: RTCRtpTransceiver | None = None
         self.remote_loss = 0.0
-        """Fraction of our packets lost, from the peer's latest RTCP receiver report."""
+        """Fraction of our packets lost, from the peer's RTCP receiver reports (LossWindow)."""
+        self._loss = LossWindow()
         self.rtp_sink: Callable[[RtpPacket], None] | None = None
         """When set, incoming RTP goes here instead of aiortc's jitter buffer and decoder."""
 
@@ -220,7 +256,9 @@ class Peer:
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and self.outbound is not None:
             for report in packet.reports:
                 if report.ssrc == self.outbound.ssrc:
-                    self.remote_loss = report.fraction_lost / 256.0
+                    self.remote_loss = self._loss.add(
+                        report.highest_sequence, report.packets_lost, report.fraction_lost
+                    )
 
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState

@@ -11,7 +11,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from media import red
-from media.peer import Peer, offered_red
+from media.peer import LossWindow, Peer, offered_red
 
 CHROMIUM_AUDIO = "\r\n".join(
     [
@@ -144,3 +144,21 @@ async def test_red_from_a_peer_reaches_aiortcs_decoder_as_its_opus(
         assert got == [(96, b"primary"), (96, b"plain")]
     finally:
         await peer.close()
+
+
+def test_loss_is_weighted_by_the_packets_each_report_covers() -> None:
+    window = LossWindow(packets=50)
+    assert window.add(1000, 0, 64) == 0.25  # the first report: its own fraction
+    # A dense stream: each report covers 50 packets, and the latest decides.
+    assert window.add(1050, 2, 10) == pytest.approx(2 / 50)
+    assert window.add(1100, 27, 128) == pytest.approx(25 / 50)
+    # DTX: a report covers 3 packets, one lost; the estimate pools reports up to 50 packets.
+    window = LossWindow(packets=50)
+    window.add(0, 0, 0)
+    for n in range(1, 20):
+        estimate = window.add(50 * n, 0, 0)
+    assert estimate == 0
+    estimate = window.add(50 * 19 + 3, 1, 85)
+    assert estimate == pytest.approx(1 / 53)  # not the report's 33 %
+    # A repeated report is no news.
+    assert window.add(50 * 19 + 3, 1, 85) == pytest.approx(1 / 53)
