@@ -22,7 +22,8 @@ class MediaConfig:
     """Decode speakers' RTP in sequence order here: a lost packet comes back from the FEC of
     the next one, longer gaps are concealed (instead of aiortc's jitter buffer, which skips)."""
     opus_dtx: bool = False
-    """Discontinuous transmission in what the worker encodes (a tiny packet in silence)."""
+    """Discontinuous transmission in what the worker encodes: in silence a tick sends nothing
+    but a comfort-noise update every 400 ms (origin.DTX_FRAME_BYTES)."""
     red_distance: int = 2
     """RED (RFC 2198, media.red): how many earlier frames each packet repeats, for peers that
     negotiated RED while their receiver reports show loss; 0 never answers with RED. A lossy

@@ -382,7 +382,8 @@ def fan_out(
 ) -> tuple[int, int]:
     """Send the packet of mix tick ``index`` to every ready peer: (sent, dropped).
 
-    Sequence number and timestamp derive from the tick index, so a packet a peer missed shows
+    The sequence number derives from ``index`` (the tick index, less the ticks the stream left
+    unsent in DTX silence) and the timestamp from ``rtp_ts``, so a packet a peer missed shows
     up at that peer as a gap (loss concealment), never as a shifted stream. With ``marks``,
     the monotonic time after every ``mark_every``-th send (and after the last) is appended.
     Runs the kernel chosen by :func:`select_kernel`.

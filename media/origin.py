@@ -75,7 +75,8 @@ class AppliedChange:
 
     ``index``: the first tick that runs with the change in force; ``at``: the loop time at which
     it was applied. A listener's packet of tick ``index`` is the first one the change shapes, so
-    a test can check the change in media time (sequence numbers), not in its own arrival times.
+    a test can check the change in media time (sequence numbers; with DTX, which leaves silent
+    ticks unsent, timestamps), not in its own arrival times.
     """
 
     user_id: Key
@@ -99,6 +100,12 @@ RED's own bytes (a rate cap, a full queue: RED triples a packet at distance 2): 
 RED_BACKOFF_TICKS = (500, 15_000)
 """After a congested try, RED waits 10 s before it may come back, doubling each time to 5 min."""
 
+DTX_FRAME_BYTES = 2
+"""With DTX, libopus codes a frame that need not be sent (silence, between its periodic
+comfort-noise updates) in at most this many bytes: such a tick sends nothing, the stream's
+sequence numbers go on without a gap and its timestamps jump, and the receiver plays comfort
+noise (how WebRTC's own Opus DTX looks on the wire)."""
+
 OWN_STREAM_HOLD_TICKS = 50
 """How long (1 s) a talker keeps hearing their own mix-minus stream after their last frame: the
 switch back to the shared stream costs their decoder a glitch, so it waits for a real pause."""
@@ -120,6 +127,7 @@ class Member:
         self.red_base_loss = 0.0  # the reported loss that turned RED on
         self.red_blocked_until = 0  # no RED before this tick (a congested try)
         self.red_backoff = RED_BACKOFF_TICKS[0]
+        self.dtx_ticks = 0  # ticks that sent this member nothing (DTX): their seq does not move
         # With `speaker_fec`: the member's packets, decoded at the tick (replaces `fifo`).
         self.packets: PacketJitterBuffer | None = None
         self.level_peak = MIN_DBOV
@@ -228,6 +236,7 @@ class Origin:
         # listeners' stream carried lately (media.red).
         self._red_outs: list[tuple[int, OutboundList]] = []
         self._listener_sent = RedHistory(config.red_distance, FRAME_SAMPLES)
+        self._listener_dtx_ticks = 0  # ticks the listeners' stream sent nothing (DTX)
         self._stage: list[Member] = []
         self._all_outs: list[Outbound] = []
         self._rtcp_cursor = 0
@@ -605,14 +614,16 @@ class Origin:
                 encoded = member.encoder.encode(to_int16(minus))
                 payload = encoded[0] if encoded else None
                 level = int(-dbov_one(minus))
-            if payload is not None:
+            if payload is not None and self._dtx_silence(payload):
+                member.dtx_ticks += 1
+            elif payload is not None:
                 history = member.sent
                 wire = payload
                 if history is not None:
                     if out.red:
                         wire = history.wrap(out.opus_pt, rtp_ts, payload)
                     history.add(rtp_ts, payload)
-                sent, dropped = fan_out((out,), index, rtp_ts, wire, level)
+                sent, dropped = fan_out((out,), index - member.dtx_ticks, rtp_ts, wire, level)
                 stats.stage_packets += sent
                 stats.dropped += dropped
 
@@ -660,12 +671,19 @@ class Origin:
             if self.config.red_distance:
                 self._adapt_red(index)
 
+    def _dtx_silence(self, payload: bytes) -> bool:
+        return self.config.opus_dtx and len(payload) <= DTX_FRAME_BYTES
+
     def _send_listeners(
         self, index: int, rtp_ts: int, payload: bytes, level: int, marks: list[float]
     ) -> None:
         """The listeners' packet of this tick to all of them: as it is, and wrapped once per
-        Opus payload type for those on RED."""
+        Opus payload type for those on RED; nothing in DTX silence."""
+        if self._dtx_silence(payload):
+            self._listener_dtx_ticks += 1
+            return
         stats = self.stats
+        index -= self._listener_dtx_ticks
         sent, dropped = fan_out(self._listener_outs, index, rtp_ts, payload, level, marks=marks)
         for opus_pt, outs in self._red_outs:
             wire = self._listener_sent.wrap(opus_pt, rtp_ts, payload)

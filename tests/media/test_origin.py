@@ -18,6 +18,7 @@ from media.client import opus_decoder, tone_amplitude
 from media.config import MediaConfig
 from media.dsp import FRAME_SAMPLES, SAMPLE_RATE, LibOpusEncoder, frame_to_mono, to_int16
 from media.origin import (
+    DTX_FRAME_BYTES,
     OWN_STREAM_HOLD_TICKS,
     RED_BACKOFF_TICKS,
     RED_OFF_CHECKS,
@@ -37,6 +38,7 @@ class FakeOut:
 
     def __init__(self, red_pt: int | None = None) -> None:
         self.payloads: dict[int, bytes] = {}
+        self.stamps: dict[int, int] = {}  # RTP timestamp by the index the packet went out with
         self.red_pt = red_pt
         self.red = False
 
@@ -50,6 +52,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> None:
     def fan_out(outs: Any, index: int, rtp_ts: int, payload: bytes, *args: Any, **kw: Any) -> Any:
         for out in outs:
             out.payloads[index] = payload
+            out.stamps[index] = rtp_ts
         return len(outs), 0
 
     monkeypatch.setattr(origin_module, "fan_out", fan_out)
@@ -230,3 +233,37 @@ async def test_a_speakers_red_copy_fills_the_frame_whose_packet_was_lost() -> No
     assert packets.repaired == 1
     assert packets.late == 0
     await origin.stop()
+
+
+async def test_with_dtx_silence_sends_only_comfort_noise_updates_and_no_sequence_gap(
+    sent: None,
+) -> None:
+    origin = Origin("space", MediaConfig(opus_dtx=True), on_levels=lambda event: None, taps=[])
+    outs = {"a": FakeOut(), "l": FakeOut()}
+    members = {
+        "a": Member("a", "speaker", False, fake_peer(outs["a"])),  # type: ignore[arg-type]
+        "l": Member("l", "listener", False, fake_peer(outs["l"])),  # type: ignore[arg-type]
+    }
+    for member in members.values():
+        origin.add(member)
+    talking = set(range(30)) | set(range(130, 160))
+    for tick in range(160):
+        if tick in talking:
+            members["a"].fifo.push(tone(440, tick))
+        origin._tick(origin._loop.time())
+        origin.index += 1
+    await origin.stop()
+
+    for out in outs.values():
+        indices = sorted(out.payloads)
+        # Contiguous sequence numbers: nothing missing, so nothing concealed as lost...
+        assert indices == list(range(len(indices)))
+        # ...while the timestamps jump over the silence, sent only as comfort-noise updates.
+        assert len(indices) < 160 - 60
+        assert all(len(p) > DTX_FRAME_BYTES for p in out.payloads.values())
+        steps = [out.stamps[i + 1] - out.stamps[i] for i in indices[:-1]]
+        assert max(steps) >= 15 * FRAME_SAMPLES
+        assert all(step % FRAME_SAMPLES == 0 for step in steps)
+    # The listener hears the talk after the silence (their decoder gets real packets again).
+    last = max(outs["l"].payloads)
+    assert outs["l"].stamps[last] == 159 * FRAME_SAMPLES
