@@ -746,6 +746,8 @@ class Result:
     """One-way, speaker's send to listener's arrival, per packet that carried speech."""
     lag_samples: int = 0
     packets: int = 0
+    payload_kbps: float = 0.0
+    """RTP payload the listener received, per second of the run (RED and DTX show here)."""
     origin: dict[str, Any] = field(default_factory=dict, repr=False)
     """The origin's counters at the end (``MediaWorker.stats()``)."""
 
@@ -863,18 +865,25 @@ def score(
     delivery = len(seqs) / max(len(seqs), seqs[-1] - s0 + 1 - skipped)
     transit = {s: rows[s][0] - (rows[s][1] - t_base) / 48_000 for s in seqs}
     floor = min(transit.values())
-    # Each frame from the first of its copies to arrive (its own packet, or a RED copy).
+    # Each 20 ms frame (by timestamp: with DTX the sequence numbers skip silence, the
+    # timestamps do not) from the first of its copies to arrive, its own packet or a RED copy.
     playable: dict[int, tuple[float, bytes]] = {}
     for s in sorted(set(rows) | set(copies)):
         for arrival, t, payload in [*([rows[s]] if s in rows else []), *copies.get(s, [])]:
+            frame = round((t - t_base) / FRAME_SAMPLES)
             due = arrival - (t - t_base) / 48_000
-            if s >= s0 and (s not in playable or due < playable[s][0]):
-                playable[s] = (due, payload)
-    on_time = [s for s in sorted(playable) if playable[s][0] - floor <= playout_ms / 1000.0]
+            if frame >= 0 and (frame not in playable or due < playable[frame][0]):
+                playable[frame] = (due, payload)
+    on_time = [f for f in sorted(playable) if playable[f][0] - floor <= playout_ms / 1000.0]
     decoder = FecDecoder()
     frames: list[Pcm] = []
-    for s in on_time:
-        frames += decoder.push(s & 0xFFFF, playable[s][1])
+    previous = on_time[0] - 1 if on_time else 0
+    for f in on_time:
+        if f - previous - 1 > FecDecoder.MAX_GAP:
+            # A pause (DTX) or a long outage: the browser plays that time as quiet, not less.
+            frames.append(np.zeros((f - previous - 1) * FRAME_SAMPLES, dtype=np.float32))
+        frames += decoder.push(f & 0xFFFF, playable[f][1])
+        previous = f
     heard48 = np.concatenate(frames) if frames else np.zeros(960, dtype=np.float32)
     heard16 = _resample(np.clip(heard48, -32768, 32767).astype(np.int16), 48_000, 16_000)
     ref = speech16.astype(np.float32)
@@ -902,7 +911,9 @@ def score(
         offset = media - lag / 16_000
         if 0.0 <= offset < len(ref) / 16_000:
             delays.append((rows[s][0] - (speech_sent_at + offset)) * 1000.0)
-    return Result(quality, delivery, delays, lag, len(seqs))
+    span = max(1e-3, packets[-1][0] - packets[0][0])
+    octets = sum(len(p[3].removeprefix("r")) // 2 for p in packets)
+    return Result(quality, delivery, delays, lag, len(seqs), octets * 8 / 1000 / span)
 
 
 @contextlib.contextmanager

@@ -85,6 +85,7 @@ def merge(results: list[Result]) -> Result:
         delivery_ratio=float(np.median([r.delivery_ratio for r in results])),
         delays_ms=[d for r in results for d in r.delays_ms],
         packets=sum(r.packets for r in results),
+        payload_kbps=float(np.median([r.payload_kbps for r in results])),
     )
 
 
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the origin's Opus bit rate (MEDIA_OPUS_BITRATE) in every row; default: the product's",
     )
     parser.add_argument(
+        "--dtx", action="store_true", help="also the defaults with DTX on (MEDIA_OPUS_DTX)"
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="rounds over all profiles; rows give medians"
     )
     args = parser.parse_args(argv)
@@ -125,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     profiles = QUICK if args.quick else FULL
     protections = [OFF, FEC, RED, RED_DOWN]
+    if args.dtx:
+        protections.append(replace(RED, opus_dtx=True))
     if args.bitrate is not None:
         protections = [replace(p, bitrate=args.bitrate) for p in protections]
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -140,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                     runs.setdefault((i, prot.label), []).append(result)
                     print(
                         f"{name:>30} {prot.label:>16}: PESQ-WB {result.pesq_wb:.2f}, "
-                        f"delivery {result.delivery_ratio:.3f}, load {os.getloadavg()[0]:.2f}",
+                        f"delivery {result.delivery_ratio:.3f}, "
+                        f"payload {result.payload_kbps:.1f} kb/s, load {os.getloadavg()[0]:.2f}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -160,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "profiles": profile_names,
         "delay_floor_ms": round(floor, 1),
+        # Beside the rows (their keys are issue 23's): the RTP payload each listener received.
+        "payload_kbps": [round(r.payload_kbps, 1) for _, _, _, r in results],
         "loadavg_start": load_start,
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "seconds": round(time.monotonic() - started, 1),
