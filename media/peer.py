@@ -143,6 +143,8 @@ class Peer:
         self.red_pt: int | None = None
         """RED's payload type, when the answer took RED (in both directions of the section)."""
         self.opus_pt = 0
+        self.red_received = 0
+        """RED packets this peer sent us (diagnostics: is the browser sending RED?)."""
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.outbound: Outbound | None = None
         self.track: MediaStreamTrack | None = None
@@ -176,6 +178,8 @@ class Peer:
 
         async def gated(packet: RtpPacket, arrival_time_ms: int) -> None:
             if self._accept_media():
+                if packet.payload_type == self.red_pt:
+                    self.red_received += 1
                 sink = self.rtp_sink
                 if sink is not None:
                     _count_for_reports(receiver, packet)

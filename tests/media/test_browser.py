@@ -170,10 +170,30 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
         # And the worker decoded Chromium's microphone (its fake device) once, for the mix:
         # RED from Chromium, its primary frames taken out by the worker.
         assert len(heard) >= 50
-        peer = worker._origins["s"].members["chrome"].peer
+        origin = worker._origins["s"]
+        peer = origin.members["chrome"].peer
         assert peer.red_pt == 63
+        assert peer.red_received >= 100
+        # Loopback loses nothing, so no RED to Chromium yet: a report of loss turns it on,
+        # and Chromium decodes it and still plays the other speaker.
         assert peer.outbound is not None
+        assert not peer.outbound.red
+        peer.remote_loss = 0.05
+        origin._adapt_red(origin.index)
         assert peer.outbound.red
+        before = (await page.evaluate(STATS))["inbound-rtp"]
+        await asyncio.sleep(2.0)
+        after = (await page.evaluate(STATS))["inbound-rtp"]
+        assert after["packetsReceived"] - before["packetsReceived"] >= 80, (before, after)
+        assert after["packetsLost"] - before["packetsLost"] <= 5, (before, after)
+        assert (
+            after["bytesReceived"] - before["bytesReceived"]
+            > 2.5
+            * (before["bytesReceived"] * (after["packetsReceived"] - before["packetsReceived"]))
+            / before["packetsReceived"]
+        ), "not the bytes of RED"
+        peak = await page.evaluate(PEAK)
+        assert peak == pytest.approx(440, abs=12), (peak, after)
     finally:
         await tone.close()
         await worker.close()
