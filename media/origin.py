@@ -94,9 +94,11 @@ RED_ON_LOSS = 0.01
 """A receiver report of at least this much loss turns RED on for that peer."""
 RED_OFF_CHECKS = 10
 """RED goes off after this many once-a-second checks in a row saw reports of no loss at all."""
-RED_CONGESTED = 0.05
-"""With RED on, reported loss this far above twice what turned it on means the link drops
-RED's own bytes (a rate cap, a full queue: RED triples a packet at distance 2): RED goes off."""
+RED_CONGESTED = 0.2
+"""With RED on, reported loss this far above what turned it on (and at least twice it) means
+the link drops RED's own bytes (a rate cap, a full queue: RED triples a packet at distance 2,
+and a full link then loses a third or more). Random loss stays where it was; at 10 % over ~100
+packets its estimate wanders by ±3 points, so a smaller margin took noise for congestion."""
 RED_BACKOFF_TICKS = (500, 15_000)
 """After a congested try, RED waits 10 s before it may come back, doubling each time to 5 min."""
 
@@ -289,7 +291,8 @@ class Origin:
                 continue
             loss = member.peer.remote_loss
             if out.red:
-                if loss >= 2 * member.red_base_loss + RED_CONGESTED:
+                base = member.red_base_loss
+                if loss >= max(2 * base, base + RED_CONGESTED):
                     out.red = False
                     changed = True
                     member.red_blocked_until = index + member.red_backoff

@@ -75,7 +75,8 @@ def offered_red(offer_sdp: str, mid: str | None, opus_pt: int) -> RTCRtpCodecPar
 
 
 class LossWindow:
-    """The peer's loss over its latest receiver reports that cover at least ``packets`` of ours.
+    """The peer's loss over its latest receiver reports that cover at least ``packets`` of ours
+    (100: two seconds of audio, so a 10 % loss reads 10 ± 3 %, not 10 ± 4 % as over one).
 
     A report's own fraction covers the packets since the one before: about 50 at aiortc's
     interval, 250 at a browser's, but 2 or 3 when DTX leaves silence unsent, and one lost packet
@@ -83,7 +84,7 @@ class LossWindow:
     highest sequence number and cumulative loss) keeps FEC and RED from chasing that noise.
     """
 
-    def __init__(self, packets: int = 50, reports: int = 10) -> None:
+    def __init__(self, packets: int = 100, reports: int = 10) -> None:
         self._packets = packets
         self._spans: deque[tuple[int, int]] = deque(maxlen=reports)  # (expected, lost)
         self._last: tuple[int, int] | None = None

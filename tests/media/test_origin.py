@@ -179,11 +179,12 @@ async def test_red_follows_the_reported_loss_and_backs_off_from_a_full_link() ->
     # Its FEC is sized for what RED leaves of 5 %, not for 5 %.
     assert origin._expected_loss(member) == 0
     # Loss that grows with RED on is RED's own bytes dropped: off, and not back for 10 s...
-    assert not check(21, 0.2)
-    assert origin._expected_loss(member) == 20
-    assert not check(22, 0.05)
-    assert not check(21 + RED_BACKOFF_TICKS[0] - 1, 0.05)
-    assert check(21 + RED_BACKOFF_TICKS[0], 0.05)
+    assert check(21, 0.2)  # 5 % to 20 %: not enough to be taken for congestion
+    assert not check(22, 0.3)
+    assert origin._expected_loss(member) == 30
+    assert not check(23, 0.05)
+    assert not check(22 + RED_BACKOFF_TICKS[0] - 1, 0.05)
+    assert check(22 + RED_BACKOFF_TICKS[0], 0.05)
     # ...then twice as long after a second congested try.
     assert not check(600, 0.5)
     assert not check(600 + 2 * RED_BACKOFF_TICKS[0] - 1, 0.05)
