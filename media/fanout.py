@@ -282,7 +282,8 @@ class Outbound:
         self.ready = True
 
     def _fill_kp(self, compiled: _Compiled, srtp: pylibsrtp.Session) -> None:
-        """Copy what the C loop needs; the stream's SSRC, seq0 and ts0 are fixed from here on."""
+        """Copy what the C loop needs; the stream's SSRC and ts0 are fixed from here on, seq0
+        moves only through ``shift_sequence``."""
         kp = self.kp
         assert self.sock is not None
         kp.fd = self.sock.fileno()
@@ -299,6 +300,14 @@ class Outbound:
         name = sockaddr(self.sock.family, self.addr)
         compiled.ffi.memmove(kp.addr, name, len(name))
         kp.addrlen = len(name)
+
+    def shift_sequence(self, delta: int) -> None:
+        """Move the sequence numbers by ``delta``, so that they go on without a jump when the
+        packet index this stream is sent with changes its count of unsent DTX ticks (a member
+        moving between the stage and the audience)."""
+        self.seq0 = (self.seq0 + delta) & 0xFFFF
+        if self.kp is not None:
+            self.kp.seq0 = self.seq0
 
     @property
     def red(self) -> bool:

@@ -408,9 +408,16 @@ class Origin:
             return False
         if role == member.role:
             return True
-        member.own_until = -1
         if role == "speaker":
             self._check_stage_room(user_id)
+        out = member.peer.outbound
+        if out is not None:
+            # With DTX, the stage's and the audience's streams skip different ticks: the
+            # member's sequence numbers go on from where they were, without a jump.
+            skipped = {"speaker": member.dtx_ticks, "listener": self._listener_dtx_ticks}
+            out.shift_sequence(skipped[role] - skipped[member.role])
+        member.own_until = -1
+        if role == "speaker":
             member.encoder = self._new_encoder()
         else:
             member.encoder = None

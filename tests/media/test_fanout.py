@@ -217,3 +217,40 @@ def test_only_opus_is_forwarded(codec: str) -> None:
         pytest.raises(ValueError, match="Opus"),
     ):
         Outbound(1).configure(p, srtp=sessions()[0], transport=FakeTransport(real), addr=("", 0))  # type: ignore[arg-type]
+
+
+def test_red_switches_the_payload_type_and_a_shift_keeps_the_numbering_gapless() -> None:
+    """RED first in the negotiated codecs (as the worker answers): Opus is still the stream's
+    codec, RED's payload type is used while ``red`` is on, and ``shift_sequence`` moves the
+    numbering (in the compiled kernel's copy too)."""
+    tx, rx = sessions()
+    p = params(111, "0", 1, 2)
+    p.codecs.insert(
+        0,
+        RTCRtpCodecParameters(
+            mimeType="audio/red", clockRate=48000, payloadType=63, parameters={"111/111": None}
+        ),
+    )
+    out = Outbound(ssrc=7)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as real:
+        out.configure(p, srtp=tx, transport=FakeTransport(real), addr=("127.0.0.1", 9))  # type: ignore[arg-type]
+    assert out.sock is not None
+    out.sock.close()
+    fake = FakeSocket()
+    out.sock = fake  # type: ignore[assignment]
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(p)
+    assert (out.opus_pt, out.red_pt, out.red) == (111, 63, False)
+
+    fan_out([out], 10, 10 * 960, b"plain", 0)
+    out.red = True
+    fan_out([out], 11, 11 * 960, b"wrapped", 0)
+    out.shift_sequence(-5)  # five ticks fewer skipped on the stream it is now sent with
+    fan_out([out], 17, 17 * 960, b"after", 0)
+    if out.kp is not None:
+        assert out.kp.seq0 == out.seq0
+        assert out.kp.b1 == 63
+    got = [RtpPacket.parse(rx.unprotect(d), ext_map) for d, _ in fake.sent]
+    assert [g.payload_type for g in got] == [111, 63, 63]
+    seqs = [g.sequence_number for g in got]
+    assert [(s - seqs[0]) & 0xFFFF for s in seqs] == [0, 1, 2]

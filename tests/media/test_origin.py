@@ -41,6 +41,10 @@ class FakeOut:
         self.stamps: dict[int, int] = {}  # RTP timestamp by the index the packet went out with
         self.red_pt = red_pt
         self.red = False
+        self.shift = 0  # what shift_sequence moved: the index a real stream's seq follows
+
+    def shift_sequence(self, delta: int) -> None:
+        self.shift += delta
 
 
 def fake_peer(out: FakeOut) -> SimpleNamespace:
@@ -51,8 +55,8 @@ def fake_peer(out: FakeOut) -> SimpleNamespace:
 def sent(monkeypatch: pytest.MonkeyPatch) -> None:
     def fan_out(outs: Any, index: int, rtp_ts: int, payload: bytes, *args: Any, **kw: Any) -> Any:
         for out in outs:
-            out.payloads[index] = payload
-            out.stamps[index] = rtp_ts
+            out.payloads[index + out.shift] = payload
+            out.stamps[index + out.shift] = rtp_ts
         return len(outs), 0
 
     monkeypatch.setattr(origin_module, "fan_out", fan_out)
@@ -268,3 +272,38 @@ async def test_with_dtx_silence_sends_only_comfort_noise_updates_and_no_sequence
     # The listener hears the talk after the silence (their decoder gets real packets again).
     last = max(outs["l"].payloads)
     assert outs["l"].stamps[last] == 159 * FRAME_SAMPLES
+
+
+async def test_with_dtx_a_member_moving_on_and_off_stage_keeps_a_gapless_sequence(
+    sent: None,
+) -> None:
+    """The audience's stream and a talker's own skip different silent ticks: each move
+    between them shifts the member's sequence numbers so they go on without a jump."""
+    origin = Origin("space", MediaConfig(opus_dtx=True), on_levels=lambda event: None, taps=[])
+    outs = {"a": FakeOut(), "m": FakeOut()}
+    members = {
+        "a": Member("a", "speaker", False, fake_peer(outs["a"])),  # type: ignore[arg-type]
+        "m": Member("m", "listener", False, fake_peer(outs["m"])),  # type: ignore[arg-type]
+    }
+    for member in members.values():
+        origin.add(member)
+    talking = set(range(20)) | set(range(90, 110)) | set(range(180, 200))
+    for tick in range(260):
+        if tick == 60:
+            assert origin.set_role("m", "speaker")
+        if tick == 150:
+            assert origin.set_role("m", "listener")
+        if tick in talking:
+            members["a"].fifo.push(tone(440, tick))
+        if 60 <= tick < 150 and tick % 3 == 0:
+            members["m"].fifo.push(tone(660, tick))  # m says a little on stage
+        origin._tick(origin._loop.time())
+        origin.index += 1
+    await origin.stop()
+
+    heard = outs["m"]
+    indices = sorted(heard.payloads)
+    assert indices == list(range(indices[0], indices[0] + len(indices)))
+    assert len(indices) < 260
+    stamps = [heard.stamps[i] for i in indices]
+    assert stamps == sorted(stamps)
