@@ -51,6 +51,20 @@ def fake_peer(out: FakeOut) -> SimpleNamespace:
     return SimpleNamespace(track=None, outbound=out, remote_loss=0.0, red_pt=out.red_pt)
 
 
+def origin_with(
+    config: MediaConfig, outs: dict[str, FakeOut], speakers: set[str]
+) -> tuple[Origin, dict[str, Member]]:
+    """An origin with a member per stream of ``outs``: on stage if named in ``speakers``."""
+    origin = Origin("space", config, on_levels=lambda event: None, taps=[])
+    members = {
+        name: Member(name, "speaker" if name in speakers else "listener", False, fake_peer(out))  # type: ignore[arg-type]
+        for name, out in outs.items()
+    }
+    for member in members.values():
+        origin.add(member)
+    return origin, members
+
+
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> None:
     def fan_out(outs: Any, index: int, rtp_ts: int, payload: bytes, *args: Any, **kw: Any) -> Any:
@@ -81,14 +95,8 @@ async def test_a_talker_whose_frame_is_late_keeps_their_own_stream(sent: None) -
     """A tick without the talker's frame (a late packet, a pause) still goes through their own
     encoder: a packet of the shared stream in between would leave their decoder in another
     encoder's state, and what they hear of the others would be wrong for several frames."""
-    origin = Origin("space", MediaConfig(), on_levels=lambda event: None, taps=[])
     outs = {name: FakeOut() for name in ("a", "b", "listener")}
-    members = {
-        name: Member(name, "listener" if name == "listener" else "speaker", False, peer)  # type: ignore[arg-type]
-        for name, peer in ((n, fake_peer(o)) for n, o in outs.items())
-    }
-    for member in members.values():
-        origin.add(member)
+    origin, members = origin_with(MediaConfig(), outs, {"a", "b"})
     gaps = {60, 61, 90}  # "a" adds nothing to these ticks
     pause = range(120, 120 + OWN_STREAM_HOLD_TICKS + 30)  # "a" is quiet for longer than the hold
     for tick in range(240):
@@ -128,18 +136,14 @@ async def test_red_goes_to_a_listener_whose_reports_show_loss(sent: None) -> Non
     """Each RED packet carries the listener stream's two frames before it, as they were sent,
     and the same primary every other listener gets; a listener without RED, or without loss,
     gets plain Opus."""
-    origin = Origin("space", MediaConfig(red_distance=2), on_levels=lambda event: None, taps=[])
     outs = {
         "a": FakeOut(),
         "red": FakeOut(red_pt=63),
         "clean": FakeOut(red_pt=63),
         "plain": FakeOut(),
     }
-    roles = {"a": "speaker", "red": "listener", "clean": "listener", "plain": "listener"}
-    members = {n: Member(n, roles[n], False, fake_peer(o)) for n, o in outs.items()}  # type: ignore[arg-type]
+    origin, members = origin_with(MediaConfig(red_distance=2), outs, {"a"})
     members["red"].peer.remote_loss = members["plain"].peer.remote_loss = 0.05
-    for member in members.values():
-        origin.add(member)
     run_ticks(origin, members, range(20))
     await origin.stop()
 
@@ -199,12 +203,9 @@ async def test_red_follows_the_reported_loss_and_backs_off_from_a_full_link() ->
 async def test_a_stage_members_red_repeats_what_their_own_stream_carried(sent: None) -> None:
     """A talker hears their own mix-minus stream: its RED copies are of that stream, across
     the switch back to the shared one."""
-    origin = Origin("space", MediaConfig(red_distance=1), on_levels=lambda event: None, taps=[])
     outs = {"a": FakeOut(red_pt=63), "b": FakeOut()}
-    members = {n: Member(n, "speaker", False, fake_peer(o)) for n, o in outs.items()}  # type: ignore[arg-type]
+    origin, members = origin_with(MediaConfig(red_distance=1), outs, {"a", "b"})
     members["a"].peer.remote_loss = 0.05
-    for member in members.values():
-        origin.add(member)
     run_ticks(origin, members, range(10))
     await origin.stop()
     heard = outs["a"].payloads
@@ -225,6 +226,7 @@ async def test_a_speakers_red_copy_fills_the_frame_whose_packet_was_lost() -> No
     encoder = LibOpusEncoder(bitrate=32_000)
     frames = [encoder.encode(to_int16(tone(440, n)))[0] for n in range(8)]
     sink = member.peer.rtp_sink
+    assert sink is not None  # the origin decodes this speaker itself (speaker_fec)
     for n in (0, 1, 2, 4, 5):  # packet 3 lost; 4 carries frames 2 and 3
         redundant = [((n - k) * FRAME_SAMPLES, frames[k]) for k in (n - 2, n - 1) if k >= 0]
         payload = red.pack(111, frames[n], redundant)
@@ -243,14 +245,8 @@ async def test_a_speakers_red_copy_fills_the_frame_whose_packet_was_lost() -> No
 async def test_with_dtx_silence_sends_only_comfort_noise_updates_and_no_sequence_gap(
     sent: None,
 ) -> None:
-    origin = Origin("space", MediaConfig(opus_dtx=True), on_levels=lambda event: None, taps=[])
     outs = {"a": FakeOut(), "l": FakeOut()}
-    members = {
-        "a": Member("a", "speaker", False, fake_peer(outs["a"])),  # type: ignore[arg-type]
-        "l": Member("l", "listener", False, fake_peer(outs["l"])),  # type: ignore[arg-type]
-    }
-    for member in members.values():
-        origin.add(member)
+    origin, members = origin_with(MediaConfig(opus_dtx=True), outs, {"a"})
     talking = set(range(30)) | set(range(130, 160))
     for tick in range(160):
         if tick in talking:
@@ -279,14 +275,8 @@ async def test_with_dtx_a_member_moving_on_and_off_stage_keeps_a_gapless_sequenc
 ) -> None:
     """The audience's stream and a talker's own skip different silent ticks: each move
     between them shifts the member's sequence numbers so they go on without a jump."""
-    origin = Origin("space", MediaConfig(opus_dtx=True), on_levels=lambda event: None, taps=[])
     outs = {"a": FakeOut(), "m": FakeOut()}
-    members = {
-        "a": Member("a", "speaker", False, fake_peer(outs["a"])),  # type: ignore[arg-type]
-        "m": Member("m", "listener", False, fake_peer(outs["m"])),  # type: ignore[arg-type]
-    }
-    for member in members.values():
-        origin.add(member)
+    origin, members = origin_with(MediaConfig(opus_dtx=True), outs, {"a"})
     talking = set(range(20)) | set(range(90, 110)) | set(range(180, 200))
     for tick in range(260):
         if tick == 60:
