@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -109,6 +110,91 @@ class LossWindow:
         return lost / expected if expected else fraction / 256.0
 
 
+class Uplink:
+    """What the packets a peer sends say about its uplink: how many are lost, and how long they
+    stand in a queue on the way.
+
+    Loss: ``loss()``, called at each check, compares the counts with those of the latest
+    earlier check at least ``min_packets`` expected ago (50: one second of audio, so that a
+    lossy speaker is found before they have said much). Queue: per second of arrival, the
+    smallest transit (arrival time minus RTP timestamp). Jitter delays some packets; a queue
+    that builds up delays all of them, so once the fastest packet of each of the last ``hold``
+    seconds came ``threshold`` later than the fastest of the last ``window`` seconds, the
+    sender sends more than the uplink carries (``standing``). A few operations per packet.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock_rate: int = 48_000,
+        window: int = 10,
+        hold: int = 2,
+        threshold: float = 0.2,
+        min_packets: int = 50,
+    ) -> None:
+        self._rate = clock_rate
+        self._window = window
+        self._hold = hold
+        self._threshold = threshold
+        self._min_packets = min_packets
+        self._buckets: deque[tuple[int, float]] = deque()  # (second, smallest transit)
+        self._checks: deque[tuple[int, int]] = deque([(0, 0)], maxlen=64)  # (expected, lost)
+        self._last_ts: int | None = None
+        self._ts = 0  # the RTP timestamp, unwrapped
+        self._first = self._highest = 0  # sequence numbers, unwrapped
+        self.received = 0
+
+    def add(self, seq: int, timestamp: int, arrival: float) -> None:
+        if self._last_ts is None:
+            self._first = self._highest = seq
+        else:
+            step = (timestamp - self._last_ts) & 0xFFFFFFFF
+            self._ts += step - (1 << 32) if step >= 1 << 31 else step
+            ahead = ((seq - self._highest + 0x8000) & 0xFFFF) - 0x8000
+            if ahead > 0:
+                self._highest += ahead
+        self._last_ts = timestamp
+        self.received += 1
+        transit = arrival - self._ts / self._rate
+        second = int(arrival)
+        buckets = self._buckets
+        if buckets and buckets[-1][0] == second:
+            if transit < buckets[-1][1]:
+                buckets[-1] = (second, transit)
+            return
+        buckets.append((second, transit))
+        while buckets[0][0] <= second - self._window:
+            buckets.popleft()
+
+    def loss(self) -> float:
+        """The share lost since the latest check ``min_packets`` or more expected ago (since
+        the first packet, before there was one); 0 while fewer were expected."""
+        expected = self._highest - self._first + 1 if self.received else 0
+        lost = max(0, expected - self.received)
+        checks = self._checks
+        found = 0.0
+        for earlier_expected, earlier_lost in reversed(checks):
+            span = expected - earlier_expected
+            if span >= self._min_packets:
+                found = max(0, lost - earlier_lost) / span
+                break
+        if expected > checks[-1][0]:
+            checks.append((expected, lost))
+        return found
+
+    def delay(self, now: float) -> float:
+        """The queue standing over the last ``hold`` whole seconds before ``now`` (seconds);
+        0 when those seconds are not all heard (a pause, a mute, a new stream)."""
+        current = int(now)
+        recent = [t for s, t in self._buckets if current - self._hold <= s < current]
+        if len(recent) < self._hold or len(self._buckets) <= self._hold:
+            return 0.0
+        return max(0.0, min(recent) - min(t for _, t in self._buckets))
+
+    def standing(self, now: float) -> bool:
+        return self.delay(now) >= self._threshold
+
+
 def _count_for_reports(receiver: Any, packet: RtpPacket) -> None:
     """What aiortc's receiver would note of a packet for its RTCP receiver reports, for packets
     the origin takes before aiortc (``rtp_sink``): without it the speaker's browser is never told
@@ -138,14 +224,19 @@ class Peer:
         red: bool = False,
         red_first: bool = True,
     ) -> None:
+        """``red``: answer with RED when the offer has it; ``red_first``: list it before Opus,
+        so that a browser sends it (it decodes RED either way)."""
         self.label = label
         self._offer_red = red
-        self._red_first = red_first
+        self.red_first = red_first
+        """RED goes before Opus in the answer (it is what the peer sends, if it takes RED)."""
         self.red_pt: int | None = None
         """RED's payload type, when the answer took RED (in both directions of the section)."""
         self.opus_pt = 0
         self.red_received = 0
         """RED packets this peer sent us (diagnostics: is the browser sending RED?)."""
+        self.uplink = Uplink()
+        """Loss and queueing of what this peer sends (``Uplink``)."""
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.outbound: Outbound | None = None
         self.track: MediaStreamTrack | None = None
@@ -178,6 +269,8 @@ class Peer:
         handle_rtp = receiver._handle_rtp_packet
 
         async def gated(packet: RtpPacket, arrival_time_ms: int) -> None:
+            # Every packet, heard or not: a muted speaker's are not lost.
+            self.uplink.add(packet.sequence_number, packet.timestamp, time.monotonic())
             if self._accept_media():
                 if packet.payload_type == self.red_pt:
                     self.red_received += 1
@@ -217,7 +310,7 @@ class Peer:
             offered_red(offer_sdp, transceiver.mid, self.opus_pt) if self._offer_red else None
         )
         if redundancy is not None:
-            transceiver._codecs.insert(0 if self._red_first else 1, redundancy)
+            transceiver._codecs.insert(0 if self.red_first else 1, redundancy)
             self.red_pt = redundancy.payloadType
         for other in pc.getTransceivers():
             if other is not transceiver:

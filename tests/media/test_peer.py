@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from media import red
-from media.peer import LossWindow, Peer, offered_red
+from media.peer import LossWindow, Peer, Uplink, offered_red
 
 CHROMIUM_AUDIO = "\r\n".join(
     [
@@ -162,3 +163,62 @@ def test_loss_is_weighted_by_the_packets_each_report_covers() -> None:
     assert estimate == pytest.approx(1 / 53)  # not the report's 33 %
     # A repeated report is no news.
     assert window.add(50 * 19 + 3, 1, 85) == pytest.approx(1 / 53)
+
+
+def feed(
+    uplink: Uplink,
+    packets: range,
+    *,
+    at: float,
+    lost: Collection[int] = (),
+    late: float | Callable[[int], float] = 0.0,
+) -> None:
+    """Packets ``packets`` (20 ms apart, sequence numbers and timestamps wrapping) sent from
+    ``at`` on, each arriving ``late`` seconds (or ``late(n)``) after it was sent."""
+    for n in packets:
+        if n in lost:
+            continue
+        delay = late(n) if callable(late) else late
+        uplink.add(
+            (60_000 + n) & 0xFFFF, (0xFFFF_0000 + 960 * n) & 0xFFFF_FFFF, at + 0.02 * n + delay
+        )
+
+
+def test_uplink_loss_is_found_after_a_second_of_packets_and_not_before() -> None:
+    uplink = Uplink()
+    feed(uplink, range(40), at=100.0, lost={10})
+    assert uplink.loss() == 0  # 40 expected: too few to tell
+    feed(uplink, range(40, 100), at=100.0, lost={60, 70})
+    assert uplink.loss() == pytest.approx(2 / 60)  # since the check before, 60 packets ago
+    # The next check counts from this one: a clean second reads clean.
+    feed(uplink, range(100, 160), at=100.0)
+    assert uplink.loss() == 0
+    # Reordering is not loss, and a duplicate of an old packet moves nothing back.
+    feed(uplink, range(161, 220), at=100.0)
+    feed(uplink, range(160, 161), at=100.0)
+    assert uplink.loss() == 0
+
+
+def test_a_standing_queue_is_told_from_jitter() -> None:
+    # Jitter: one packet in five is 150 ms late, the fastest of each second on time.
+    jittery = Uplink()
+    feed(jittery, range(300), at=100.0, late=lambda n: 0.15 if n % 5 else 0.0)
+    assert not jittery.standing(100.0 + 6.0)
+    # A stall of half a second, then a burst: late packets, but not a queue.
+    stalled = Uplink()
+    feed(
+        stalled,
+        range(300),
+        at=100.0,
+        late=lambda n: max(0.0, 0.5 - 0.02 * (n - 100)) if 100 <= n < 125 else 0.0,
+    )
+    assert not stalled.standing(100.0 + 6.0)
+    # A queue: after two seconds each packet is 40 ms later than the one before (a sender at
+    # 1.5 times what the link carries), up to a full 400 ms buffer.
+    full = Uplink()
+    feed(full, range(400), at=100.0, late=lambda n: min(0.4, 0.01 * max(0, n - 100)))
+    assert not full.standing(100.0 + 2.5)
+    assert full.delay(100.0 + 8.0) == pytest.approx(0.4)
+    assert full.standing(100.0 + 8.0)
+    # Nothing heard for a while (muted, a pause): no verdict.
+    assert not full.standing(100.0 + 20.0)
