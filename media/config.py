@@ -29,10 +29,12 @@ class MediaConfig:
     negotiated RED while their receiver reports show loss; 0 never answers with RED. A lossy
     listener's packets carry ~3 frames instead of one (bench/RESULTS.md, "Networks")."""
     red_from_speakers: bool = True
-    """List RED before Opus in answers, which is what makes Chromium send it: a speaker's lost
-    packet then comes back whole from the next one. It doubles a speaker's upload (~55 → ~85
-    kb/s with headers): on an uplink capped near 64 kb/s that congests, and False keeps
-    speakers on Opus with in-band FEC (RED still goes to them when they lose packets)."""
+    """Ask a speaker whose packets are lost on the way to send RED: a ``reoffer``, answered
+    with RED before Opus, which is what makes Chromium send it; a lost packet then comes back
+    whole from the next one. RED raises a speaker's upload from ~55 to ~85 kb/s with headers,
+    so everyone starts on Opus, and a speaker whose RED queues on their uplink goes back to it
+    (``Origin._watch_uplinks``). False: speakers always send Opus with in-band FEC (RED still
+    goes to them when they lose packets)."""
     opus_complexity: int = 10
     """libopus complexity 0..10. 10 costs ~190 µs of CPU per 20 ms frame against ~120 at 5
     (one encode per Space per tick for every listener, plus one per talker) and lifts what a

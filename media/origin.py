@@ -86,10 +86,18 @@ class AppliedChange:
 
 
 LevelsCallback = Callable[[LevelsEvent], None]
+ReofferCallback = Callable[[Key, str], None]
+"""(user_id, reason): ask that participant's client to offer again (a new connection, made
+before the old one is closed); the next answer is shaped by what the origin learnt."""
 AudioTap = Callable[[Key, Key, npt.NDArray[np.int16]], None]
 """(space_id, user_id, 20 ms of 48 kHz mono int16) for each stage member heard in a tick."""
 
 
+FEC_MAX_LOSS_PCT = 20
+"""In-band FEC is never sized for more loss than this, as libwebrtc's Opus encoder caps it
+(``kMaxPacketLossFraction``): its bits come out of the frame, and past this the frame loses
+more than the FEC gives back. Loss reports also run high for a while after RED congested a
+link; with no cap, every listener's stream then carried 40 % FEC for half a minute."""
 RED_ON_LOSS = 0.01
 """A receiver report of at least this much loss turns RED on for that peer."""
 RED_OFF_CHECKS = 10
@@ -107,6 +115,14 @@ DTX_FRAME_BYTES = 2
 comfort-noise updates) in at most this many bytes: such a tick sends nothing, the stream's
 sequence numbers go on without a gap and its timestamps jump, and the receiver plays comfort
 noise (how WebRTC's own Opus DTX looks on the wire)."""
+
+UPLINK_CHECK_TICKS = 10
+"""How often (200 ms) speakers' uplinks are looked at (``Origin._watch_uplinks``)."""
+UPLINK_LOSS = "uplink_loss"
+"""A ``reoffer``'s reason: the speaker's packets are lost, the next answer asks for RED."""
+UPLINK_FULL = "uplink_full"
+"""A ``reoffer``'s reason: the speaker's RED queues on their uplink, the next answer asks for
+Opus."""
 
 OWN_STREAM_HOLD_TICKS = 50
 """How long (1 s) a talker keeps hearing their own mix-minus stream after their last frame: the
@@ -218,6 +234,7 @@ class Origin:
         relay: bool = False,
         publisher: MixPublisher | None = None,
         denoiser: Backend | None = None,
+        on_reoffer: ReofferCallback | None = None,
     ) -> None:
         self.space_id = space_id
         self.config = config
@@ -231,6 +248,12 @@ class Origin:
         self.applied: deque[AppliedChange] = deque(maxlen=64)
         """The latest changes (role, mute, removal), oldest first; never on the tick's path."""
         self._on_levels = on_levels
+        self._on_reoffer = on_reoffer
+        self.red_uplink: set[Key] = set()
+        """Participants to answer with RED first: their uplink loses packets (``_watch_uplinks``).
+        """
+        self.plain_uplink: set[Key] = set()
+        """Participants never to ask for RED again: their uplink could not carry it."""
         self._taps = taps
         self._encoder = self._new_encoder()
         self._listener_outs: list[Outbound] = OutboundList()
@@ -245,6 +268,7 @@ class Origin:
         self._levels_every = max(1, round(config.levels_interval / FRAME_SECONDS))
         self._next_levels = 0
         self._next_adapt = 0
+        self._next_uplink_check = 0
         self._silence: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -341,7 +365,7 @@ class Origin:
         out = member.peer.outbound
         if out is not None and out.red:
             return round(100 * loss ** (self.config.red_distance + 1))
-        return math.ceil(loss * 100)
+        return min(FEC_MAX_LOSS_PCT, math.ceil(loss * 100))
 
     def _decode_here(self, member: Member) -> None:
         """Take a member's RTP before aiortc's jitter buffer and decode it with FEC recovery.
@@ -673,13 +697,57 @@ class Origin:
         self._adapt(index)
 
     def _adapt(self, index: int) -> None:
-        """About once a second: FEC strength and who gets RED, from the latest reports."""
+        """About once a second: FEC strength and who gets RED, from the latest reports; five
+        times a second: what speakers' uplinks need."""
         if index >= self._next_adapt:
             self._next_adapt = index + 50
             if self.config.opus_fec:
                 self._adapt_fec()
             if self.config.red_distance:
                 self._adapt_red(index)
+        if index >= self._next_uplink_check and self.config.red_distance:
+            self._next_uplink_check = index + UPLINK_CHECK_TICKS
+            self._watch_uplinks()
+
+    def _watch_uplinks(self) -> None:
+        """RED from a speaker while their uplink needs it and carries it. A speaker is first
+        answered with RED after Opus (browsers then send Opus with in-band FEC): RED costs
+        ~30 kb/s more upload, and on a thin uplink that is a standing queue, every packet
+        hundreds of ms late. Once the speaker's packets show loss (``RED_ON_LOSS``), they are
+        asked to offer again (``on_reoffer``) and the new answer lists RED first: a lost packet
+        then comes back whole from the next one. If their packets then queue
+        (``Uplink.standing``), RED did not fit: they are asked again and stay on Opus for the
+        rest of the Space. The answer is all that decides what a browser sends, hence the
+        re-offers (the client makes the new connection before it closes the old one)."""
+        if self._on_reoffer is None or not self.config.red_from_speakers:
+            return
+        now = time.monotonic()
+        for member in self._stage:
+            peer, user_id = member.peer, member.user_id
+            if peer.red_pt is None or user_id in self.plain_uplink:
+                continue
+            if peer.red_first:
+                if peer.uplink.standing(now):
+                    self.red_uplink.discard(user_id)
+                    self.plain_uplink.add(user_id)
+                    queued = f"{1000 * peer.uplink.delay(now):.0f} ms of queue"
+                    self._ask_reoffer(member, UPLINK_FULL, queued)
+            elif user_id not in self.red_uplink:
+                loss = peer.uplink.loss()
+                if loss >= RED_ON_LOSS:
+                    self.red_uplink.add(user_id)
+                    self._ask_reoffer(member, UPLINK_LOSS, f"{100 * loss:.1f} % lost")
+
+    def _ask_reoffer(self, member: Member, reason: str, why: str) -> None:
+        assert self._on_reoffer is not None
+        logger.info(
+            "space %s user %s: %s, asking for a new offer (%s)",
+            self.space_id,
+            member.user_id,
+            why,
+            reason,
+        )
+        self._on_reoffer(member.user_id, reason)
 
     def _dtx_silence(self, payload: bytes) -> bool:
         return self.config.opus_dtx and len(payload) <= DTX_FRAME_BYTES

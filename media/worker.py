@@ -45,9 +45,10 @@ from media.recording import Recorder, RecordingSink
 
 logger = logging.getLogger(__name__)
 
-PeerGoneCallback = Callable[[Key, Key, str], None]
-"""(space_id, user_id, reason): a peer dropped by itself ("failed", "closed", "timeout"), or
-dropped here because it must be served by the Space's origin ("moved")."""
+PeerCallback = Callable[[Key, Key, str], None]
+"""(space_id, user_id, reason). Gone: a peer dropped by itself ("failed", "closed",
+"timeout"), or dropped here because it must be served by the Space's origin ("moved").
+Re-offer: ``origin.UPLINK_LOSS`` or ``origin.UPLINK_FULL`` (``Origin._watch_uplinks``)."""
 
 
 RECORDER_CLOSE_SECONDS = 10.0
@@ -87,8 +88,12 @@ class MediaWorker:
         config: MediaConfig | None = None,
         *,
         on_levels: Callable[[LevelsEvent], None] | None = None,
-        on_peer_gone: PeerGoneCallback | None = None,
+        on_peer_gone: PeerCallback | None = None,
+        on_reoffer: PeerCallback | None = None,
     ) -> None:
+        """``on_peer_gone(space_id, user_id, reason)``: the worker dropped that connection;
+        ``on_reoffer(space_id, user_id, reason)``: that client should offer again while its
+        connection still serves (``Origin._watch_uplinks``)."""
         check_aiortc_internals()
         logger.info("media fan-out kernel: %s", fanout.kernel_info())
         self.config = config or MediaConfig()
@@ -98,6 +103,7 @@ class MediaWorker:
         self._taps: list[AudioTap] = []
         self._on_levels = on_levels
         self._on_peer_gone = on_peer_gone
+        self._on_reoffer = on_reoffer
         self._level_queues: set[asyncio.Queue[LevelsEvent]] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -164,6 +170,9 @@ class MediaWorker:
                 relay=edge,
                 publisher=self.publisher,
                 denoiser=self.denoiser,
+                on_reoffer=lambda user_id, reason: self._notify(
+                    self._on_reoffer, space_id, user_id, reason
+                ),
             )
             self._origins[space_id] = origin
             origin.start()
@@ -182,7 +191,7 @@ class MediaWorker:
             on_gone=lambda p, reason: self._peer_gone(space_id, user_id, p, reason),
             connect_timeout=self.config.connect_timeout,
             red=self.config.red_distance > 0,
-            red_first=self.config.red_from_speakers,
+            red_first=self._red_first(origin, user_id),
             on_connected=self._gc.peer_connected if self._gc else None,
             on_closed=self._gc.peer_closed if self._gc else None,
         )
@@ -268,7 +277,7 @@ class MediaWorker:
             on_gone=lambda p, reason: self._peer_gone(space_id, user_id, p, reason),
             connect_timeout=self.config.connect_timeout,
             red=self.config.red_distance > 0,
-            red_first=self.config.red_from_speakers,
+            red_first=self._red_first(origin, user_id),
             on_connected=connected,
             on_closed=self._gc.peer_closed if self._gc else None,
         )
@@ -441,12 +450,20 @@ class MediaWorker:
         for user_id in users:
             self._notify_gone(space_id, user_id, "moved")
 
+    def _red_first(self, origin: Origin, user_id: Key) -> bool:
+        """Ask for RED (list it first) from a participant whose uplink loses packets."""
+        return self.config.red_from_speakers and user_id in origin.red_uplink
+
     def _notify_gone(self, space_id: Key, user_id: Key, reason: str) -> None:
-        if self._on_peer_gone is not None:
+        self._notify(self._on_peer_gone, space_id, user_id, reason)
+
+    @staticmethod
+    def _notify(callback: PeerCallback | None, space_id: Key, user_id: Key, reason: str) -> None:
+        if callback is not None:
             try:
-                self._on_peer_gone(space_id, user_id, reason)
+                callback(space_id, user_id, reason)
             except Exception:
-                logger.exception("peer-gone callback failed")
+                logger.exception("%s callback failed", reason)
 
     # -- taps and levels --
 

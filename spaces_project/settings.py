@@ -515,7 +515,8 @@ MEDIA_OPUS_DTX = env.bool("MEDIA_OPUS_DTX", default=False)
 # again, for half as much more bandwidth per listener.
 MEDIA_OPUS_BITRATE = env.int("MEDIA_OPUS_BITRATE", default=32_000)
 MEDIA_OPUS_COMPLEXITY = env.int("MEDIA_OPUS_COMPLEXITY", default=10)
-# RED (RFC 2198) to peers that negotiate it and report loss: earlier frames repeated per packet.
+# RED (RFC 2198) to peers that negotiate it and report loss: earlier frames repeated per packet;
+# and from speakers whose own packets are lost (a `reoffer`), unless that fills their uplink.
 MEDIA_RED_DISTANCE = env.int("MEDIA_RED_DISTANCE", default=2)
 MEDIA_RED_FROM_SPEAKERS = env.bool("MEDIA_RED_FROM_SPEAKERS", default=True)
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)

@@ -189,7 +189,8 @@ async def test_red_follows_the_reported_loss_and_backs_off_from_a_full_link() ->
     # Loss that grows with RED on is RED's own bytes dropped: off, and not back for 10 s...
     assert check(21, 0.2)  # 5 % to 20 %: not enough to be taken for congestion
     assert not check(22, 0.3)
-    assert origin._expected_loss(member) == 30
+    # In-band FEC is sized for at most 20 %, as libwebrtc sizes it.
+    assert origin._expected_loss(member) == origin_module.FEC_MAX_LOSS_PCT == 20
     assert not check(23, 0.05)
     assert not check(22 + RED_BACKOFF_TICKS[0] - 1, 0.05)
     assert check(22 + RED_BACKOFF_TICKS[0], 0.05)
@@ -197,6 +198,72 @@ async def test_red_follows_the_reported_loss_and_backs_off_from_a_full_link() ->
     assert not check(600, 0.5)
     assert not check(600 + 2 * RED_BACKOFF_TICKS[0] - 1, 0.05)
     assert check(600 + 2 * RED_BACKOFF_TICKS[0], 0.05)
+    await origin.stop()
+
+
+class FakeUplink:
+    """What ``Uplink`` would conclude, set by the test."""
+
+    def __init__(self) -> None:
+        self.lost = 0.0
+        self.queue = 0.0
+
+    def loss(self) -> float:
+        return self.lost
+
+    def delay(self, now: float) -> float:
+        return self.queue
+
+    def standing(self, now: float) -> bool:
+        return self.queue >= 0.2
+
+
+@pytest.mark.parametrize("red_from_speakers", [True, False])
+async def test_a_speaker_is_asked_for_red_when_their_uplink_loses_and_for_opus_when_it_fills(
+    red_from_speakers: bool,
+) -> None:
+    asked: list[tuple[str, str]] = []
+    config = MediaConfig(red_distance=2, red_from_speakers=red_from_speakers)
+    origin = Origin(
+        "space",
+        config,
+        on_levels=lambda event: None,
+        taps=[],
+        on_reoffer=lambda user, reason: asked.append((user, reason)),
+    )
+    peers = {}
+    for name, role in (("s", "speaker"), ("l", "listener")):
+        peer = fake_peer(FakeOut(red_pt=63))
+        peer.uplink, peer.red_first = FakeUplink(), False
+        peers[name] = peer
+        origin.add(Member(name, role, False, peer))  # type: ignore[arg-type]
+    speaker = peers["s"]
+    speaker.uplink.lost = peers["l"].uplink.lost = 0.005  # under RED_ON_LOSS; a listener sends none
+    origin._watch_uplinks()
+    assert asked == []
+    speaker.uplink.lost = peers["l"].uplink.lost = 0.03
+    origin._watch_uplinks()
+    origin._watch_uplinks()  # asked once: the client's new offer is what changes things
+    if not red_from_speakers:
+        assert (asked, origin.red_uplink) == ([], set())
+        await origin.stop()
+        return
+    assert asked == [("s", origin_module.UPLINK_LOSS)]
+    assert origin.red_uplink == {"s"}
+    # Its new connection sends RED (the worker answers with RED first), and its packets queue.
+    speaker.red_first = True
+    speaker.uplink.queue = 0.1
+    origin._watch_uplinks()
+    assert len(asked) == 1
+    speaker.uplink.queue = 0.3
+    origin._watch_uplinks()
+    assert asked[1:] == [("s", origin_module.UPLINK_FULL)]
+    assert (origin.red_uplink, origin.plain_uplink) == (set(), {"s"})
+    # Back on Opus, its loss does not bring RED back: the link is too thin for it.
+    speaker.red_first = False
+    speaker.uplink.queue = 0.0
+    origin._watch_uplinks()
+    assert len(asked) == 2
     await origin.stop()
 
 
