@@ -261,7 +261,10 @@ class MediaBridge:
             return self.worker
         self._forget()
         self.worker = MediaWorker(
-            media_config(), on_levels=self._on_levels, on_peer_gone=self._on_peer_gone
+            media_config(),
+            on_levels=self._on_levels,
+            on_peer_gone=self._on_peer_gone,
+            on_reoffer=self._on_reoffer,
         )
         self.loop = loop
         self.captions.attach(self.worker)
@@ -387,19 +390,26 @@ class MediaBridge:
         """The connection failed or timed out: tell the socket, so the client can offer again."""
         send = self._sockets.pop((space_id, user_id), None)
         if send is not None:
-            self._spawn(self._say_bye(send, reason))
+            self._spawn(self._say(send, "bye", reason))
+
+    def _on_reoffer(self, space_id: Any, user_id: Any, reason: str) -> None:
+        """The connection serves on, but a new one would be better shaped (a speaker's RED that
+        fills their uplink): ask the client to offer again, as for an ICE restart."""
+        send = self._sockets.get((space_id, user_id))
+        if send is not None:
+            self._spawn(self._say(send, "reoffer", reason))
 
     @staticmethod
-    async def _say_bye(send: Send, reason: str) -> None:
+    async def _say(send: Send, kind: str, reason: str) -> None:
         with contextlib.suppress(Exception):
-            await send({"type": "signal", "kind": "bye", "reason": reason})
+            await send({"type": "signal", "kind": kind, "reason": reason})
 
     async def say_bye(self, reason: str = "closed", *, space_id: int | None = None) -> None:
         """Tell clients to offer again now rather than when their connection times out: all of
         them (a worker process stopping) or one Space's (placed on another worker meanwhile)."""
         keys = [k for k in self._sockets if space_id is None or k[0] == space_id]
         sends = [self._sockets.pop(k) for k in keys]
-        await asyncio.gather(*(self._say_bye(send, reason) for send in sends))
+        await asyncio.gather(*(self._say(send, "bye", reason) for send in sends))
 
     # -- room events --
 
@@ -458,7 +468,7 @@ class MediaBridge:
                 kicked = await worker.kick(space_id, user_id, reason=update.gone)
                 if update.gone == "hls" and kicked and send is not None:
                     # Still in the Space: told why, so the client plays HLS, not offer again.
-                    await self._say_bye(send, "hls")
+                    await self._say(send, "bye", "hls")
                 return
             if update.role is not None:
                 await worker.set_role(space_id, user_id, update.role)

@@ -14,7 +14,7 @@
 //     silences it too); pressing "Mic off" also disables it at once, before the ack.
 //   - The mix plays through an <audio> element. The Join click is a user gesture, so play()
 //     normally works; when the browser refuses it, a "Tap to turn on sound" button appears.
-//   - A server `bye`, a peer connection that fails (or stays disconnected), no packet from the
+//   - A server `bye` or `reoffer`, a peer connection that fails (or stays disconnected), no packet from the
 //     server for STALL_MS (it sends one every 20 ms, silence too), a network change (`online`,
 //     `navigator.connection` "change"), or a socket that reconnected: offer again from a new
 //     peer connection (an ICE restart the way the server does it: it swaps the new connection in
@@ -258,6 +258,10 @@ export class RoomAudio {
       this.retryTimer = null;
       this.closePc();
       this.hold();
+    } else if (message.kind === "reoffer" && this.pc && !this.negotiating) {
+      // The connection still works, but the worker would shape a new one better (its answer
+      // said to send RED, and our uplink cannot carry it): make it before breaking this one.
+      this.renegotiate(`the server asked for a new offer (${message.reason || "no reason"})`);
     } else if (message.kind === "bye" && this.pc) {
       // The worker dropped this connection (failed, timed out): start a new one.
       this.renegotiate(`server said bye (${message.reason || "no reason"})`);

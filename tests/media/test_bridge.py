@@ -29,6 +29,7 @@ from tests.media.mixcheck import (
     until,
     until_heard,
 )
+from tests.media.test_peer import with_red
 from tests.realtime import conftest as realtime_fixtures
 from tests.realtime.conftest import Socket, space_path
 from tests.realtime.helpers import db
@@ -333,6 +334,61 @@ async def test_turn_credentials_come_before_the_offer_and_bye_closes_the_connect
             assert audience.pk not in media.worker.participants(space.pk)
         finally:
             await client.close()
+
+
+def lose_every(client: MediaClient, n: int) -> None:
+    """Drop every ``n``-th RTP packet the client sends, after it is counted as sent."""
+    transport = client.pc.getTransceivers()[0].sender.transport
+    send_rtp = transport._send_rtp
+    sent = itertools.count(1)
+
+    async def lossy(data: bytes) -> None:
+        if len(data) > 1 and 96 <= data[1] & 0x7F <= 127 and next(sent) % n == 0:
+            return
+        await send_rtp(data)
+
+    transport._send_rtp = lossy  # type: ignore[method-assign]
+
+
+def audio_codecs(answer: str) -> list[str]:
+    m_line = next(line for line in answer.split("\r\n") if line.startswith("m=audio "))
+    return m_line.split()[3:]
+
+
+async def test_a_speaker_whose_packets_are_lost_is_asked_for_a_new_offer_answered_with_red(
+    open_socket: Any, media: MediaBridge
+) -> None:
+    """The worker answers a speaker with RED after Opus, and asks for RED (a `reoffer`, then
+    RED first) once their packets are lost on the way: the socket carries the request, and
+    the new connection replaces the old one in place."""
+    space = await db(SpaceFactory)()
+    await db(unmute)(space.pk, space.host)
+    async with open_socket(space.host, space_path(space.pk)) as ws:
+        await ws.until_type("space.state")
+        acks: list[dict[str, Any]] = []
+        exchange = socket_exchange(ws, acks)
+        answers: list[str] = []
+
+        async def with_red_offered(offer: str) -> str:
+            answers.append(await exchange(with_red(offer)))
+            return answers[-1]
+
+        host = MediaClient(with_red_offered, send=ToneTrack(440), receive="none", name="host")
+        try:
+            await host.connect(within=10)
+            assert audio_codecs(answers[0])[:2] == ["96", "63"]  # Opus first: no RED sent
+            lose_every(host, 10)
+            asked = await asyncio.wait_for(ws.until(lambda m: m["type"] == "signal"), 15)
+            assert asked == {"type": "signal", "kind": "reoffer", "reason": "uplink_loss"}
+            await host.restart(within=10)
+            assert audio_codecs(answers[1])[:2] == ["63", "96"]  # RED first: send RED
+            assert media.worker is not None
+            assert await media.worker.wait_connected(space.pk, space.host.pk, within=10)
+            place = media.worker.participants(space.pk)[space.host.pk]
+            assert (place["role"], place["muted"]) == ("speaker", False)
+            assert len(acks) == 2
+        finally:
+            await close_all(host)
 
 
 def role_changed(role: str) -> dict[str, Any]:

@@ -129,8 +129,10 @@ async def page() -> AsyncIterator[Any]:
 async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
     page: Any, config: MediaConfig
 ) -> None:
-    """Both ways over RED (media/red.py): Chromium offers it, the answer lists it first, so
-    Chromium sends it; the worker sends it too for a peer's first ten seconds."""
+    """Both ways over RED (media/red.py): Chromium offers it; the first answer lists it after
+    Opus, and Chromium sends Opus; the worker sends RED to it once its reports show loss; and
+    once the worker wants RED from it (its uplink loses packets), a new offer is answered with
+    RED first, and Chromium sends RED."""
     # Chromium gathers no loopback candidates, so the worker uses the box's own interface.
     restrict_host_addresses(None)
     worker = MediaWorker(config)
@@ -141,7 +143,7 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
         await tone.connect(within=10)
         answer = await worker.join("s", "chrome", "speaker", await page.evaluate(OFFER))
         m_line = next(line for line in answer.split("\r\n") if line.startswith("m=audio"))
-        assert m_line.split()[3] == "63", m_line  # RED, as Chromium numbers it, first
+        assert m_line.split()[3:5] == ["111", "63"], m_line  # Opus, then RED (Chromium's 63)
         await page.evaluate(
             "async (sdp) => { await pc.setRemoteDescription({type: 'answer', sdp}); }", answer
         )
@@ -168,12 +170,12 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
         peak = await page.evaluate(PEAK)
         assert peak == pytest.approx(440, abs=12), (peak, stats)
         # And the worker decoded Chromium's microphone (its fake device) once, for the mix:
-        # RED from Chromium, its primary frames taken out by the worker.
+        # Opus, since RED came second.
         assert len(heard) >= 50
         origin = worker._origins["s"]
         peer = origin.members["chrome"].peer
         assert peer.red_pt == 63
-        assert peer.red_received >= 100
+        assert peer.red_received == 0
         # A report of loss turns RED on towards Chromium (loopback loses nothing, but a busy
         # box's skipped ticks may have done so already); Chromium decodes it and still plays
         # the other speaker.
@@ -193,6 +195,29 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
         assert (after["bytesReceived"] - before["bytesReceived"]) / packets >= 160, (before, after)
         peak = await page.evaluate(PEAK)
         assert peak == pytest.approx(440, abs=12), (peak, after)
+
+        # Its uplink loses packets (loopback loses none: what Origin._watch_uplinks concludes
+        # is set here; tests/media/test_bridge.py loses packets for real): a new offer, from a
+        # new connection beside the old one, is answered with RED first.
+        origin.red_uplink.add("chrome")
+        answer = await worker.join("s", "chrome", "speaker", await page.evaluate(OFFER))
+        m_line = next(line for line in answer.split("\r\n") if line.startswith("m=audio"))
+        assert m_line.split()[3:5] == ["63", "111"], m_line
+        await page.evaluate(
+            "async (sdp) => { await pc.setRemoteDescription({type: 'answer', sdp}); }", answer
+        )
+        for _ in range(100):
+            if origin.members["chrome"].peer is not peer:
+                break
+            await asyncio.sleep(0.1)
+        fresh = origin.members["chrome"].peer
+        assert fresh is not peer, "the new connection never took the old one's place"
+        heard_before = len(heard)
+        await asyncio.sleep(2.0)
+        assert fresh.red_received >= 80  # RED from Chromium, its primary frames decoded here
+        assert len(heard) - heard_before >= 80
+        peak = await page.evaluate(PEAK)
+        assert peak == pytest.approx(440, abs=12), peak
     finally:
         await tone.close()
         await worker.close()
