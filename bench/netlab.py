@@ -21,9 +21,11 @@ Processes: the origin (``media.worker.MediaWorker``) in S, answering joins over 
 FEC as Chromium sends it) in P; the listener in L, recording every RTP packet with its arrival
 time while aiortc's receiver still sends its RTCP receiver reports (the origin's FEC strength
 and its RED follow them). Both clients offer RED (RFC 2198) as Chromium does; the speaker sends
-it (one earlier frame per packet) when the answer takes it. The listener's audio is decoded
-afterwards as a browser would: a fixed playout deadline, late packets lost, a lost frame taken
-from a later packet's RED copy, else the FEC of the next packet, else concealment.
+it (one earlier frame per packet) when the answer lists it first, and follows the origin's
+``reoffer`` as the site's client does (a new connection, then the old one closed). The
+listener's audio is decoded afterwards as a browser would: a fixed playout deadline, late
+packets lost, a lost frame taken from a later packet's RED copy, else the FEC of the next
+packet, else concealment.
 
 ``run_profile`` returns PESQ-WB, delivery ratio and delays; ``bench.network`` prints them.
 Needs root, ``ip`` (iproute2), ``nft`` (nftables), ``espeak-ng`` and libopus.
@@ -426,7 +428,11 @@ async def _server_main(control: str, protection: str) -> None:
 
     restrict_host_addresses([SERVER_IP])
     prot = Protection(**json.loads(protection))
-    worker = MediaWorker(MediaConfig(host_addresses=(SERVER_IP,), gc_freeze=False, **asdict(prot)))
+    reoffers: asyncio.Queue[str] = asyncio.Queue()
+    worker = MediaWorker(
+        MediaConfig(host_addresses=(SERVER_IP,), gc_freeze=False, **asdict(prot)),
+        on_reoffer=lambda space, user, reason: reoffers.put_nowait(reason),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -446,6 +452,12 @@ async def _server_main(control: str, protection: str) -> None:
             if request["op"] == "join":
                 sdp = await worker.join(SPACE, request["user"], request["role"], request["sdp"])
                 response: dict[str, Any] = {"sdp": sdp}
+            elif request["op"] == "watch":  # the speaker's: its next `reoffer` (one socket each)
+                try:
+                    response = {"reoffer": await reoffers.get()}
+                except asyncio.CancelledError:  # the origin stops: Python 3.11's streams
+                    writer.close()  # would log the cancelled handler as an error
+                    return
             else:
                 response = {"stats": worker.stats(), "members": members}
         except Exception as exc:
@@ -514,6 +526,7 @@ def _member_counters(worker: Any) -> dict[str, dict[str, int]]:
             )
         out = member.peer.outbound
         counters["red"] = int(bool(out is not None and out.red))
+        counters["red_received"] = member.peer.red_received
         found[str(user)] = counters
     if origin is not None:
         found["origin"] = {
@@ -598,55 +611,62 @@ async def _speaker_main(control: str, packets_file: str) -> None:
 
     restrict_host_addresses([SPEAKER_IP])
     text = Path(packets_file).read_text()  # noqa: ASYNC240 (once, before connecting)
-    payloads = [bytes.fromhex(h) for h in json.loads(text)]
+    plain = [bytes.fromhex(h) for h in json.loads(text)]
+    history = RedHistory(SPEAKER_RED_DISTANCE, FRAME_SAMPLES)
+    wrapped = []  # what aiortc sends once the answer lists RED first: RED around each payload
+    for n, payload in enumerate(plain):
+        wrapped.append(history.wrap(OPUS_PT_AIORTC, n * FRAME_SAMPLES, payload))
+        history.add(n * FRAME_SAMPLES, payload)
     done = asyncio.Event()
     started: list[float] = []
-    red_pt: list[int] = []  # RED's payload type once the answer took it
+    reoffers: list[dict[str, Any]] = []  # each: the reason, when asked, how long it took
 
     class Talk(MediaStreamTrack):
+        """The speech in real time from its first frame on; a connection made later (a
+        re-offer) joins it where it is, as a microphone track shared by two connections."""
+
         kind = "audio"
 
         def __init__(self) -> None:
             super().__init__()
-            self.n = 0
+            self.n = -1
+            self.payloads = plain
 
         async def recv(self) -> av.Packet:
-            if self.n >= len(payloads):
-                done.set()
-                raise MediaStreamError
             if not started:
                 started.append(time.monotonic())
-                if red_pt:
-                    send_red(red_pt[0])
+            if self.n < 0:
+                self.n = max(0, math.ceil((time.monotonic() - started[0]) / 0.02))
+            if self.n >= len(plain):
+                done.set()
+                raise MediaStreamError
             wait = started[0] + self.n * 0.02 - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            packet = av.Packet(payloads[self.n])
+            packet = av.Packet(self.payloads[self.n])
             packet.pts = self.n * 960
             packet.time_base = fractions.Fraction(1, 48_000)
             self.n += 1
             return packet
 
-    async def exchange(offer: str) -> str:
-        response = await _call(control, {"op": "join", "user": "speaker", "role": "speaker",
-                                         "sdp": offer_red(offer)})  # fmt: skip
-        answer = str(response["sdp"])
-        pt, first = answered_red(answer)
-        if pt is not None and first:
-            red_pt.append(pt)
-        return answer
+    def connection() -> MediaClient:
+        talk = Talk()
 
-    client = MediaClient(exchange, send=Talk(), receive="none", name="speaker")
+        async def exchange(offer: str) -> str:
+            join = {"op": "join", "user": "speaker", "role": "speaker", "sdp": offer_red(offer)}
+            response = await _call(control, join)
+            answer = str(response["sdp"])
+            pt, first = answered_red(answer)
+            if pt is not None and first:
+                send_red(client, talk, pt)
+            return answer
 
-    def send_red(pt: int) -> None:
+        client = MediaClient(exchange, send=talk, receive="none", name="speaker")
+        return client
+
+    def send_red(client: MediaClient, talk: Talk, pt: int) -> None:
         """aiortc sends no RED: wrap each payload and mark the packet as Chromium would."""
-        nonlocal payloads
-        history = RedHistory(SPEAKER_RED_DISTANCE, FRAME_SAMPLES)
-        wrapped = []
-        for n, payload in enumerate(payloads):
-            wrapped.append(history.wrap(OPUS_PT_AIORTC, n * FRAME_SAMPLES, payload))
-            history.add(n * FRAME_SAMPLES, payload)
-        payloads = wrapped
+        talk.payloads = wrapped
         transport = client.pc.getTransceivers()[0].sender.transport
         send_rtp = transport._send_rtp
 
@@ -655,15 +675,37 @@ async def _speaker_main(control: str, packets_file: str) -> None:
                 data = data[:1] + bytes(((data[1] & 0x80) | pt,)) + data[2:]
             await send_rtp(data)
 
-        transport._send_rtp = as_red
+        transport._send_rtp = as_red  # type: ignore[method-assign]
 
+    async def follow_reoffers() -> None:
+        """The site's client on a server `reoffer`: a new connection, then the old one goes."""
+        while True:
+            response = await _call(control, {"op": "watch", "user": "speaker"}, within=600)
+            asked = time.monotonic()
+            fresh = connection()
+            await fresh.connect(within=20)
+            reoffers.append(
+                {
+                    "reason": response["reoffer"],
+                    "at_s": round(asked - started[0], 2) if started else None,
+                    "connected_s": round(time.monotonic() - asked, 2),
+                }
+            )
+            old, current[0] = current[0], fresh
+            await old.close()
+
+    current = [connection()]  # the connection that sends; a re-offer replaces it
+    follower = None
     try:
-        await client.connect(within=20)
-        await asyncio.wait_for(done.wait(), len(payloads) * 0.02 + 30)
+        await current[0].connect(within=20)
+        follower = asyncio.ensure_future(follow_reoffers())
+        await asyncio.wait_for(done.wait(), len(plain) * 0.02 + 30)
         await asyncio.sleep(0.5)
     finally:
-        await client.close()
-    print(json.dumps({"t0": started[0] if started else None}), flush=True)
+        if follower is not None:
+            follower.cancel()
+        await current[0].close()
+    print(json.dumps({"t0": started[0] if started else None, "reoffers": reoffers}), flush=True)
 
 
 async def _listener_main(control: str, out: str, stop_file: str) -> None:
@@ -750,6 +792,8 @@ class Result:
     """RTP payload the listener received, per second of the run (RED and DTX show here)."""
     origin: dict[str, Any] = field(default_factory=dict, repr=False)
     """The origin's counters at the end (``MediaWorker.stats()``)."""
+    reoffers: list[dict[str, Any]] = field(default_factory=list)
+    """Each time the origin asked the speaker to offer again (a RED uplink that filled)."""
 
 
 def _readline(proc: subprocess.Popen[bytes], within: float) -> str:
@@ -798,7 +842,8 @@ def run_profile(
         if _readline(listener, 30) != "ready":
             raise RuntimeError("the listener did not connect")
         speaker = lab.spawn("p", "speaker", control, str(talk))
-        t0 = json.loads(_readline(speaker, len(speech16) / 16_000 + LEAD_S + TAIL_S + 60))["t0"]
+        said = json.loads(_readline(speaker, len(speech16) / 16_000 + LEAD_S + TAIL_S + 60))
+        t0 = said["t0"]
         time.sleep(0.5 + 2 * impairment.delay_ms / 1000.0)
         stop.touch()
         listener.wait(20)
@@ -813,6 +858,7 @@ def run_profile(
     skipped = stats["members"].get("origin", {}).get("skipped_ticks", stats["skipped_ticks"])
     result = score(packets, speech16, t0 + LEAD_S, playout_ms=playout_ms, skipped=skipped)
     result.origin = stats
+    result.reoffers = said["reoffers"]
     return result
 
 
@@ -908,9 +954,9 @@ def score(
     delays = []
     for s in seqs:
         media = (rows[s][1] - t_base) / 48_000
-        offset = media - lag / 16_000
-        if 0.0 <= offset < len(ref) / 16_000:
-            delays.append((rows[s][0] - (speech_sent_at + offset)) * 1000.0)
+        into = media - lag / 16_000  # seconds into the speech
+        if 0.0 <= into < len(ref) / 16_000:
+            delays.append((rows[s][0] - (speech_sent_at + into)) * 1000.0)
     span = max(1e-3, packets[-1][0] - packets[0][0])
     octets = sum(len(p[3].removeprefix("r")) // 2 for p in packets)
     return Result(quality, delivery, delays, lag, len(seqs), octets * 8 / 1000 / span)

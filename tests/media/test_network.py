@@ -268,9 +268,13 @@ def test_at_five_percent_loss_fec_beats_nothing_and_red_beats_fec() -> None:
     for result in (off, fec, red):
         assert 0.85 < result.delivery_ratio < 0.995
     assert fec.pesq_wb > off.pesq_wb
-    # RED both ways: the speaker's lost packets came back from the next ones at the origin,
-    # and the listener was sent RED (its reports showed loss).
+    # RED both ways: the speaker, asked for RED once its packets were lost (a `reoffer`), sent
+    # it, and its lost packets came back from the next ones at the origin; the listener was
+    # sent RED (its reports showed loss).
+    assert [r["reason"] for r in red.reoffers] == ["uplink_loss"]
+    assert fec.reoffers == []  # RED not negotiated: nothing to ask for
     members = red.origin["members"]
+    assert members["speaker"]["red_received"] > 0
     assert members["speaker"]["repaired"] > 0
     assert members["listener"]["red"] == 1
     assert "repaired" not in members["listener"]  # a listener sends nothing to repair
