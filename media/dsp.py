@@ -404,6 +404,19 @@ class PacketJitterBuffer:
         if len(self._packets) > 2 * self._max_depth:  # a sender far ahead of the clock
             del self._packets[min(self._packets)]
 
+    def pop_held(self) -> Pcm | None:
+        """The next frame if a packet for it (or after it) is here; None, without concealing,
+        when the buffer is empty: what a connection being replaced still has to play."""
+        return self.pop() if self._packets and self._next >= 0 else None
+
+    def start_at_newest(self) -> None:
+        """Before playing starts: keep only the newest ``target`` packets, so that playing
+        starts as deep as the buffer aims to be (a connection taking over from another one
+        that played the same voice until now)."""
+        if self._next < 0:
+            for seq in sorted(self._packets)[: -self._target or None]:
+                del self._packets[seq]
+
     def pop(self) -> Pcm | None:
         packets = self._packets
         if self._next < 0:

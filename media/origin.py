@@ -148,6 +148,8 @@ class Member:
         self.dtx_ticks = 0  # ticks that sent this member nothing (DTX): their seq does not move
         # With `speaker_fec`: the member's packets, decoded at the tick (replaces `fifo`).
         self.packets: PacketJitterBuffer | None = None
+        # After a restart (`Origin.replace`): the old connection's packets, played out first.
+        self.draining: PacketJitterBuffer | None = None
         self.level_peak = MIN_DBOV
         self.reader: asyncio.Task[None] | None = None
         # RNNoise state (media.denoise), made on the first tick heard with suppression on.
@@ -156,6 +158,15 @@ class Member:
     @property
     def mixable(self) -> bool:
         return self.role == "speaker" and not self.muted
+
+    def forget_voice(self) -> None:
+        """Drop what was buffered of their voice (a mute, a move off or onto the stage): it
+        must not play later."""
+        self.fifo.clear()
+        if self.packets is not None:
+            self.packets.clear()
+        self.draining = None
+        self.level_peak = MIN_DBOV  # the next levels event must not show them speaking
 
 
 class OriginStats:
@@ -414,6 +425,22 @@ class Origin:
             member.reader = asyncio.ensure_future(self._read(member))
         self._rebuild()
 
+    def replace(self, user_id: Key, peer: Peer) -> Member | None:
+        """A restart's new connection takes the member's place (``MediaWorker._take_over``),
+        with their role, mute and seat, and without a hole in their voice: what the old
+        connection's buffer holds (packets still in flight land there until it closes) plays
+        out first, then the new one's from about the same depth (``_pop_voice``). Through
+        aiortc's decoder, the decoded frames simply go on in the same FIFO."""
+        old = self.remove(user_id)
+        if old is None:
+            return None
+        member = Member(user_id, old.role, old.muted, peer)
+        member.fifo = old.fifo
+        member.draining = old.packets
+        member.level_peak = old.level_peak
+        self.add(member)  # cannot be StageFull: the old member's seat was freed just now
+        return member
+
     def remove(self, user_id: Key) -> Member | None:
         member = self.members.pop(user_id, None)
         if member is not None:
@@ -447,10 +474,7 @@ class Origin:
             member.encoder = None
             self._drop_suppressor(member)
         member.role = role
-        member.fifo.clear()
-        if member.packets is not None:
-            member.packets.clear()
-        member.level_peak = MIN_DBOV
+        member.forget_voice()
         self._rebuild()
         self._record(user_id, f"role={role}")
         return True
@@ -478,10 +502,7 @@ class Origin:
         if member is None:
             return False
         member.muted = muted
-        member.fifo.clear()
-        if member.packets is not None:
-            member.packets.clear()
-        member.level_peak = MIN_DBOV  # the next levels event must not show them speaking
+        member.forget_voice()
         self._record(user_id, f"muted={muted}")
         return True
 
@@ -603,8 +624,7 @@ class Origin:
         denoiser = self._denoiser if self.noise_suppression else None
         for member in self._stage:
             if member.mixable:
-                packets = member.packets
-                pcm = member.fifo.pop() if packets is None else packets.pop()
+                pcm = self._pop_voice(member)
                 if pcm is not None:
                     if denoiser is not None:
                         # Before the mix, so levels, captions and recordings hear it too.
@@ -695,6 +715,22 @@ class Origin:
             self._next_levels = index + self._levels_every
             self._emit_levels()
         self._adapt(index)
+
+    @staticmethod
+    def _pop_voice(member: Member) -> Pcm | None:
+        """The member's next 20 ms: from their packet buffer, or, after a restart, from the old
+        connection's until it runs dry; the new buffer then starts at its newest packets, as
+        deep as the old one played (the two connections carried the same voice meanwhile)."""
+        draining = member.draining
+        if draining is not None:
+            pcm = draining.pop_held()
+            if pcm is not None:
+                return pcm
+            member.draining = None
+            if member.packets is not None:
+                member.packets.start_at_newest()
+        packets = member.packets
+        return member.fifo.pop() if packets is None else packets.pop()
 
     def _adapt(self, index: int) -> None:
         """About once a second: FEC strength and who gets RED, from the latest reports; five

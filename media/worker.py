@@ -306,14 +306,13 @@ class MediaWorker:
             self._spawn_close(peer)  # kicked, replaced again, or the Space ended meanwhile
             return
         del origin.pending[user_id]
-        old = origin.remove(user_id)
-        if old is None:  # not reached: whatever removes the member also drops `pending`
+        old_peer = origin.members[user_id].peer if user_id in origin.members else None
+        member = origin.replace(user_id, peer)
+        if member is None or old_peer is None:  # not reached: a removal also drops `pending`
             self._spawn_close(peer)
             return
-        member = Member(user_id, old.role, old.muted, peer)
         holder.append(member)
-        origin.add(member)  # cannot be StageFull: the old member's seat was freed just now
-        self._spawn_close(old.peer)
+        self._spawn_close(old_peer)
         if self._gc is not None:
             self._gc.peer_connected()
         logger.info("space %s user %s: connection restarted", origin.space_id, user_id)

@@ -132,6 +132,26 @@ def test_a_late_packet_is_waited_for_not_skipped() -> None:
     assert (buffer.decoded, buffer.late) == (3, 0)
 
 
+def test_a_buffer_being_replaced_plays_what_it_holds_and_its_successor_starts_at_depth() -> None:
+    packets = encode(voice_like(1.0), LibOpusEncoder(fec=True, packet_loss=10))
+    old = PacketJitterBuffer(target=3)
+    for seq in range(5):
+        old.push(seq, packets[seq])
+    assert old.pop() is not None  # playing: 0
+    old.push(6, packets[6])  # 5 lost: 6 still plays it from FEC
+    assert [old.pop_held() is not None for _ in range(6)] == [True] * 6
+    assert old.pop_held() is None  # empty: no concealment, the successor takes over
+    assert (old.decoded, old.recovered, old.concealed) == (6, 1, 0)
+    assert PacketJitterBuffer().pop_held() is None  # never started: nothing to play out
+    new = PacketJitterBuffer(target=3)
+    for seq in range(100, 107):  # what came while the old one played out
+        new.push(seq, packets[seq - 100])
+    new.start_at_newest()
+    assert len(new) == 3
+    assert _played(new, 3) == [FRAME_SAMPLES] * 3
+    assert new.decoded == 3
+
+
 def test_a_speaker_who_stops_sending_goes_quiet_and_starts_again() -> None:
     packets = encode(voice_like(1.0), LibOpusEncoder(fec=True, packet_loss=10))
     buffer = PacketJitterBuffer(target=2, conceal_max=4)

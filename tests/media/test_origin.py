@@ -309,6 +309,57 @@ async def test_a_speakers_red_copy_fills_the_frame_whose_packet_was_lost() -> No
     await origin.stop()
 
 
+async def test_a_restarted_speakers_voice_goes_on_without_a_hole(sent: None) -> None:
+    """A restart's connection replaces the old one mid-word: what the old one still holds, and
+    what is still in flight on it, plays first; the new one's packets follow from about the
+    same depth. No tick in between goes without the speaker."""
+    heard: list[int] = []
+    origin = Origin(
+        "space",
+        MediaConfig(speaker_fec=True),
+        on_levels=lambda e: None,
+        taps=[lambda space, user, pcm: heard.append(origin.index)],
+    )
+    old = Member("a", "speaker", False, fake_peer(FakeOut()))  # type: ignore[arg-type]
+    origin.add(old)
+    origin.add(Member("l", "listener", False, fake_peer(FakeOut())))  # type: ignore[arg-type]
+    encoder = LibOpusEncoder(bitrate=32_000)
+    voice = [encoder.encode(to_int16(tone(440, n)))[0] for n in range(120)]
+    old_sink = old.peer.rtp_sink
+    assert old_sink is not None
+
+    def tick() -> None:
+        origin._tick(origin._loop.time())
+        origin.index += 1
+
+    for n in range(3):  # the buffer's target depth
+        old_sink(RtpPacket(payload_type=111, sequence_number=500 + n, payload=voice[n]))
+    for n in range(3, 60):  # one packet per tick, three frames deep
+        old_sink(RtpPacket(payload_type=111, sequence_number=500 + n, payload=voice[n]))
+        tick()
+    first_tick = origin.index - 57
+    new = origin.replace("a", fake_peer(FakeOut()))  # type: ignore[arg-type]
+    assert new is not None
+    assert origin.members["a"] is new
+    assert (new.role, new.muted) == ("speaker", False)
+    new_sink = new.peer.rtp_sink
+    assert new_sink is not None
+    # Two packets still in flight on the old connection land in the buffer being played out;
+    # the new connection (its own sequence numbers) sends the same voice from frame 59 on.
+    old_sink(RtpPacket(payload_type=111, sequence_number=560, payload=voice[60]))
+    for n in range(59, 120):
+        new_sink(RtpPacket(payload_type=111, sequence_number=9000 + n, payload=voice[n]))
+        if n == 59:
+            old_sink(RtpPacket(payload_type=111, sequence_number=561, payload=voice[61]))
+        tick()
+    await origin.stop()
+    assert heard == list(range(first_tick, origin.index))  # the speaker in every tick
+    assert new.draining is None  # played out, then dropped
+    # The new buffer started at its newest packets: no deeper than the old one played.
+    assert new.packets is not None
+    assert len(new.packets) <= 3
+
+
 async def test_with_dtx_silence_sends_only_comfort_noise_updates_and_no_sequence_gap(
     sent: None,
 ) -> None:
