@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -392,7 +392,10 @@ class Protection:
     red_distance: int = 0
     red_from_speakers: bool = True
     bitrate: int = 32_000
-    """What the origin encodes (``MEDIA_OPUS_BITRATE``); the speaker sends 32 kb/s always."""
+    """What the origin encodes (``MEDIA_OPUS_BITRATE``)."""
+    lossy_speaker_bitrate: int = 0
+    """What a speaker whose packets are lost is asked to send (``MEDIA_LOSSY_SPEAKER_BITRATE``);
+    otherwise the speaker sends 32 kb/s, as Chromium does."""
 
     @property
     def label(self) -> str:
@@ -406,6 +409,8 @@ class Protection:
             ),
         ]
         parts = [name for name, on in named if on] or ["off"]
+        if self.lossy_speaker_bitrate:
+            parts.append(f"up{self.lossy_speaker_bitrate // 1000}k")
         if self.bitrate != 32_000:
             parts.append(f"{self.bitrate // 1000}k")
         return "+".join(parts)
@@ -413,12 +418,17 @@ class Protection:
 
 OFF = Protection()
 FEC = Protection(opus_fec=True, speaker_fec=True)
-RED = Protection(opus_fec=True, speaker_fec=True, red_distance=2)
+RED = Protection(opus_fec=True, speaker_fec=True, red_distance=2, lossy_speaker_bitrate=48_000)
+"""The product's defaults (``MEDIA_OPUS_FEC``, ``MEDIA_SPEAKER_FEC``, ``MEDIA_RED_DISTANCE``,
+``MEDIA_LOSSY_SPEAKER_BITRATE``)."""
+RED_32K = replace(RED, lossy_speaker_bitrate=0)
+"""The defaults but a lossy speaker's bit rate left at 32 kb/s (what the lever buys)."""
 RED_DOWN = Protection(opus_fec=True, speaker_fec=True, red_distance=2, red_from_speakers=False)
-"""The product's defaults (``MEDIA_OPUS_FEC``, ``MEDIA_SPEAKER_FEC``, ``MEDIA_RED_DISTANCE``)."""
+"""RED to listeners only (``MEDIA_RED_FROM_SPEAKERS=0``), the speaker left at 32 kb/s."""
 CLIENT_RED_PT = 63  # what Chromium offers
 OPUS_PT_AIORTC = 96  # the Opus payload type aiortc offers
 SPEAKER_RED_DISTANCE = 1  # what Chromium sends
+SPEAKER_BITRATE = 32_000  # what Chromium sends unless the answer asks for another rate
 
 
 async def _server_main(control: str, protection: str) -> None:
@@ -491,6 +501,14 @@ def offer_red(offer: str, red_pt: int = CLIENT_RED_PT) -> str:
         if line.lower().startswith(f"a=rtpmap:{opus} opus/48000"):
             out += [f"a=rtpmap:{red_pt} red/48000/2", f"a=fmtp:{red_pt} {opus}/{opus}"]
     return "\r\n".join(out)
+
+
+def answered_bitrate(answer: str) -> int | None:
+    """The Opus ``maxaveragebitrate`` the answer asks for, if any (a browser encodes at it)."""
+    for line in answer.split("\r\n"):
+        if line.startswith("a=fmtp:") and "maxaveragebitrate=" in line:
+            return int(line.split("maxaveragebitrate=")[1].split(";")[0])
+    return None
 
 
 def answered_red(answer: str) -> tuple[int | None, bool]:
@@ -582,9 +600,12 @@ def speech_16k(text: str = SPEECH, cache: Path | None = None) -> npt.NDArray[np.
     return out
 
 
-def encode_talk(speech16: npt.NDArray[np.int16], loss_pct: int) -> list[bytes]:
+def encode_talk(
+    speech16: npt.NDArray[np.int16], loss_pct: int, bitrate: int = 32_000
+) -> list[bytes]:
     """Lead silence, the speech at 48 kHz, tail silence, as 20 ms Opus packets with FEC on and
-    the expected loss set as a browser sets it from the receiver reports it gets."""
+    the expected loss set as a browser sets it from the receiver reports it gets, at the bit
+    rate a browser picks (32 kb/s, or the answer's ``maxaveragebitrate``)."""
     from media.dsp import FRAME_SAMPLES, LibOpusEncoder
 
     speech48 = _resample(speech16, 16_000, 48_000)
@@ -592,7 +613,7 @@ def encode_talk(speech16: npt.NDArray[np.int16], loss_pct: int) -> list[bytes]:
     tail = np.zeros(round(TAIL_S * 48_000), dtype=np.int16)
     pcm = np.concatenate([lead, speech48, tail])
     pcm = np.pad(pcm, (0, -len(pcm) % FRAME_SAMPLES))
-    encoder = LibOpusEncoder(bitrate=32_000, complexity=10, fec=True, packet_loss=loss_pct)
+    encoder = LibOpusEncoder(bitrate=bitrate, complexity=10, fec=True, packet_loss=loss_pct)
     return [
         encoder.encode(pcm[i : i + FRAME_SAMPLES])[0] for i in range(0, len(pcm), FRAME_SAMPLES)
     ]
@@ -611,12 +632,18 @@ async def _speaker_main(control: str, packets_file: str) -> None:
 
     restrict_host_addresses([SPEAKER_IP])
     text = Path(packets_file).read_text()  # noqa: ASYNC240 (once, before connecting)
-    plain = [bytes.fromhex(h) for h in json.loads(text)]
-    history = RedHistory(SPEAKER_RED_DISTANCE, FRAME_SAMPLES)
-    wrapped = []  # what aiortc sends once the answer lists RED first: RED around each payload
-    for n, payload in enumerate(plain):
-        wrapped.append(history.wrap(OPUS_PT_AIORTC, n * FRAME_SAMPLES, payload))
-        history.add(n * FRAME_SAMPLES, payload)
+    # The speech encoded at each bit rate an answer may ask for; as it is, and as aiortc sends
+    # it once the answer lists RED first: RED around each payload.
+    plain: dict[int, list[bytes]] = {}
+    wrapped: dict[int, list[bytes]] = {}
+    for rate, hexes in json.loads(text).items():
+        plain[int(rate)] = [bytes.fromhex(h) for h in hexes]
+        history = RedHistory(SPEAKER_RED_DISTANCE, FRAME_SAMPLES)
+        wrapped[int(rate)] = []
+        for n, payload in enumerate(plain[int(rate)]):
+            wrapped[int(rate)].append(history.wrap(OPUS_PT_AIORTC, n * FRAME_SAMPLES, payload))
+            history.add(n * FRAME_SAMPLES, payload)
+    frames = len(plain[SPEAKER_BITRATE])
     done = asyncio.Event()
     started: list[float] = []
     reoffers: list[dict[str, Any]] = []  # each: the reason, when asked, how long it took
@@ -630,14 +657,14 @@ async def _speaker_main(control: str, packets_file: str) -> None:
         def __init__(self) -> None:
             super().__init__()
             self.n = -1
-            self.payloads = plain
+            self.payloads = plain[SPEAKER_BITRATE]
 
         async def recv(self) -> av.Packet:
             if not started:
                 started.append(time.monotonic())
             if self.n < 0:
                 self.n = max(0, math.ceil((time.monotonic() - started[0]) / 0.02))
-            if self.n >= len(plain):
+            if self.n >= frames:
                 done.set()
                 raise MediaStreamError
             wait = started[0] + self.n * 0.02 - time.monotonic()
@@ -656,17 +683,19 @@ async def _speaker_main(control: str, packets_file: str) -> None:
             join = {"op": "join", "user": "speaker", "role": "speaker", "sdp": offer_red(offer)}
             response = await _call(control, join)
             answer = str(response["sdp"])
+            rate = answered_bitrate(answer) or SPEAKER_BITRATE
+            talk.payloads = plain[rate]
             pt, first = answered_red(answer)
             if pt is not None and first:
-                send_red(client, talk, pt)
+                send_red(client, talk, pt, rate)
             return answer
 
         client = MediaClient(exchange, send=talk, receive="none", name="speaker")
         return client
 
-    def send_red(client: MediaClient, talk: Talk, pt: int) -> None:
+    def send_red(client: MediaClient, talk: Talk, pt: int, rate: int) -> None:
         """aiortc sends no RED: wrap each payload and mark the packet as Chromium would."""
-        talk.payloads = wrapped
+        talk.payloads = wrapped[rate]
         transport = client.pc.getTransceivers()[0].sender.transport
         send_rtp = transport._send_rtp
 
@@ -699,7 +728,7 @@ async def _speaker_main(control: str, packets_file: str) -> None:
     try:
         await current[0].connect(within=20)
         follower = asyncio.ensure_future(follow_reoffers())
-        await asyncio.wait_for(done.wait(), len(plain) * 0.02 + 30)
+        await asyncio.wait_for(done.wait(), frames * 0.02 + 30)
         await asyncio.sleep(0.5)
     finally:
         if follower is not None:
@@ -829,8 +858,9 @@ def run_profile(
     talk = lab.tmp / f"talk-{tag}.json"
     heard = lab.tmp / f"heard-{tag}.json"
     stop = lab.tmp / f"stop-{tag}"
-    payloads = encode_talk(speech16, round(impairment.loss_pct))
-    talk.write_text(json.dumps([p.hex() for p in payloads]))
+    rates = {SPEAKER_BITRATE, protection.lossy_speaker_bitrate or SPEAKER_BITRATE}
+    payloads = {rate: encode_talk(speech16, round(impairment.loss_pct), rate) for rate in rates}
+    talk.write_text(json.dumps({rate: [p.hex() for p in ps] for rate, ps in payloads.items()}))
     server = lab.spawn("s", "server", control, json.dumps(asdict(protection)))
     try:
         deadline = time.monotonic() + 20

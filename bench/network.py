@@ -10,9 +10,10 @@ resampled to 48 kHz, Opus with in-band FEC as a browser sends it); the listener'
 decoded as a browser would (fixed playout deadline, FEC or concealment for gaps), aligned to the
 speech by cross-correlation and scored with PESQ wide-band (``pesq``). Every profile runs with
 protection off, with in-band FEC only (``MediaConfig.opus_fec`` + ``speaker_fec``), with FEC
-and RED (``red_distance`` 2 from the origin, 1 from the speaker as Chromium sends it: the
-product's defaults) and with RED to the listener only (``red_from_speakers`` off: ``red2down``),
-back to back, in the same run.
+and RED (``red_distance`` 2 from the origin, 1 from a speaker whose packets are lost, as
+Chromium sends it, at 48 kb/s: the product's defaults, ``red2+up48k``), the same with the
+lossy speaker left at 32 kb/s (``red2``), and with RED to the listener only
+(``red_from_speakers`` off: ``red2down``), back to back, in the same run.
 
 Row keys: ``loss_pct``, ``burst``, ``protection``, ``pesq_wb``, ``delivery_ratio`` (packets the
 listener received / sent by the origin), ``added_delay_p95_ms`` (p95 of the one-way delay from
@@ -41,6 +42,7 @@ from bench.netlab import (
     FEC,
     OFF,
     RED,
+    RED_32K,
     RED_DOWN,
     Impairment,
     Protection,
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     profiles = QUICK if args.quick else FULL
-    protections = [OFF, FEC, RED, RED_DOWN]
+    protections = [OFF, FEC, RED, RED_32K, RED_DOWN]
     if args.dtx:
         protections.append(replace(RED, opus_dtx=True))
     if args.bitrate is not None:

@@ -119,10 +119,11 @@ noise (how WebRTC's own Opus DTX looks on the wire)."""
 UPLINK_CHECK_TICKS = 10
 """How often (200 ms) speakers' uplinks are looked at (``Origin._watch_uplinks``)."""
 UPLINK_LOSS = "uplink_loss"
-"""A ``reoffer``'s reason: the speaker's packets are lost, the next answer asks for RED."""
+"""A ``reoffer``'s reason: the speaker's packets are lost, the next answer asks for RED and a
+higher bit rate."""
 UPLINK_FULL = "uplink_full"
-"""A ``reoffer``'s reason: the speaker's RED queues on their uplink, the next answer asks for
-Opus."""
+"""A ``reoffer``'s reason: what the speaker sends since then queues on their uplink, the next
+answer asks for a plain stream."""
 
 OWN_STREAM_HOLD_TICKS = 50
 """How long (1 s) a talker keeps hearing their own mix-minus stream after their last frame: the
@@ -260,11 +261,11 @@ class Origin:
         """The latest changes (role, mute, removal), oldest first; never on the tick's path."""
         self._on_levels = on_levels
         self._on_reoffer = on_reoffer
-        self.red_uplink: set[Key] = set()
-        """Participants to answer with RED first: their uplink loses packets (``_watch_uplinks``).
-        """
+        self.lossy_uplink: set[Key] = set()
+        """Participants whose uplink loses packets (``_watch_uplinks``): answered with RED first
+        and ``lossy_speaker_bitrate``."""
         self.plain_uplink: set[Key] = set()
-        """Participants never to ask for RED again: their uplink could not carry it."""
+        """Participants never to ask for more upload again: their uplink could not carry it."""
         self._taps = taps
         self._encoder = self._new_encoder()
         self._listener_outs: list[Outbound] = OutboundList()
@@ -741,37 +742,44 @@ class Origin:
                 self._adapt_fec()
             if self.config.red_distance:
                 self._adapt_red(index)
-        if index >= self._next_uplink_check and self.config.red_distance:
+        if index >= self._next_uplink_check:
             self._next_uplink_check = index + UPLINK_CHECK_TICKS
             self._watch_uplinks()
 
     def _watch_uplinks(self) -> None:
-        """RED from a speaker while their uplink needs it and carries it. A speaker is first
-        answered with RED after Opus (browsers then send Opus with in-band FEC): RED costs
-        ~30 kb/s more upload, and on a thin uplink that is a standing queue, every packet
-        hundreds of ms late. Once the speaker's packets show loss (``RED_ON_LOSS``), they are
-        asked to offer again (``on_reoffer``) and the new answer lists RED first: a lost packet
-        then comes back whole from the next one. If their packets then queue
-        (``Uplink.standing``), RED did not fit: they are asked again and stay on Opus for the
-        rest of the Space. The answer is all that decides what a browser sends, hence the
-        re-offers (the client makes the new connection before it closes the old one)."""
-        if self._on_reoffer is None or not self.config.red_from_speakers:
+        """More from a speaker's uplink while it needs it and carries it. A speaker is first
+        answered for a plain stream: RED after Opus (browsers then send Opus with in-band FEC)
+        at the browser's own bit rate (32 kb/s). Once the speaker's packets show loss
+        (``RED_ON_LOSS``), they are asked to offer again (``on_reoffer``) and the new answer
+        lists RED first, so that a lost packet comes back whole from the next one, and asks
+        for ``lossy_speaker_bitrate``, which pays for the FEC bits the browser then takes out
+        of each frame. Both cost upload (RED ~30 kb/s, 48 kb/s ~16 more): if their packets
+        then stand in a queue (``Uplink.standing``), the uplink cannot carry it, and they are
+        asked again and answered plainly for the rest of the Space. The answer is all that
+        decides what a browser sends, hence the re-offers (the client makes the new
+        connection before it closes the old one, and ``replace`` leaves no hole)."""
+        config = self.config
+        if self._on_reoffer is None or not (
+            config.red_from_speakers or config.lossy_speaker_bitrate
+        ):
             return
         now = time.monotonic()
         for member in self._stage:
             peer, user_id = member.peer, member.user_id
-            if peer.red_pt is None or user_id in self.plain_uplink:
+            if user_id in self.plain_uplink:
                 continue
-            if peer.red_first:
+            if peer.upload_raised:
                 if peer.uplink.standing(now):
-                    self.red_uplink.discard(user_id)
+                    self.lossy_uplink.discard(user_id)
                     self.plain_uplink.add(user_id)
                     queued = f"{1000 * peer.uplink.delay(now):.0f} ms of queue"
                     self._ask_reoffer(member, UPLINK_FULL, queued)
-            elif user_id not in self.red_uplink:
+            elif user_id not in self.lossy_uplink and (
+                config.lossy_speaker_bitrate or peer.red_pt is not None
+            ):
                 loss = peer.uplink.loss()
                 if loss >= RED_ON_LOSS:
-                    self.red_uplink.add(user_id)
+                    self.lossy_uplink.add(user_id)
                     self._ask_reoffer(member, UPLINK_LOSS, f"{100 * loss:.1f} % lost")
 
     def _ask_reoffer(self, member: Member, reason: str, why: str) -> None:

@@ -223,13 +223,18 @@ class Peer:
         on_closed: Callable[[], None] | None = None,
         red: bool = False,
         red_first: bool = True,
+        max_bitrate: int | None = None,
     ) -> None:
         """``red``: answer with RED when the offer has it; ``red_first``: list it before Opus,
-        so that a browser sends it (it decodes RED either way)."""
+        so that a browser sends it (it decodes RED either way); ``max_bitrate``: the Opus bit
+        rate a browser should send at (``maxaveragebitrate``; None: its own, 32 kb/s mono)."""
         self.label = label
         self._offer_red = red
         self.red_first = red_first
         """RED goes before Opus in the answer (it is what the peer sends, if it takes RED)."""
+        self._max_bitrate = max_bitrate
+        self.upload_raised = False
+        """The answer asked for more than a plain stream: RED first, or a higher bit rate."""
         self.red_pt: int | None = None
         """RED's payload type, when the answer took RED (in both directions of the section)."""
         self.opus_pt = 0
@@ -306,12 +311,15 @@ class Peer:
         # What we decode, said in the answer: a browser puts in-band FEC in what it sends only
         # when the other side's fmtp says `useinbandfec=1` (RFC 7587), and aiortc says nothing.
         opus.parameters = {**opus.parameters, **OPUS_FMTP}
+        if self._max_bitrate is not None:  # RFC 7587; browsers set their encoder's rate from it
+            opus.parameters["maxaveragebitrate"] = self._max_bitrate
         redundancy = (
             offered_red(offer_sdp, transceiver.mid, self.opus_pt) if self._offer_red else None
         )
         if redundancy is not None:
             transceiver._codecs.insert(0 if self.red_first else 1, redundancy)
             self.red_pt = redundancy.payloadType
+        self.upload_raised = (self.red_first and self.red_pt is not None) or bool(self._max_bitrate)
         for other in pc.getTransceivers():
             if other is not transceiver:
                 other.direction = "inactive"

@@ -192,6 +192,7 @@ class MediaWorker:
             connect_timeout=self.config.connect_timeout,
             red=self.config.red_distance > 0,
             red_first=self._red_first(origin, user_id),
+            max_bitrate=self._max_bitrate(origin, user_id),
             on_connected=self._gc.peer_connected if self._gc else None,
             on_closed=self._gc.peer_closed if self._gc else None,
         )
@@ -278,6 +279,7 @@ class MediaWorker:
             connect_timeout=self.config.connect_timeout,
             red=self.config.red_distance > 0,
             red_first=self._red_first(origin, user_id),
+            max_bitrate=self._max_bitrate(origin, user_id),
             on_connected=connected,
             on_closed=self._gc.peer_closed if self._gc else None,
         )
@@ -451,7 +453,13 @@ class MediaWorker:
 
     def _red_first(self, origin: Origin, user_id: Key) -> bool:
         """Ask for RED (list it first) from a participant whose uplink loses packets."""
-        return self.config.red_from_speakers and user_id in origin.red_uplink
+        return self.config.red_from_speakers and user_id in origin.lossy_uplink
+
+    def _max_bitrate(self, origin: Origin, user_id: Key) -> int | None:
+        """Ask a participant whose uplink loses packets for a higher bit rate, for its FEC."""
+        if self.config.lossy_speaker_bitrate and user_id in origin.lossy_uplink:
+            return self.config.lossy_speaker_bitrate
+        return None
 
     def _notify_gone(self, space_id: Key, user_id: Key, reason: str) -> None:
         self._notify(self._on_peer_gone, space_id, user_id, reason)

@@ -519,6 +519,8 @@ MEDIA_OPUS_COMPLEXITY = env.int("MEDIA_OPUS_COMPLEXITY", default=10)
 # and from speakers whose own packets are lost (a `reoffer`), unless that fills their uplink.
 MEDIA_RED_DISTANCE = env.int("MEDIA_RED_DISTANCE", default=2)
 MEDIA_RED_FROM_SPEAKERS = env.bool("MEDIA_RED_FROM_SPEAKERS", default=True)
+# The Opus bit rate asked of a speaker whose packets are lost (with RED), for their FEC; 0: never.
+MEDIA_LOSSY_SPEAKER_BITRATE = env.int("MEDIA_LOSSY_SPEAKER_BITRATE", default=48_000)
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86400)
 # Distributed media (spaces/audio/process.py): with MEDIA_EMBEDDED=0 and REDIS_URL set, the ASGI
 # processes relay `signal` to `manage.py media_worker` processes (each with its own

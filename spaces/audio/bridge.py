@@ -141,6 +141,7 @@ def media_config() -> MediaConfig:
         opus_complexity=settings.MEDIA_OPUS_COMPLEXITY,
         red_distance=settings.MEDIA_RED_DISTANCE,
         red_from_speakers=settings.MEDIA_RED_FROM_SPEAKERS,
+        lossy_speaker_bitrate=settings.MEDIA_LOSSY_SPEAKER_BITRATE,
     )
 
 

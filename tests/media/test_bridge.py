@@ -382,6 +382,8 @@ async def test_a_speaker_whose_packets_are_lost_is_asked_for_a_new_offer_answere
             assert asked == {"type": "signal", "kind": "reoffer", "reason": "uplink_loss"}
             await host.restart(within=10)
             assert audio_codecs(answers[1])[:2] == ["63", "96"]  # RED first: send RED
+            assert "maxaveragebitrate=48000" in answers[1]  # and pay for your FEC
+            assert "maxaveragebitrate" not in answers[0]
             assert media.worker is not None
             assert await media.worker.wait_connected(space.pk, space.host.pk, within=10)
             place = media.worker.participants(space.pk)[space.host.pk]
@@ -437,4 +439,10 @@ async def test_the_encoder_settings_reach_the_worker_and_a_bad_one_stops_the_sta
     assert (config.red_distance, config.red_from_speakers) == (1, False)
     settings.MEDIA_RED_DISTANCE = 4
     with pytest.raises(ValueError, match=r"MEDIA_RED_DISTANCE must be 0\.\.3, not 4"):
+        media_config()
+    settings.MEDIA_RED_DISTANCE = 2
+    settings.MEDIA_LOSSY_SPEAKER_BITRATE = 0
+    assert media_config().lossy_speaker_bitrate == 0
+    settings.MEDIA_LOSSY_SPEAKER_BITRATE = 600_000
+    with pytest.raises(ValueError, match="MEDIA_LOSSY_SPEAKER_BITRATE must be 0 or 6000"):
         media_config()

@@ -57,7 +57,7 @@ STATS = """
 async () => {
   const out = {state: pc.connectionState};
   (await pc.getStats()).forEach((s) => {
-    if (s.type === "inbound-rtp" || s.type === "remote-outbound-rtp") out[s.type] = s;
+    if (["inbound-rtp", "remote-outbound-rtp", "outbound-rtp"].includes(s.type)) out[s.type] = s;
   });
   return out;
 }
@@ -163,6 +163,8 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
             skipped,
             stats,
         )
+        # It encodes at its own bit rate: the answer asked for none.
+        assert stats["outbound-rtp"]["targetBitrate"] == 32_000, stats["outbound-rtp"]
         # Chromium parsed our own RTCP sender reports.
         assert stats["remote-outbound-rtp"]["reportsSent"] >= 1, stats
         assert stats["remote-outbound-rtp"]["packetsSent"] >= 100, stats
@@ -199,10 +201,11 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
         # Its uplink loses packets (loopback loses none: what Origin._watch_uplinks concludes
         # is set here; tests/media/test_bridge.py loses packets for real): a new offer, from a
         # new connection beside the old one, is answered with RED first.
-        origin.red_uplink.add("chrome")
+        origin.lossy_uplink.add("chrome")
         answer = await worker.join("s", "chrome", "speaker", await page.evaluate(OFFER))
         m_line = next(line for line in answer.split("\r\n") if line.startswith("m=audio"))
         assert m_line.split()[3:5] == ["63", "111"], m_line
+        assert "maxaveragebitrate=48000" in answer  # and a bit rate that pays for its FEC
         await page.evaluate(
             "async (sdp) => { await pc.setRemoteDescription({type: 'answer', sdp}); }", answer
         )
@@ -215,6 +218,8 @@ async def test_chromium_speaks_to_the_worker_and_hears_the_mix(
         heard_before = len(heard)
         await asyncio.sleep(2.0)
         assert fresh.red_received >= 80  # RED from Chromium, its primary frames decoded here
+        outbound = (await page.evaluate(STATS))["outbound-rtp"]
+        assert outbound["targetBitrate"] == 48_000, outbound  # at the rate the answer asked
         assert len(heard) - heard_before >= 80
         peak = await page.evaluate(PEAK)
         assert peak == pytest.approx(440, abs=12), peak

@@ -218,12 +218,19 @@ class FakeUplink:
         return self.queue >= 0.2
 
 
-@pytest.mark.parametrize("red_from_speakers", [True, False])
-async def test_a_speaker_is_asked_for_red_when_their_uplink_loses_and_for_opus_when_it_fills(
-    red_from_speakers: bool,
+@pytest.mark.parametrize(
+    ("red_from_speakers", "lossy_speaker_bitrate"),
+    [(True, 48_000), (True, 0), (False, 48_000), (False, 0)],
+)
+async def test_a_speaker_is_asked_for_more_when_their_uplink_loses_and_for_less_when_it_fills(
+    red_from_speakers: bool, lossy_speaker_bitrate: int
 ) -> None:
     asked: list[tuple[str, str]] = []
-    config = MediaConfig(red_distance=2, red_from_speakers=red_from_speakers)
+    config = MediaConfig(
+        red_distance=2,
+        red_from_speakers=red_from_speakers,
+        lossy_speaker_bitrate=lossy_speaker_bitrate,
+    )
     origin = Origin(
         "space",
         config,
@@ -234,7 +241,7 @@ async def test_a_speaker_is_asked_for_red_when_their_uplink_loses_and_for_opus_w
     peers = {}
     for name, role in (("s", "speaker"), ("l", "listener")):
         peer = fake_peer(FakeOut(red_pt=63))
-        peer.uplink, peer.red_first = FakeUplink(), False
+        peer.uplink, peer.upload_raised = FakeUplink(), False
         peers[name] = peer
         origin.add(Member(name, role, False, peer))  # type: ignore[arg-type]
     speaker = peers["s"]
@@ -244,23 +251,23 @@ async def test_a_speaker_is_asked_for_red_when_their_uplink_loses_and_for_opus_w
     speaker.uplink.lost = peers["l"].uplink.lost = 0.03
     origin._watch_uplinks()
     origin._watch_uplinks()  # asked once: the client's new offer is what changes things
-    if not red_from_speakers:
-        assert (asked, origin.red_uplink) == ([], set())
+    if not red_from_speakers and not lossy_speaker_bitrate:
+        assert (asked, origin.lossy_uplink) == ([], set())
         await origin.stop()
         return
     assert asked == [("s", origin_module.UPLINK_LOSS)]
-    assert origin.red_uplink == {"s"}
-    # Its new connection sends RED (the worker answers with RED first), and its packets queue.
-    speaker.red_first = True
+    assert origin.lossy_uplink == {"s"}
+    # Its new connection sends RED at 48 kb/s (the worker's answer asks), and its packets queue.
+    speaker.upload_raised = True
     speaker.uplink.queue = 0.1
     origin._watch_uplinks()
     assert len(asked) == 1
     speaker.uplink.queue = 0.3
     origin._watch_uplinks()
     assert asked[1:] == [("s", origin_module.UPLINK_FULL)]
-    assert (origin.red_uplink, origin.plain_uplink) == (set(), {"s"})
-    # Back on Opus, its loss does not bring RED back: the link is too thin for it.
-    speaker.red_first = False
+    assert (origin.lossy_uplink, origin.plain_uplink) == (set(), {"s"})
+    # Back on plain Opus, its loss does not bring RED back: the link is too thin for it.
+    speaker.upload_raised = False
     speaker.uplink.queue = 0.0
     origin._watch_uplinks()
     assert len(asked) == 2

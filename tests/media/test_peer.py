@@ -65,7 +65,11 @@ def with_red(offer: str, red_pt: int = 63) -> str:
 
 
 async def answer(
-    offer_red: bool, *, red_in_offer: bool = True, red_first: bool = True
+    offer_red: bool,
+    *,
+    red_in_offer: bool = True,
+    red_first: bool = True,
+    max_bitrate: int | None = None,
 ) -> tuple[Peer, str]:
     client = RTCPeerConnection()
     client.addTransceiver("audio", direction="sendrecv")
@@ -80,6 +84,7 @@ async def answer(
         connect_timeout=5,
         red=offer_red,
         red_first=red_first,
+        max_bitrate=max_bitrate,
     )
     return peer, await peer.answer(with_red(offer) if red_in_offer else offer)
 
@@ -105,6 +110,32 @@ async def test_red_after_opus_when_speakers_should_not_send_it() -> None:
     try:
         assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF 96 63\r$", sdp, re.MULTILINE)
         assert peer.red_pt == 63
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("red_first", "red_in_offer", "max_bitrate", "raised"),
+    [
+        (False, True, None, False),  # a plain stream: RED second, the browser's own rate
+        (True, True, None, True),  # RED first
+        (True, False, None, False),  # RED first, but the offer had none: plain after all
+        (False, True, 48_000, True),  # a higher bit rate
+    ],
+)
+async def test_an_answer_asks_for_more_upload_only_when_told_to(
+    red_first: bool, red_in_offer: bool, max_bitrate: int | None, raised: bool
+) -> None:
+    peer, sdp = await answer(
+        True, red_in_offer=red_in_offer, red_first=red_first, max_bitrate=max_bitrate
+    )
+    try:
+        assert peer.upload_raised is raised
+        fmtp = "a=fmtp:96 minptime=10;useinbandfec=1"
+        if max_bitrate:
+            fmtp += f";maxaveragebitrate={max_bitrate}"
+        assert f"{fmtp}\r\n" in sdp
     finally:
         await peer.close()
 
