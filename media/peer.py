@@ -116,7 +116,9 @@ class Uplink:
 
     Loss: ``loss()``, called at each check, compares the counts with those of the latest
     earlier check at least ``min_packets`` expected ago (50: one second of audio, so that a
-    lossy speaker is found before they have said much). Queue: per second of arrival, the
+    lossy speaker is found before they have said much). Only packets ``settle`` or more
+    behind the newest count: a reordered packet is not lost, only late (in the lab, 2 %
+    reordered by 30 ms read as 2 % loss at one check in thirty). Queue: per second of arrival, the
     smallest transit (arrival time minus RTP timestamp). Jitter delays some packets; a queue
     that builds up delays all of them, so once the fastest packet of each of the last ``hold``
     seconds came ``threshold`` later than the fastest of the last ``window`` seconds, the
@@ -131,8 +133,11 @@ class Uplink:
         hold: int = 2,
         threshold: float = 0.2,
         min_packets: int = 50,
+        settle: int = 10,
     ) -> None:
         self._rate = clock_rate
+        self._settle = settle
+        self._recent: deque[int] = deque(maxlen=4 * settle)  # sequence numbers, unwrapped
         self._window = window
         self._hold = hold
         self._threshold = threshold
@@ -146,15 +151,15 @@ class Uplink:
 
     def add(self, seq: int, timestamp: int, arrival: float) -> None:
         if self._last_ts is None:
-            self._first = self._highest = seq
+            self._first = self._highest = ext = seq
         else:
             step = (timestamp - self._last_ts) & 0xFFFFFFFF
             self._ts += step - (1 << 32) if step >= 1 << 31 else step
-            ahead = ((seq - self._highest + 0x8000) & 0xFFFF) - 0x8000
-            if ahead > 0:
-                self._highest += ahead
+            ext = self._highest + ((seq - self._highest + 0x8000) & 0xFFFF) - 0x8000
+            self._highest = max(self._highest, ext)
         self._last_ts = timestamp
         self.received += 1
+        self._recent.append(ext)
         transit = arrival - self._ts / self._rate
         second = int(arrival)
         buckets = self._buckets
@@ -169,8 +174,10 @@ class Uplink:
     def loss(self) -> float:
         """The share lost since the latest check ``min_packets`` or more expected ago (since
         the first packet, before there was one); 0 while fewer were expected."""
-        expected = self._highest - self._first + 1 if self.received else 0
-        lost = max(0, expected - self.received)
+        settled = self._highest - self._settle  # newer packets may still be on their way
+        expected = settled - self._first + 1 if self.received else 0
+        received = self.received - sum(1 for ext in self._recent if ext > settled)
+        lost = max(0, expected - received)
         checks = self._checks
         found = 0.0
         for earlier_expected, earlier_lost in reversed(checks):

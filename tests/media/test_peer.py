@@ -230,6 +230,19 @@ def test_uplink_loss_is_found_after_a_second_of_packets_and_not_before() -> None
     assert uplink.loss() == 0
 
 
+def test_a_reordered_packet_is_never_taken_for_a_lost_one() -> None:
+    """Every 20th packet overtaken by the three after it: whenever the check comes, no loss."""
+    uplink = Uplink()
+    order = list(range(20))
+    for n in range(20, 600, 20):
+        order += [n + 1, n + 2, n + 3, n, *range(n + 4, n + 20)]
+    seen = []
+    for n in order:
+        feed(uplink, range(n, n + 1), at=100.0)
+        seen.append(uplink.loss())
+    assert max(seen) == 0
+
+
 def test_a_standing_queue_is_told_from_jitter() -> None:
     # Jitter: one packet in five is 150 ms late, the fastest of each second on time.
     jittery = Uplink()
