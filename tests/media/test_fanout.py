@@ -220,9 +220,9 @@ def test_only_opus_is_forwarded(codec: str) -> None:
 
 
 def test_red_switches_the_payload_type_and_a_shift_keeps_the_numbering_gapless() -> None:
-    """RED first in the negotiated codecs (as the worker answers): Opus is still the stream's
-    codec, RED's payload type is used while ``red`` is on, and ``shift_sequence`` moves the
-    numbering (in the compiled kernel's copy too)."""
+    """RED first in the negotiated codecs (as the worker answers a lossy speaker): Opus is
+    still the stream's codec, RED's payload type is used while ``red`` is on, and
+    ``shift_sequence`` moves the numbering (in the compiled kernel's copy too)."""
     tx, rx = sessions()
     p = params(111, "0", 1, 2)
     p.codecs.insert(
