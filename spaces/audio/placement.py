@@ -9,6 +9,10 @@ layer, and sharing its prefix keeps deployments and test runs that share one Red
 - ``<prefix>:media:load``: a sorted set, worker id -> load (connected peers plus joins in
   progress). Each heartbeat writes the real figure; each placement adds 1 at once, so Spaces
   placed between two heartbeats spread over the workers instead of piling on the first.
+- ``<prefix>:media:placing:<id>``: set for ``IN_FLIGHT_MS`` by each placement on the worker. A
+  placement's offer is still on its way to the worker for a moment, and the worker counts a
+  join only once the offer arrives: a heartbeat in that moment would report the load without it
+  and undo the placement's +1. While the key exists a heartbeat may raise the load, not lower it.
 - ``<prefix>:media:space:<id>``: the worker that hosts the Space's origin. The hosting worker's
   heartbeat renews it while it has the Space; an idle Space's placement simply expires.
 - ``<prefix>:media:mix:<id>``: not a key, the pub/sub channel on which the origin publishes the
@@ -45,6 +49,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if found then
     redis.call('SET', KEYS[1], id, 'PX', ARGV[2])
     redis.call('ZINCRBY', KEYS[2], 1, id)
+    redis.call('SET', ARGV[3] .. id, 1, 'PX', ARGV[4])
     return found
   end
   redis.call('ZREM', KEYS[2], id)
@@ -67,19 +72,30 @@ end
 return 0
 """
 
-# The least-loaded live worker but ARGV[3] (the origin); dead ones leave the load set.
+# The least-loaded live worker but ARGV[2] (the origin); dead ones leave the load set.
 _PICK_EDGE = """
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if id ~= ARGV[2] then
     local found = redis.call('GET', ARGV[1] .. id)
     if found then
       redis.call('ZINCRBY', KEYS[1], 1, id)
+      redis.call('SET', ARGV[3] .. id, 1, 'PX', ARGV[4])
       return found
     end
     redis.call('ZREM', KEYS[1], id)
   end
 end
 return false
+"""
+
+# A heartbeat's load: lower than the set's figure only once no placement is in flight.
+_REPORT_LOAD = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local current = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+  if current and current > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
 """
 
 _RELEASE = """
@@ -137,6 +153,15 @@ def load_key() -> str:
     return f"{prefix()}load"
 
 
+def placing_key(worker_id: str) -> str:
+    return f"{prefix()}placing:{worker_id}"
+
+
+# How long a placement's +1 outlives a lower heartbeat figure: an offer reaches its worker in
+# milliseconds; two seconds covers a busy channel layer without holding a stale load for long.
+IN_FLIGHT_MS = 2000
+
+
 def ttl_ms() -> int:
     return max(1000, int(float(settings.MEDIA_WORKER_TTL_SECONDS) * 1000))
 
@@ -167,7 +192,14 @@ async def close_client() -> None:
 async def place(space_id: int) -> WorkerInfo | None:
     """The live worker that hosts the Space, placing it now if need be; None: no live worker."""
     found = await client().eval(
-        _PLACE, 2, space_key(space_id), load_key(), f"{prefix()}worker:", ttl_ms()
+        _PLACE,
+        2,
+        space_key(space_id),
+        load_key(),
+        f"{prefix()}worker:",
+        ttl_ms(),
+        f"{prefix()}placing:",
+        IN_FLIGHT_MS,
     )
     return WorkerInfo.loads(found) if found else None
 
@@ -184,7 +216,15 @@ async def placed(space_id: int) -> WorkerInfo | None:
 
 async def pick_edge(origin_id: str) -> WorkerInfo | None:
     """The live worker to serve one more listener as an edge of `origin_id`; None: no other."""
-    found = await client().eval(_PICK_EDGE, 1, load_key(), f"{prefix()}worker:", origin_id)
+    found = await client().eval(
+        _PICK_EDGE,
+        1,
+        load_key(),
+        f"{prefix()}worker:",
+        origin_id,
+        f"{prefix()}placing:",
+        IN_FLIGHT_MS,
+    )
     return WorkerInfo.loads(found) if found else None
 
 
@@ -226,7 +266,7 @@ async def heartbeat(info: WorkerInfo) -> list[int]:
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.set(worker_key(info.id), info.dumps(), px=ms)
-        pipe.zadd(load_key(), {info.id: info.load})
+        pipe.eval(_REPORT_LOAD, 2, load_key(), placing_key(info.id), info.id, info.load)
         for space_id in info.spaces:
             pipe.eval(_RENEW, 1, space_key(space_id), info.id, ms)
         results = await pipe.execute()

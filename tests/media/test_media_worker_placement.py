@@ -75,6 +75,34 @@ async def test_two_spaces_placed_between_heartbeats_spread_over_two_workers(
     assert {first.id, second.id} == {"a", "b"}
 
 
+async def test_a_heartbeat_while_a_placement_is_in_flight_does_not_undo_its_count(
+    registry: redis.Redis,
+) -> None:
+    # The offer of Space 1 has not reached a yet, so a's next heartbeat still says 0: were the
+    # +1 undone, Space 2 would tie with b and go to a (the smaller id) too.
+    await placement.heartbeat(worker("a"))
+    await placement.heartbeat(worker("b"))
+    assert (await placement.place(1)).id == "a"  # type: ignore[union-attr]
+    await placement.heartbeat(worker("a", load=0))
+    assert registry.zscore(placement.load_key(), "a") == 1
+    assert (await placement.place(2)).id == "b"  # type: ignore[union-attr]
+    await placement.heartbeat(worker("a", load=4))  # a higher figure is taken at once
+    assert registry.zscore(placement.load_key(), "a") == 4
+    assert 0 < registry.pttl(placement.placing_key("a")) <= placement.IN_FLIGHT_MS
+    registry.delete(placement.placing_key("a"))  # what the key's expiry does
+    await placement.heartbeat(worker("a", load=0))
+    assert registry.zscore(placement.load_key(), "a") == 0
+
+
+async def test_an_edge_pick_counts_at_once_like_a_placement(registry: redis.Redis) -> None:
+    await placement.heartbeat(worker("a"))
+    await placement.heartbeat(worker("b"))
+    await placement.heartbeat(worker("c"))
+    assert (await placement.pick_edge("a")).id == "b"  # type: ignore[union-attr]
+    await placement.heartbeat(worker("b", load=0))
+    assert (await placement.pick_edge("a")).id == "c"  # type: ignore[union-attr]
+
+
 async def test_a_dead_workers_space_is_placed_again_and_the_dead_worker_forgotten(
     registry: redis.Redis,
 ) -> None:
