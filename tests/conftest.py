@@ -7,8 +7,12 @@ service is a failure: CI must never pass by skipping what it was meant to check.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -50,6 +54,37 @@ def _service_missing(name: str) -> str | None:
     if name == "browser" and not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         return "needs Chromium: apt-get install chromium (or set CHROMIUM_PATH)"
     return None
+
+
+# A test that leaves a non-daemon thread running (an unclosed peer's, an executor's) makes the
+# interpreter wait for it after the summary, forever: CI then dies at its own time limit with no
+# clue. The exit gets this long, then every thread's stack is printed and the run fails.
+EXIT_GRACE_SECONDS = 60
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    status = config.stash.get(_EXIT_STATUS, 1)
+
+    def watch() -> None:
+        time.sleep(EXIT_GRACE_SECONDS)
+        err = sys.__stderr__ or sys.stderr
+        left = [t.name for t in threading.enumerate() if not t.daemon and t.is_alive()]
+        err.write(
+            f"\npytest finished (exit status {status}) but the process is still waiting after "
+            f"{EXIT_GRACE_SECONDS} s for threads {left}; a test did not close what it started:\n"
+        )
+        faulthandler.dump_traceback(file=err, all_threads=True)
+        err.flush()
+        os._exit(status or 1)
+
+    threading.Thread(target=watch, name="exit-watchdog", daemon=True).start()
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -326,6 +326,7 @@ def test_spaces_spread_over_two_workers_and_a_killed_workers_space_moves_to_the_
         running_daphne(log_path=tmp_path / "daphne.log", **remote_env) as base,
     ):
         loop = asyncio.new_event_loop()
+        held: list[Any] = []
         try:
             held = loop.run_until_complete(place_both(base))
             placed = {s.pk: r.get(placement.space_key(s.pk)) for s in (first, second)}
@@ -356,6 +357,7 @@ def test_spaces_spread_over_two_workers_and_a_killed_workers_space_moves_to_the_
                 placement.space_key(second.pk)
             )
         finally:
+            loop.run_until_complete(close(held))  # closed already unless an assertion failed
             loop.close()
     r.close()
     print(f"\ndistributed SIGKILL → re-placement: {figures}")
