@@ -734,14 +734,20 @@ class Origin:
         return member.fifo.pop() if packets is None else packets.pop()
 
     def _adapt(self, index: int) -> None:
-        """About once a second: FEC strength and who gets RED, from the latest reports; five
-        times a second: what speakers' uplinks need."""
+        """About once a second: who gets RED, then FEC strength, from the latest reports; five
+        times a second: what speakers' uplinks need.
+
+        RED first: FEC is sized for what RED leaves, so a listener's first lossy report must
+        find RED already on. Sized the other way round, the report raised the shared encoder's
+        FEC to the raw loss, and it came down a point a second: at 5 % loss every listener's
+        voice carried FEC bits it did not need for five seconds (bench/RESULTS.md, "Session 13").
+        """
         if index >= self._next_adapt:
             self._next_adapt = index + 50
-            if self.config.opus_fec:
-                self._adapt_fec()
             if self.config.red_distance:
                 self._adapt_red(index)
+            if self.config.opus_fec:
+                self._adapt_fec()
         if index >= self._next_uplink_check:
             self._next_uplink_check = index + UPLINK_CHECK_TICKS
             self._watch_uplinks()

@@ -162,6 +162,32 @@ async def test_red_goes_to_a_listener_whose_reports_show_loss(sent: None) -> Non
         ]
 
 
+async def test_a_listeners_first_lossy_report_turns_red_on_and_leaves_the_fec_alone(
+    sent: None,
+) -> None:
+    """RED is decided before FEC on the same report: the shared encoder is sized for what RED
+    leaves (nothing, at 5 %), never for the raw loss it would then take seconds to forget."""
+    outs = {"a": FakeOut(), "red": FakeOut(red_pt=63)}
+    origin, members = origin_with(MediaConfig(red_distance=2, opus_fec=True), outs, {"a"})
+    members["red"].peer.remote_loss = 0.05
+    encoder = origin._encoder
+    assert isinstance(encoder, LibOpusEncoder)
+    seen: list[int] = []
+    for tick in range(120):  # two checks of the reports
+        run_ticks(origin, members, range(tick, tick + 1))
+        seen.append(encoder.packet_loss)
+    await origin.stop()
+    assert outs["red"].red
+    assert set(seen) == {0}
+    # A listener without RED at the same loss does get FEC, at once.
+    outs = {"a": FakeOut(), "plain": FakeOut()}
+    origin, members = origin_with(MediaConfig(red_distance=2, opus_fec=True), outs, {"a"})
+    members["plain"].peer.remote_loss = 0.05
+    run_ticks(origin, members, range(60))
+    await origin.stop()
+    assert origin._encoder.packet_loss == 5  # type: ignore[union-attr]
+
+
 async def test_red_follows_the_reported_loss_and_backs_off_from_a_full_link() -> None:
     origin = Origin("space", MediaConfig(red_distance=2), on_levels=lambda event: None, taps=[])
     out = FakeOut(red_pt=63)
