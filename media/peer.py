@@ -115,8 +115,11 @@ class Uplink:
     stand in a queue on the way.
 
     Loss: ``loss()``, called at each check, compares the counts with those of the latest
-    earlier check at least ``min_packets`` expected ago (50: one second of audio, so that a
-    lossy speaker is found before they have said much). Only packets ``settle`` or more
+    earlier check at least ``min_packets`` expected ago (25: half a second of audio). Any lost
+    packet in such a span reads 4 % or more, above the origin's 1 % (``RED_ON_LOSS``), so the
+    span sets how soon a lossy speaker is found, not how lossy they must be: at one second, a
+    speaker who talked at once said their first words unprotected (bench/RESULTS.md, "Session
+    13"). Only packets ``settle`` or more
     behind the newest count: a reordered packet is not lost, only late (in the lab, 2 %
     reordered by 30 ms read as 2 % loss at one check in thirty). Queue: per second of arrival, the
     smallest transit (arrival time minus RTP timestamp). Jitter delays some packets; a queue
@@ -132,7 +135,7 @@ class Uplink:
         window: int = 10,
         hold: int = 2,
         threshold: float = 0.2,
-        min_packets: int = 50,
+        min_packets: int = 25,
         settle: int = 10,
     ) -> None:
         self._rate = clock_rate

@@ -215,10 +215,12 @@ def feed(
         )
 
 
-def test_uplink_loss_is_found_after_a_second_of_packets_and_not_before() -> None:
+def test_uplink_loss_is_found_after_half_a_second_of_packets_and_not_before() -> None:
     uplink = Uplink()
-    feed(uplink, range(40), at=100.0, lost={10})
-    assert uplink.loss() == 0  # 40 expected: too few to tell
+    feed(uplink, range(30), at=100.0, lost={10})
+    assert uplink.loss() == 0  # 20 settled (10 behind the newest may still come): too few
+    feed(uplink, range(30, 40), at=100.0)
+    assert uplink.loss() == pytest.approx(1 / 30)  # 30 expected since the first packet
     feed(uplink, range(40, 100), at=100.0, lost={60, 70})
     assert uplink.loss() == pytest.approx(2 / 60)  # since the check before, 60 packets ago
     # The next check counts from this one: a clean second reads clean.
