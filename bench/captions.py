@@ -1,6 +1,6 @@
 """Live captions: word error rate and CPU cost of recognition, 1 and 3 simultaneous speakers.
 
-    .venv/bin/python -m bench.captions            # default engine, then pocketsphinx; ~5 minutes
+    .venv/bin/python -m bench.captions            # default engine, then pocketsphinx; ~10 minutes
     .venv/bin/python -m bench.captions --json --presets pocketsphinx --snr
 
 Ten fixed sentences (below) are spoken by espeak-ng (en-us voice) at run time. Each run feeds the
@@ -10,8 +10,9 @@ says the ten sentences one after the other with 1.2 s pauses; with 3 speakers ea
 different sentence, so three different sentences are always being spoken at once. Each run is
 done on the clean speech and again with noise mixed in (``--snr``, default 10 dB): pink noise
 from a fixed seed, continuous through the pauses, its power ``snr`` dB below the mean power of
-the sentences; with ``--denoise``, the noisy runs again with the speech through RNNoise first
-(``media.denoise``), as captions hear a speaker when the Space has noise suppression on.
+the sentences. Each run is made with the recognizer's noise suppression on (RNNoise in the
+recognition process, the product's default: ``CAPTIONS_NOISE_SUPPRESSION``) and off (the
+baseline), unless ``--denoise on`` or ``off`` picks one; its CPU counts in the run's.
 
 Reported per run:
 - the hypothesis of each sentence (the finals whose middle falls in its time window) and the
@@ -140,26 +141,6 @@ def with_noise(
     return np.clip(mixed, -32768, 32767).astype(np.int16)
 
 
-def suppressed(track: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
-    """``track`` through RNNoise 20 ms at a time, as the origin passes a speaker's frames
-    before the mix when the Space has noise suppression on (so captions hear it too). Done
-    before the run: the recogniser gets the same frames, and the timed loop stays light."""
-    from media.denoise import Suppressor, backend
-
-    found = backend()
-    if found is None:
-        sys.exit("noise suppression needs pyrnnoise (requirements.txt)")
-    suppressor = Suppressor(found)
-    out = np.empty_like(track)
-    for i in range(0, len(track) - FRAME + 1, FRAME):
-        pcm = suppressor.process(track[i : i + FRAME].astype(np.float32))
-        out[i : i + FRAME] = np.clip(pcm, -32768, 32767).astype(np.int16)
-    tail = len(track) - len(track) % FRAME
-    out[tail:] = track[tail:]
-    suppressor.close()
-    return out
-
-
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -187,6 +168,7 @@ async def run(
         loop=loop,
         engine=engine,
         mode=mode,  # type: ignore[arg-type]
+        denoise=denoise,
     )
     await asyncio.to_thread(recognizer.start)
     tracks = [schedule(speech, first=3 * k) for k in range(speakers)]
@@ -196,8 +178,6 @@ async def run(
             (with_noise(track, speech_power, snr_db, seed=k), windows)
             for k, (track, windows) in enumerate(tracks)
         ]
-    if denoise:
-        tracks = [(suppressed(track), windows) for track, windows in tracks]
     loadavg_before = os.getloadavg()
     n_frames = max(len(track) for track, _ in tracks) // FRAME
     recognizer.set_enabled("bench", True)
@@ -292,8 +272,10 @@ def main() -> None:
     parser.add_argument("--speakers", nargs="+", type=int, default=[1, 3])
     parser.add_argument(
         "--denoise",
-        action="store_true",
-        help="also run the noisy speech through the Space's noise suppression (RNNoise) first",
+        choices=("both", "on", "off"),
+        default="both",
+        help="captions' noise suppression (RNNoise before recognition): each run with it on "
+        "(the product's default) and off, or only one",
     )
     parser.add_argument(
         "--thread-mode", action="store_true", help="also run 3 speakers with mode='thread'"
@@ -307,21 +289,16 @@ def main() -> None:
 
     presets = args.presets or list(dict.fromkeys([default_engine_name(), FALLBACK_ENGINE]))
     noises: list[float | None] = [None, *args.snr]
+    denoising = {"both": [True, False], "on": [True], "off": [False]}[args.denoise]
     plan = [
-        (engine, n, "process", snr, False)
+        (engine, n, "process", snr, denoise)
         for engine in presets
         for snr in noises
         for n in args.speakers
+        for denoise in denoising
     ]
-    if args.denoise:
-        plan += [
-            (engine, n, "process", snr, True)
-            for engine in presets
-            for snr in args.snr
-            for n in args.speakers
-        ]
     if args.thread_mode:
-        plan.append((presets[0], max(args.speakers), "thread", None, False))
+        plan.append((presets[0], max(args.speakers), "thread", None, denoising[0]))
     results = []
     for engine, n, mode, snr, denoise in plan:
         if not args.json:

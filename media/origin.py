@@ -491,6 +491,11 @@ class Origin:
             self._record(self.space_id, f"noise_suppression={enabled}")
         return enabled and self._denoiser is not None
 
+    @property
+    def suppressing(self) -> bool:
+        """Whether this tick's voices (what the taps get too) went through the suppressor."""
+        return self.noise_suppression and self._denoiser is not None
+
     @staticmethod
     def _drop_suppressor(member: Member) -> None:
         # Off, off stage or gone: free the C state now; a later stream starts a fresh one.

@@ -350,6 +350,12 @@ class MediaWorker:
             return False
         return origin.set_noise_suppression(enabled)
 
+    def suppressing(self, space_id: Key) -> bool:
+        """Whether the Space's voices pass through noise suppression before the mix and the
+        taps (captions then need no second pass)."""
+        origin = self._origins.get(space_id)
+        return origin is not None and origin.suppressing
+
     async def set_recorded(self, space_id: Key, user_id: Key, recorded: bool) -> bool:
         """Keep a participant's voice out of the recording (or back in) from the next tick;
         listeners keep hearing them."""

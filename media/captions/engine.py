@@ -422,3 +422,22 @@ def configured_engine_name() -> str:
     except ImportError:  # pragma: no cover - Django is always installed here
         pass
     return os.environ.get("CAPTIONS_ENGINE") or default_engine_name()
+
+
+def configured_noise_suppression() -> bool:
+    """Whether captions hear speakers through RNNoise (``media.captions.segmenter``):
+    ``settings.CAPTIONS_NOISE_SUPPRESSION`` when Django is configured, else
+    ``$CAPTIONS_NOISE_SUPPRESSION``; on unless set to a false value."""
+    value: object = None
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            value = getattr(settings, "CAPTIONS_NOISE_SUPPRESSION", None)
+    except ImportError:  # pragma: no cover - Django is always installed here
+        pass
+    if value is None:
+        value = os.environ.get("CAPTIONS_NOISE_SUPPRESSION", "1")
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "off", "")
+    return bool(value)

@@ -31,6 +31,7 @@ import multiprocessing.connection
 import multiprocessing.process
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -40,6 +41,7 @@ from media.captions.engine import (
     EngineFactory,
     EngineUnavailable,
     configured_engine_name,
+    configured_noise_suppression,
     engine_factory,
 )
 from media.captions.segmenter import Caption, CaptionCallback, Key, Segmenter, VadConfig
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 def _child_main(
     engine: str,
     vad: VadConfig,
+    denoise: bool,
     inbox: multiprocessing.connection.Connection,
     outbox: multiprocessing.connection.Connection,
 ) -> None:
@@ -60,7 +63,7 @@ def _child_main(
     def emit(caption: Caption) -> None:
         outbox.send(("caption", caption))
 
-    processor = Segmenter(engine_factory(engine), vad, emit)
+    processor = Segmenter(engine_factory(engine), vad, emit, denoise=denoise)
     try:
         processor.warm_up()
     except Exception as exc:
@@ -96,6 +99,11 @@ class CaptionRecognizer:
     Captions are off for every Space until ``set_enabled(space_id, True)``. Call ``start()`` once
     (blocks until the engine is loaded: ~1 s, so not on the media loop; use ``await
     asyncio.to_thread(recognizer.start)``), ``close()`` at shutdown.
+
+    ``denoise``: run each speaker through RNNoise before recognition (``Segmenter``); None: the
+    ``CAPTIONS_NOISE_SUPPRESSION`` setting. ``already_suppressed(space_id)``, when set, says
+    whether a Space's frames were suppressed before the tap (its own switch), so that they are
+    not suppressed twice.
     """
 
     def __init__(
@@ -107,6 +115,7 @@ class CaptionRecognizer:
         mode: Literal["process", "thread"] = "process",
         max_queue_frames: int = 750,
         vad: VadConfig | None = None,
+        denoise: bool | None = None,
     ) -> None:
         if engine is None:  # settings, else the default engine if installed, else the fallback
             engine = configured_engine_name()
@@ -117,7 +126,9 @@ class CaptionRecognizer:
         self._engine = engine
         self._mode = mode
         self._vad = vad or VadConfig()
-        self._queue: collections.deque[tuple[Key, Key, float, bytes]] = collections.deque(
+        self._denoise = configured_noise_suppression() if denoise is None else denoise
+        self.already_suppressed: Callable[[Key], bool] | None = None
+        self._queue: collections.deque[tuple[Key, Key, float, bytes, bool]] = collections.deque(
             maxlen=max_queue_frames
         )
         self._control: collections.deque[tuple[Any, ...]] = collections.deque()
@@ -145,7 +156,7 @@ class CaptionRecognizer:
             factory = (
                 engine_factory(self._engine) if isinstance(self._engine, str) else self._engine
             )
-            self._processor = Segmenter(factory, self._vad, self._dispatch)
+            self._processor = Segmenter(factory, self._vad, self._dispatch, denoise=self._denoise)
             self._processor.warm_up()
         else:
             ctx = multiprocessing.get_context("spawn")  # never fork a process running a loop
@@ -153,7 +164,7 @@ class CaptionRecognizer:
             self._outbox, outbox_write = ctx.Pipe(duplex=False)
             self._process = ctx.Process(
                 target=_child_main,
-                args=(self._engine, self._vad, inbox_read, outbox_write),
+                args=(self._engine, self._vad, self._denoise, inbox_read, outbox_write),
                 name="captions",
                 daemon=True,
             )
@@ -245,11 +256,13 @@ class CaptionRecognizer:
         pcm: npt.NDArray[np.int16] | npt.NDArray[np.float32],
         *,
         at: float | None = None,
+        suppressed: bool = False,
     ) -> bool:
         """Queue one 20 ms, 48 kHz mono frame; False if captions are off for this speaker.
 
         int16, or float32 either in int16 scale (``media.dsp.Pcm``) or in -1..1 (taken as such
         when no sample exceeds 1.0). ``at`` is when the frame ends (default ``time.time()``).
+        ``suppressed``: the frame went through noise suppression already.
         """
         if space_id not in self._enabled_spaces or (
             self._disabled_speakers and (space_id, speaker_id) in self._disabled_speakers
@@ -263,13 +276,14 @@ class CaptionRecognizer:
         queue = self._queue
         if len(queue) == queue.maxlen:
             self.frames_dropped += 1
-        queue.append((space_id, speaker_id, time.time() if at is None else at, data))
+        queue.append((space_id, speaker_id, time.time() if at is None else at, data, suppressed))
         self.frames_fed += 1
         return True
 
     def tap(self, space_id: Key, speaker_id: Key, pcm: npt.NDArray[np.int16]) -> None:
         """``media.worker.AudioTap``: ``worker.add_audio_tap(recognizer.tap)``."""
-        self.feed_frame(space_id, speaker_id, pcm)
+        check = self.already_suppressed
+        self.feed_frame(space_id, speaker_id, pcm, suppressed=check is not None and check(space_id))
 
     # -- off the loop --
 
@@ -316,11 +330,11 @@ class CaptionRecognizer:
             batch: list[tuple[Any, ...]] = []
             while queue:
                 try:
-                    space_id, speaker_id, at, data = queue.popleft()
+                    space_id, speaker_id, at, data, suppressed = queue.popleft()
                 except IndexError:
                     break
                 if self.is_enabled(space_id, speaker_id):
-                    batch.append(("a", space_id, speaker_id, at, data))
+                    batch.append(("a", space_id, speaker_id, at, data, suppressed))
                 if len(batch) >= 50:
                     self._deliver(batch)
                     batch = []

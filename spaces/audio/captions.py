@@ -240,6 +240,7 @@ class SpaceCaptions:
             return None
         engine = self._engine or configured_engine_name()
         recognizer = self._factory(self._on_caption, loop=loop, engine=engine)
+        recognizer.already_suppressed = worker.suppressing  # no second RNNoise pass for those
         self.recognizer = recognizer
         self._remove_tap = worker.add_audio_tap(recognizer.tap)
         self._starting = loop.create_task(self._start(recognizer))

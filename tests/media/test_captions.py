@@ -18,16 +18,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from media import denoise
 from media.captions import (
     Caption,
     CaptionRecognizer,
     EngineUnavailable,
     create_engine,
     engine_factory,
+    segmenter,
     transcript_text,
     transcript_webvtt,
 )
-from media.captions.engine import FasterWhisperEngine
+from media.captions.engine import FasterWhisperEngine, configured_noise_suppression
 
 pytestmark = pytest.mark.media
 
@@ -247,6 +249,96 @@ def test_a_failing_engine_does_not_stop_the_recognizer(
         feed_interleaved(rec, "s", {"alice": frames(voices["alice"])})
         assert rec.flush(within=60), "the pump must survive the engine's errors"
     assert captions == []
+
+
+class SilentEngine(StalledEngine):
+    def feed(self, pcm16k: bytes) -> str | None:
+        return None
+
+
+def test_captions_hear_a_noisy_speaker_through_rnnoise_and_a_quiet_one_as_they_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert denoise.backend() is not None, "pyrnnoise is in requirements.txt"
+    heard: list[bytes] = []  # what reaches the resampler, the VAD and the engine
+    resample = segmenter._Stream.resample
+
+    def spy(stream: segmenter._Stream, pcm48: bytes) -> npt.NDArray[np.int16]:
+        heard.append(pcm48)
+        return resample(stream, pcm48)
+
+    monkeypatch.setattr(segmenter._Stream, "resample", spy)
+    # Steady noise at -24 dBov, far above NOISY_FLOOR (-45).
+    noise = np.random.default_rng(1).normal(0, 2000, FRAME * 400).astype(np.int16)
+    chunks = [noise[i * FRAME : (i + 1) * FRAME].tobytes() for i in range(400)]
+
+    def rms(data: list[bytes]) -> float:
+        pcm = np.frombuffer(b"".join(data), dtype=np.int16).astype(np.float64)
+        return float(np.sqrt(np.mean(pcm**2)))
+
+    def feed(seg: segmenter.Segmenter, data: list[bytes], **kwargs: Any) -> None:
+        for chunk in data:
+            seg.audio("s", "a", len(heard) * 0.02, chunk, **kwargs)
+
+    seg = segmenter.Segmenter(SilentEngine, segmenter.VadConfig(), lambda c: None, denoise=True)
+    window = round(segmenter.VadConfig().floor_window / 0.02)  # 150 frames: 3 s
+    feed(seg, chunks[:250])
+    # Three seconds to know the background is loud; then RNNoise, which has the noise out
+    # within half a second (-41 dB measured).
+    assert heard[: window - 1] == chunks[: window - 1]
+    assert rms(heard[window + 50 : 250]) < rms(chunks[window + 50 : 250]) / 10
+    # The Space suppresses already (its switch went on): the frames pass as they are, and the
+    # speaker's own state goes.
+    heard.clear()
+    feed(seg, chunks[250:300], suppressed=True)
+    assert heard == chunks[250:300]
+    assert seg._streams[("s", "a")].suppressor is None
+    # The switch off again, still noisy: suppressed here at once (the window is full).
+    heard.clear()
+    feed(seg, chunks[300:400])
+    assert rms(heard[50:]) < rms(chunks[350:400]) / 10
+    # A quiet background (digital silence between words): left alone from the first quiet frame.
+    heard.clear()
+    quiet = np.zeros(FRAME, dtype=np.int16).tobytes()
+    feed(seg, [quiet, *chunks[:20]])
+    assert heard == [quiet, *chunks[:20]]
+    assert seg._streams[("s", "a")].suppressor is None
+    seg.close()
+
+    # Off (CAPTIONS_NOISE_SUPPRESSION=0): as they are, however noisy.
+    heard.clear()
+    plain = segmenter.Segmenter(SilentEngine, segmenter.VadConfig(), lambda c: None)
+    feed(plain, chunks[:200])
+    assert heard == chunks[:200]
+    plain.close()
+
+
+def test_the_tap_tells_the_recognizer_which_spaces_are_suppressed_already() -> None:
+    """``already_suppressed`` (the worker's ``suppressing``) travels with each frame."""
+    received: list[tuple[Any, ...]] = []
+    rec = CaptionRecognizer(lambda c: None, mode="thread", engine=SilentEngine, denoise=True)
+    rec.start()
+    try:
+        assert rec._processor is not None
+        rec._processor.audio = lambda *args: received.append(args)  # type: ignore[method-assign]
+        rec.already_suppressed = lambda space_id: space_id == "quiet"
+        for space_id in ("quiet", "loud"):
+            rec.set_enabled(space_id, True)
+            rec.tap(space_id, "a", np.zeros(FRAME, dtype=np.int16))
+        assert rec.flush(within=10)
+    finally:
+        rec.close()
+    assert [(args[0], args[4]) for args in received] == [("quiet", True), ("loud", False)]
+
+
+def test_captions_noise_suppression_is_on_unless_set_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAPTIONS_NOISE_SUPPRESSION", raising=False)
+    assert configured_noise_suppression()
+    for off in ("0", "false", "off", "no"):
+        monkeypatch.setenv("CAPTIONS_NOISE_SUPPRESSION", off)
+        assert not configured_noise_suppression()
+    monkeypatch.setenv("CAPTIONS_NOISE_SUPPRESSION", "1")
+    assert configured_noise_suppression()
 
 
 def test_unknown_and_uninstalled_engines_fail_with_a_clear_message(

@@ -55,6 +55,9 @@ class FakeWorker:
         self.taps.append(tap)
         return lambda: self.taps.remove(tap)
 
+    def suppressing(self, space_id: Any) -> bool:
+        return space_id == "suppressed"
+
 
 @pytest_asyncio.fixture
 async def glue() -> AsyncIterator[tuple[SpaceCaptions, FakeWorker]]:
@@ -103,6 +106,10 @@ async def test_nothing_starts_until_a_space_served_here_has_captions_on(glue) ->
     assert recognizer.started
     assert recognizer.engine == "fake"
     assert worker.taps == [recognizer.tap]
+    # The recognizer asks the worker which Spaces' voices are suppressed already.
+    assert recognizer.already_suppressed is not None
+    assert recognizer.already_suppressed("suppressed")
+    assert not recognizer.already_suppressed(1)
     assert ("set_enabled", space.pk, True, None) in recognizer.calls
 
     captions.on_event({"type": "captions.toggled", "space_id": space.pk, "enabled": False})
