@@ -489,7 +489,7 @@ class Origin:
                 for member in self.members.values():
                     self._drop_suppressor(member)
             self._record(self.space_id, f"noise_suppression={enabled}")
-        return enabled and self._denoiser is not None
+        return self.suppressing
 
     @property
     def suppressing(self) -> bool:

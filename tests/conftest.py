@@ -60,6 +60,7 @@ def _service_missing(name: str) -> str | None:
 # interpreter wait for it after the summary, forever: CI then dies at its own time limit with no
 # clue. The exit gets this long, then every thread's stack is printed and the run fails.
 EXIT_GRACE_SECONDS = 60
+_EXIT_STATUS = pytest.StashKey[int]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -82,9 +83,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os._exit(status or 1)
 
     threading.Thread(target=watch, name="exit-watchdog", daemon=True).start()
-
-
-_EXIT_STATUS = pytest.StashKey[int]()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

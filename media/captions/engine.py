@@ -409,35 +409,33 @@ def create_engine(name: str | None = None) -> CaptionEngine:
     return engine_factory(name or default_engine_name())()
 
 
-def configured_engine_name() -> str:
-    """``settings.CAPTIONS_ENGINE`` when Django is configured, else ``$CAPTIONS_ENGINE``, else
-    the default engine if it can run here, else the fallback (``default_engine_name``)."""
+def _configured(name: str) -> object:
+    """``settings.<name>`` when Django is configured and sets it, else ``$<name>``, else None."""
     try:
         from django.conf import settings
 
         if settings.configured:
-            value = getattr(settings, "CAPTIONS_ENGINE", None)
-            if value:
-                return str(value)
+            value = getattr(settings, name, None)
+            if value is not None and value != "":
+                return value
     except ImportError:  # pragma: no cover - Django is always installed here
         pass
-    return os.environ.get("CAPTIONS_ENGINE") or default_engine_name()
+    return os.environ.get(name) or None
+
+
+def configured_engine_name() -> str:
+    """``settings.CAPTIONS_ENGINE`` when Django is configured, else ``$CAPTIONS_ENGINE``, else
+    the default engine if it can run here, else the fallback (``default_engine_name``)."""
+    return str(_configured("CAPTIONS_ENGINE") or default_engine_name())
 
 
 def configured_noise_suppression() -> bool:
     """Whether captions hear speakers through RNNoise (``media.captions.segmenter``):
     ``settings.CAPTIONS_NOISE_SUPPRESSION`` when Django is configured, else
     ``$CAPTIONS_NOISE_SUPPRESSION``; on unless set to a false value."""
-    value: object = None
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            value = getattr(settings, "CAPTIONS_NOISE_SUPPRESSION", None)
-    except ImportError:  # pragma: no cover - Django is always installed here
-        pass
+    value = _configured("CAPTIONS_NOISE_SUPPRESSION")
     if value is None:
-        value = os.environ.get("CAPTIONS_NOISE_SUPPRESSION", "1")
+        return True
     if isinstance(value, str):
         return value.strip().lower() not in ("0", "false", "no", "off", "")
     return bool(value)
