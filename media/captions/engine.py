@@ -149,6 +149,11 @@ class PocketsphinxEngine:
             self._in_utterance = False
 
 
+FIRST_RETRY_UNTIL = 2.0
+"""Seconds of an utterance (pre-roll included) within which a decode that read nothing is tried
+again after ``first_retry`` rather than ``partial_every``."""
+
+
 class FasterWhisperEngine:
     """Whisper (CTranslate2, as faster-whisper runs it) on CPU, from a model directory on disk.
 
@@ -173,6 +178,7 @@ class FasterWhisperEngine:
         name: str = "faster-whisper",
         compute_type: str = "int8",
         partial_every: float = 0.5,
+        first_retry: float = 0.2,
         pad_seconds: float = 1.0,
         min_window: float = 4.0,
         partial_share: float = 1.0,
@@ -210,6 +216,9 @@ class FasterWhisperEngine:
         self._prompt = [self._tokenizer.token_to_id(token) for token in prompt]
         self._partial_samples = int(partial_every * ENGINE_SAMPLE_RATE)
         self._partial_wall = partial_every
+        self._first_retry_samples = int(first_retry * ENGINE_SAMPLE_RATE)
+        self._first_retry = first_retry
+        self._retry_until = int(FIRST_RETRY_UNTIL * ENGINE_SAMPLE_RATE)
         self._pad = int(pad_seconds * ENGINE_SAMPLE_RATE)
         self._min_window = int(min_window * ENGINE_SAMPLE_RATE)
         self._chunks: list[bytes] = []
@@ -230,15 +239,28 @@ class FasterWhisperEngine:
         self._chunks.append(pcm16k)
         self._samples += len(pcm16k) // 2
         now = time.monotonic()
-        if self._samples - self._partial_at_samples < self._partial_samples:
+        tried = bool(self._partial_at_samples)
+        # Quick tries only early on: an utterance that reads as nothing for longer (a cough,
+        # music) is paced like any other.
+        retry = tried and not self._last_partial and self._samples < self._retry_until
+        if self._samples - self._partial_at_samples < (
+            self._first_retry_samples if retry else self._partial_samples
+        ):
             return None
-        # The first partial of an utterance is never held back: one early decode is cheap
-        # (the window is short) and shows that words are coming even while catching up. Later
-        # ones wait for ``partial_every`` of wall time too, and, since one process decodes every
-        # speaker, until ``partial_share`` x d after any partial in it that took d seconds: with
-        # three people talking at once partials then take at most about half of the process,
-        # and finals (never held back) keep up.
-        if self._partial_at_samples and (
+        # Until the utterance shows words, a decode is never held back by the other speakers:
+        # one is cheap (the window is short) and shows that words are coming even while
+        # catching up. The first decode, 0.2 s into the words, often reads nothing yet; the
+        # next try then comes ``first_retry`` later (of audio and of wall time), not a whole
+        # ``partial_every``, which put some first partials 1.4-2 s after the words began
+        # (bench/RESULTS.md, "Session 14"). Other partials wait for ``partial_every`` of wall
+        # time too, and, since one process decodes every speaker, until ``partial_share`` x d
+        # after any partial in it that took d seconds: with three people talking at once
+        # partials then take at most about half of the process, and finals (never held back)
+        # keep up.
+        if retry:
+            if now - self._partial_at_wall < self._first_retry:
+                return None
+        elif tried and (
             now - self._partial_at_wall < self._partial_wall
             or now < FasterWhisperEngine._partials_resume
         ):

@@ -123,6 +123,82 @@ async def test_whisper_gives_partials_then_the_final_of_a_spoken_sentence(
     assert recognizer.stats()["frames_dropped"] == 0
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def decodes_when_fed(
+    engine: Any, reads: list[str], monkeypatch: pytest.MonkeyPatch, *, seconds: float
+) -> list[tuple[float, str | None]]:
+    """Feed ``seconds`` of an utterance in real time, 0.1 s at a time, each decode reading the
+    next of ``reads``: (audio fed so far, what ``feed`` returned) at every decode."""
+    clock = Clock()
+    monkeypatch.setattr(engine_module, "time", clock)
+    monkeypatch.setattr(engine_module.FasterWhisperEngine, "_partials_resume", 0.0)
+    texts = iter(reads)
+    decoded: list[float] = []
+
+    def decode() -> str:
+        decoded.append(engine._samples / 16_000)
+        clock.now += 0.05  # what a short decode costs
+        return next(texts, reads[-1])
+
+    monkeypatch.setattr(engine, "_decode", decode)
+    engine.start_utterance()
+    results = []
+    for _ in range(round(seconds / 0.1)):
+        clock.now += 0.1
+        before = len(decoded)
+        shown = engine.feed(bytes(1600 * 2))
+        if len(decoded) > before:
+            results.append((round(decoded[-1], 1), shown))
+    return results
+
+
+def test_a_first_partial_that_reads_nothing_is_tried_again_soon_then_paced(
+    whisper: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(whisper)
+    try:
+        # The first decode, half a second in, reads nothing; the next tries come 0.2 s apart
+        # until words show; then every half second.
+        assert decodes_when_fed(
+            engine, ["", "", "she", "she bought", "she bought a new car"], monkeypatch, seconds=2.0
+        ) == [
+            (0.5, None),
+            (0.7, None),
+            (0.9, "she"),
+            (1.4, "she bought"),
+            (1.9, "she bought a new car"),
+        ]
+        # Words at once: paced from the start, as before.
+        assert decodes_when_fed(engine, ["she", "she bought"], monkeypatch, seconds=1.5) == [
+            (0.5, "she"),
+            (1.0, "she bought"),
+            (1.5, None),
+        ]
+        # Nothing to read for two seconds (a cough, music): quick tries stop, pacing resumes.
+        assert [at for at, _ in decodes_when_fed(engine, [""], monkeypatch, seconds=3.5)] == [
+            0.5,
+            0.7,
+            0.9,
+            1.1,
+            1.3,
+            1.5,
+            1.7,
+            1.9,
+            2.4,
+            2.9,
+            3.4,
+        ]
+    finally:
+        engine.close()
+
+
 def test_without_the_model_package_pocketsphinx_is_chosen_and_the_choice_logged(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
