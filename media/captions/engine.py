@@ -21,6 +21,7 @@ import importlib.util
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -149,6 +150,14 @@ class PocketsphinxEngine:
             self._in_utterance = False
 
 
+# One loaded model per process, whatever the number of speakers: an engine's state is its
+# utterance, not the model, and a process decodes one utterance at a time (the segmenter runs
+# in one thread). A copy per speaker cost ~50 MB and a 0.2-0.5 s load on that speaker's first
+# words, the longest first partials with three people starting at once (bench/RESULTS.md,
+# "Session 14").
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
 FIRST_RETRY_UNTIL = 2.0
 """Seconds of an utterance (pre-roll included) within which a decode that read nothing is tried
 again after ``first_retry`` rather than ``partial_every``."""
@@ -201,11 +210,23 @@ class FasterWhisperEngine:
                 f"(CAPTIONS_WHISPER_MODEL; got {model!r}); nothing is downloaded"
             )
         self.name = name
-        self._model = ctranslate2.models.Whisper(
-            model, device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=1
-        )
-        self._tokenizer = tokenizers.Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
-        self._features = feature_extractor.FeatureExtractor(feature_size=self._model.n_mels)
+        key = (os.path.realpath(model), compute_type, threads)
+        with _shared_lock:
+            shared = _shared.get(key)
+            if shared is None:
+                whisper = ctranslate2.models.Whisper(
+                    model,
+                    device="cpu",
+                    compute_type=compute_type,
+                    intra_threads=threads,
+                    inter_threads=1,
+                )
+                shared = _shared[key] = (
+                    whisper,
+                    tokenizers.Tokenizer.from_file(os.path.join(model, "tokenizer.json")),
+                    feature_extractor.FeatureExtractor(feature_size=whisper.n_mels),
+                )
+        self._model, self._tokenizer, self._features = shared
         self._eot = self._tokenizer.token_to_id("<|endoftext|>")
         # English-only models take no language or task token. Timestamp tokens stay on: without
         # them, on the short encoder window, tiny.en said 6 of the bench's 10 sentences two or

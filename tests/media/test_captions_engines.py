@@ -123,6 +123,24 @@ async def test_whisper_gives_partials_then_the_final_of_a_spoken_sentence(
     assert recognizer.stats()["frames_dropped"] == 0
 
 
+def test_the_speakers_of_a_process_share_one_loaded_model(whisper: str) -> None:
+    """An engine per speaker, but one model: each used to load its own (~50 MB, and a load on
+    that speaker's first words)."""
+    first, second = create_engine(whisper), create_engine(whisper)
+    try:
+        assert first is not second
+        assert first._model is second._model  # type: ignore[attr-defined]
+        # Each keeps its own utterance.
+        first.start_utterance()
+        second.start_utterance()
+        first.feed(bytes(3200))
+        assert first._samples == 1600  # type: ignore[attr-defined]
+        assert second._samples == 0  # type: ignore[attr-defined]
+    finally:
+        first.close()
+        second.close()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
