@@ -10,11 +10,12 @@ With ``denoise``, a speaker whose background is loud (``NOISY_FLOOR``: the quiet
 the last three seconds, before any suppression) goes through RNNoise (``media.denoise``) first,
 with a state of their own, here and not on the media loop: captions read them with the noise
 taken out even when the Space's own switch is off (listeners then hear the speaker as they
-are). In pink noise at 10 dB it cuts Whisper tiny.en's word error rate from 0.39 to 0.25 for
-one speaker and from 0.36 to 0.27 for three; on clean speech RNNoise would triple it (0.12 to
-0.37: it gates the synthetic voice's fricatives), which is why a quiet background is left alone
-(bench/RESULTS.md, "Session 13"). Audio the Space has suppressed already (``suppressed``) is
-not run through it twice.
+are). In pink noise it cuts Whisper tiny.en's word error rate from 0.33 to 0.27 at 10 dB and
+from 0.29 to 0.20 at 20 dB (nine streams); on clean speech RNNoise would triple it (0.12 to
+0.37: it gates the synthetic voice's fricatives), and at 30 dB it costs more than it gains
+(0.17 to 0.21), which is why a quieter background is left alone (bench/RESULTS.md, "Session 13"
+and "Session 14"). Audio the Space has suppressed already (``suppressed``) is not run through
+it twice.
 """
 
 from __future__ import annotations
