@@ -4,14 +4,15 @@
 Each speaker's 48 kHz audio is resampled to the engine's 16 kHz, an energy VAD that tracks the
 noise floor finds utterances (with a pre-roll, since word starts are quieter than their middle),
 and the engine decodes each utterance, giving partials while it runs and one final when it ends.
-Engines are reused across utterances (loading one takes ~0.5 s).
+Engines are reused across utterances (Whisper's share one loaded model per process). A
+speaker's first 0.3 s only teach the VAD the noise floor.
 
 With ``denoise``, a speaker whose background is loud (``NOISY_FLOOR``: the quietest 20 ms of
 the last three seconds, before any suppression) goes through RNNoise (``media.denoise``) first,
 with a state of their own, here and not on the media loop: captions read them with the noise
 taken out even when the Space's own switch is off (listeners then hear the speaker as they
-are). In pink noise it cuts Whisper tiny.en's word error rate from 0.33 to 0.27 at 10 dB and
-from 0.29 to 0.20 at 20 dB (nine streams); on clean speech RNNoise would triple it (0.12 to
+are). In pink noise it cuts Whisper tiny.en's word error rate from 0.33 to 0.26 at 10 dB and
+from 0.29 to 0.19 at 20 dB (nine streams); on clean speech RNNoise would triple it (0.12 to
 0.37: it gates the synthetic voice's fricatives), and at 30 dB it costs more than it gains
 (0.17 to 0.21), which is why a quieter background is left alone (bench/RESULTS.md, "Session 13"
 and "Session 14"). Audio the Space has suppressed already (``suppressed``) is not run through
@@ -90,6 +91,10 @@ class VadConfig:
     """No frames at all for this long (muted, left) ends the open utterance."""
     floor_window: float = 3.0
     """The noise floor is at least the quietest frame of this many seconds."""
+    floor_learn: float = 0.3
+    """A speaker's first audio only teaches the noise floor (it is kept as pre-roll): from -90
+    dB, steady noise counted as speech until the floor window filled, so in noise a speaker's
+    first utterance began with their audio, not their words."""
 
 
 def _frame_levels(frames: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
@@ -117,6 +122,7 @@ class _Stream:
         self.preroll: collections.deque[bytes] = collections.deque(
             maxlen=max(1, round(vad.preroll / VAD_FRAME_SECONDS))
         )
+        self.learning_frames = round(vad.floor_learn / VAD_FRAME_SECONDS)
         self.engine: CaptionEngine | None = None
         self.in_speech = False
         self.voiced_run = 0
@@ -242,6 +248,12 @@ class Segmenter:
         stream.recent_levels.append(level)
         if len(stream.recent_levels) == stream.recent_levels.maxlen:
             stream.noise_floor = max(stream.noise_floor, min(stream.recent_levels))
+        if stream.learning_frames:
+            stream.learning_frames -= 1
+            stream.preroll.append(pcm)
+            if not stream.learning_frames:
+                stream.noise_floor = max(stream.noise_floor, min(stream.recent_levels))
+            return
         voiced = level >= max(vad.min_level, stream.noise_floor + vad.above_floor)
         if not stream.in_speech:
             stream.preroll.append(pcm)

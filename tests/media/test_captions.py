@@ -313,6 +313,27 @@ def test_captions_hear_a_noisy_speaker_through_rnnoise_and_a_quiet_one_as_they_a
     plain.close()
 
 
+def test_in_steady_noise_a_first_utterance_begins_with_the_words_not_the_audio() -> None:
+    """The first 0.3 s of a speaker teach the voice detector the noise floor: before, steady
+    noise counted as speech until three seconds had passed."""
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0, 1000, FRAME * 150)  # -30 dBov, steady
+    words = rng.normal(0, 12_000, FRAME * 50)  # 1 s at -8 dBov, from 0.6 s
+    audio = noise.copy()
+    audio[FRAME * 30 : FRAME * 80] += words
+    pcm = np.clip(audio, -32768, 32767).astype(np.int16)
+    captions: list[Caption] = []
+    seg = segmenter.Segmenter(SilentEngine, segmenter.VadConfig(), captions.append)
+    for i in range(150):
+        seg.audio("s", "a", (i + 1) * 0.02, pcm[i * FRAME : (i + 1) * FRAME].tobytes())
+    seg.flush()
+    seg.close()
+    finals = [c for c in captions if c.is_final]
+    assert len(finals) == 1, captions
+    assert 0.55 <= finals[0].started_at <= 0.7, finals[0]
+    assert 1.55 <= finals[0].ended_at <= 1.7, finals[0]
+
+
 def test_the_tap_tells_the_recognizer_which_spaces_are_suppressed_already() -> None:
     """``already_suppressed`` (the worker's ``suppressing``) travels with each frame."""
     received: list[tuple[Any, ...]] = []
