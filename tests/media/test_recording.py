@@ -559,7 +559,25 @@ async def test_a_speaker_left_out_of_the_recording_is_still_heard_live(
     assert len(both) >= 100
     assert [t for t, pcm in both.items() if not heard(pcm, 440, 880)] == []
     alone = in_recording(f.tick for f in after)
-    assert [t for t, pcm in alone.items() if not heard(pcm, 440)] == []
+
+    def why(t: int) -> dict[str, object]:
+        """What a session that meets a failure here needs to find its cause (seen once in CI,
+        not reproduced: the recording's frame of a tick the tap proves clean lacked the tone)."""
+        previous = frames.get(t - 1 - recorder.first_index)
+        return {
+            "tick": t,
+            "since_change": t - k,
+            "440": round(tone_amplitude(alone[t], 440), 3),
+            "880": round(tone_amplitude(alone[t], 880), 3),
+            "440_tick_before": None
+            if previous is None
+            else round(tone_amplitude(previous, 440), 3),
+            "silence_filled_in_last_5": [u for u in range(t - 5, t + 1) if u not in recorded],
+            "high_mixed": t in tap.ticks_with("high"),
+            "low_mixed_ticks_around": sorted(u for u in tap.ticks_with("low") if t - 5 <= u <= t),
+        }
+
+    assert [why(t) for t, pcm in alone.items() if not heard(pcm, 440)] == []
     assert [t for t, pcm in alone.items() if peaks_at(pcm, 880)] == []
     assert tone_amplitude(np.concatenate(list(alone.values())), 880) < ABSENT
     # Meanwhile the listener heard them both, every one of those ticks.
