@@ -7,7 +7,7 @@ at phone and desktop width; no console error, no CSP violation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,9 +18,8 @@ from django.conf import settings
 from accounts.models import User
 from spaces.models import Space
 from spaces_project.timezones import format_relative
-from tests.e2e.conftest import DESKTOP, REPORT_CSP_VIOLATIONS, screenshot, wait_for_js
+from tests.e2e.conftest import screenshot, wait_for_js
 from tests.factories import UserFactory, make_followers
-from tests.realtime.conftest import session_key_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,29 +37,9 @@ NEW_YORK = ZoneInfo(ZONE)
 
 
 @pytest.fixture
-def page_in_new_york(browser: Any, base_url: str, console: Any) -> Iterator[Any]:
+def page_in_new_york(new_page: Any) -> Callable[[User], Any]:
     """page(user): a signed-in page whose browser says it is in New York."""
-    contexts: list[Any] = []
-
-    def make(user: User) -> Any:
-        context = browser.new_context(base_url=base_url, viewport=DESKTOP, timezone_id=ZONE)
-        context.set_default_timeout(20_000)
-        context.add_init_script(REPORT_CSP_VIOLATIONS)
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session_key_for(user),
-                    "url": base_url,
-                }
-            ]
-        )
-        contexts.append(context)
-        return console.watch(context.new_page(), user.username)
-
-    yield make
-    for context in contexts:
-        context.close()
+    return lambda user: new_page(user.username, user, timezone_id=ZONE)
 
 
 def wait_for_stored_zone(user: User, *, within: float = 20.0) -> str:
