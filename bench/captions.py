@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.captions            # default engine, then pocketsphinx; ~10 minutes
     .venv/bin/python -m bench.captions --json --presets pocketsphinx --snr
     .venv/bin/python -m bench.captions --presets whisper-tiny-en --snr 10 20 --offline 0 1 2
+    .venv/bin/python -m bench.captions --presets whisper-tiny-en --denoise on --final-beam 1 5
 
 Ten fixed sentences (below) are spoken by espeak-ng (en-us voice) at run time. Each run feeds the
 production ``CaptionRecognizer`` the way the media worker's tap does: an asyncio loop ticking
@@ -33,6 +34,8 @@ Reported per run:
 
 Words are compared lower-case, without punctuation, numbers as words ("7" reads "seven").
 ``--offline SEED...`` measures only the error rate, over several noise draws (``offline``).
+``--final-beam 1 5`` repeats each run per beam of the utterances' finals (``final_beam`` in each
+row; the product's default is 5, partials are always greedy).
 """
 
 from __future__ import annotations
@@ -57,7 +60,12 @@ import numpy as np
 import numpy.typing as npt
 
 from media.captions import Caption, CaptionRecognizer
-from media.captions.engine import FALLBACK_ENGINE, default_engine_name, engine_factory
+from media.captions.engine import (
+    FALLBACK_ENGINE,
+    configured_final_beam,
+    default_engine_name,
+    engine_factory,
+)
 from media.captions.segmenter import Segmenter, VadConfig
 
 SENTENCES = [
@@ -367,7 +375,16 @@ def main() -> None:
         help="instead of the live runs, the error rate alone over these noise seeds: the three "
         "streams of a 3-speaker run, each fed to the segmenter as fast as it decodes",
     )
+    parser.add_argument(
+        "--final-beam",
+        nargs="+",
+        type=int,
+        metavar="BEAM",
+        help="each run once per beam for utterances' finals (CAPTIONS_FINAL_BEAM; default: the "
+        "configured one, 5): `--final-beam 1 5` sets greedy finals beside the default",
+    )
     args = parser.parse_args()
+    beams = args.final_beam or [configured_final_beam()]
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         sys.exit("espeak-ng is not installed (apt-get install espeak-ng)")
@@ -382,35 +399,46 @@ def main() -> None:
         for engine in presets:
             for snr in noises:
                 for denoise in denoising:
-                    runs.append(
-                        offline(
-                            speech, engine=engine, snr_db=snr, denoise=denoise, seeds=args.offline
+                    for beam in beams:
+                        os.environ["CAPTIONS_FINAL_BEAM"] = str(beam)
+                        runs.append(
+                            {
+                                "final_beam": beam,
+                                **offline(
+                                    speech,
+                                    engine=engine,
+                                    snr_db=snr,
+                                    denoise=denoise,
+                                    seeds=args.offline,
+                                ),
+                            }
                         )
-                    )
                     if not args.json:
                         print("  ", json.dumps(runs[-1]), flush=True)
         if args.json:
             print(json.dumps({"runs": runs}, indent=2))
         return
     plan = [
-        (engine, n, "process", snr, denoise)
+        (engine, n, "process", snr, denoise, beam)
         for engine in presets
         for snr in noises
         for n in args.speakers
         for denoise in denoising
+        for beam in beams
     ]
     if args.thread_mode:
-        plan.append((presets[0], max(args.speakers), "thread", None, denoising[0]))
+        plan.append((presets[0], max(args.speakers), "thread", None, denoising[0], beams[0]))
     results = []
-    for engine, n, mode, snr, denoise in plan:
+    for engine, n, mode, snr, denoise, beam in plan:
         if not args.json:
             noise = "clean" if snr is None else f"noise {snr:g} dB SNR"
             noise += ", suppressed" if denoise else ""
-            print(f"== {engine}, {n} speaker(s), mode={mode}, {noise} ...", flush=True)
+            print(f"== {engine}, {n} speaker(s), mode={mode}, {noise}, beam {beam} ...", flush=True)
+        os.environ["CAPTIONS_FINAL_BEAM"] = str(beam)
         result = asyncio.run(
             run(speech, engine=engine, speakers=n, mode=mode, snr_db=snr, denoise=denoise)
         )
-        results.append(result)
+        results.append({"final_beam": beam, **result})
         if not args.json:
             if n == 1:
                 for s in result["sentences"]:

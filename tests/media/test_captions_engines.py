@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -20,11 +21,14 @@ from media.captions.engine import (
     DEFAULT_ENGINE,
     FALLBACK_ENGINE,
     WHISPER_TINY_EN,
+    EngineUnavailable,
     configured_engine_name,
+    configured_final_beam,
     create_engine,
     default_engine_name,
     engine_available,
     packaged_whisper_model,
+    repeats_start,
     without_loop,
 )
 from tests.media.test_captions import FRAME, frames, speak, words
@@ -215,6 +219,77 @@ def test_a_first_partial_that_reads_nothing_is_tried_again_soon_then_paced(
         ]
     finally:
         engine.close()
+
+
+class SaysWithBeam:
+    """Stands for the loaded Whisper: returns `tokens` from every decode and notes its beam."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = tokens
+        self.beams: list[int] = []
+
+    def generate(self, features: Any, prompts: Any, *, beam_size: int, **_: Any) -> list[Any]:
+        self.beams.append(beam_size)
+        return [SimpleNamespace(sequences_ids=[self.tokens], scores=[-0.2], no_speech_prob=0.01)]
+
+
+def test_partials_decode_greedily_the_final_with_a_beam_and_without_a_sentence_said_over(
+    whisper: str,
+) -> None:
+    engine = create_engine(whisper)
+    try:
+        tokenizer, eot = engine._tokenizer, engine._eot  # type: ignore[attr-defined]
+
+        def ids(text: str) -> list[int]:
+            return list(tokenizer.encode(text, add_special_tokens=False).ids)
+
+        at = [eot + 100, eot + 150]  # timestamp tokens: every id above end-of-text
+        model = SaysWithBeam(
+            [
+                at[0],
+                *ids(" Thank you for coming to the meeting."),
+                at[1],
+                at[1],
+                *ids(" Thank you for coming to the"),  # the beam starting over on the padding
+            ]
+        )
+        engine._model = model  # type: ignore[attr-defined]
+        engine.start_utterance()
+        partial = engine.feed(bytes(16_000 * 2))  # a second of audio: one partial decode
+
+        assert engine.end_utterance() == "Thank you for coming to the meeting."
+        assert partial == "Thank you for coming to the meeting."
+        assert model.beams == [1, 5]
+    finally:
+        engine.close()
+
+
+def test_the_final_beam_is_five_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAPTIONS_FINAL_BEAM", raising=False)
+    assert configured_final_beam() == 5
+    monkeypatch.setenv("CAPTIONS_FINAL_BEAM", " 1 ")
+    assert configured_final_beam() == 1
+    for wrong in ("0", "17", "five", "2.5"):
+        monkeypatch.setenv("CAPTIONS_FINAL_BEAM", wrong)
+        with pytest.raises(EngineUnavailable, match="CAPTIONS_FINAL_BEAM must be a whole number"):
+            configured_final_beam()
+
+
+@pytest.mark.parametrize(
+    ("segment", "before", "repeats"),
+    [
+        ("Thank you for coming to the", "Thank you for coming to the meeting.", True),
+        ("the weather today", "The weather today is sunny and warm.", True),
+        ("We will meet again next week.", "We will meet again next week.", True),
+        ("Please.", "Please open the door for me.", False),  # one word: could be said again
+        ("And then we left.", "We arrived at noon.", False),
+        ("the door for me", "Please open the door for me.", False),  # not how it began
+    ],
+)
+def test_a_segment_that_starts_the_one_before_over_is_a_repeat(
+    segment: str, before: str, repeats: bool
+) -> None:
+    assert repeats_start(segment, before) is repeats
 
 
 def test_without_the_model_package_pocketsphinx_is_chosen_and_the_choice_logged(
