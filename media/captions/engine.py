@@ -46,8 +46,10 @@ class CaptionEngine(Protocol):
 
     def start_utterance(self) -> None: ...
 
-    def feed(self, pcm16k: bytes) -> str | None:
-        """Decode more audio of the current utterance; return a partial hypothesis or None."""
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
+        """Take more audio of the current utterance; return a partial hypothesis or None.
+        ``decode=False``: the audio holds no new words (the silence after them, or the last of
+        it before ``end_utterance``): keep it, but decode no partial for it."""
         ...
 
     def end_utterance(self) -> str:
@@ -112,14 +114,14 @@ class PocketsphinxEngine:
         self._last_partial = ""
         self._utterance_audio = []
 
-    def feed(self, pcm16k: bytes) -> str | None:
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
         if not self._in_utterance:
             self.start_utterance()
         self._decoder.process_raw(pcm16k, no_search=False, full_utt=False)
         if self._cold_bytes > 0:
             self._utterance_audio.append(pcm16k)
         self._since_partial += len(pcm16k)
-        if self._since_partial < self._partial_bytes:
+        if not decode or self._since_partial < self._partial_bytes:
             return None
         self._since_partial = 0
         hyp = self._decoder.hyp()
@@ -264,9 +266,11 @@ class FasterWhisperEngine:
         self._partial_at_wall = time.monotonic()
         self._last_partial = ""
 
-    def feed(self, pcm16k: bytes) -> str | None:
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
         self._chunks.append(pcm16k)
         self._samples += len(pcm16k) // 2
+        if not decode:
+            return None
         now = time.monotonic()
         tried = bool(self._partial_at_samples)
         # Quick tries only early on: an utterance that reads as nothing for longer (a cough,

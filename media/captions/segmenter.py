@@ -270,7 +270,10 @@ class Segmenter:
         else:
             stream.silent_run += 1
         if len(stream.pending) >= 5:
-            self._feed(stream)
+            # A partial only for audio with words in it: over the silence after them it would
+            # read what the last one read (a fifth of one speaker's decodes, with the next
+            # change) or what the final, at most ``hangover`` later, will.
+            self._feed(stream, decode=stream.silent_run < len(stream.pending))
         if stream.silent_run * VAD_FRAME_SECONDS >= vad.hangover:
             self._end(stream)
         elif stream.frames_in_utt * VAD_FRAME_SECONDS >= vad.max_utterance:
@@ -294,13 +297,13 @@ class Segmenter:
         stream.preroll.clear()
         stream.voiced_run = 0
 
-    def _feed(self, stream: _Stream) -> None:
+    def _feed(self, stream: _Stream, *, decode: bool = True) -> None:
         if not stream.pending or stream.engine is None:
             return
         chunk = b"".join(stream.pending)
         stream.pending = []
         self.decoded_seconds += len(chunk) / 2 / ENGINE_SAMPLE_RATE
-        partial = stream.engine.feed(chunk)
+        partial = stream.engine.feed(chunk, decode=decode)
         if partial:
             stream.partial_sent = True
             self._emit(
@@ -318,7 +321,7 @@ class Segmenter:
     def _end(self, stream: _Stream) -> None:
         if not stream.in_speech or stream.engine is None:
             return
-        self._feed(stream)
+        self._feed(stream, decode=False)  # the final, decoded next, reads it all
         text = stream.engine.end_utterance()
         stream.in_speech = False
         stream.silent_run = 0

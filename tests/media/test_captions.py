@@ -189,7 +189,7 @@ class StalledEngine:
     def start_utterance(self) -> None:
         pass
 
-    def feed(self, pcm16k: bytes) -> str | None:
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
         time.sleep(0.5)
         return None
 
@@ -232,7 +232,7 @@ def test_a_stalled_engine_never_blocks_feed_frame(mode: str, engine: Any) -> Non
 class BrokenEngine(StalledEngine):
     """Fails on every chunk of audio."""
 
-    def feed(self, pcm16k: bytes) -> str | None:
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
         raise RuntimeError("engine exploded")
 
 
@@ -252,7 +252,7 @@ def test_a_failing_engine_does_not_stop_the_recognizer(
 
 
 class SilentEngine(StalledEngine):
-    def feed(self, pcm16k: bytes) -> str | None:
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
         return None
 
 
@@ -332,6 +332,47 @@ def test_in_steady_noise_a_first_utterance_begins_with_the_words_not_the_audio()
     assert len(finals) == 1, captions
     assert 0.55 <= finals[0].started_at <= 0.7, finals[0]
     assert 1.55 <= finals[0].ended_at <= 1.7, finals[0]
+
+
+class NotingEngine(StalledEngine):
+    """Notes, for each chunk, whether a partial may be decoded for it; and what the final got."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, bool]] = []  # (16 kHz samples, decode)
+        self.final_samples = 0
+
+    def feed(self, pcm16k: bytes, *, decode: bool = True) -> str | None:
+        self.chunks.append((len(pcm16k) // 2, decode))
+        return None
+
+    def end_utterance(self) -> str:
+        self.final_samples = sum(n for n, _ in self.chunks)
+        return "words"
+
+
+def test_partials_are_decoded_for_audio_with_words_not_for_the_silence_after_them() -> None:
+    """After the last voiced frame, a partial would read what the last one or the final does:
+    the hangover's silence and the tail handed over before the final decode none."""
+    tone = 12_000 * np.sin(2 * np.pi * 220 * np.arange(FRAME * 50) / 48_000)  # 1 s of "words"
+    pcm = np.concatenate([np.zeros(FRAME * 10), tone, np.zeros(FRAME * 60)]).astype(np.int16)
+    engine = NotingEngine()
+    captions: list[Caption] = []
+    seg = segmenter.Segmenter(lambda: engine, segmenter.VadConfig(), captions.append)
+    for i in range(len(pcm) // FRAME):
+        seg.audio("s", "a", (i + 1) * 0.02, pcm[i * FRAME : (i + 1) * FRAME].tobytes())
+    seg.close()
+
+    assert [c.text for c in captions if c.is_final] == ["words"]
+    decodes = [decode for _, decode in engine.chunks]
+    assert decodes == sorted(decodes, reverse=True)  # while words come, then never again
+    voiced = sum(n for n, decode in engine.chunks if decode) / 16_000
+    silent = sum(n for n, decode in engine.chunks if not decode) / 16_000
+    # Words: all of the second of tone (and the pre-roll, and up to a 0.1 s chunk after it);
+    # silence: the 0.5 s hangover, less what shared the tone's last chunk.
+    assert 1.0 <= voiced <= 1.0 + segmenter.VadConfig().preroll + 0.1, voiced
+    assert 0.4 <= silent <= 0.5, silent
+    assert engine.chunks[-1][1] is False  # the tail handed over just before the final
+    assert engine.final_samples == sum(n for n, _ in engine.chunks)
 
 
 def test_the_tap_tells_the_recognizer_which_spaces_are_suppressed_already() -> None:
