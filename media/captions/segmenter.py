@@ -271,8 +271,9 @@ class Segmenter:
             stream.silent_run += 1
         if len(stream.pending) >= 5:
             # A partial only for audio with words in it: over the silence after them it would
-            # read what the last one read (a fifth of one speaker's decodes, with the next
-            # change) or what the final, at most ``hangover`` later, will.
+            # read what the last one read or what the final, at most ``hangover`` later, will
+            # (skipping them took 10-15 % off the CPU per talking second: bench/RESULTS.md,
+            # "Session 15").
             self._feed(stream, decode=stream.silent_run < len(stream.pending))
         if stream.silent_run * VAD_FRAME_SECONDS >= vad.hangover:
             self._end(stream)
