@@ -413,8 +413,8 @@ def main() -> None:
                                 ),
                             }
                         )
-                    if not args.json:
-                        print("  ", json.dumps(runs[-1]), flush=True)
+                        if not args.json:
+                            print("  ", json.dumps(runs[-1]), flush=True)
         if args.json:
             print(json.dumps({"runs": runs}, indent=2))
         return

@@ -183,7 +183,7 @@ class FasterWhisperEngine:
     ``CAPTIONS_FINAL_BEAM``, 5, faster-whisper's default). The final is what stays on screen and
     in the transcript, and it comes once per utterance: over 9 streams of the bench's speech with
     noise at 10 dB the beam took the word error rate from 0.255 to 0.185 (clean 0.077 to 0.056)
-    for ~20 % more CPU (bench/RESULTS.md, "Session 15").
+    for 3-8 % more CPU per talking second, live (bench/RESULTS.md, "Session 15").
     """
 
     _partials_resume = 0.0  # monotonic time before which no partial is decoded (per process)
@@ -513,7 +513,7 @@ def configured_engine_name() -> str:
 def configured_final_beam() -> int:
     """The beam an utterance's final is decoded with: ``settings.CAPTIONS_FINAL_BEAM`` when
     Django is configured, else ``$CAPTIONS_FINAL_BEAM``, else 5. 1 decodes finals greedily, as
-    partials are: about a fifth less CPU for more word errors."""
+    partials are: a few per cent less CPU for more word errors."""
     value = _configured("CAPTIONS_FINAL_BEAM")
     if value is None:
         return 5

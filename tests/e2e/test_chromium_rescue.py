@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def hung(browser: Chromium) -> Iterator[tuple[Chromium, object, int]]:
+def hung(browser: Chromium) -> Iterator[tuple[Chromium, Any, int]]:
     """A page, then its Chromium stopped (SIGSTOP): from then on it answers nothing, as in the
     hang."""
     context = browser.new_context()
@@ -43,12 +44,12 @@ def works(browser: Chromium) -> None:
 
 
 def test_a_call_chromium_never_answers_ends_in_chromium_hung_and_a_new_browser(
-    hung: tuple[Chromium, object, int],
+    hung: tuple[Chromium, Any, int],
 ) -> None:
     browser, context, pid = hung
     browser.stuck_seconds = 2
     with pytest.raises(ChromiumHung, match=f"waited 2 s and Chromium \\(pid {pid}\\) was killed"):
-        context.new_page()  # type: ignore[attr-defined]
+        context.new_page()
 
     assert gone(pid)
     browser.stuck_seconds = 90
@@ -57,7 +58,7 @@ def test_a_call_chromium_never_answers_ends_in_chromium_hung_and_a_new_browser(
 
 
 def test_a_close_chromium_never_answers_ends_with_a_warning(
-    hung: tuple[Chromium, object, int],
+    hung: tuple[Chromium, Any, int],
 ) -> None:
     browser, context, pid = hung
     with pytest.warns(UserWarning, match=f"closing .*waited 2 s and Chromium \\(pid {pid}\\)"):
